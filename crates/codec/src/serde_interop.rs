@@ -1,0 +1,1 @@
+//! Conversions between our field values and amqp_serde types (filled below).

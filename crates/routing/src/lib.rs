@@ -1,0 +1,1 @@
+//! warren-routing: placeholder, filled by the routing issue.
