@@ -1,3 +1,186 @@
-//! Shared helpers for the end-to-end tests in `tests/`.
+//! Shared helpers for the end-to-end tests in `tests/`: an in-process broker on an ephemeral
+//! loopback port, a lapin connection to it, and a raw-socket AMQP client (built on our codec)
+//! for the hostile-input tests that no well-behaved client library can send.
 //!
 //! The root package exists only to host those tests; the broker itself lives in `crates/`.
+
+use bytes::BytesMut;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use warren_codec::frame::{self, FrameDecoder, PROTOCOL_HEADER};
+use warren_codec::generated::{ConnectionOpen, ConnectionStartOk, ConnectionTuneOk};
+use warren_codec::{FieldTable, Frame, LongStr, Method, ShortStr};
+use warren_server::{Config, Server};
+
+/// A broker listening on 127.0.0.1 with an ephemeral port.
+pub async fn start_broker_with(mut config: Config) -> Server {
+    config.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    Server::start(config).await.expect("broker starts")
+}
+
+pub async fn start_broker() -> Server {
+    start_broker_with(Config::default()).await
+}
+
+/// The amqp:// URL of a test broker (default vhost, guest/guest).
+pub fn url(server: &Server) -> String {
+    format!("amqp://guest:guest@{}/%2f", server.local_addr())
+}
+
+pub async fn connect(server: &Server) -> lapin::Connection {
+    lapin::Connection::connect(&url(server), lapin::ConnectionProperties::default())
+        .await
+        .expect("lapin connects")
+}
+
+/// Bounded wait for anything a test awaits, so a broken broker fails instead of hanging.
+pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// A byte-level AMQP client for sending what real clients never send.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+}
+
+impl RawClient {
+    pub async fn connect(server: &Server) -> RawClient {
+        let stream = TcpStream::connect(server.local_addr()).await.expect("tcp connect");
+        RawClient {
+            stream,
+            buf: BytesMut::new(),
+            decoder: FrameDecoder::new(0),
+        }
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        // The broker may already have closed; a failed write shows up as the next read's EOF.
+        let _ = self.stream.write_all(bytes).await;
+    }
+
+    pub async fn send_method(&mut self, channel: u16, method: Method) {
+        let mut out = BytesMut::new();
+        frame::encode_method(channel, &method, &mut out);
+        self.send_bytes(&out).await;
+    }
+
+    /// The next frame, or `None` at EOF.
+    pub async fn next_frame(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(f) = self.decoder.decode(&mut self.buf).expect("broker sends valid frames") {
+                return Some(f);
+            }
+            let n = within("a frame from the broker", self.stream.read_buf(&mut self.buf))
+                .await
+                .unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// The next method, skipping heartbeats; `None` at EOF.
+    pub async fn next_method(&mut self) -> Option<(u16, Method)> {
+        loop {
+            match self.next_frame().await? {
+                Frame::Method { channel, method } => return Some((channel, method)),
+                Frame::Heartbeat => continue,
+                other => panic!("expected a method frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Reads raw bytes until EOF (or 10 s).
+    pub async fn read_to_end(&mut self) -> Vec<u8> {
+        let mut out = self.buf.to_vec();
+        let _ = within("EOF", self.stream.read_to_end(&mut out)).await;
+        out
+    }
+
+    /// Protocol header, start-ok (PLAIN guest/guest), tune-ok, open "/", and channel 1 open.
+    pub async fn handshake(&mut self) {
+        self.send_bytes(&PROTOCOL_HEADER).await;
+        let (_, start) = self.next_method().await.expect("connection.start");
+        assert!(matches!(start, Method::ConnectionStart(_)), "got {start:?}");
+        self.send_method(
+            0,
+            Method::ConnectionStartOk(ConnectionStartOk {
+                client_properties: FieldTable::new(),
+                mechanism: ShortStr::from_static("PLAIN"),
+                response: LongStr::from("\0guest\0guest"),
+                locale: ShortStr::from_static("en_US"),
+            }),
+        )
+        .await;
+        let (_, tune) = self.next_method().await.expect("connection.tune");
+        let Method::ConnectionTune(tune) = tune else {
+            panic!("expected tune, got {tune:?}")
+        };
+        self.send_method(
+            0,
+            Method::ConnectionTuneOk(ConnectionTuneOk {
+                channel_max: tune.channel_max,
+                frame_max: tune.frame_max,
+                heartbeat: 0,
+            }),
+        )
+        .await;
+        self.send_method(
+            0,
+            Method::ConnectionOpen(ConnectionOpen {
+                virtual_host: ShortStr::from_static("/"),
+                ..Default::default()
+            }),
+        )
+        .await;
+        let (_, ok) = self.next_method().await.expect("connection.open-ok");
+        assert!(matches!(ok, Method::ConnectionOpenOk(_)), "got {ok:?}");
+    }
+
+    pub async fn open_channel(&mut self, channel: u16) {
+        self.send_method(channel, Method::ChannelOpen(Default::default())).await;
+        let (ch, ok) = self.next_method().await.expect("channel.open-ok");
+        assert_eq!(ch, channel);
+        assert!(matches!(ok, Method::ChannelOpenOk(_)), "got {ok:?}");
+    }
+
+    /// Expects connection.close with `code`; answers close-ok. Returns the reply text.
+    pub async fn expect_connection_close(&mut self, code: u16) -> String {
+        loop {
+            match self.next_method().await {
+                Some((0, Method::ConnectionClose(c))) => {
+                    assert_eq!(c.reply_code, code, "reply text: {}", c.reply_text);
+                    self.send_method(0, Method::ConnectionCloseOk(Default::default()))
+                        .await;
+                    return c.reply_text.to_string();
+                }
+                Some(_) => continue,
+                None => panic!("connection dropped without connection.close {code}"),
+            }
+        }
+    }
+
+    /// Expects channel.close with `code` on `channel`. Returns the reply text.
+    pub async fn expect_channel_close(&mut self, channel: u16, code: u16) -> String {
+        loop {
+            match self.next_method().await {
+                Some((ch, Method::ChannelClose(c))) if ch == channel => {
+                    assert_eq!(c.reply_code, code, "reply text: {}", c.reply_text);
+                    self.send_method(channel, Method::ChannelCloseOk(Default::default()))
+                        .await;
+                    return c.reply_text.to_string();
+                }
+                Some((_, Method::ConnectionClose(c))) => {
+                    panic!("expected channel.close {code}, got connection.close {c:?}")
+                }
+                Some(_) => continue,
+                None => panic!("connection dropped, expected channel.close {code}"),
+            }
+        }
+    }
+}

@@ -54,21 +54,27 @@ pub enum DecodeError {
 impl DecodeError {
     /// The reply code of the `connection.close` the server sends for this error.
     ///
-    /// These follow what RabbitMQ sends: framing problems are 501 FRAME_ERROR, unknown
-    /// methods are 540 NOT_IMPLEMENTED, and a field table RabbitMQ cannot parse is
-    /// 502 SYNTAX_ERROR.
+    /// These follow what RabbitMQ 3.10 answers (measured on a raw socket; docs/codec-errors.md
+    /// has the table): framing problems and arguments it cannot decode (truncated, a length
+    /// running past the frame, bytes left over) are 501 FRAME_ERROR; a heartbeat on a non-zero
+    /// channel and a content header for a class other than the method's are 505
+    /// UNEXPECTED_FRAME. Where RabbitMQ drops the socket without a close (unknown method, unknown
+    /// field-table type letter) or accepts the input (nesting depth), we close with the spec's
+    /// code: 540 NOT_IMPLEMENTED and 502 SYNTAX_ERROR.
     pub fn reply_code(&self) -> ReplyCode {
         match self {
             DecodeError::FrameTooLarge { .. }
             | DecodeError::BadFrameEnd { .. }
             | DecodeError::UnknownFrameType(_)
-            | DecodeError::BadHeartbeat { .. }
-            | DecodeError::Truncated { .. } => ReplyCode::FrameError,
+            | DecodeError::Truncated { .. }
+            | DecodeError::Malformed { .. } => ReplyCode::FrameError,
+            // RabbitMQ: a heartbeat with a payload is an unknown frame (501); an empty one on a
+            // channel other than 0 is UNEXPECTED_FRAME.
+            DecodeError::BadHeartbeat { len: 0, .. } => ReplyCode::UnexpectedFrame,
+            DecodeError::BadHeartbeat { .. } => ReplyCode::FrameError,
+            DecodeError::BadContentClass(_) => ReplyCode::UnexpectedFrame,
             DecodeError::UnknownMethod { .. } => ReplyCode::NotImplemented,
-            DecodeError::BadContentClass(_) => ReplyCode::FrameError,
-            DecodeError::UnknownFieldType(_)
-            | DecodeError::TooDeep(_)
-            | DecodeError::Malformed { .. } => ReplyCode::SyntaxError,
+            DecodeError::UnknownFieldType(_) | DecodeError::TooDeep(_) => ReplyCode::SyntaxError,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! the read buffer and frozen, so method strings and body payloads are views of it, not copies.
 
 use crate::error::DecodeError;
-use crate::generated::{Method, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD};
+use crate::generated::{
+    Method, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
+};
 use crate::properties::ContentHeader;
 use crate::wire;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -16,6 +18,11 @@ pub const PROTOCOL_HEADER: [u8; 8] = *b"AMQP\x00\x00\x09\x01";
 
 /// Bytes a frame adds around its payload: 7-byte header plus the frame-end octet.
 pub const FRAME_OVERHEAD: usize = 8;
+
+/// Most the decoder reserves ahead of the received bytes for a partial frame (RabbitMQ's
+/// default frame_max). Without a cap, 7 bytes declaring a 4 GiB frame under `frame_max` 0 would
+/// make it allocate 4 GiB up front.
+const MAX_RESERVE_AHEAD: usize = 128 * 1024;
 
 /// What the first eight bytes of a connection said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +58,11 @@ pub fn decode_protocol_header(buf: &mut BytesMut) -> Option<ProtocolHeader> {
 }
 
 /// One decoded frame.
+///
+/// The header variant is large (decoded properties inline); it is not boxed because a frame is
+/// consumed right after decoding and boxing would cost an allocation per published message.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Frame {
     Method { channel: u16, method: Method },
     Header { channel: u16, header: ContentHeader },
@@ -104,10 +115,15 @@ impl RawFrame {
         } = self;
         match kind {
             FRAME_METHOD => {
-                let ids = wire::short(&payload[..]).and_then(|(i, c)| wire::short(i).map(|(i, m)| (i, (c, m))));
+                let ids = wire::short(&payload[..])
+                    .and_then(|(i, c)| wire::short(i).map(|(i, m)| (i, (c, m))));
                 let (args, (class_id, method_id)) = match ids {
                     Ok(v) => v,
-                    Err(_) => return Err(DecodeError::Truncated { what: "method frame" }),
+                    Err(_) => {
+                        return Err(DecodeError::Truncated {
+                            what: "method frame",
+                        })
+                    }
                 };
                 let method = Method::decode_args(class_id, method_id, &payload, args)?;
                 Ok(Frame::Method { channel, method })
@@ -163,7 +179,10 @@ impl FrameDecoder {
         let kind = buf[0];
         let channel = u16::from_be_bytes([buf[1], buf[2]]);
         let size = u32::from_be_bytes([buf[3], buf[4], buf[5], buf[6]]) as usize;
-        if !matches!(kind, FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT) {
+        if !matches!(
+            kind,
+            FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
+        ) {
             return Err(DecodeError::UnknownFrameType(kind));
         }
         let total = size as u64 + FRAME_OVERHEAD as u64;
@@ -175,7 +194,9 @@ impl FrameDecoder {
         }
         let total = total as usize;
         if buf.len() < total {
-            buf.reserve(total - buf.len());
+            // Room for the rest of the frame, but the size is only the peer's claim: at most
+            // MAX_RESERVE_AHEAD now, the rest as the bytes actually arrive.
+            buf.reserve((total - buf.len()).min(MAX_RESERVE_AHEAD));
             return Ok(None);
         }
         let end = buf[total - 1];
@@ -287,7 +308,13 @@ mod tests {
     fn oversized_frame_is_refused_from_the_header_alone() {
         let mut buf = BytesMut::from(&[1u8, 0, 1, 0, 0, 0x20, 0][..]);
         let err = FrameDecoder::new(4096).decode(&mut buf).unwrap_err();
-        assert_eq!(err, DecodeError::FrameTooLarge { size: 8200, max: 4096 });
+        assert_eq!(
+            err,
+            DecodeError::FrameTooLarge {
+                size: 8200,
+                max: 4096
+            }
+        );
         assert_eq!(err.reply_code() as u16, 501);
     }
 

@@ -11,11 +11,13 @@
 //! - [`wire`]: the nom primitives the above are built from.
 //! - [`serde_interop`]: conversions to and from `amqp_serde`'s value types.
 //! - [`error`]: [`DecodeError`], each variant mapped to the reply code to close with.
+//! - [`fuzzing`]: the fuzz target's body (`decode_stream`), shared with the regression tests.
 //!
 //! The crate has no runtime: no tokio, no I/O. It never panics on input.
 
 pub mod error;
 pub mod frame;
+pub mod fuzzing;
 pub mod generated;
 pub mod properties;
 pub mod serde_interop;

@@ -61,9 +61,16 @@ impl PartialEq for FieldValue {
             (I64(a), I64(b)) => a == b,
             (F32(a), F32(b)) => a.to_bits() == b.to_bits(),
             (F64(a), F64(b)) => a.to_bits() == b.to_bits(),
-            (Decimal { scale: s1, value: v1 }, Decimal { scale: s2, value: v2 }) => {
-                s1 == s2 && v1 == v2
-            }
+            (
+                Decimal {
+                    scale: s1,
+                    value: v1,
+                },
+                Decimal {
+                    scale: s2,
+                    value: v2,
+                },
+            ) => s1 == s2 && v1 == v2,
             (LongStr(a), LongStr(b)) => a == b,
             (Bytes(a), Bytes(b)) => a == b,
             (Array(a), Array(b)) => a == b,
@@ -343,10 +350,19 @@ mod tests {
             ("g", FieldValue::I64(i64::MIN)),
             ("h", FieldValue::F32(f32::NAN)),
             ("i", FieldValue::F64(-0.0)),
-            ("j", FieldValue::Decimal { scale: 2, value: 12345 }),
+            (
+                "j",
+                FieldValue::Decimal {
+                    scale: 2,
+                    value: 12345,
+                },
+            ),
             ("k", FieldValue::LongStr("héllo".into())),
             ("l", FieldValue::Bytes(Bytes::from_static(b"\x00\xff"))),
-            ("m", FieldValue::Array(FieldArray(vec![FieldValue::I32(1), FieldValue::Void]))),
+            (
+                "m",
+                FieldValue::Array(FieldArray(vec![FieldValue::I32(1), FieldValue::Void])),
+            ),
             ("n", FieldValue::Timestamp(1_700_000_000)),
             ("o", FieldValue::Table(inner)),
             ("p", FieldValue::Void),

@@ -44,7 +44,7 @@ pub fn label<'a, T>(what: &'static str, r: PResult<'a, T>) -> PResult<'a, T> {
 /// Turns a nom result over a whole payload into a value, rejecting trailing bytes.
 pub fn finish<T>(what: &'static str, r: PResult<'_, T>) -> Result<T, DecodeError> {
     match label(what, r) {
-        Ok((rest, v)) if rest.is_empty() => Ok(v),
+        Ok(([], v)) => Ok(v),
         Ok(_) => Err(DecodeError::Malformed { what }),
         Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e.0),
         Err(nom::Err::Incomplete(_)) => Err(DecodeError::Truncated { what }),

@@ -1,12 +1,14 @@
 //! warren-codegen: turns the AMQP 0-9-1 spec JSON (RabbitMQ's codegen edition) into Rust.
 //!
-//! Usage: `cargo run -p warren-codegen -- SPEC.json crates/codec/src/generated.rs`, then
-//! `rustfmt` the output. It is run by hand when the spec changes; the output is committed, and
-//! nothing in the build reads the spec. It writes:
+//! Usage: `cargo run -p warren-codegen -- SPEC.json crates/codec/src/generated.rs
+//! [crates/codec/tests/support/arbitrary_methods.rs]`, then `rustfmt` the outputs. It is run by
+//! hand when the spec changes; the output is committed, and nothing in the build reads the spec.
+//! It writes:
 //! - `ReplyCode`, with `is_hard()` from the spec's soft-error / hard-error classes;
 //! - one struct per method (arguments in wire order, bits packed as the spec says);
 //! - the `Method` enum with ids, names, content flag, decode and encode;
-//! - `BasicProperties` with its property-flag bits.
+//! - `BasicProperties` with its property-flag bits;
+//! - optionally, for the codec's tests, a proptest strategy per method and the list of them all.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -14,14 +16,17 @@ use std::fmt::Write as _;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        eprintln!("usage: warren-codegen SPEC.json OUTPUT.rs");
+    if args.len() != 3 && args.len() != 4 {
+        eprintln!("usage: warren-codegen SPEC.json OUTPUT.rs [STRATEGIES.rs]");
         std::process::exit(2);
     }
     let text = std::fs::read_to_string(&args[1]).expect("read spec");
     let spec: Value = serde_json::from_str(&text).expect("parse spec JSON");
     let out = generate(&spec);
     std::fs::write(&args[2], out).expect("write output");
+    if let Some(path) = args.get(3) {
+        std::fs::write(path, generate_strategies(&spec)).expect("write strategies");
+    }
 }
 
 /// A method argument or property with its resolved wire type.
@@ -85,7 +90,12 @@ fn generate(spec: &Value) -> String {
         .as_array()
         .expect("domains")
         .iter()
-        .map(|d| (d[0].as_str().unwrap().to_string(), d[1].as_str().unwrap().to_string()))
+        .map(|d| {
+            (
+                d[0].as_str().unwrap().to_string(),
+                d[1].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
 
     let mut o = String::new();
@@ -150,19 +160,34 @@ fn gen_constants(spec: &Value, o: &mut String) {
     o.push_str("    /// Hard errors (connection exceptions) close the whole connection.\n");
     o.push_str("    pub fn is_hard(self) -> bool {\n        match self {\n");
     for (name, _, hard) in &codes {
-        writeln!(o, "            ReplyCode::{} => {hard},", camel(&name.to_lowercase())).unwrap();
+        writeln!(
+            o,
+            "            ReplyCode::{} => {hard},",
+            camel(&name.to_lowercase())
+        )
+        .unwrap();
     }
     o.push_str("        }\n    }\n\n");
     o.push_str("    /// The name RabbitMQ puts at the start of reply texts, e.g. `NOT_FOUND`.\n");
     o.push_str("    pub fn name(self) -> &'static str {\n        match self {\n");
     for (name, _, _) in &codes {
         let text = name.replace('-', "_");
-        writeln!(o, "            ReplyCode::{} => \"{text}\",", camel(&name.to_lowercase())).unwrap();
+        writeln!(
+            o,
+            "            ReplyCode::{} => \"{text}\",",
+            camel(&name.to_lowercase())
+        )
+        .unwrap();
     }
     o.push_str("        }\n    }\n\n");
     o.push_str("    pub fn from_u16(code: u16) -> Option<ReplyCode> {\n        match code {\n");
     for (name, value, _) in &codes {
-        writeln!(o, "            {value} => Some(ReplyCode::{}),", camel(&name.to_lowercase())).unwrap();
+        writeln!(
+            o,
+            "            {value} => Some(ReplyCode::{}),",
+            camel(&name.to_lowercase())
+        )
+        .unwrap();
     }
     o.push_str("            _ => None,\n        }\n    }\n}\n\n");
 }
@@ -192,7 +217,9 @@ fn gen_method_struct(class: &Value, m: &Value, domains: &HashMap<String, String>
 
     // decode
     writeln!(o, "impl {sname} {{").unwrap();
-    let uses_base = args.iter().any(|a| matches!(a.ty.as_str(), "shortstr" | "longstr" | "table"));
+    let uses_base = args
+        .iter()
+        .any(|a| matches!(a.ty.as_str(), "shortstr" | "longstr" | "table"));
     let base = if uses_base { "base" } else { "_base" };
     writeln!(
         o,
@@ -209,7 +236,12 @@ fn gen_method_struct(class: &Value, m: &Value, domains: &HashMap<String, String>
             }
             writeln!(o, "        let (i, bits) = wire::octet(i)?;").unwrap();
             for (bit, b) in args[start..idx].iter().enumerate() {
-                writeln!(o, "        let {} = bits & (1 << {bit}) != 0;", snake(&b.name)).unwrap();
+                writeln!(
+                    o,
+                    "        let {} = bits & (1 << {bit}) != 0;",
+                    snake(&b.name)
+                )
+                .unwrap();
             }
             continue;
         }
@@ -248,7 +280,12 @@ fn gen_method_struct(class: &Value, m: &Value, domains: &HashMap<String, String>
                 .map(|(bit, b)| format!("(u8::from(self.{}) << {bit})", snake(&b.name)))
                 .collect();
             if parts.len() == 1 {
-                writeln!(o, "        buf.put_u8(u8::from(self.{}));", snake(&args[start].name)).unwrap();
+                writeln!(
+                    o,
+                    "        buf.put_u8(u8::from(self.{}));",
+                    snake(&args[start].name)
+                )
+                .unwrap();
             } else {
                 writeln!(o, "        buf.put_u8({});", parts.join(" | ")).unwrap();
             }
@@ -290,7 +327,13 @@ fn gen_method_enum(classes: &[Value], o: &mut String) {
 
     let arms = |o: &mut String, f: &dyn Fn(&Value, &Value) -> String| {
         for (c, m) in &all {
-            writeln!(o, "            Method::{}(_) => {},", struct_name(c, m), f(c, m)).unwrap();
+            writeln!(
+                o,
+                "            Method::{}(_) => {},",
+                struct_name(c, m),
+                f(c, m)
+            )
+            .unwrap();
         }
     };
     o.push_str("    pub fn class_id(&self) -> u16 {\n        match self {\n");
@@ -300,15 +343,31 @@ fn gen_method_enum(classes: &[Value], o: &mut String) {
     o.push_str("        }\n    }\n\n");
     o.push_str("    /// `class.method`, as RabbitMQ names methods in its error texts.\n");
     o.push_str("    pub fn name(&self) -> &'static str {\n        match self {\n");
-    arms(o, &|c, m| format!("\"{}.{}\"", c["name"].as_str().unwrap(), m["name"].as_str().unwrap()));
+    arms(o, &|c, m| {
+        format!(
+            "\"{}.{}\"",
+            c["name"].as_str().unwrap(),
+            m["name"].as_str().unwrap()
+        )
+    });
     o.push_str("        }\n    }\n\n");
     o.push_str("    /// Whether a content header and body frames follow this method.\n");
     o.push_str("    pub fn has_content(&self) -> bool {\n        match self {\n");
-    arms(o, &|_, m| m.get("content").and_then(Value::as_bool).unwrap_or(false).to_string());
+    arms(o, &|_, m| {
+        m.get("content")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .to_string()
+    });
     o.push_str("        }\n    }\n\n");
     o.push_str("    /// Whether the spec marks this method as expecting a reply.\n");
     o.push_str("    pub fn is_synchronous(&self) -> bool {\n        match self {\n");
-    arms(o, &|_, m| m.get("synchronous").and_then(Value::as_bool).unwrap_or(false).to_string());
+    arms(o, &|_, m| {
+        m.get("synchronous")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .to_string()
+    });
     o.push_str("        }\n    }\n\n");
 
     o.push_str(
@@ -335,7 +394,12 @@ fn gen_method_enum(classes: &[Value], o: &mut String) {
     o.push_str("    /// Appends the arguments (not the class and method ids).\n");
     o.push_str("    pub fn encode_args(&self, buf: &mut BytesMut) {\n        match self {\n");
     for (c, m) in &all {
-        writeln!(o, "            Method::{}(m) => m.encode(buf),", struct_name(c, m)).unwrap();
+        writeln!(
+            o,
+            "            Method::{}(m) => m.encode(buf),",
+            struct_name(c, m)
+        )
+        .unwrap();
     }
     o.push_str("        }\n    }\n}\n\n");
 
@@ -350,7 +414,10 @@ fn gen_method_enum(classes: &[Value], o: &mut String) {
 }
 
 fn gen_properties(class: &str, props: &[Field], o: &mut String) {
-    assert!(props.len() <= 15, "more properties than one flag word holds");
+    assert!(
+        props.len() <= 15,
+        "more properties than one flag word holds"
+    );
     let sname = format!("{}Properties", camel(class));
     writeln!(
         o,
@@ -361,7 +428,13 @@ fn gen_properties(class: &str, props: &[Field], o: &mut String) {
     o.push_str("#[derive(Debug, Clone, Default, PartialEq)]\n");
     writeln!(o, "pub struct {sname} {{").unwrap();
     for p in props {
-        writeln!(o, "    pub {}: Option<{}>,", snake(&p.name), rust_type(&p.ty)).unwrap();
+        writeln!(
+            o,
+            "    pub {}: Option<{}>,",
+            snake(&p.name),
+            rust_type(&p.ty)
+        )
+        .unwrap();
     }
     o.push_str("}\n\n");
     writeln!(o, "impl {sname} {{").unwrap();
@@ -420,4 +493,99 @@ fn gen_properties(class: &str, props: &[Field], o: &mut String) {
         writeln!(o, "        if let Some(v) = &self.{n} {{ {call}; }}").unwrap();
     }
     o.push_str("    }\n}\n");
+}
+
+/// The proptest strategy for one argument type; the helpers live in the tests' `strategies`.
+fn strategy_for(ty: &str) -> &'static str {
+    match ty {
+        "octet" => "any::<u8>()",
+        "short" => "any::<u16>()",
+        "long" => "any::<u32>()",
+        "longlong" | "timestamp" => "any::<u64>()",
+        "bit" => "any::<bool>()",
+        "shortstr" => "short_str()",
+        "longstr" => "long_str()",
+        "table" => "field_table()",
+        other => panic!("unknown AMQP type {other}"),
+    }
+}
+
+/// A proptest strategy per method (every argument arbitrary) and `all()`, the list of them
+/// with their names, for the codec's round-trip tests.
+fn generate_strategies(spec: &Value) -> String {
+    let domains: HashMap<String, String> = spec["domains"]
+        .as_array()
+        .expect("domains")
+        .iter()
+        .map(|d| {
+            (
+                d[0].as_str().unwrap().to_string(),
+                d[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut o = String::new();
+    o.push_str(
+        "//! Generated by warren-codegen from the AMQP 0-9-1 spec JSON: a proptest strategy for\n\
+         //! every method, each argument arbitrary. Do not edit by hand: change the generator\n\
+         //! (crates/codegen) and run it again.\n\n\
+         #![allow(dead_code)]\n\n\
+         use super::strategies::{field_table, long_str, short_str};\n\
+         use proptest::prelude::*;\n\
+         use warren_codec::generated::*;\n\n",
+    );
+    let classes = spec["classes"].as_array().expect("classes");
+    let mut all = Vec::new();
+    for class in classes {
+        for m in class["methods"].as_array().unwrap() {
+            let sname = struct_name(class, m);
+            let fname = snake(&format!(
+                "{}-{}",
+                class["name"].as_str().unwrap(),
+                m["name"].as_str().unwrap()
+            ));
+            let args = fields(&m["arguments"], &domains);
+            writeln!(
+                o,
+                "/// Arbitrary `{}.{}`.",
+                class["name"].as_str().unwrap(),
+                m["name"].as_str().unwrap()
+            )
+            .unwrap();
+            writeln!(o, "pub fn {fname}() -> impl Strategy<Value = Method> {{").unwrap();
+            if args.is_empty() {
+                writeln!(o, "    Just(Method::{sname}({sname} {{}}))").unwrap();
+            } else {
+                let strategies: Vec<&str> = args.iter().map(|a| strategy_for(&a.ty)).collect();
+                let names: Vec<String> = args.iter().map(|a| snake(&a.name)).collect();
+                writeln!(
+                    o,
+                    "    ({},).prop_map(|({},)| Method::{sname}({sname} {{ {} }}))",
+                    strategies.join(", "),
+                    names.join(", "),
+                    names.join(", ")
+                )
+                .unwrap();
+            }
+            o.push_str("}\n\n");
+            all.push((
+                format!(
+                    "{}.{}",
+                    class["name"].as_str().unwrap(),
+                    m["name"].as_str().unwrap()
+                ),
+                fname,
+            ));
+        }
+    }
+    o.push_str("/// Every method's strategy with its `class.method` name, in spec order.\n");
+    o.push_str("pub fn all() -> Vec<(&'static str, BoxedStrategy<Method>)> {\n    vec![\n");
+    for (name, fname) in &all {
+        writeln!(o, "        (\"{name}\", {fname}().boxed()),").unwrap();
+    }
+    o.push_str("    ]\n}\n\n");
+    o.push_str("/// Any method, each equally likely.\n");
+    o.push_str("pub fn any_method() -> impl Strategy<Value = Method> {\n");
+    o.push_str("    proptest::strategy::Union::new(all().into_iter().map(|(_, s)| s))\n}\n");
+    o
 }

@@ -1,0 +1,85 @@
+//! The broker: vhosts, users and live connections, shared by every connection task.
+
+use crate::config::Config;
+use crate::events::ConnEvent;
+use crate::queue::ConnectionId;
+use crate::vhost::Vhost;
+use dashmap::DashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub password: String,
+}
+
+#[derive(Debug)]
+pub struct Broker {
+    pub config: Config,
+    vhosts: DashMap<String, Arc<Vhost>>,
+    users: DashMap<String, User>,
+    connections: DashMap<ConnectionId, UnboundedSender<ConnEvent>>,
+    next_connection: AtomicU64,
+}
+
+impl Broker {
+    pub fn new(config: Config) -> Arc<Broker> {
+        let broker = Broker {
+            vhosts: DashMap::new(),
+            users: DashMap::new(),
+            connections: DashMap::new(),
+            next_connection: AtomicU64::new(1),
+            config,
+        };
+        broker.add_vhost(&broker.config.default_vhost.clone());
+        broker.users.insert(
+            broker.config.default_user.clone(),
+            User {
+                password: broker.config.default_pass.clone(),
+            },
+        );
+        Arc::new(broker)
+    }
+
+    pub fn add_vhost(&self, name: &str) -> Arc<Vhost> {
+        self.vhosts
+            .entry(name.to_string())
+            .or_insert_with(|| Vhost::new(name))
+            .clone()
+    }
+
+    pub fn vhost(&self, name: &str) -> Option<Arc<Vhost>> {
+        self.vhosts.get(name).map(|v| v.clone())
+    }
+
+    /// Checks a username and password. Empty passwords never match, as in RabbitMQ.
+    pub fn authenticate(&self, user: &str, password: &str) -> bool {
+        !password.is_empty()
+            && self
+                .users
+                .get(user)
+                .is_some_and(|u| u.password.as_bytes() == password.as_bytes())
+    }
+
+    pub fn register_connection(&self, tx: UnboundedSender<ConnEvent>) -> ConnectionId {
+        let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        self.connections.insert(id, tx);
+        id
+    }
+
+    pub fn unregister_connection(&self, id: ConnectionId) {
+        self.connections.remove(&id);
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Asks every connection to close with 320 CONNECTION_FORCED.
+    pub fn shutdown_connections(&self) {
+        for c in self.connections.iter() {
+            let _ = c.send(ConnEvent::Shutdown);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Broker configuration: listen addresses, limits and the default user, with RabbitMQ's
+//! defaults. Filled from command-line flags and `WARREN_*` environment variables by `main.rs`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses to listen on. Empty means `[::]:5672` (dual-stack), falling back to
+    /// `0.0.0.0:5672` where IPv6 is unavailable.
+    pub listen: Vec<SocketAddr>,
+    /// Where durable state lives (used by the store).
+    pub data_dir: PathBuf,
+    pub default_user: String,
+    pub default_pass: String,
+    pub default_vhost: String,
+    /// Like RabbitMQ's `loopback_users`: these users may only log in from a loopback address.
+    pub loopback_users: Vec<String>,
+    /// Largest frame we accept and offer in connection.tune (RabbitMQ: 131072).
+    pub frame_max: u32,
+    /// Most channels per connection (RabbitMQ: 2047).
+    pub channel_max: u16,
+    /// Heartbeat we propose in seconds (RabbitMQ: 60).
+    pub heartbeat: u16,
+    /// Largest message body accepted (RabbitMQ 3.10: 128 MiB).
+    pub max_message_size: u64,
+    /// How long a client may take to finish the handshake (RabbitMQ: 10 s).
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: Vec::new(),
+            data_dir: PathBuf::from("./data"),
+            default_user: "guest".into(),
+            default_pass: "guest".into(),
+            default_vhost: "/".into(),
+            loopback_users: vec!["guest".into()],
+            frame_max: 131_072,
+            channel_max: 2047,
+            heartbeat: 60,
+            max_message_size: 128 * 1024 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The connection handshake: protocol header, connection.start / start-ok (SASL PLAIN and
+//! AMQPLAIN), tune / tune-ok, open / open-ok, all within the handshake timeout.
+//!
+//! Until tune-ok, frames are capped at 4096 bytes (the spec's frame-min-size), so a client
+//! cannot make us buffer a large frame before it has logged in.
+
+use crate::broker::Broker;
+use crate::error::AmqpError;
+use crate::vhost::Vhost;
+use bytes::{Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, warn};
+use warren_codec::frame::{self, decode_protocol_header, FrameDecoder, PROTOCOL_HEADER};
+use warren_codec::generated::{
+    ConnectionOpenOk, ConnectionStart, ConnectionStartOk, ConnectionTune, ConnectionTuneOk,
+    FRAME_MIN_SIZE,
+};
+use warren_codec::{FieldTable, FieldValue, Frame, LongStr, Method, ProtocolHeader, ShortStr};
+
+pub(super) struct Handshake {
+    pub reader: OwnedReadHalf,
+    pub read_buf: BytesMut,
+    pub vhost: Arc<Vhost>,
+    pub user: String,
+    pub frame_max: u32,
+    pub channel_max: u16,
+    pub heartbeat: u16,
+    pub cancel_notify: bool,
+}
+
+enum Failure {
+    /// The peer left or the handshake timed out: just drop the socket.
+    Gone,
+    /// Send connection.close with this error, then drop the socket.
+    Close(AmqpError),
+}
+
+impl From<AmqpError> for Failure {
+    fn from(e: AmqpError) -> Self {
+        Failure::Close(e)
+    }
+}
+
+struct Io<'a> {
+    reader: OwnedReadHalf,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+    writer: &'a UnboundedSender<Bytes>,
+}
+
+impl Io<'_> {
+    fn send(&self, method: Method) {
+        let mut out = BytesMut::with_capacity(512);
+        frame::encode_method(0, &method, &mut out);
+        let _ = self.writer.send(out.freeze());
+    }
+
+    async fn fill(&mut self) -> Result<(), Failure> {
+        self.buf.reserve(4096);
+        match self.reader.read_buf(&mut self.buf).await {
+            Ok(n) if n > 0 => Ok(()),
+            _ => Err(Failure::Gone),
+        }
+    }
+
+    /// The next method on channel 0; heartbeats are skipped, anything else is an error.
+    async fn next_method(&mut self) -> Result<Method, Failure> {
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(Frame::Heartbeat)) => continue,
+                Ok(Some(Frame::Method { channel: 0, method })) => return Ok(method),
+                Ok(Some(_)) => {
+                    return Err(Failure::Close(AmqpError::command_invalid(
+                        "unexpected frame during the connection handshake",
+                    )))
+                }
+                Ok(None) => self.fill().await?,
+                Err(e) => return Err(Failure::Close(e.into())),
+            }
+        }
+    }
+}
+
+fn server_properties() -> FieldTable {
+    let s = |k: &'static str| ShortStr::from_static(k);
+    let text = |v: &str| FieldValue::LongStr(LongStr::from(v));
+    let mut caps = FieldTable::new();
+    for cap in [
+        "publisher_confirms",
+        "exchange_exchange_bindings",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "connection.blocked",
+        "authentication_failure_close",
+        "per_consumer_qos",
+    ] {
+        caps.push(s(cap), FieldValue::Bool(true));
+    }
+    let mut props = FieldTable::new();
+    props.push(s("capabilities"), FieldValue::Table(caps));
+    props.push(s("cluster_name"), text("warren"));
+    props.push(s("copyright"), text("The Warren authors"));
+    props.push(s("information"), text("Warren, an AMQP 0-9-1 broker in Rust"));
+    props.push(s("platform"), text("Rust"));
+    props.push(s("product"), text("Warren"));
+    props.push(s("version"), text(env!("CARGO_PKG_VERSION")));
+    props
+}
+
+/// Runs the handshake. `None` means the connection is finished (refused, failed or gone).
+pub(super) async fn run(
+    broker: &Arc<Broker>,
+    reader: OwnedReadHalf,
+    peer: SocketAddr,
+    writer: &UnboundedSender<Bytes>,
+) -> Option<Handshake> {
+    let mut io = Io {
+        reader,
+        buf: BytesMut::with_capacity(4096),
+        decoder: FrameDecoder::new(FRAME_MIN_SIZE),
+        writer,
+    };
+    let timeout = broker.config.handshake_timeout;
+    match tokio::time::timeout(timeout, negotiate(broker, &mut io, peer)).await {
+        Ok(Ok(n)) => Some(Handshake {
+            reader: io.reader,
+            read_buf: io.buf,
+            vhost: n.vhost,
+            user: n.user,
+            frame_max: n.frame_max,
+            channel_max: n.channel_max,
+            heartbeat: n.heartbeat,
+            cancel_notify: n.cancel_notify,
+        }),
+        Ok(Err(Failure::Close(err))) => {
+            warn!(%peer, error = %err, "closing connection during handshake");
+            io.send(err.to_connection_close());
+            None
+        }
+        Ok(Err(Failure::Gone)) => None,
+        Err(_) => {
+            warn!(%peer, "handshake timeout: closing connection");
+            None
+        }
+    }
+}
+
+/// What the handshake settled.
+struct Negotiated {
+    vhost: Arc<Vhost>,
+    user: String,
+    frame_max: u32,
+    channel_max: u16,
+    heartbeat: u16,
+    cancel_notify: bool,
+}
+
+async fn negotiate(
+    broker: &Arc<Broker>,
+    io: &mut Io<'_>,
+    peer: SocketAddr,
+) -> Result<Negotiated, Failure> {
+    loop {
+        match decode_protocol_header(&mut io.buf) {
+            Some(ProtocolHeader::Amqp091) => break,
+            Some(ProtocolHeader::Unsupported(seen)) => {
+                debug!(%peer, ?seen, "unsupported protocol header");
+                let _ = io.writer.send(Bytes::from_static(&PROTOCOL_HEADER));
+                return Err(Failure::Gone);
+            }
+            None => io.fill().await?,
+        }
+    }
+    let config = &broker.config;
+    io.send(Method::ConnectionStart(ConnectionStart {
+        version_major: 0,
+        version_minor: 9,
+        server_properties: server_properties(),
+        mechanisms: LongStr::from("PLAIN AMQPLAIN"),
+        locales: LongStr::from("en_US"),
+    }));
+
+    let start_ok = match io.next_method().await? {
+        Method::ConnectionStartOk(m) => m,
+        other => {
+            return Err(AmqpError::command_invalid(format!(
+                "expected 'connection.start_ok', got '{}'",
+                other.name()
+            ))
+            .on(&other)
+            .into())
+        }
+    };
+    let caps = start_ok
+        .client_properties
+        .get("capabilities")
+        .and_then(FieldValue::as_table);
+    let cap = |name: &str| {
+        caps.and_then(|c| c.get(name))
+            .and_then(FieldValue::as_bool)
+            .unwrap_or(false)
+    };
+    let user = authenticate(broker, &start_ok, peer, cap("authentication_failure_close"))?;
+
+    io.send(Method::ConnectionTune(ConnectionTune {
+        channel_max: config.channel_max,
+        frame_max: config.frame_max,
+        heartbeat: config.heartbeat,
+    }));
+    let tune_ok = match io.next_method().await? {
+        Method::ConnectionTuneOk(m) => m,
+        other => {
+            return Err(AmqpError::command_invalid(format!(
+                "expected 'connection.tune_ok', got '{}'",
+                other.name()
+            ))
+            .on(&other)
+            .into())
+        }
+    };
+    let (frame_max, channel_max) = validate_tune(config, &tune_ok)?;
+    io.decoder.set_frame_max(frame_max);
+
+    let open = match io.next_method().await? {
+        Method::ConnectionOpen(m) => m,
+        other => {
+            return Err(AmqpError::command_invalid(format!(
+                "expected 'connection.open', got '{}'",
+                other.name()
+            ))
+            .on(&other)
+            .into())
+        }
+    };
+    let vhost_name = open.virtual_host.to_string_lossy().into_owned();
+    let vhost = broker.vhost(&vhost_name).ok_or_else(|| {
+        AmqpError::not_allowed(format!("vhost {vhost_name} not found")).with_ids(10, 40)
+    })?;
+    io.send(Method::ConnectionOpenOk(ConnectionOpenOk {
+        known_hosts: ShortStr::EMPTY,
+    }));
+    Ok(Negotiated {
+        vhost,
+        user,
+        frame_max,
+        channel_max,
+        heartbeat: tune_ok.heartbeat,
+        cancel_notify: cap("consumer_cancel_notify"),
+    })
+}
+
+/// Checks the client's tune-ok against our limits, as RabbitMQ does (530 NOT_ALLOWED).
+fn validate_tune(
+    config: &crate::config::Config,
+    t: &ConnectionTuneOk,
+) -> Result<(u32, u16), AmqpError> {
+    let frame_max = match t.frame_max {
+        0 => config.frame_max,
+        f if f < FRAME_MIN_SIZE => {
+            return Err(AmqpError::not_allowed(format!(
+                "frame_max={f} < {FRAME_MIN_SIZE} min size"
+            ))
+            .with_ids(10, 31))
+        }
+        f if f > config.frame_max => {
+            return Err(AmqpError::not_allowed(format!(
+                "frame_max={f} > {} max size",
+                config.frame_max
+            ))
+            .with_ids(10, 31))
+        }
+        f => f,
+    };
+    let channel_max = match t.channel_max {
+        0 => config.channel_max,
+        c if c > config.channel_max => {
+            return Err(AmqpError::not_allowed(format!(
+                "channel_max={c} > {} max channels",
+                config.channel_max
+            ))
+            .with_ids(10, 31))
+        }
+        c => c,
+    };
+    Ok((frame_max, channel_max))
+}
+
+/// Parses the SASL response and checks the credentials and the loopback restriction.
+fn authenticate(
+    broker: &Broker,
+    start_ok: &ConnectionStartOk,
+    peer: SocketAddr,
+    failure_close: bool,
+) -> Result<String, Failure> {
+    let mechanism = start_ok.mechanism.to_string_lossy();
+    let creds = match &*mechanism {
+        "PLAIN" => parse_plain(start_ok.response.as_bytes()),
+        "AMQPLAIN" => parse_amqplain(start_ok.response.bytes()),
+        other => {
+            return Err(Failure::Close(
+                AmqpError::access_refused(format!("unsupported authentication mechanism '{other}'"))
+                    .with_ids(10, 11),
+            ))
+        }
+    };
+    let refused = || {
+        if failure_close {
+            Failure::Close(
+                AmqpError::access_refused(format!(
+                    "Login was refused using authentication mechanism {mechanism}. For details                      see the broker logfile."
+                ))
+                .with_ids(10, 11),
+            )
+        } else {
+            Failure::Gone
+        }
+    };
+    let Some((user, pass)) = creds else {
+        warn!(%peer, %mechanism, "malformed SASL response");
+        return Err(refused());
+    };
+    if !broker.authenticate(&user, &pass) {
+        warn!(%peer, %user, "authentication failed: invalid credentials");
+        return Err(refused());
+    }
+    let loopback_only = broker.config.loopback_users.iter().any(|u| *u == user);
+    if loopback_only && !peer.ip().to_canonical().is_loopback() {
+        warn!(%peer, %user, "user can only connect via localhost");
+        return Err(refused());
+    }
+    Ok(user)
+}
+
+/// PLAIN: `[authzid] NUL authcid NUL passwd`.
+fn parse_plain(response: &[u8]) -> Option<(String, String)> {
+    let mut parts = response.split(|b| *b == 0);
+    let _authzid = parts.next()?;
+    let user = std::str::from_utf8(parts.next()?).ok()?;
+    let pass = std::str::from_utf8(parts.next()?).ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((user.to_string(), pass.to_string()))
+}
+
+/// AMQPLAIN: a field table's entries (no length prefix) with LOGIN and PASSWORD.
+fn parse_amqplain(response: &Bytes) -> Option<(String, String)> {
+    let mut framed = BytesMut::with_capacity(response.len() + 4);
+    framed.extend_from_slice(&(response.len() as u32).to_be_bytes());
+    framed.extend_from_slice(response);
+    let table = FieldTable::decode_bytes(&framed.freeze()).ok()?;
+    let user = table.get("LOGIN")?.as_str()?.to_string();
+    let pass = table.get("PASSWORD")?.as_str()?.to_string();
+    Some((user, pass))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_responses() {
+        assert_eq!(
+            parse_plain(b"\0guest\0guest"),
+            Some(("guest".into(), "guest".into()))
+        );
+        assert_eq!(parse_plain(b"guest"), None);
+        assert_eq!(
+            parse_plain(b"\0u\0"),
+            Some(("u".into(), String::new())),
+            "empty password parses; the broker refuses it"
+        );
+    }
+
+    #[test]
+    fn amqplain_response() {
+        let mut t = FieldTable::new();
+        t.push(ShortStr::from_static("LOGIN"), FieldValue::LongStr("guest".into()));
+        t.push(ShortStr::from_static("PASSWORD"), FieldValue::LongStr("pw".into()));
+        let mut buf = BytesMut::new();
+        t.encode(&mut buf);
+        let body = buf.freeze().slice(4..);
+        assert_eq!(parse_amqplain(&body), Some(("guest".into(), "pw".into())));
+    }
+}

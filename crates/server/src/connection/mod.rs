@@ -1,0 +1,365 @@
+//! One client connection: the protocol header, the handshake (start / tune / open), then the
+//! main loop that reads frames, runs channel methods, writes deliveries and heartbeats, and
+//! finally gives back everything the connection held.
+//!
+//! One task owns the socket's read half and every channel's state; a writer task owns the
+//! write half and takes encoded bytes from an unbounded channel, so a client that is busy
+//! writing to us can never deadlock against us writing to it (RabbitMQ's writer process does
+//! the same). Deliveries are bounded by prefetch credit, not by that channel.
+
+mod channel;
+mod handlers;
+mod handshake;
+
+use crate::broker::Broker;
+use crate::error::AmqpError;
+use crate::events::ConnEvent;
+use crate::queue::ConnectionId;
+use crate::vhost::Vhost;
+use bytes::{Bytes, BytesMut};
+use channel::Channel;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use warren_codec::frame::{self, FrameDecoder};
+use warren_codec::generated::ConnectionCloseOk;
+use warren_codec::{Frame, Method};
+
+/// How long we wait for close-ok after sending connection.close before dropping the socket.
+const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Read buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why the main loop ended.
+enum Exit {
+    /// Close handshake finished, or the peer went away.
+    Done,
+    /// A hard error: send connection.close and wait for close-ok.
+    Close(AmqpError),
+}
+
+pub(crate) struct Connection {
+    id: ConnectionId,
+    broker: Arc<Broker>,
+    peer: SocketAddr,
+    vhost: Arc<Vhost>,
+    #[allow(dead_code)] // kept for logs and the coming access control
+    user: String,
+    reader: OwnedReadHalf,
+    read_buf: BytesMut,
+    decoder: FrameDecoder,
+    /// Encoded output not yet handed to the writer task.
+    out: BytesMut,
+    writer: mpsc::UnboundedSender<Bytes>,
+    events_tx: mpsc::UnboundedSender<ConnEvent>,
+    frame_max: u32,
+    channel_max: u16,
+    heartbeat: Duration,
+    channels: HashMap<u16, Channel>,
+    /// Reused by the publish path for routing results.
+    route_buf: Vec<Arc<crate::queue::Queue>>,
+    /// Client advertised consumer_cancel_notify.
+    cancel_notify: bool,
+    last_read: Instant,
+    last_write: Instant,
+}
+
+/// Serves one accepted socket until it closes. Never panics on client input.
+pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
+    let _ = socket.set_nodelay(true);
+    let (reader, mut writer_half) = socket.into_split();
+    let (writer, mut writer_rx) = mpsc::unbounded_channel::<Bytes>();
+    let writer_task = tokio::spawn(async move {
+        while let Some(chunk) = writer_rx.recv().await {
+            if writer_half.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer_half.shutdown().await;
+    });
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let hs = handshake::run(&broker, reader, peer, &writer).await;
+    let Some(hs) = hs else {
+        drop(writer);
+        let _ = writer_task.await;
+        return;
+    };
+    let id = broker.register_connection(events_tx.clone());
+    info!(connection = id, %peer, user = %hs.user, vhost = %hs.vhost.name, "connection opened");
+    let mut conn = Connection {
+        id,
+        broker: broker.clone(),
+        peer,
+        vhost: hs.vhost,
+        user: hs.user,
+        reader: hs.reader,
+        read_buf: hs.read_buf,
+        decoder: FrameDecoder::new(hs.frame_max),
+        out: BytesMut::with_capacity(16 * 1024),
+        writer,
+        events_tx,
+        frame_max: hs.frame_max,
+        channel_max: hs.channel_max,
+        heartbeat: Duration::from_secs(u64::from(hs.heartbeat)),
+        channels: HashMap::new(),
+        route_buf: Vec::new(),
+        cancel_notify: hs.cancel_notify,
+        last_read: Instant::now(),
+        last_write: Instant::now(),
+    };
+    let exit = conn.run(events_rx).await;
+    if let Exit::Close(err) = exit {
+        conn.close_with(err).await;
+    }
+    conn.cleanup();
+    broker.unregister_connection(id);
+    info!(connection = id, %peer, "connection closed");
+    drop(conn);
+    let _ = writer_task.await;
+}
+
+impl Connection {
+    fn flush(&mut self) {
+        if !self.out.is_empty() {
+            let chunk = self.out.split().freeze();
+            let _ = self.writer.send(chunk);
+            self.last_write = Instant::now();
+        }
+    }
+
+    pub(crate) fn send_method(&mut self, channel: u16, method: &Method) {
+        frame::encode_method(channel, method, &mut self.out);
+    }
+
+    async fn run(&mut self, mut events: mpsc::UnboundedReceiver<ConnEvent>) -> Exit {
+        // Frames that arrived with the handshake's last read are handled first.
+        if let Some(exit) = self.process_buffer() {
+            return exit;
+        }
+        self.flush();
+        let hb = self.heartbeat;
+        let tick = if hb.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            (hb / 2).max(Duration::from_millis(500))
+        };
+        let mut ticker = tokio::time::interval(tick);
+        ticker.tick().await;
+        loop {
+            if self.read_buf.capacity() - self.read_buf.len() < 4096 {
+                self.read_buf.reserve(READ_CHUNK);
+            }
+            // Unbiased: neither a delivery flood nor a publish flood may starve the other.
+            tokio::select! {
+                ev = events.recv() => {
+                    let Some(ev) = ev else { return Exit::Done };
+                    if let Some(exit) = self.handle_event(ev) {
+                        return exit;
+                    }
+                    // Drain what else is waiting so one write carries many deliveries.
+                    for _ in 0..256 {
+                        match events.try_recv() {
+                            Ok(ev) => {
+                                if let Some(exit) = self.handle_event(ev) {
+                                    return exit;
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                n = self.reader.read_buf(&mut self.read_buf) => {
+                    match n {
+                        Ok(0) | Err(_) => return Exit::Done,
+                        Ok(_) => {
+                            self.last_read = Instant::now();
+                            if let Some(exit) = self.process_buffer() {
+                                return exit;
+                            }
+                        }
+                    }
+                }
+                _ = ticker.tick() => {
+                    if !hb.is_zero() {
+                        if self.last_read.elapsed() > hb * 2 {
+                            warn!(connection = self.id, peer = %self.peer,
+                                  "missed heartbeats from client, timeout: {}s", hb.as_secs());
+                            return Exit::Done;
+                        }
+                        if self.last_write.elapsed() >= hb / 2 {
+                            frame::encode_heartbeat(&mut self.out);
+                        }
+                    }
+                }
+            }
+            self.flush();
+        }
+    }
+
+    /// Decodes and handles every complete frame in the read buffer.
+    fn process_buffer(&mut self) -> Option<Exit> {
+        loop {
+            let frame = match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return Some(Exit::Close(e.into())),
+            };
+            if let Some(exit) = self.handle_frame(frame) {
+                return Some(exit);
+            }
+        }
+        self.finish_confirms();
+        None
+    }
+
+    fn handle_frame(&mut self, frame: Frame) -> Option<Exit> {
+        match frame {
+            Frame::Heartbeat => None,
+            Frame::Method { channel: 0, method } => self.handle_connection_method(method),
+            Frame::Method { channel, method } => {
+                let ids = (method.class_id(), method.method_id());
+                match self.handle_channel_method(channel, method) {
+                    Ok(()) => None,
+                    Err(e) => self.fail(channel, e.with_default_ids(ids)),
+                }
+            }
+            Frame::Header { channel: 0, .. } | Frame::Body { channel: 0, .. } => {
+                Some(Exit::Close(AmqpError::unexpected_frame(
+                    "expected method frame, got non method frame instead",
+                )))
+            }
+            Frame::Header { channel, header } => match self.handle_header(channel, header) {
+                Ok(()) => None,
+                Err(e) => self.fail(channel, e),
+            },
+            Frame::Body { channel, payload } => match self.handle_body(channel, payload) {
+                Ok(()) => None,
+                Err(e) => self.fail(channel, e),
+            },
+        }
+    }
+
+    /// Turns a handler error into a channel close (soft) or a connection close (hard).
+    fn fail(&mut self, channel: u16, err: AmqpError) -> Option<Exit> {
+        if err.is_hard() {
+            return Some(Exit::Close(err));
+        }
+        debug!(connection = self.id, channel, error = %err, "channel error");
+        self.send_method(channel, &err.to_channel_close());
+        if let Some(mut ch) = self.channels.remove(&channel) {
+            self.release_channel(&mut ch);
+            ch.closing = true;
+            self.channels.insert(channel, ch);
+        }
+        None
+    }
+
+    fn handle_connection_method(&mut self, method: Method) -> Option<Exit> {
+        match method {
+            Method::ConnectionClose(_) => {
+                self.send_method(0, &Method::ConnectionCloseOk(ConnectionCloseOk {}));
+                self.flush();
+                Some(Exit::Done)
+            }
+            Method::ConnectionCloseOk(_) => Some(Exit::Done),
+            Method::ConnectionUpdateSecret(_) => {
+                self.send_method(
+                    0,
+                    &Method::ConnectionUpdateSecretOk(warren_codec::generated::ConnectionUpdateSecretOk {}),
+                );
+                None
+            }
+            other => Some(Exit::Close(
+                AmqpError::command_invalid(format!(
+                    "unexpected method on channel 0: {}",
+                    other.name()
+                ))
+                .on(&other),
+            )),
+        }
+    }
+
+    fn handle_event(&mut self, ev: ConnEvent) -> Option<Exit> {
+        match ev {
+            ConnEvent::Deliver(d) => {
+                self.deliver(d);
+                None
+            }
+            ConnEvent::ConsumerCancelled { channel, tag } => {
+                if let Some(ch) = self.channels.get_mut(&channel) {
+                    if ch.consumers.remove(&tag).is_some() && self.cancel_notify && !ch.closing {
+                        let cancel = Method::BasicCancel(warren_codec::generated::BasicCancel {
+                            consumer_tag: tag,
+                            nowait: true,
+                        });
+                        self.send_method(channel, &cancel);
+                    }
+                }
+                None
+            }
+            ConnEvent::Shutdown => Some(Exit::Close(AmqpError::new(
+                warren_codec::ReplyCode::ConnectionForced,
+                "broker forced connection closure with reason 'shutdown'",
+            ))),
+        }
+    }
+
+    /// Sends connection.close and waits (bounded) for close-ok, ignoring other frames.
+    async fn close_with(&mut self, err: AmqpError) {
+        if err.code != warren_codec::ReplyCode::ConnectionForced {
+            warn!(connection = self.id, peer = %self.peer, error = %err, "closing connection");
+        }
+        self.send_method(0, &err.to_connection_close());
+        self.flush();
+        let deadline = Instant::now() + CLOSE_OK_TIMEOUT;
+        // After a framing error the stream cannot be trusted; just give the client a moment.
+        let framing = matches!(err.code as u16, 501 | 502);
+        loop {
+            if !framing {
+                loop {
+                    match self.decoder.decode(&mut self.read_buf) {
+                        Ok(Some(Frame::Method {
+                            method: Method::ConnectionCloseOk(_) | Method::ConnectionClose(_),
+                            ..
+                        })) => return,
+                        Ok(Some(_)) => continue,
+                        Ok(None) => break,
+                        Err(_) => return,
+                    }
+                }
+            }
+            self.read_buf.reserve(4096);
+            match tokio::time::timeout_at(deadline, self.reader.read_buf(&mut self.read_buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+        }
+    }
+
+    /// Returns every unacked delivery and consumer of every channel; deletes exclusive queues.
+    fn cleanup(&mut self) {
+        let mut channels: Vec<Channel> = self.channels.drain().map(|(_, c)| c).collect();
+        for ch in &mut channels {
+            self.release_channel(ch);
+        }
+        self.vhost.connection_closed(self.id);
+    }
+}
+
+impl AmqpError {
+    /// Fills in the failing method's ids when the handler did not.
+    pub(crate) fn with_default_ids(self, (class_id, method_id): (u16, u16)) -> AmqpError {
+        if self.class_id == 0 {
+            self.with_ids(class_id, method_id)
+        } else {
+            self
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! What queues and the broker send to a connection task, and the prefetch credit they share.
+//!
+//! A queue decides *which* consumer gets a message (it checks the credit); the connection task
+//! decides the delivery tag, records the unacked entry and writes the frames. Credit is an
+//! atomic pair so the queue can take it and the connection can return it without a lock.
+
+use crate::message::Message;
+use crate::queue::Queue;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use warren_codec::ShortStr;
+
+/// Prefetch credit: `limit` 0 means unlimited.
+#[derive(Debug, Default)]
+pub struct Credit {
+    limit: AtomicU32,
+    used: AtomicU32,
+}
+
+impl Credit {
+    pub fn new(limit: u32) -> Arc<Credit> {
+        Arc::new(Credit {
+            limit: AtomicU32::new(limit),
+            used: AtomicU32::new(0),
+        })
+    }
+
+    pub fn set_limit(&self, limit: u32) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    pub fn has_room(&self) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        limit == 0 || self.used.load(Ordering::Relaxed) < limit
+    }
+
+    pub fn take(&self) {
+        self.used.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn give_back(&self, n: u32) {
+        // Saturating: a credit can be returned after a qos reset without going negative.
+        let _ = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+}
+
+/// One message handed to a consumer's connection.
+#[derive(Debug)]
+pub struct Delivery {
+    pub channel: u16,
+    pub consumer_tag: ShortStr,
+    pub queue: Arc<Queue>,
+    /// The queue's sequence number for the message (how the queue finds it again on ack).
+    pub seq: u64,
+    pub message: Arc<Message>,
+    pub redelivered: bool,
+    pub no_ack: bool,
+    /// Credits to return on ack/nack/reject (none for no-ack deliveries).
+    pub credits: Option<(Arc<Credit>, Arc<Credit>)>,
+}
+
+/// Events for a connection task.
+#[derive(Debug)]
+pub enum ConnEvent {
+    Deliver(Delivery),
+    /// The queue behind a consumer went away: tell the client with basic.cancel.
+    ConsumerCancelled { channel: u16, tag: ShortStr },
+    /// The broker is shutting down: close with 320 CONNECTION_FORCED.
+    Shutdown,
+}

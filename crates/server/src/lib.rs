@@ -1,0 +1,25 @@
+//! warren-server: the Warren broker.
+//!
+//! Module map:
+//! - [`server`]: binds the listeners, accepts connections, shuts down cleanly.
+//! - `connection`: one task per client connection: handshake, frames, channels, methods.
+//! - [`broker`]: vhosts, users and live connections.
+//! - [`vhost`]: exchanges, queues and bindings of one virtual host, with RabbitMQ's checks.
+//! - [`queue`]: ready and unacked messages, consumers, round-robin dispatch with credit.
+//! - [`events`]: what queues send to connections (deliveries, cancels) and prefetch credit.
+//! - [`message`]: a published message shared by every queue it reached.
+//! - [`error`]: the AMQP error value and its mapping to channel/connection close.
+//! - [`config`]: settings with RabbitMQ's defaults.
+
+pub mod broker;
+pub mod config;
+mod connection;
+pub mod error;
+pub mod events;
+pub mod message;
+pub mod queue;
+pub mod server;
+pub mod vhost;
+
+pub use config::Config;
+pub use server::Server;

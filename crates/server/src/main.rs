@@ -1,0 +1,131 @@
+//! The `warren` binary: parses flags and environment, starts the broker, and stops it on
+//! SIGTERM or SIGINT.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use warren_server::{Config, Server};
+
+/// Warren: an AMQP 0-9-1 message broker.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (repeatable). Default: [::]:5672, dual-stack.
+    #[arg(long, env = "WARREN_LISTEN", value_delimiter = ',')]
+    listen: Vec<SocketAddr>,
+    /// Directory for durable state.
+    #[arg(long, env = "WARREN_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Optional configuration file of `key = value` lines (see docs/configuration.md).
+    #[arg(long, env = "WARREN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Default user, created at start (like RABBITMQ_DEFAULT_USER).
+    #[arg(long, env = "WARREN_DEFAULT_USER", default_value = "guest")]
+    default_user: String,
+    /// Default user's password (like RABBITMQ_DEFAULT_PASS).
+    #[arg(long, env = "WARREN_DEFAULT_PASS", default_value = "guest")]
+    default_pass: String,
+    /// Largest accepted message body in bytes.
+    #[arg(long, env = "WARREN_MAX_MESSAGE_SIZE")]
+    max_message_size: Option<u64>,
+    /// Heartbeat interval proposed to clients, in seconds (0 disables).
+    #[arg(long, env = "WARREN_HEARTBEAT")]
+    heartbeat: Option<u16>,
+}
+
+fn apply_file(config: &mut Config, path: &PathBuf) -> Result<(), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| format!("{}:{}: expected key = value", path.display(), n + 1))?;
+        let (key, value) = (key.trim(), value.trim().trim_matches('"'));
+        let bad = |e: &dyn std::fmt::Display| format!("{}:{}: {key}: {e}", path.display(), n + 1);
+        match key {
+            "listen" => {
+                config.listen = value
+                    .split(',')
+                    .map(|a| a.trim().parse().map_err(|e| bad(&e)))
+                    .collect::<Result<_, _>>()?
+            }
+            "data_dir" => config.data_dir = value.into(),
+            "default_user" => config.default_user = value.into(),
+            "default_pass" => config.default_pass = value.into(),
+            "frame_max" => config.frame_max = value.parse().map_err(|e| bad(&e))?,
+            "channel_max" => config.channel_max = value.parse().map_err(|e| bad(&e))?,
+            "heartbeat" => config.heartbeat = value.parse().map_err(|e| bad(&e))?,
+            "max_message_size" => config.max_message_size = value.parse().map_err(|e| bad(&e))?,
+            other => return Err(format!("{}:{}: unknown setting '{other}'", path.display(), n + 1)),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut config = Config::default();
+    if let Some(path) = &args.config {
+        if let Err(e) = apply_file(&mut config, path) {
+            tracing::error!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    }
+    if !args.listen.is_empty() {
+        config.listen = args.listen.clone();
+    }
+    config.data_dir = args.data_dir.clone();
+    config.default_user = args.default_user.clone();
+    config.default_pass = args.default_pass.clone();
+    if let Some(m) = args.max_message_size {
+        config.max_message_size = m;
+    }
+    if let Some(h) = args.heartbeat {
+        config.heartbeat = h;
+    }
+    let server = match Server::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    std::process::ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

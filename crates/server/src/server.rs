@@ -1,0 +1,112 @@
+//! Listeners and lifecycle: bind (dual-stack `[::]:5672` by default, like RabbitMQ), accept
+//! connections into their own tasks, and shut down by closing every connection with
+//! 320 CONNECTION_FORCED.
+
+use crate::broker::Broker;
+use crate::config::Config;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+/// A running broker.
+pub struct Server {
+    broker: Arc<Broker>,
+    addrs: Vec<SocketAddr>,
+    stop: watch::Sender<bool>,
+    acceptors: Vec<JoinHandle<()>>,
+}
+
+const AMQP_PORT: u16 = 5672;
+
+async fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
+    if config.listen.is_empty() {
+        // On Linux a `[::]` socket accepts IPv4 too unless bindv6only is set.
+        let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, AMQP_PORT));
+        return match TcpListener::bind(v6).await {
+            Ok(l) => Ok(vec![l]),
+            Err(e) => {
+                warn!(error = %e, "cannot listen on [::]:5672, falling back to IPv4 only");
+                Ok(vec![TcpListener::bind((Ipv4Addr::UNSPECIFIED, AMQP_PORT)).await?])
+            }
+        };
+    }
+    let mut out = Vec::new();
+    for addr in &config.listen {
+        out.push(TcpListener::bind(addr).await?);
+    }
+    Ok(out)
+}
+
+impl Server {
+    /// Binds the listeners and starts accepting.
+    pub async fn start(config: Config) -> io::Result<Server> {
+        let listeners = bind_all(&config).await?;
+        let broker = Broker::new(config);
+        let (stop, stopped) = watch::channel(false);
+        let mut addrs = Vec::new();
+        let mut acceptors = Vec::new();
+        for listener in listeners {
+            let addr = listener.local_addr()?;
+            info!(%addr, "listening for AMQP 0-9-1");
+            addrs.push(addr);
+            acceptors.push(tokio::spawn(accept_loop(listener, broker.clone(), stopped.clone())));
+        }
+        Ok(Server {
+            broker,
+            addrs,
+            stop,
+            acceptors,
+        })
+    }
+
+    /// The first listening address (tests bind one ephemeral port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, closes every connection with 320 CONNECTION_FORCED, and waits up to
+    /// five seconds for them to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for a in &self.acceptors {
+            a.abort();
+        }
+        self.broker.shutdown_connections();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.broker.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        info!("broker stopped");
+    }
+}
+
+async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    tokio::spawn(crate::connection::serve(broker.clone(), socket, peer));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}

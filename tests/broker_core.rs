@@ -1,0 +1,554 @@
+//! The broker core driven by an unmodified lapin client over TCP: one test per behaviour,
+//! asserting what the client observes (messages, counts, flags, reply codes).
+
+use futures_lite::StreamExt;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
+use std::time::Duration;
+use warren_tests::{connect, start_broker, within, RawClient};
+
+fn reply_code(err: &lapin::Error) -> Option<u16> {
+    match err.kind() {
+        lapin::ErrorKind::ProtocolError(e) => Some(e.get_id()),
+        _ => None,
+    }
+}
+
+async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
+    ch.basic_publish(
+        exchange.into(),
+        key.into(),
+        BasicPublishOptions::default(),
+        body,
+        BasicProperties::default(),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("publish confirm future");
+}
+
+async fn declare(ch: &Channel, name: &str) -> lapin::Queue {
+    ch.queue_declare(name.into(), QueueDeclareOptions::default(), FieldTable::default())
+        .await
+        .expect("queue.declare")
+}
+
+async fn message_count(ch: &Channel, name: &str) -> u32 {
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("passive declare")
+    .message_count()
+}
+
+async fn consumer(ch: &Channel, queue: &str, tag: &str) -> lapin::Consumer {
+    ch.basic_consume(
+        queue.into(),
+        tag.into(),
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("basic.consume")
+}
+
+async fn next(c: &mut lapin::Consumer) -> lapin::message::Delivery {
+    within("a delivery", c.next())
+        .await
+        .expect("consumer stream open")
+        .expect("delivery ok")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_exchange_publish_consume_in_order_with_properties() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "orders").await;
+    let mut headers = FieldTable::default();
+    headers.insert("attempt".into(), AMQPValue::LongInt(3));
+    for i in 0..3 {
+        ch.basic_publish(
+            "".into(),
+            "orders".into(),
+            BasicPublishOptions::default(),
+            format!("order-{i}").as_bytes(),
+            BasicProperties::default()
+                .with_content_type("text/plain".into())
+                .with_message_id(format!("m{i}").into())
+                .with_headers(headers.clone()),
+        )
+        .await
+        .unwrap();
+    }
+    let mut c = consumer(&ch, "orders", "").await;
+    for i in 0..3 {
+        let d = next(&mut c).await;
+        assert_eq!(d.data, format!("order-{i}").into_bytes());
+        assert_eq!(d.properties.message_id().as_ref().unwrap().as_str(), format!("m{i}"));
+        assert_eq!(d.properties.content_type().as_ref().unwrap().as_str(), "text/plain");
+        assert_eq!(
+            d.properties.headers().as_ref().unwrap().inner().get("attempt"),
+            Some(&AMQPValue::LongInt(3))
+        );
+        assert!(!d.redelivered);
+        assert_eq!(d.routing_key.as_str(), "orders");
+        d.ack(BasicAckOptions::default()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_placed_fans_out_to_every_service() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(
+        "orders.placed".into(),
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let services = ["payment", "inventory", "email", "shipping"];
+    let mut consumers = Vec::new();
+    for s in services {
+        declare(&ch, s).await;
+        ch.queue_bind(
+            s.into(),
+            "orders.placed".into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        let sch = conn.create_channel().await.unwrap();
+        consumers.push((sch.clone(), consumer(&sch, s, s).await));
+    }
+    publish(&ch, "orders.placed", "", b"order 42 placed").await;
+    for (_, c) in consumers.iter_mut() {
+        let d = next(c).await;
+        assert_eq!(d.data, b"order 42 placed");
+        assert_eq!(d.exchange.as_str(), "orders.placed");
+        d.ack(BasicAckOptions::default()).await.unwrap();
+    }
+    for s in services {
+        assert_eq!(message_count(&ch, s).await, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_and_direct_routing() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    for (q, key) in [("nyse", "stock.*.nyse"), ("audit", "audit.#"), ("crit", "*.critical")] {
+        declare(&ch, q).await;
+        ch.queue_bind(
+            q.into(),
+            "amq.topic".into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    publish(&ch, "amq.topic", "stock.ibm.nyse", b"a").await;
+    publish(&ch, "amq.topic", "audit", b"b").await;
+    publish(&ch, "amq.topic", "audit.x.y", b"c").await;
+    publish(&ch, "amq.topic", "disk.critical", b"d").await;
+    publish(&ch, "amq.topic", "stock.ibm.lse", b"e").await;
+    assert_eq!(message_count(&ch, "nyse").await, 1);
+    assert_eq!(message_count(&ch, "audit").await, 2);
+    assert_eq!(message_count(&ch, "crit").await, 1);
+
+    declare(&ch, "d1").await;
+    ch.queue_bind(
+        "d1".into(),
+        "amq.direct".into(),
+        "k1".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    publish(&ch, "amq.direct", "k1", b"x").await;
+    publish(&ch, "amq.direct", "k2", b"y").await;
+    assert_eq!(message_count(&ch, "d1").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirms_and_mandatory_returns() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    declare(&ch, "confirmed").await;
+    let mut pending = Vec::new();
+    for i in 0..200u32 {
+        pending.push(
+            ch.basic_publish(
+                "".into(),
+                "confirmed".into(),
+                BasicPublishOptions::default(),
+                &i.to_be_bytes(),
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    for p in pending {
+        assert!(matches!(within("confirm", p).await.unwrap(), Confirmation::Ack(None)));
+    }
+    assert_eq!(message_count(&ch, "confirmed").await, 200);
+
+    let confirm = ch
+        .basic_publish(
+            "amq.direct".into(),
+            "no-such-binding".into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            b"lost?",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    match within("confirm of a returned message", confirm).await.unwrap() {
+        Confirmation::Ack(Some(ret)) => {
+            assert_eq!(ret.reply_code, 312);
+            assert_eq!(ret.reply_text.as_str(), "NO_ROUTE");
+            assert_eq!(ret.delivery.data, b"lost?");
+        }
+        other => panic!("expected an ack carrying the return, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nack_requeue_redelivers_and_reject_drops() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "work").await;
+    publish(&ch, "", "work", b"job").await;
+    let mut c = consumer(&ch, "work", "w").await;
+    let d = next(&mut c).await;
+    assert!(!d.redelivered);
+    d.nack(BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let d = next(&mut c).await;
+    assert!(d.redelivered, "a requeued message comes back with redelivered set");
+    d.reject(BasicRejectOptions { requeue: false }).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(message_count(&ch, "work").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacked_messages_return_in_order_when_a_consumer_dies() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "jobs").await;
+    for i in 0..5u8 {
+        publish(&ch, "", "jobs", &[i]).await;
+    }
+    let doomed = conn.create_channel().await.unwrap();
+    let mut c = consumer(&doomed, "jobs", "doomed").await;
+    for _ in 0..5 {
+        next(&mut c).await;
+    }
+    doomed.close(200, "crash".into()).await.unwrap();
+    let ch2 = conn.create_channel().await.unwrap();
+    let mut c2 = consumer(&ch2, "jobs", "survivor").await;
+    for i in 0..5u8 {
+        let d = next(&mut c2).await;
+        assert_eq!(d.data, vec![i], "original order kept");
+        assert!(d.redelivered);
+        d.ack(BasicAckOptions::default()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_limits_unacked_deliveries() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "pf").await;
+    for i in 0..10u8 {
+        publish(&ch, "", "pf", &[i]).await;
+    }
+    ch.basic_qos(2, BasicQosOptions::default()).await.unwrap();
+    let mut c = consumer(&ch, "pf", "pf").await;
+    let first = next(&mut c).await;
+    let _second = next(&mut c).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), c.next()).await.is_err(),
+        "a third delivery must wait for an ack"
+    );
+    first.ack(BasicAckOptions::default()).await.unwrap();
+    let third = next(&mut c).await;
+    assert_eq!(third.data, vec![2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_between_consumers() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "rr").await;
+    let mut a = consumer(&ch, "rr", "a").await;
+    let mut b = consumer(&ch, "rr", "b").await;
+    for i in 0..4u8 {
+        publish(&ch, "", "rr", &[i]).await;
+    }
+    let a1 = next(&mut a).await;
+    let b1 = next(&mut b).await;
+    let a2 = next(&mut a).await;
+    let b2 = next(&mut b).await;
+    assert_eq!((a1.data[0], b1.data[0], a2.data[0], b2.data[0]), (0, 1, 2, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_get_and_get_empty() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "g").await;
+    assert!(ch
+        .basic_get("g".into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+        .is_none());
+    publish(&ch, "", "g", b"one").await;
+    publish(&ch, "", "g", b"two").await;
+    let m = ch
+        .basic_get("g".into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+        .expect("get-ok");
+    assert_eq!(m.delivery.data, b"one");
+    assert_eq!(m.message_count, 1);
+    m.delivery.ack(BasicAckOptions::default()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_errors_close_only_the_channel() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+
+    let ch = conn.create_channel().await.unwrap();
+    let err = ch
+        .queue_declare(
+            "missing".into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(404), "{err}");
+
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "eq").await;
+    let err = ch
+        .queue_declare(
+            "eq".into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(406), "{err}");
+    assert!(err.to_string().contains("inequivalent arg 'durable'"), "{err}");
+
+    let ch = conn.create_channel().await.unwrap();
+    ch.basic_publish(
+        "no-such-exchange".into(),
+        "k".into(),
+        BasicPublishOptions::default(),
+        b"x",
+        BasicProperties::default(),
+    )
+    .await
+    .unwrap();
+    // The close arrives asynchronously; the next synchronous call observes it.
+    let err = ch
+        .queue_declare("after".into(), QueueDeclareOptions::default(), FieldTable::default())
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(404), "{err}");
+
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(
+        "x1".into(),
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let err = ch
+        .exchange_declare(
+            "x1".into(),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(406), "{err}");
+
+    // The connection survived all of it.
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "still-fine").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
+    let server = start_broker().await;
+    let owner = connect(&server).await;
+    let other = connect(&server).await;
+    let och = owner.create_channel().await.unwrap();
+    let q = och
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let name = q.name().as_str().to_string();
+    assert!(name.starts_with("amq.gen-"), "{name}");
+    let xch = other.create_channel().await.unwrap();
+    let err = xch
+        .basic_consume(
+            name.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(405), "{err}");
+    owner.close(200, "bye".into()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ch = other.create_channel().await.unwrap();
+    let err = ch
+        .queue_declare(
+            ShortString::from(name),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(404), "exclusive queue is gone: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_and_delete_report_counts_and_preconditions() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "p").await;
+    for _ in 0..3 {
+        publish(&ch, "", "p", b"x").await;
+    }
+    let err = ch
+        .queue_delete(
+            "p".into(),
+            QueueDeleteOptions {
+                if_empty: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(406), "{err}");
+    let ch = conn.create_channel().await.unwrap();
+    assert_eq!(ch.queue_purge("p".into(), QueuePurgeOptions::default()).await.unwrap(), 3);
+    publish(&ch, "", "p", b"y").await;
+    assert_eq!(ch.queue_delete("p".into(), QueueDeleteOptions::default()).await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_queue_cancels_its_consumers() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "gone").await;
+    let mut c = consumer(&ch, "gone", "watcher").await;
+    let admin = conn.create_channel().await.unwrap();
+    admin.queue_delete("gone".into(), QueueDeleteOptions::default()).await.unwrap();
+    let end = within("consumer cancel notification", c.next()).await;
+    assert!(end.is_none(), "the consumer stream ends on basic.cancel from the broker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_and_rollback() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "tx").await;
+    ch.tx_select().await.unwrap();
+    publish(&ch, "", "tx", b"rolled back").await;
+    ch.tx_rollback().await.unwrap();
+    let probe = conn.create_channel().await.unwrap();
+    assert_eq!(message_count(&probe, "tx").await, 0);
+    publish(&ch, "", "tx", b"committed").await;
+    assert_eq!(message_count(&probe, "tx").await, 0, "invisible until commit");
+    ch.tx_commit().await.unwrap();
+    assert_eq!(message_count(&probe, "tx").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_message_crosses_many_body_frames() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "big").await;
+    let body: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    publish(&ch, "", "big", &body).await;
+    let mut c = consumer(&ch, "big", "").await;
+    let d = next(&mut c).await;
+    assert_eq!(d.data.len(), body.len());
+    assert!(d.data == body, "body intact");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_shutdown_closes_clients_with_connection_forced() {
+    let server = start_broker().await;
+    let mut client = RawClient::connect(&server).await;
+    client.handshake().await;
+    client.open_channel(1).await;
+    let stopping = tokio::spawn(server.shutdown());
+    let text = client.expect_connection_close(320).await;
+    assert!(text.starts_with("CONNECTION_FORCED"), "{text}");
+    within("shutdown to finish", stopping).await.unwrap();
+}
