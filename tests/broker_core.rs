@@ -30,9 +30,13 @@ async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
 }
 
 async fn declare(ch: &Channel, name: &str) -> lapin::Queue {
-    ch.queue_declare(name.into(), QueueDeclareOptions::default(), FieldTable::default())
-        .await
-        .expect("queue.declare")
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.declare")
 }
 
 async fn message_count(ch: &Channel, name: &str) -> u32 {
@@ -93,10 +97,21 @@ async fn default_exchange_publish_consume_in_order_with_properties() {
     for i in 0..3 {
         let d = next(&mut c).await;
         assert_eq!(d.data, format!("order-{i}").into_bytes());
-        assert_eq!(d.properties.message_id().as_ref().unwrap().as_str(), format!("m{i}"));
-        assert_eq!(d.properties.content_type().as_ref().unwrap().as_str(), "text/plain");
         assert_eq!(
-            d.properties.headers().as_ref().unwrap().inner().get("attempt"),
+            d.properties.message_id().as_ref().unwrap().as_str(),
+            format!("m{i}")
+        );
+        assert_eq!(
+            d.properties.content_type().as_ref().unwrap().as_str(),
+            "text/plain"
+        );
+        assert_eq!(
+            d.properties
+                .headers()
+                .as_ref()
+                .unwrap()
+                .inner()
+                .get("attempt"),
             Some(&AMQPValue::LongInt(3))
         );
         assert!(!d.redelivered);
@@ -151,7 +166,11 @@ async fn topic_and_direct_routing() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    for (q, key) in [("nyse", "stock.*.nyse"), ("audit", "audit.#"), ("crit", "*.critical")] {
+    for (q, key) in [
+        ("nyse", "stock.*.nyse"),
+        ("audit", "audit.#"),
+        ("crit", "*.critical"),
+    ] {
         declare(&ch, q).await;
         ch.queue_bind(
             q.into(),
@@ -192,7 +211,9 @@ async fn confirms_and_mandatory_returns() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     declare(&ch, "confirmed").await;
     let mut pending = Vec::new();
     for i in 0..200u32 {
@@ -209,7 +230,10 @@ async fn confirms_and_mandatory_returns() {
         );
     }
     for p in pending {
-        assert!(matches!(within("confirm", p).await.unwrap(), Confirmation::Ack(None)));
+        assert!(matches!(
+            within("confirm", p).await.unwrap(),
+            Confirmation::Ack(None)
+        ));
     }
     assert_eq!(message_count(&ch, "confirmed").await, 200);
 
@@ -226,7 +250,10 @@ async fn confirms_and_mandatory_returns() {
         )
         .await
         .unwrap();
-    match within("confirm of a returned message", confirm).await.unwrap() {
+    match within("confirm of a returned message", confirm)
+        .await
+        .unwrap()
+    {
         Confirmation::Ack(Some(ret)) => {
             assert_eq!(ret.reply_code, 312);
             assert_eq!(ret.reply_text.as_str(), "NO_ROUTE");
@@ -253,8 +280,13 @@ async fn nack_requeue_redelivers_and_reject_drops() {
     .await
     .unwrap();
     let d = next(&mut c).await;
-    assert!(d.redelivered, "a requeued message comes back with redelivered set");
-    d.reject(BasicRejectOptions { requeue: false }).await.unwrap();
+    assert!(
+        d.redelivered,
+        "a requeued message comes back with redelivered set"
+    );
+    d.reject(BasicRejectOptions { requeue: false })
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(message_count(&ch, "work").await, 0);
 }
@@ -298,7 +330,9 @@ async fn prefetch_limits_unacked_deliveries() {
     let first = next(&mut c).await;
     let _second = next(&mut c).await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), c.next()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(300), c.next())
+            .await
+            .is_err(),
         "a third delivery must wait for an ack"
     );
     first.ack(BasicAckOptions::default()).await.unwrap();
@@ -321,7 +355,10 @@ async fn round_robin_between_consumers() {
     let b1 = next(&mut b).await;
     let a2 = next(&mut a).await;
     let b2 = next(&mut b).await;
-    assert_eq!((a1.data[0], b1.data[0], a2.data[0], b2.data[0]), (0, 1, 2, 3));
+    assert_eq!(
+        (a1.data[0], b1.data[0], a2.data[0], b2.data[0]),
+        (0, 1, 2, 3)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,7 +417,10 @@ async fn soft_errors_close_only_the_channel() {
         .await
         .unwrap_err();
     assert_eq!(reply_code(&err), Some(406), "{err}");
-    assert!(err.to_string().contains("inequivalent arg 'durable'"), "{err}");
+    assert!(
+        err.to_string().contains("inequivalent arg 'durable'"),
+        "{err}"
+    );
 
     let ch = conn.create_channel().await.unwrap();
     ch.basic_publish(
@@ -394,7 +434,11 @@ async fn soft_errors_close_only_the_channel() {
     .unwrap();
     // The close arrives asynchronously; the next synchronous call observes it.
     let err = ch
-        .queue_declare("after".into(), QueueDeclareOptions::default(), FieldTable::default())
+        .queue_declare(
+            "after".into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(reply_code(&err), Some(404), "{err}");
@@ -468,7 +512,11 @@ async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
         )
         .await
         .unwrap_err();
-    assert_eq!(reply_code(&err), Some(404), "exclusive queue is gone: {err}");
+    assert_eq!(
+        reply_code(&err),
+        Some(404),
+        "exclusive queue is gone: {err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -492,9 +540,19 @@ async fn purge_and_delete_report_counts_and_preconditions() {
         .unwrap_err();
     assert_eq!(reply_code(&err), Some(406), "{err}");
     let ch = conn.create_channel().await.unwrap();
-    assert_eq!(ch.queue_purge("p".into(), QueuePurgeOptions::default()).await.unwrap(), 3);
+    assert_eq!(
+        ch.queue_purge("p".into(), QueuePurgeOptions::default())
+            .await
+            .unwrap(),
+        3
+    );
     publish(&ch, "", "p", b"y").await;
-    assert_eq!(ch.queue_delete("p".into(), QueueDeleteOptions::default()).await.unwrap(), 1);
+    assert_eq!(
+        ch.queue_delete("p".into(), QueueDeleteOptions::default())
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,9 +563,15 @@ async fn deleting_a_queue_cancels_its_consumers() {
     declare(&ch, "gone").await;
     let mut c = consumer(&ch, "gone", "watcher").await;
     let admin = conn.create_channel().await.unwrap();
-    admin.queue_delete("gone".into(), QueueDeleteOptions::default()).await.unwrap();
+    admin
+        .queue_delete("gone".into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
     let end = within("consumer cancel notification", c.next()).await;
-    assert!(end.is_none(), "the consumer stream ends on basic.cancel from the broker");
+    assert!(
+        end.is_none(),
+        "the consumer stream ends on basic.cancel from the broker"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -522,7 +586,11 @@ async fn transactions_commit_and_rollback() {
     let probe = conn.create_channel().await.unwrap();
     assert_eq!(message_count(&probe, "tx").await, 0);
     publish(&ch, "", "tx", b"committed").await;
-    assert_eq!(message_count(&probe, "tx").await, 0, "invisible until commit");
+    assert_eq!(
+        message_count(&probe, "tx").await,
+        0,
+        "invisible until commit"
+    );
     ch.tx_commit().await.unwrap();
     assert_eq!(message_count(&probe, "tx").await, 1);
 }
@@ -551,4 +619,306 @@ async fn clean_shutdown_closes_clients_with_connection_forced() {
     let text = client.expect_connection_close(320).await;
     assert!(text.starts_with("CONNECTION_FORCED"), "{text}");
     within("shutdown to finish", stopping).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_rules_exclusive_and_tag_reuse() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "ex").await;
+    let _c = ch
+        .basic_consume(
+            "ex".into(),
+            "only".into(),
+            BasicConsumeOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let ch2 = conn.create_channel().await.unwrap();
+    let err = ch2
+        .basic_consume(
+            "ex".into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(403), "{err}");
+
+    // Reusing a consumer tag on one channel is a connection error in RabbitMQ (530).
+    let conn2 = connect(&server).await;
+    let ch3 = conn2.create_channel().await.unwrap();
+    declare(&ch3, "tags").await;
+    consumer(&ch3, "tags", "same").await;
+    let err = ch3
+        .basic_consume(
+            "tags".into(),
+            "same".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(530), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    let err = ch
+        .exchange_declare(
+            "amq.mine".into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(403), "{err}");
+
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(
+        "hidden".into(),
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions {
+            internal: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.exchange_declare(
+        "front".into(),
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.exchange_bind(
+        "hidden".into(),
+        "front".into(),
+        "".into(),
+        ExchangeBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    declare(&ch, "behind").await;
+    ch.queue_bind(
+        "behind".into(),
+        "hidden".into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    publish(&ch, "front", "", b"through e2e").await;
+    assert_eq!(
+        message_count(&ch, "behind").await,
+        1,
+        "routed through the internal exchange"
+    );
+
+    let err = ch
+        .exchange_delete(
+            "front".into(),
+            ExchangeDeleteOptions {
+                if_unused: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(406), "{err}");
+
+    let ch = conn.create_channel().await.unwrap();
+    ch.basic_publish(
+        "hidden".into(),
+        "".into(),
+        BasicPublishOptions::default(),
+        b"direct",
+        BasicProperties::default(),
+    )
+    .await
+    .unwrap();
+    let err = ch
+        .queue_declare(
+            "probe".into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        reply_code(&err),
+        Some(403),
+        "publishing to an internal exchange: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_exchange_routes_on_header_values() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "pdf-reports").await;
+    let mut args = FieldTable::default();
+    args.insert("x-match".into(), AMQPValue::LongString("all".into()));
+    args.insert("format".into(), AMQPValue::LongString("pdf".into()));
+    args.insert("type".into(), AMQPValue::LongString("report".into()));
+    ch.queue_bind(
+        "pdf-reports".into(),
+        "amq.headers".into(),
+        "".into(),
+        QueueBindOptions::default(),
+        args,
+    )
+    .await
+    .unwrap();
+    for (format, kind) in [("pdf", "report"), ("pdf", "log"), ("zip", "report")] {
+        let mut h = FieldTable::default();
+        h.insert("format".into(), AMQPValue::LongString(format.into()));
+        h.insert("type".into(), AMQPValue::LongString(kind.into()));
+        ch.basic_publish(
+            "amq.headers".into(),
+            "".into(),
+            BasicPublishOptions::default(),
+            b"r",
+            BasicProperties::default().with_headers(h),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(message_count(&ch, "pdf-reports").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_qos_is_shared_by_the_channel_consumers() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "g1").await;
+    declare(&ch, "g2").await;
+    for _ in 0..3 {
+        publish(&ch, "", "g1", b"1").await;
+        publish(&ch, "", "g2", b"2").await;
+    }
+    ch.basic_qos(2, BasicQosOptions { global: true })
+        .await
+        .unwrap();
+    let mut a = consumer(&ch, "g1", "a").await;
+    let mut b = consumer(&ch, "g2", "b").await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        tokio::select! {
+            d = next(&mut a) => got.push(d),
+            d = next(&mut b) => got.push(d),
+        }
+    }
+    let more = tokio::time::timeout(Duration::from_millis(300), async {
+        tokio::select! {
+            d = a.next() => d,
+            d = b.next() => d,
+        }
+    })
+    .await;
+    assert!(
+        more.is_err(),
+        "the channel-wide limit of 2 holds across both consumers"
+    );
+    got.remove(0).ack(BasicAckOptions::default()).await.unwrap();
+    let third = within("a delivery after the ack", async {
+        tokio::select! {
+            d = a.next() => d,
+            d = b.next() => d,
+        }
+    })
+    .await;
+    assert!(third.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_requeues_unacked_and_auto_delete_queues_go_with_their_last_consumer() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    declare(&ch, "rec").await;
+    publish(&ch, "", "rec", b"again").await;
+    let mut c = consumer(&ch, "rec", "r").await;
+    let first = next(&mut c).await;
+    assert!(!first.redelivered);
+    ch.basic_recover(BasicRecoverOptions { requeue: true })
+        .await
+        .unwrap();
+    let again = next(&mut c).await;
+    assert!(again.redelivered);
+    assert_eq!(again.data, b"again");
+
+    ch.queue_declare(
+        "temp".into(),
+        QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    consumer(&ch, "temp", "t").await;
+    ch.basic_cancel("t".into(), BasicCancelOptions::default())
+        .await
+        .unwrap();
+    let err = ch
+        .queue_declare(
+            "temp".into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        reply_code(&err),
+        Some(404),
+        "auto-delete queue is gone: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_channels_on_one_connection() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let mut channels = Vec::new();
+    for i in 0..50 {
+        let ch = conn.create_channel().await.unwrap();
+        declare(&ch, &format!("mc{i}")).await;
+        channels.push(ch);
+    }
+    for (i, ch) in channels.iter().enumerate() {
+        publish(ch, "", &format!("mc{i}"), format!("{i}").as_bytes()).await;
+    }
+    for (i, ch) in channels.iter().enumerate() {
+        let m = ch
+            .basic_get(
+                format!("mc{i}").as_str().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap()
+            .expect("message");
+        assert_eq!(m.delivery.data, format!("{i}").into_bytes());
+    }
 }

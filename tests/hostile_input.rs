@@ -54,7 +54,8 @@ async fn unknown_method_is_not_implemented() {
     c.handshake().await;
     c.open_channel(1).await;
     // class 60, method 999
-    c.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 60, 0x03, 0xE7, 0xCE]).await;
+    c.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 60, 0x03, 0xE7, 0xCE])
+        .await;
     let text = c.expect_connection_close(540).await;
     assert!(text.starts_with("NOT_IMPLEMENTED"), "{text}");
 }
@@ -66,7 +67,8 @@ async fn truncated_arguments_are_a_frame_error() {
     c.handshake().await;
     c.open_channel(1).await;
     // queue.declare with only the ticket and a queue-name length running past the frame.
-    c.send_bytes(&[1, 0, 1, 0, 0, 0, 7, 0, 50, 0, 10, 0, 0, 9, 0xCE]).await;
+    c.send_bytes(&[1, 0, 1, 0, 0, 0, 7, 0, 50, 0, 10, 0, 0, 9, 0xCE])
+        .await;
     c.expect_connection_close(501).await;
 }
 
@@ -92,7 +94,8 @@ async fn bad_frame_end_is_a_frame_error() {
     let server = start_broker().await;
     let mut c = RawClient::connect(&server).await;
     c.handshake().await;
-    c.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 20, 0, 10, 0x00]).await;
+    c.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 20, 0, 10, 0x00])
+        .await;
     c.expect_connection_close(501).await;
 }
 
@@ -114,7 +117,8 @@ async fn frames_on_unopened_channels_and_second_open_are_channel_errors() {
     let mut c = RawClient::connect(&server).await;
     c.handshake().await;
     c.open_channel(1).await;
-    c.send_method(1, Method::ChannelOpen(Default::default())).await;
+    c.send_method(1, Method::ChannelOpen(Default::default()))
+        .await;
     let text = c.expect_connection_close(504).await;
     assert!(text.contains("second 'channel.open'"), "{text}");
 }
@@ -142,7 +146,11 @@ fn publish_frames(body_size: u64, body: &[u8]) -> bytes::BytesMut {
         }),
         &mut out,
     );
-    frame::encode_header(1, &ContentHeader::new(body_size, BasicProperties::default()), &mut out);
+    frame::encode_header(
+        1,
+        &ContentHeader::new(body_size, BasicProperties::default()),
+        &mut out,
+    );
     frame::encode_body(1, body, 0, &mut out);
     out
 }
@@ -185,9 +193,15 @@ async fn wrong_password_gets_access_refused_and_others_are_untouched() {
         lapin::ConnectionProperties::default(),
     )
     .await;
-    let err = bad.err().expect("login refused").to_string();
-    assert!(err.contains("ACCESS_REFUSED") || err.contains("403"), "{err}");
-    let ch = good.create_channel().await.expect("other connection still works");
+    let err = bad.expect_err("login refused").to_string();
+    assert!(
+        err.contains("ACCESS_REFUSED") || err.contains("403"),
+        "{err}"
+    );
+    let ch = good
+        .create_channel()
+        .await
+        .expect("other connection still works");
     ch.close(200, "bye".into()).await.unwrap();
 }
 
@@ -199,7 +213,7 @@ async fn unknown_vhost_is_not_allowed() {
         lapin::ConnectionProperties::default(),
     )
     .await;
-    let err = res.err().expect("vhost refused").to_string();
+    let err = res.expect_err("vhost refused").to_string();
     assert!(err.contains("NOT_ALLOWED") || err.contains("530"), "{err}");
 }
 
@@ -216,4 +230,136 @@ async fn empty_password_is_refused() {
     )
     .await;
     assert!(res.is_err(), "an empty password must never log in");
+}
+
+#[tokio::test]
+async fn frame_over_negotiated_frame_max_is_refused_from_its_header() {
+    let server = start_broker().await;
+    let mut c = RawClient::connect(&server).await;
+    c.handshake().await;
+    c.open_channel(1).await;
+    // Negotiated frame_max is 131072: announce a body frame one byte over it.
+    let size: u32 = 131_072 - 8 + 1;
+    let mut hdr = vec![3u8, 0, 1];
+    hdr.extend_from_slice(&size.to_be_bytes());
+    c.send_bytes(&hdr).await;
+    let text = c.expect_connection_close(501).await;
+    assert!(text.contains("exceeds frame_max"), "{text}");
+}
+
+#[tokio::test]
+async fn channel_above_channel_max_is_a_channel_error() {
+    let server = start_broker_with(Config {
+        channel_max: 4,
+        ..Config::default()
+    })
+    .await;
+    let mut c = RawClient::connect(&server).await;
+    c.handshake().await;
+    c.open_channel(4).await;
+    c.send_method(5, Method::ChannelOpen(Default::default()))
+        .await;
+    c.expect_connection_close(504).await;
+}
+
+#[tokio::test]
+async fn immediate_publish_is_not_implemented() {
+    let server = start_broker().await;
+    let mut c = RawClient::connect(&server).await;
+    c.handshake().await;
+    c.open_channel(1).await;
+    c.send_method(
+        1,
+        Method::BasicPublish(BasicPublish {
+            routing_key: ShortStr::from_static("q"),
+            immediate: true,
+            ..Default::default()
+        }),
+    )
+    .await;
+    let text = c.expect_connection_close(540).await;
+    assert!(text.contains("immediate=true"), "{text}");
+}
+
+#[tokio::test]
+async fn heartbeat_on_a_channel_is_unexpected() {
+    let server = start_broker().await;
+    let mut c = RawClient::connect(&server).await;
+    c.handshake().await;
+    c.send_bytes(&[8, 0, 1, 0, 0, 0, 0, 0xCE]).await;
+    c.expect_connection_close(505).await;
+}
+
+#[tokio::test]
+async fn client_close_is_answered_and_the_socket_reaped() {
+    let server = start_broker().await;
+    let mut c = RawClient::connect(&server).await;
+    c.handshake().await;
+    c.send_method(
+        0,
+        Method::ConnectionClose(warren_codec::generated::ConnectionClose {
+            reply_code: 200,
+            reply_text: ShortStr::from_static("bye"),
+            ..Default::default()
+        }),
+    )
+    .await;
+    let (_, ok) = c.next_method().await.expect("close-ok");
+    assert!(matches!(ok, Method::ConnectionCloseOk(_)), "{ok:?}");
+    // The client lingers without closing its side: the broker drops the socket itself.
+    assert!(
+        c.next_frame().await.is_none(),
+        "socket closed by the broker"
+    );
+}
+
+#[tokio::test]
+async fn heartbeats_are_sent_and_a_silent_client_is_dropped() {
+    let server = start_broker().await;
+    let mut c = RawClient::connect(&server).await;
+    c.send_bytes(&PROTOCOL_HEADER).await;
+    let _ = c.next_method().await;
+    c.send_method(
+        0,
+        Method::ConnectionStartOk(warren_codec::generated::ConnectionStartOk {
+            mechanism: ShortStr::from_static("PLAIN"),
+            response: "\0guest\0guest".into(),
+            locale: ShortStr::from_static("en_US"),
+            ..Default::default()
+        }),
+    )
+    .await;
+    let _tune = c.next_method().await;
+    c.send_method(
+        0,
+        Method::ConnectionTuneOk(warren_codec::generated::ConnectionTuneOk {
+            channel_max: 16,
+            frame_max: 131_072,
+            heartbeat: 1,
+        }),
+    )
+    .await;
+    c.send_method(
+        0,
+        Method::ConnectionOpen(warren_codec::generated::ConnectionOpen {
+            virtual_host: ShortStr::from_static("/"),
+            ..Default::default()
+        }),
+    )
+    .await;
+    let _open_ok = c.next_method().await;
+    let started = std::time::Instant::now();
+    let mut heartbeats = 0;
+    // We never send anything: the broker heartbeats us, then gives up after two intervals.
+    while let Some(f) = c.next_frame().await {
+        if matches!(f, warren_codec::Frame::Heartbeat) {
+            heartbeats += 1;
+        }
+    }
+    assert!(heartbeats >= 1, "the broker sent heartbeats");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(8),
+        "dropped after missed heartbeats, not before: {waited:?}"
+    );
 }

@@ -50,7 +50,9 @@ pub struct RawClient {
 
 impl RawClient {
     pub async fn connect(server: &Server) -> RawClient {
-        let stream = TcpStream::connect(server.local_addr()).await.expect("tcp connect");
+        let stream = TcpStream::connect(server.local_addr())
+            .await
+            .expect("tcp connect");
         RawClient {
             stream,
             buf: BytesMut::new(),
@@ -72,12 +74,19 @@ impl RawClient {
     /// The next frame, or `None` at EOF.
     pub async fn next_frame(&mut self) -> Option<Frame> {
         loop {
-            if let Some(f) = self.decoder.decode(&mut self.buf).expect("broker sends valid frames") {
+            if let Some(f) = self
+                .decoder
+                .decode(&mut self.buf)
+                .expect("broker sends valid frames")
+            {
                 return Some(f);
             }
-            let n = within("a frame from the broker", self.stream.read_buf(&mut self.buf))
-                .await
-                .unwrap_or(0);
+            let n = within(
+                "a frame from the broker",
+                self.stream.read_buf(&mut self.buf),
+            )
+            .await
+            .unwrap_or(0);
             if n == 0 {
                 return None;
             }
@@ -143,7 +152,8 @@ impl RawClient {
     }
 
     pub async fn open_channel(&mut self, channel: u16) {
-        self.send_method(channel, Method::ChannelOpen(Default::default())).await;
+        self.send_method(channel, Method::ChannelOpen(Default::default()))
+            .await;
         let (ch, ok) = self.next_method().await.expect("channel.open-ok");
         assert_eq!(ch, channel);
         assert!(matches!(ok, Method::ChannelOpenOk(_)), "got {ok:?}");

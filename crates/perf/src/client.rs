@@ -206,6 +206,16 @@ impl ConnWriter {
         frame::encode_method(channel, m, &mut self.buf);
     }
 
+    /// One `write` of a prefix of `data` (cancel-safe, unlike `write_all`); how many bytes
+    /// went out.
+    pub async fn write_some(&mut self, data: &[u8]) -> Result<usize> {
+        let n = self.half.write(data).await?;
+        if n == 0 {
+            return Err(ClientError::Eof);
+        }
+        Ok(n)
+    }
+
     /// Writes out everything buffered.
     pub async fn flush(&mut self) -> Result<()> {
         if !self.buf.is_empty() {

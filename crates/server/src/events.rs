@@ -72,7 +72,10 @@ pub struct Delivery {
 pub enum ConnEvent {
     Deliver(Delivery),
     /// The queue behind a consumer went away: tell the client with basic.cancel.
-    ConsumerCancelled { channel: u16, tag: ShortStr },
+    ConsumerCancelled {
+        channel: u16,
+        tag: ShortStr,
+    },
     /// The broker is shutting down: close with 320 CONNECTION_FORCED.
     Shutdown,
 }

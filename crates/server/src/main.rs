@@ -60,7 +60,13 @@ fn apply_file(config: &mut Config, path: &PathBuf) -> Result<(), String> {
             "channel_max" => config.channel_max = value.parse().map_err(|e| bad(&e))?,
             "heartbeat" => config.heartbeat = value.parse().map_err(|e| bad(&e))?,
             "max_message_size" => config.max_message_size = value.parse().map_err(|e| bad(&e))?,
-            other => return Err(format!("{}:{}: unknown setting '{other}'", path.display(), n + 1)),
+            other => {
+                return Err(format!(
+                    "{}:{}: unknown setting '{other}'",
+                    path.display(),
+                    n + 1
+                ))
+            }
         }
     }
     Ok(())

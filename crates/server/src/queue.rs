@@ -196,7 +196,8 @@ impl Queue {
                 self.name, self.vhost
             )));
         }
-        if st.consumers.iter().any(|c| c.exclusive) || (consumer.exclusive && !st.consumers.is_empty())
+        if st.consumers.iter().any(|c| c.exclusive)
+            || (consumer.exclusive && !st.consumers.is_empty())
         {
             return Err(AmqpError::access_refused(format!(
                 "queue '{}' in vhost '{}' in exclusive use",
@@ -210,13 +211,24 @@ impl Queue {
     }
 
     /// Removes one consumer (basic.cancel).
-    pub fn cancel(&self, connection: ConnectionId, channel: u16, tag: &ShortStr) -> ConsumerRemoval {
+    pub fn cancel(
+        &self,
+        connection: ConnectionId,
+        channel: u16,
+        tag: &ShortStr,
+    ) -> ConsumerRemoval {
         self.remove_where(|c| c.connection == connection && c.channel == channel && c.tag == *tag)
     }
 
     /// Removes every consumer of a channel (channel close) or connection (`channel` None).
-    pub fn remove_consumers(&self, connection: ConnectionId, channel: Option<u16>) -> ConsumerRemoval {
-        self.remove_where(|c| c.connection == connection && channel.is_none_or(|ch| c.channel == ch))
+    pub fn remove_consumers(
+        &self,
+        connection: ConnectionId,
+        channel: Option<u16>,
+    ) -> ConsumerRemoval {
+        self.remove_where(|c| {
+            c.connection == connection && channel.is_none_or(|ch| c.channel == ch)
+        })
     }
 
     fn remove_where(&self, pred: impl Fn(&Consumer) -> bool) -> ConsumerRemoval {

@@ -31,7 +31,9 @@ async fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
             Ok(l) => Ok(vec![l]),
             Err(e) => {
                 warn!(error = %e, "cannot listen on [::]:5672, falling back to IPv4 only");
-                Ok(vec![TcpListener::bind((Ipv4Addr::UNSPECIFIED, AMQP_PORT)).await?])
+                Ok(vec![
+                    TcpListener::bind((Ipv4Addr::UNSPECIFIED, AMQP_PORT)).await?,
+                ])
             }
         };
     }
@@ -54,7 +56,11 @@ impl Server {
             let addr = listener.local_addr()?;
             info!(%addr, "listening for AMQP 0-9-1");
             addrs.push(addr);
-            acceptors.push(tokio::spawn(accept_loop(listener, broker.clone(), stopped.clone())));
+            acceptors.push(tokio::spawn(accept_loop(
+                listener,
+                broker.clone(),
+                stopped.clone(),
+            )));
         }
         Ok(Server {
             broker,
@@ -93,7 +99,11 @@ impl Server {
     }
 }
 
-async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = stopped.changed() => return,

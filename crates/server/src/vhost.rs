@@ -174,8 +174,16 @@ impl Vhost {
             };
             check("type", kind, existing.kind.as_str())?;
             check("durable", bool_text(durable), bool_text(existing.durable))?;
-            check("auto_delete", bool_text(auto_delete), bool_text(existing.auto_delete))?;
-            check("internal", bool_text(internal), bool_text(existing.internal))?;
+            check(
+                "auto_delete",
+                bool_text(auto_delete),
+                bool_text(existing.auto_delete),
+            )?;
+            check(
+                "internal",
+                bool_text(internal),
+                bool_text(existing.internal),
+            )?;
             return Ok(());
         }
         if passive {
@@ -186,9 +194,9 @@ impl Vhost {
                 "exchange name '{name}' contains reserved prefix 'amq.*'"
             )));
         }
-        let kind_parsed: ExchangeKind = kind.parse().map_err(|_| {
-            AmqpError::command_invalid(format!("unknown exchange type '{kind}'"))
-        })?;
+        let kind_parsed: ExchangeKind = kind
+            .parse()
+            .map_err(|_| AmqpError::command_invalid(format!("unknown exchange type '{kind}'")))?;
         self.exchanges.insert(
             name.to_string(),
             ExchangeMeta {
@@ -210,7 +218,11 @@ impl Vhost {
         if name.is_empty() || name.starts_with("amq.") {
             return Err(AmqpError::access_refused(format!(
                 "operation not permitted on the {} exchange",
-                if name.is_empty() { "default".to_string() } else { format!("'{name}'") }
+                if name.is_empty() {
+                    "default".to_string()
+                } else {
+                    format!("'{name}'")
+                }
             )));
         }
         if !self.exchanges.contains_key(name) {

@@ -11,7 +11,11 @@ use warren_codec::generated::BasicPublish;
 use warren_codec::{ContentHeader, ShortStr};
 
 /// The three-state content assembler: method, then header, then body bytes.
+///
+/// Not boxed: it lives in the channel for the whole connection, so its size costs nothing per
+/// message, while a box would cost an allocation per publish.
 #[derive(Debug, Default)]
+#[allow(clippy::large_enum_variant)]
 pub enum Assembly {
     #[default]
     Idle,
@@ -189,17 +193,28 @@ mod tests {
     fn single_settlement_finds_the_tag() {
         let mut ch = chan_with(&[1, 2, 3]);
         assert_eq!(ch.take_unacked(2, false).unwrap()[0].tag, 2);
-        assert!(ch.take_unacked(2, false).is_none(), "double ack must be unknown");
+        assert!(
+            ch.take_unacked(2, false).is_none(),
+            "double ack must be unknown"
+        );
         assert_eq!(ch.unacked.len(), 2);
     }
 
     #[test]
     fn multiple_takes_everything_up_to_the_tag() {
         let mut ch = chan_with(&[1, 2, 3, 5]);
-        let got: Vec<u64> = ch.take_unacked(3, true).unwrap().iter().map(|u| u.tag).collect();
+        let got: Vec<u64> = ch
+            .take_unacked(3, true)
+            .unwrap()
+            .iter()
+            .map(|u| u.tag)
+            .collect();
         assert_eq!(got, vec![1, 2, 3]);
         assert_eq!(ch.unacked.len(), 1);
-        assert!(ch.take_unacked(4, true).is_none(), "nothing outstanding at or below 4");
+        assert!(
+            ch.take_unacked(4, true).is_none(),
+            "nothing outstanding at or below 4"
+        );
         assert_eq!(ch.take_unacked(0, true).unwrap().len(), 1);
     }
 

@@ -31,9 +31,9 @@ fn consumer_tag() -> ShortStr {
 
 impl Connection {
     fn channel(&mut self, id: u16) -> AmqpResult<&mut Channel> {
-        self.channels
-            .get_mut(&id)
-            .ok_or_else(|| AmqpError::channel_error(format!("expected 'channel.open' on channel {id}")))
+        self.channels.get_mut(&id).ok_or_else(|| {
+            AmqpError::channel_error(format!("expected 'channel.open' on channel {id}"))
+        })
     }
 
     /// Resolves a queue name from a method, where "" means the channel's last declared queue.
@@ -82,7 +82,9 @@ impl Connection {
         match method {
             Method::ChannelOpen(_) => {
                 if self.channels.contains_key(&channel) {
-                    return Err(AmqpError::channel_error("second 'channel.open' seen").with_ids(20, 10));
+                    return Err(
+                        AmqpError::channel_error("second 'channel.open' seen").with_ids(20, 10)
+                    );
                 }
                 self.channels.insert(channel, Channel::new(channel));
                 self.send_method(
@@ -121,11 +123,17 @@ impl Connection {
                 if !f.active {
                     return Err(AmqpError::not_implemented("active=false"));
                 }
-                self.send_method(channel, &Method::ChannelFlowOk(ChannelFlowOk { active: true }));
+                self.send_method(
+                    channel,
+                    &Method::ChannelFlowOk(ChannelFlowOk { active: true }),
+                );
                 Ok(())
             }
             Method::AccessRequest(_) => {
-                self.send_method(channel, &Method::AccessRequestOk(AccessRequestOk { ticket: 1 }));
+                self.send_method(
+                    channel,
+                    &Method::AccessRequestOk(AccessRequestOk { ticket: 1 }),
+                );
                 Ok(())
             }
             Method::ExchangeDeclare(m) => {
@@ -146,7 +154,8 @@ impl Connection {
                 Ok(())
             }
             Method::ExchangeDelete(m) => {
-                self.vhost.delete_exchange(ok_name(&m.exchange)?, m.if_unused)?;
+                self.vhost
+                    .delete_exchange(ok_name(&m.exchange)?, m.if_unused)?;
                 if !m.nowait {
                     self.send_method(channel, &Method::ExchangeDeleteOk(ExchangeDeleteOk {}));
                 }
@@ -300,11 +309,19 @@ impl Connection {
             Method::BasicGet(m) => self.basic_get(channel, m),
             Method::BasicAck(m) => self.settle(channel, m.delivery_tag, m.multiple, Settle::Ack),
             Method::BasicReject(m) => {
-                let how = if m.requeue { Settle::Requeue } else { Settle::Discard };
+                let how = if m.requeue {
+                    Settle::Requeue
+                } else {
+                    Settle::Discard
+                };
                 self.settle(channel, m.delivery_tag, false, how)
             }
             Method::BasicNack(m) => {
-                let how = if m.requeue { Settle::Requeue } else { Settle::Discard };
+                let how = if m.requeue {
+                    Settle::Requeue
+                } else {
+                    Settle::Discard
+                };
                 self.settle(channel, m.delivery_tag, m.multiple, how)
             }
             Method::BasicRecover(m) => {
@@ -342,7 +359,9 @@ impl Connection {
             Method::TxCommit(_) => {
                 let ch = self.channel(channel)?;
                 let Some(tx) = ch.tx.replace(Transaction::default()) else {
-                    return Err(AmqpError::precondition_failed("channel is not transactional"));
+                    return Err(AmqpError::precondition_failed(
+                        "channel is not transactional",
+                    ));
                 };
                 for p in tx.publishes {
                     self.route_and_enqueue(channel, &p.publish, p.message)?;
@@ -356,7 +375,9 @@ impl Connection {
             Method::TxRollback(_) => {
                 let ch = self.channel(channel)?;
                 if ch.tx.is_none() {
-                    return Err(AmqpError::precondition_failed("channel is not transactional"));
+                    return Err(AmqpError::precondition_failed(
+                        "channel is not transactional",
+                    ));
                 }
                 ch.tx = Some(Transaction::default());
                 self.send_method(channel, &Method::TxRollbackOk(TxRollbackOk {}));
@@ -466,7 +487,9 @@ impl Connection {
                 ch.unacked.binary_search_by_key(&tag, |u| u.tag).is_ok()
             };
             if !known {
-                return Err(AmqpError::precondition_failed(format!("unknown delivery tag {tag}")));
+                return Err(AmqpError::precondition_failed(format!(
+                    "unknown delivery tag {tag}"
+                )));
             }
             tx.settlements.push((tag, multiple, how));
             return Ok(());
@@ -474,10 +497,18 @@ impl Connection {
         self.apply_settlement(channel, tag, multiple, how)
     }
 
-    fn apply_settlement(&mut self, channel: u16, tag: u64, multiple: bool, how: Settle) -> AmqpResult<()> {
+    fn apply_settlement(
+        &mut self,
+        channel: u16,
+        tag: u64,
+        multiple: bool,
+        how: Settle,
+    ) -> AmqpResult<()> {
         let ch = self.channel(channel)?;
         let Some(settled) = ch.take_unacked(tag, multiple) else {
-            return Err(AmqpError::precondition_failed(format!("unknown delivery tag {tag}")));
+            return Err(AmqpError::precondition_failed(format!(
+                "unknown delivery tag {tag}"
+            )));
         };
         let global = ch.channel_credit.limit() != 0;
         settle_by_queue(settled, how);
@@ -549,7 +580,10 @@ impl Connection {
         if ch.closing {
             return Ok(());
         }
-        let Assembly::Body { remaining, body, .. } = &mut ch.assembly else {
+        let Assembly::Body {
+            remaining, body, ..
+        } = &mut ch.assembly
+        else {
             let expected = if matches!(ch.assembly, Assembly::Header(_)) {
                 "expected content header for class 60, got non content header frame instead"
             } else {
@@ -627,13 +661,11 @@ impl Connection {
                 self.vhost.name
             ))
             .with_ids(60, 40)),
-            _ if self.vhost.is_internal(exchange) => {
-                Err(AmqpError::access_refused(format!(
-                    "cannot publish to internal exchange '{exchange}' in vhost '{}'",
-                    self.vhost.name
-                ))
-                .with_ids(60, 40))
-            }
+            _ if self.vhost.is_internal(exchange) => Err(AmqpError::access_refused(format!(
+                "cannot publish to internal exchange '{exchange}' in vhost '{}'",
+                self.vhost.name
+            ))
+            .with_ids(60, 40)),
             RouteOutcome::Unroutable => {
                 if publish.mandatory {
                     let ret = Method::BasicReturn(BasicReturn {

@@ -104,7 +104,10 @@ fn server_properties() -> FieldTable {
     props.push(s("capabilities"), FieldValue::Table(caps));
     props.push(s("cluster_name"), text("warren"));
     props.push(s("copyright"), text("The Warren authors"));
-    props.push(s("information"), text("Warren, an AMQP 0-9-1 broker in Rust"));
+    props.push(
+        s("information"),
+        text("Warren, an AMQP 0-9-1 broker in Rust"),
+    );
     props.push(s("platform"), text("Rust"));
     props.push(s("product"), text("Warren"));
     props.push(s("version"), text(env!("CARGO_PKG_VERSION")));
@@ -302,8 +305,10 @@ fn authenticate(
         "AMQPLAIN" => parse_amqplain(start_ok.response.bytes()),
         other => {
             return Err(Failure::Close(
-                AmqpError::access_refused(format!("unsupported authentication mechanism '{other}'"))
-                    .with_ids(10, 11),
+                AmqpError::access_refused(format!(
+                    "unsupported authentication mechanism '{other}'"
+                ))
+                .with_ids(10, 11),
             ))
         }
     };
@@ -327,12 +332,17 @@ fn authenticate(
         warn!(%peer, %user, "authentication failed: invalid credentials");
         return Err(refused());
     }
-    let loopback_only = broker.config.loopback_users.iter().any(|u| *u == user);
-    if loopback_only && !peer.ip().to_canonical().is_loopback() {
+    if loopback_refused(&broker.config, &user, peer) {
         warn!(%peer, %user, "user can only connect via localhost");
         return Err(refused());
     }
     Ok(user)
+}
+
+/// RabbitMQ's `loopback_users`: guest may only log in from the same host. The check is on
+/// the peer's address (an IPv4 peer on a dual-stack socket shows up as `::ffff:a.b.c.d`).
+fn loopback_refused(config: &crate::config::Config, user: &str, peer: SocketAddr) -> bool {
+    config.loopback_users.iter().any(|u| u == user) && !peer.ip().to_canonical().is_loopback()
 }
 
 /// PLAIN: `[authzid] NUL authcid NUL passwd`.
@@ -377,10 +387,41 @@ mod tests {
     }
 
     #[test]
+    fn guest_only_from_loopback_peers() {
+        let config = crate::config::Config::default();
+        let peer = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(!loopback_refused(&config, "guest", peer("127.0.0.1:5000")));
+        assert!(!loopback_refused(&config, "guest", peer("[::1]:5000")));
+        assert!(!loopback_refused(
+            &config,
+            "guest",
+            peer("[::ffff:127.0.0.1]:5000")
+        ));
+        assert!(loopback_refused(&config, "guest", peer("192.0.2.7:5000")));
+        assert!(loopback_refused(
+            &config,
+            "guest",
+            peer("[::ffff:192.0.2.7]:5000")
+        ));
+        assert!(loopback_refused(
+            &config,
+            "guest",
+            peer("[2001:db8::1]:5000")
+        ));
+        assert!(!loopback_refused(&config, "alice", peer("192.0.2.7:5000")));
+    }
+
+    #[test]
     fn amqplain_response() {
         let mut t = FieldTable::new();
-        t.push(ShortStr::from_static("LOGIN"), FieldValue::LongStr("guest".into()));
-        t.push(ShortStr::from_static("PASSWORD"), FieldValue::LongStr("pw".into()));
+        t.push(
+            ShortStr::from_static("LOGIN"),
+            FieldValue::LongStr("guest".into()),
+        );
+        t.push(
+            ShortStr::from_static("PASSWORD"),
+            FieldValue::LongStr("pw".into()),
+        );
         let mut buf = BytesMut::new();
         t.encode(&mut buf);
         let body = buf.freeze().slice(4..);

@@ -230,11 +230,9 @@ impl Connection {
                     Err(e) => self.fail(channel, e.with_default_ids(ids)),
                 }
             }
-            Frame::Header { channel: 0, .. } | Frame::Body { channel: 0, .. } => {
-                Some(Exit::Close(AmqpError::unexpected_frame(
-                    "expected method frame, got non method frame instead",
-                )))
-            }
+            Frame::Header { channel: 0, .. } | Frame::Body { channel: 0, .. } => Some(Exit::Close(
+                AmqpError::unexpected_frame("expected method frame, got non method frame instead"),
+            )),
             Frame::Header { channel, header } => match self.handle_header(channel, header) {
                 Ok(()) => None,
                 Err(e) => self.fail(channel, e),
@@ -272,7 +270,9 @@ impl Connection {
             Method::ConnectionUpdateSecret(_) => {
                 self.send_method(
                     0,
-                    &Method::ConnectionUpdateSecretOk(warren_codec::generated::ConnectionUpdateSecretOk {}),
+                    &Method::ConnectionUpdateSecretOk(
+                        warren_codec::generated::ConnectionUpdateSecretOk {},
+                    ),
                 );
                 None
             }
@@ -336,7 +336,8 @@ impl Connection {
                 }
             }
             self.read_buf.reserve(4096);
-            match tokio::time::timeout_at(deadline, self.reader.read_buf(&mut self.read_buf)).await {
+            match tokio::time::timeout_at(deadline, self.reader.read_buf(&mut self.read_buf)).await
+            {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }

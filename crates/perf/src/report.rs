@@ -1,0 +1,408 @@
+//! Turns run results into the text tables and JSON the binary prints: the per-run table, the
+//! compare table (A, B and the oriented ratio per scenario and metric), and their JSON forms.
+
+use crate::runner::RunResult;
+use crate::stats::{self, Better};
+use serde_json::json;
+use std::fmt::Write;
+
+/// One figure the compare table shows for a scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub better: Better,
+    /// `false` for figures shown for context only (client CPU): no ratio.
+    pub compared: bool,
+    pub get: fn(&RunResult) -> Option<f64>,
+}
+
+fn nonzero(v: f64) -> Option<f64> {
+    (v > 0.0).then_some(v)
+}
+
+const RECEIVED: Metric = Metric {
+    name: "received",
+    unit: "msg/s",
+    better: Better::Higher,
+    compared: true,
+    get: |r| nonzero(r.received_rate()),
+};
+const SENT: Metric = Metric {
+    name: "sent",
+    unit: "msg/s",
+    better: Better::Higher,
+    compared: true,
+    get: |r| nonzero(r.sent_rate()),
+};
+const CONFIRMED: Metric = Metric {
+    name: "confirmed",
+    unit: "msg/s",
+    better: Better::Higher,
+    compared: true,
+    get: |r| nonzero(r.confirmed_rate()),
+};
+const P50: Metric = Metric {
+    name: "latency p50",
+    unit: "us",
+    better: Better::Lower,
+    compared: true,
+    get: |r| r.latency.map(|l| l.p50_us),
+};
+const P99: Metric = Metric {
+    name: "latency p99",
+    unit: "us",
+    better: Better::Lower,
+    compared: true,
+    get: |r| r.latency.map(|l| l.p99_us),
+};
+const P999: Metric = Metric {
+    name: "latency p99.9",
+    unit: "us",
+    better: Better::Lower,
+    compared: true,
+    get: |r| r.latency.map(|l| l.p999_us),
+};
+const MAX: Metric = Metric {
+    name: "latency max",
+    unit: "us",
+    better: Better::Lower,
+    compared: true,
+    get: |r| r.latency.map(|l| l.max_us),
+};
+const RSS_PER_CONN: Metric = Metric {
+    name: "broker RSS per connection",
+    unit: "KiB",
+    better: Better::Lower,
+    compared: true,
+    get: |r| r.connections.as_ref().and_then(|c| c.rss_per_conn_kib),
+};
+const CONN_RATE: Metric = Metric {
+    name: "connections opened",
+    unit: "conn/s",
+    better: Better::Higher,
+    compared: true,
+    get: |r| {
+        let c = r.connections.as_ref()?;
+        nonzero(stats::per_sec(c.opened as u64, c.open_secs))
+    },
+};
+const CONN_OPENED: Metric = Metric {
+    name: "connections open",
+    unit: "count",
+    better: Better::Higher,
+    compared: false,
+    get: |r| r.connections.as_ref().map(|c| c.opened as f64),
+};
+const BACKLOG_RSS: Metric = Metric {
+    name: "broker RSS growth with backlog",
+    unit: "MiB",
+    better: Better::Lower,
+    compared: true,
+    get: |r| {
+        let (a, b) = (r.broker_rss_before_kib?, r.broker_rss_after_kib?);
+        Some((b as f64 - a as f64) / 1024.0)
+    },
+};
+const BROKER_CPU: Metric = Metric {
+    name: "broker CPU per 100k msgs",
+    unit: "s",
+    better: Better::Lower,
+    compared: true,
+    get: |r| r.broker_cpu_per_100k(),
+};
+const CLIENT_CPU: Metric = Metric {
+    name: "client CPU per 100k msgs",
+    unit: "s",
+    better: Better::Lower,
+    compared: false,
+    get: |r| r.client_cpu_per_100k(),
+};
+const BROKER_CPU_CONN: Metric = Metric {
+    name: "broker CPU, whole scenario",
+    unit: "s",
+    better: Better::Lower,
+    compared: true,
+    get: |r| r.broker_cpu_secs,
+};
+const CLIENT_CPU_CONN: Metric = Metric {
+    name: "client CPU, whole scenario",
+    unit: "s",
+    better: Better::Lower,
+    compared: false,
+    get: |r| Some(r.client_cpu_secs),
+};
+
+/// The metrics shown for a scenario in the compare table.
+pub fn metrics_for(kind: &crate::scenario::Kind) -> Vec<Metric> {
+    use crate::scenario::Kind;
+    match kind {
+        Kind::Connections { .. } => vec![
+            RSS_PER_CONN,
+            CONN_RATE,
+            CONN_OPENED,
+            BROKER_CPU_CONN,
+            CLIENT_CPU_CONN,
+        ],
+        Kind::Backlog { .. } => vec![SENT, RECEIVED, BACKLOG_RSS, BROKER_CPU, CLIENT_CPU],
+        Kind::Flow(f) if f.rate.is_some() => {
+            vec![RECEIVED, P50, P99, P999, MAX, BROKER_CPU, CLIENT_CPU]
+        }
+        Kind::Flow(f) if f.confirm.is_some() => {
+            vec![CONFIRMED, RECEIVED, P50, BROKER_CPU, CLIENT_CPU]
+        }
+        Kind::Flow(_) => vec![SENT, RECEIVED, P50, BROKER_CPU, CLIENT_CPU],
+    }
+}
+
+/// One line of the compare table (medians over rounds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub scenario: String,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    pub better: Better,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    /// `None` for context-only figures or missing values.
+    pub ratio: Option<f64>,
+}
+
+/// Builds the rows for one scenario from the runs of broker A and broker B.
+pub fn rows_for(scenario: &str, metrics: &[Metric], a: &[&RunResult], b: &[&RunResult]) -> Vec<Row> {
+    metrics
+        .iter()
+        .map(|m| {
+            let av = stats::median(a.iter().filter_map(|r| (m.get)(r)).collect());
+            let bv = stats::median(b.iter().filter_map(|r| (m.get)(r)).collect());
+            Row {
+                scenario: scenario.to_string(),
+                metric: m.name,
+                unit: m.unit,
+                better: m.better,
+                a: av,
+                b: bv,
+                ratio: if m.compared {
+                    stats::ratio(av, bv, m.better)
+                } else {
+                    None
+                },
+            }
+        })
+        .collect()
+}
+
+/// A number for a table: thousands separators for big values, decimals for small ones.
+pub fn fmt_num(v: Option<f64>) -> String {
+    let Some(v) = v else {
+        return "-".to_string();
+    };
+    let a = v.abs();
+    if a >= 1000.0 {
+        let s = format!("{:.0}", v.abs());
+        let mut out = String::new();
+        for (i, ch) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        if v < 0.0 {
+            out.insert(0, '-');
+        }
+        out
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 0.1 {
+        format!("{v:.2}")
+    } else if a == 0.0 {
+        "0".to_string()
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// The compare table as Markdown (readable as plain text too).
+pub fn compare_table(a_label: &str, b_label: &str, rows: &[Row]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| scenario | metric | {a_label} | {b_label} | ratio (>1 = {a_label} better) |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|");
+    let mut last = "";
+    for r in rows {
+        let scen = if r.scenario == last { "" } else { r.scenario.as_str() };
+        last = &r.scenario;
+        let ratio = match (r.ratio, r.better) {
+            (Some(x), Better::Higher) => format!("{x:.2}x ({a_label}/{b_label})"),
+            (Some(x), Better::Lower) => format!("{x:.2}x ({b_label}/{a_label})"),
+            (None, _) => "-".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "| {scen} | {} ({}) | {} | {} | {ratio} |",
+            r.metric,
+            r.unit,
+            fmt_num(r.a),
+            fmt_num(r.b)
+        );
+    }
+    s
+}
+
+/// The table of individual runs (run mode, and every run of compare mode).
+pub fn runs_table(runs: &[RunResult]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| scenario | broker | secs | sent/s | confirmed/s | received/s | p50 us | p99 us | p99.9 us | max us | client CPU % | broker CPU % | client CPU s/100k | broker CPU s/100k | errors |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in runs {
+        let wall = r.secs.max(1e-9);
+        let lat = |f: fn(&crate::stats::LatencySummary) -> f64| fmt_num(r.latency.as_ref().map(f));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} |",
+            r.scenario,
+            r.broker,
+            r.secs,
+            fmt_num(Some(r.sent_rate())),
+            fmt_num(Some(r.confirmed_rate())),
+            fmt_num(Some(r.received_rate())),
+            lat(|l| l.p50_us),
+            lat(|l| l.p99_us),
+            lat(|l| l.p999_us),
+            lat(|l| l.max_us),
+            100.0 * r.client_cpu_secs / wall,
+            r.broker_cpu_secs
+                .map(|c| format!("{:.0}", 100.0 * c / wall))
+                .unwrap_or_else(|| "-".into()),
+            fmt_num(r.client_cpu_per_100k()),
+            fmt_num(r.broker_cpu_per_100k()),
+            if r.errors.is_empty() {
+                String::new()
+            } else {
+                r.errors.join("; ")
+            },
+        );
+    }
+    s
+}
+
+/// One line per connection or backlog run with the figures the runs table has no column for.
+pub fn details(runs: &[RunResult]) -> String {
+    let mut s = String::new();
+    for r in runs {
+        let rss = format!(
+            "broker RSS {} -> {} KiB",
+            fmt_num(r.broker_rss_before_kib.map(|v| v as f64)),
+            fmt_num(r.broker_rss_after_kib.map(|v| v as f64))
+        );
+        if let Some(c) = &r.connections {
+            let _ = writeln!(
+                s,
+                "- {} on {}: opened {}/{} ({} failed) in {:.2} s; {rss}; {} KiB per connection",
+                r.scenario,
+                r.broker,
+                c.opened,
+                c.requested,
+                c.failed,
+                c.open_secs,
+                fmt_num(c.rss_per_conn_kib),
+            );
+        }
+        if let Some(b) = &r.backlog {
+            let _ = writeln!(
+                s,
+                "- {} on {}: {} messages, publish+confirm {:.2} s, drain {:.2} s; {rss} (after publishing)",
+                r.scenario, r.broker, b.messages, b.publish_secs, b.drain_secs,
+            );
+        }
+    }
+    s
+}
+
+pub fn rows_json(rows: &[Row]) -> serde_json::Value {
+    serde_json::Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "scenario": r.scenario,
+                    "metric": r.metric,
+                    "unit": r.unit,
+                    "better": match r.better { Better::Higher => "higher", Better::Lower => "lower" },
+                    "a": r.a,
+                    "b": r.b,
+                    "ratio_a_better_if_above_1": r.ratio,
+                })
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::LatencySummary;
+
+    fn run(broker: &str, received: u64, p50: f64) -> RunResult {
+        RunResult {
+            scenario: "s".into(),
+            broker: broker.into(),
+            secs: 10.0,
+            sent: received,
+            confirmed: 0,
+            nacked: 0,
+            received,
+            latency: Some(LatencySummary {
+                count: received,
+                p50_us: p50,
+                p99_us: p50 * 2.0,
+                p999_us: p50 * 3.0,
+                max_us: p50 * 4.0,
+                mean_us: p50,
+            }),
+            client_cpu_secs: 1.0,
+            broker_cpu_secs: Some(2.0),
+            broker_rss_before_kib: None,
+            broker_rss_after_kib: None,
+            connections: None,
+            backlog: None,
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn rows_take_medians_and_orient_ratios() {
+        let a = [run("W", 300_000, 100.0), run("W", 200_000, 50.0), run("W", 250_000, 80.0)];
+        let b = [run("R", 100_000, 200.0)];
+        let ar: Vec<&RunResult> = a.iter().collect();
+        let br: Vec<&RunResult> = b.iter().collect();
+        let rows = rows_for("s", &[RECEIVED, P50, CLIENT_CPU], &ar, &br);
+        assert_eq!(rows[0].a, Some(25_000.0));
+        assert_eq!(rows[0].ratio, Some(2.5));
+        assert_eq!(rows[1].a, Some(80.0));
+        assert_eq!(rows[1].ratio, Some(2.5));
+        // context-only metric: no ratio
+        assert_eq!(rows[2].ratio, None);
+        let t = compare_table("Warren", "RabbitMQ", &rows);
+        assert!(t.contains("| s | received (msg/s) | 25,000 | 10,000 | 2.50x (Warren/RabbitMQ) |"), "{t}");
+        assert!(t.contains("| latency p50 (us) | 80.0 | 200 | 2.50x (RabbitMQ/Warren) |"), "{t}");
+    }
+
+    #[test]
+    fn number_formatting() {
+        assert_eq!(fmt_num(None), "-");
+        assert_eq!(fmt_num(Some(1_234_567.4)), "1,234,567");
+        assert_eq!(fmt_num(Some(-1500.0)), "-1,500");
+        assert_eq!(fmt_num(Some(123.4)), "123");
+        assert_eq!(fmt_num(Some(12.34)), "12.3");
+        assert_eq!(fmt_num(Some(1.234)), "1.23");
+        assert_eq!(fmt_num(Some(0.01234)), "0.012");
+        assert_eq!(fmt_num(Some(0.0)), "0");
+    }
+}

@@ -1,0 +1,892 @@
+//! Runs one scenario against one broker: declares the topology, drives the producer and
+//! consumer hot loops, samples client and broker CPU/RSS around the measured window, cleans
+//! up, and returns a [`RunResult`]. Every loop here is bounded in time (and, where it publishes
+//! a fixed amount, in count) and stops by itself.
+
+use crate::client::{self, AmqpUri, ClientError, Conn, ConnReader, ConnWriter, Incoming};
+use crate::procstat::{self, ProcSample};
+use crate::scenario::{self, FlowSpec, Kind, Scenario, Topology};
+use crate::stats::{self, ConfirmTracker, LatencySummary};
+use bytes::{Buf, BufMut, BytesMut};
+use hdrhistogram::Histogram;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+use warren_codec::frame;
+use warren_codec::generated::{BasicAck, BasicPublish};
+use warren_codec::{BasicProperties, ContentHeader, Method, ShortStr};
+
+/// A broker to measure.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Shown in reports ("Warren", "RabbitMQ").
+    pub label: String,
+    pub uri: AmqpUri,
+    /// The broker's pid, for CPU and RSS from /proc.
+    pub pid: Option<u32>,
+}
+
+/// Connection-scenario figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnStats {
+    pub requested: u32,
+    pub opened: u32,
+    pub failed: u32,
+    pub open_secs: f64,
+    /// Broker RSS growth per open connection, KiB.
+    pub rss_per_conn_kib: Option<f64>,
+}
+
+/// Backlog-scenario figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BacklogStats {
+    pub messages: u64,
+    pub publish_secs: f64,
+    pub drain_secs: f64,
+}
+
+/// Everything measured in one run of one scenario against one broker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    pub scenario: String,
+    pub broker: String,
+    /// Length of the measured window.
+    pub secs: f64,
+    pub sent: u64,
+    pub confirmed: u64,
+    pub nacked: u64,
+    pub received: u64,
+    /// Publish-to-deliver latency (flow scenarios with bodies of 8 bytes or more).
+    pub latency: Option<LatencySummary>,
+    pub client_cpu_secs: f64,
+    pub broker_cpu_secs: Option<f64>,
+    pub broker_rss_before_kib: Option<u64>,
+    pub broker_rss_after_kib: Option<u64>,
+    pub connections: Option<ConnStats>,
+    pub backlog: Option<BacklogStats>,
+    /// Errors from individual producers or consumers (the run still reports what it got).
+    pub errors: Vec<String>,
+}
+
+impl RunResult {
+    fn empty(scenario: &str, broker: &str) -> RunResult {
+        RunResult {
+            scenario: scenario.to_string(),
+            broker: broker.to_string(),
+            secs: 0.0,
+            sent: 0,
+            confirmed: 0,
+            nacked: 0,
+            received: 0,
+            latency: None,
+            client_cpu_secs: 0.0,
+            broker_cpu_secs: None,
+            broker_rss_before_kib: None,
+            broker_rss_after_kib: None,
+            connections: None,
+            backlog: None,
+            errors: vec![],
+        }
+    }
+
+    pub fn sent_rate(&self) -> f64 {
+        match &self.backlog {
+            Some(b) => stats::per_sec(b.messages.min(self.confirmed), b.publish_secs),
+            None => stats::per_sec(self.sent, self.secs),
+        }
+    }
+
+    pub fn confirmed_rate(&self) -> f64 {
+        match &self.backlog {
+            Some(b) => stats::per_sec(self.confirmed, b.publish_secs),
+            None => stats::per_sec(self.confirmed, self.secs),
+        }
+    }
+
+    pub fn received_rate(&self) -> f64 {
+        match &self.backlog {
+            Some(b) => stats::per_sec(self.received, b.drain_secs),
+            None => stats::per_sec(self.received, self.secs),
+        }
+    }
+
+    /// Messages the CPU figures are divided by: published ones (confirmed when confirming).
+    pub fn messages_for_cpu(&self) -> u64 {
+        self.sent.max(self.confirmed)
+    }
+
+    pub fn broker_cpu_per_100k(&self) -> Option<f64> {
+        stats::cpu_per_100k(self.broker_cpu_secs?, self.messages_for_cpu())
+    }
+
+    pub fn client_cpu_per_100k(&self) -> Option<f64> {
+        stats::cpu_per_100k(self.client_cpu_secs, self.messages_for_cpu())
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        json!({
+            "scenario": self.scenario,
+            "broker": self.broker,
+            "secs": self.secs,
+            "sent": self.sent,
+            "confirmed": self.confirmed,
+            "nacked": self.nacked,
+            "received": self.received,
+            "sent_per_sec": self.sent_rate(),
+            "confirmed_per_sec": self.confirmed_rate(),
+            "received_per_sec": self.received_rate(),
+            "latency_us": self.latency.map(|l| json!({
+                "count": l.count, "p50": l.p50_us, "p99": l.p99_us, "p99_9": l.p999_us,
+                "max": l.max_us, "mean": l.mean_us,
+            })),
+            "client_cpu_secs": self.client_cpu_secs,
+            "client_cpu_secs_per_100k": self.client_cpu_per_100k(),
+            "broker_cpu_secs": self.broker_cpu_secs,
+            "broker_cpu_secs_per_100k": self.broker_cpu_per_100k(),
+            "broker_rss_before_kib": self.broker_rss_before_kib,
+            "broker_rss_after_kib": self.broker_rss_after_kib,
+            "connections": self.connections.as_ref().map(|c| json!({
+                "requested": c.requested, "opened": c.opened, "failed": c.failed,
+                "open_secs": c.open_secs, "rss_per_conn_kib": c.rss_per_conn_kib,
+            })),
+            "backlog": self.backlog.as_ref().map(|b| json!({
+                "messages": b.messages, "publish_secs": b.publish_secs, "drain_secs": b.drain_secs,
+            })),
+            "errors": self.errors,
+        })
+    }
+}
+
+/// Runs `sc` against `target`.
+pub async fn run(sc: &Scenario, target: &Target) -> Result<RunResult, ClientError> {
+    match &sc.kind {
+        Kind::Flow(f) => run_flow(&sc.name, f, target).await,
+        Kind::Connections { count, hold } => run_connections(&sc.name, *count, *hold, target).await,
+        Kind::Backlog {
+            messages,
+            size,
+            persistent,
+            confirm,
+            prefetch,
+            multi_ack_every,
+            timeout,
+        } => {
+            let spec = FlowSpec {
+                size: *size,
+                persistent: *persistent,
+                confirm: Some(*confirm),
+                prefetch: *prefetch,
+                multi_ack_every: *multi_ack_every,
+                ..FlowSpec::default()
+            };
+            run_backlog(&sc.name, &spec, *messages, *timeout, target).await
+        }
+    }
+}
+
+/// Monotonic nanoseconds since the first call, shared by producers and consumers of this
+/// process (the send time travels in the first 8 bytes of the body).
+fn now_ns() -> u64 {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    EPOCH.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+}
+
+fn unique_prefix() -> String {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "warren-perf-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    confirmed: AtomicU64,
+    nacked: AtomicU64,
+    received: AtomicU64,
+}
+
+/// One pre-encoded publish (method, header and body frames) per routing key; only the
+/// timestamp is patched per message.
+struct Templates {
+    /// Each template with the offset of its body's first byte when bodies carry a timestamp
+    /// (the offset depends on the routing key's length).
+    frames: Vec<(BytesMut, Option<usize>)>,
+    /// Messages per write.
+    batch: u64,
+}
+
+fn templates(top: &Topology, f: &FlowSpec, frame_max: u32) -> Templates {
+    let props = BasicProperties {
+        delivery_mode: Some(if f.persistent { 2 } else { 1 }),
+        ..Default::default()
+    };
+    let header = ContentHeader::new(f.size as u64, props);
+    let body = vec![0u8; f.size];
+    let exchange = ShortStr::new(top.publish_exchange.clone().into_bytes()).unwrap_or_default();
+    // The timestamp must sit whole in the first body frame.
+    let first_body = (frame_max as usize).saturating_sub(frame::FRAME_OVERHEAD);
+    let stamped = f.size >= 8 && (frame_max == 0 || first_body >= 8);
+    let frames = top
+        .routing_keys
+        .iter()
+        .map(|rk| {
+            let m = Method::BasicPublish(BasicPublish {
+                exchange: exchange.clone(),
+                routing_key: ShortStr::new(rk.clone().into_bytes()).unwrap_or_default(),
+                ..Default::default()
+            });
+            let mut b = BytesMut::new();
+            frame::encode_method(1, &m, &mut b);
+            frame::encode_header(1, &header, &mut b);
+            let body_at = b.len() + 7;
+            frame::encode_body(1, &body, frame_max, &mut b);
+            (b, stamped.then_some(body_at))
+        })
+        .collect::<Vec<_>>();
+    let one = frames.first().map(|b| b.0.len()).unwrap_or(64).max(1);
+    Templates {
+        batch: (64 * 1024 / one).clamp(1, 256) as u64,
+        frames,
+    }
+}
+
+struct ProducerPlan {
+    tpl: Arc<Templates>,
+    confirm: Option<u32>,
+    rate: Option<f64>,
+    /// Stop after this many messages (and their confirms).
+    limit: Option<u64>,
+    /// Give up here whatever happens.
+    hard_deadline: Instant,
+}
+
+/// The producer hot loop: one task owns both halves and selects between writing the pending
+/// batch, reading confirms, pacing, and the stop signal. `write` is cancel-safe, so a pending
+/// batch is never torn.
+async fn producer(
+    r: &mut ConnReader,
+    w: &mut ConnWriter,
+    plan: ProducerPlan,
+    counters: Arc<Counters>,
+    mut go: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ClientError> {
+    if go.wait_for(|v| *v).await.is_err() {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let tpl = plan.tpl;
+    let mut sent: u64 = 0;
+    let mut tracker = ConfirmTracker::default();
+    let mut pending = BytesMut::with_capacity(128 * 1024);
+    let mut seq: usize = 0;
+    loop {
+        if *stop.borrow() || Instant::now() >= plan.hard_deadline {
+            break;
+        }
+        let limit_left = plan.limit.map_or(u64::MAX, |l| l - sent);
+        if limit_left == 0 && pending.is_empty() {
+            let confirmed_all = plan.confirm.is_none() || tracker.settled() >= sent;
+            if confirmed_all {
+                break;
+            }
+        }
+        let mut next_due = None;
+        if pending.is_empty() && limit_left > 0 {
+            let room = plan
+                .confirm
+                .map_or(u64::MAX, |wnd| (wnd as u64).saturating_sub(sent - tracker.settled()));
+            let due = match plan.rate {
+                None => u64::MAX,
+                Some(rate) => {
+                    let allowed = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
+                    let due = allowed.saturating_sub(sent);
+                    if due == 0 {
+                        next_due =
+                            Some(start + Duration::from_secs_f64((sent + 1) as f64 / rate));
+                    }
+                    due
+                }
+            };
+            let n = tpl.batch.min(room).min(due).min(limit_left);
+            if n > 0 {
+                let ts = now_ns();
+                for _ in 0..n {
+                    let (t, ts_offset) = &tpl.frames[seq % tpl.frames.len()];
+                    seq = seq.wrapping_add(1);
+                    let at = pending.len();
+                    pending.extend_from_slice(t);
+                    if let Some(off) = *ts_offset {
+                        pending[at + off..at + off + 8].copy_from_slice(&ts.to_be_bytes());
+                    }
+                }
+                sent += n;
+                counters.sent.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            res = r.fill() => {
+                res?;
+                while let Some(raw) = r.next_buffered()? {
+                    match client::classify(raw)? {
+                        Incoming::Ack { delivery_tag, multiple } => {
+                            let n = tracker.settle(delivery_tag, multiple, false);
+                            counters.confirmed.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Incoming::Nack { delivery_tag, multiple } => {
+                            let n = tracker.settle(delivery_tag, multiple, true);
+                            counters.nacked.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Incoming::Other { channel, method } => client::check_other(channel, &method)?,
+                        _ => {}
+                    }
+                }
+            }
+            res = w.write_some(&pending), if !pending.is_empty() => {
+                let n = res?;
+                pending.advance(n);
+                if pending.is_empty() {
+                    pending.clear();
+                    // Each batch lets the other tasks of a single-threaded runtime run.
+                    tokio::task::yield_now().await;
+                }
+            }
+            _ = tokio::time::sleep_until(next_due.unwrap_or(plan.hard_deadline)), if next_due.is_some() => {}
+            _ = tokio::time::sleep_until(plan.hard_deadline) => break,
+        }
+    }
+    // Hand any torn batch to the writer so a clean close can finish it.
+    w.buf.extend_from_slice(&pending);
+    Ok(())
+}
+
+struct ConsumerPlan {
+    autoack: bool,
+    multi_ack_every: u32,
+    timestamps: bool,
+    /// Stop by itself after this many messages.
+    limit: Option<u64>,
+    hard_deadline: Instant,
+}
+
+/// The consumer hot loop: decode every frame already buffered, queue acks, flush them, read.
+async fn consumer(
+    r: &mut ConnReader,
+    w: &mut ConnWriter,
+    plan: ConsumerPlan,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Histogram<u64>, ClientError> {
+    let mut hist = stats::new_latency_histogram();
+    let mut tag: u64 = 0;
+    let mut remaining: u64 = 0;
+    let mut first_body = false;
+    let mut unacked: u32 = 0;
+    let mut total: u64 = 0;
+    let multiple = plan.multi_ack_every > 1;
+    loop {
+        let mut got = 0u64;
+        while let Some(raw) = r.next_buffered()? {
+            let mut complete = false;
+            match client::classify(raw)? {
+                Incoming::Deliver { delivery_tag } => {
+                    tag = delivery_tag;
+                    first_body = true;
+                }
+                Incoming::Header { body_size } => {
+                    remaining = body_size;
+                    complete = body_size == 0;
+                }
+                Incoming::Body { payload } => {
+                    if first_body && plan.timestamps && payload.len() >= 8 {
+                        let sent_at = (&payload[..8]).get_u64();
+                        stats::record_latency(&mut hist, now_ns().saturating_sub(sent_at));
+                    }
+                    first_body = false;
+                    remaining = remaining.saturating_sub(payload.len() as u64);
+                    complete = remaining == 0;
+                }
+                Incoming::Other { channel, method } => {
+                    if let Method::BasicCancel(_) = method {
+                        return Ok(hist);
+                    }
+                    client::check_other(channel, &method)?;
+                }
+                _ => {}
+            }
+            if complete {
+                got += 1;
+                if !plan.autoack {
+                    unacked += 1;
+                    if unacked >= plan.multi_ack_every {
+                        w.push_method(
+                            1,
+                            &Method::BasicAck(BasicAck {
+                                delivery_tag: tag,
+                                multiple,
+                            }),
+                        );
+                        unacked = 0;
+                    }
+                }
+            }
+        }
+        if got > 0 {
+            counters.received.fetch_add(got, Ordering::Relaxed);
+            total += got;
+        }
+        if !w.buf.is_empty() {
+            let left = plan.hard_deadline.saturating_duration_since(Instant::now());
+            tokio::time::timeout(left, w.flush())
+                .await
+                .map_err(|_| ClientError::Timeout("writing acks"))??;
+        }
+        if plan.limit.is_some_and(|l| total >= l) {
+            return Ok(hist);
+        }
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return Ok(hist),
+            res = r.fill() => res?,
+            _ = tokio::time::sleep_until(plan.hard_deadline) => return Ok(hist),
+        }
+    }
+}
+
+/// Closes a connection whose halves a hot loop used, bounded in time; errors are ignored
+/// (the run is over).
+async fn close_quietly(r: ConnReader, w: ConnWriter) {
+    let _ = tokio::time::timeout(Duration::from_secs(10), Conn::reunite(r, w).close()).await;
+}
+
+type ProducerHandle = tokio::task::JoinHandle<(Result<(), ClientError>, ConnReader, ConnWriter)>;
+type ConsumerHandle =
+    tokio::task::JoinHandle<(Result<Histogram<u64>, ClientError>, ConnReader, ConnWriter)>;
+
+async fn start_consumer(
+    target: &Target,
+    queue: &str,
+    plan: ConsumerPlan,
+    prefetch: u16,
+    counters: &Arc<Counters>,
+    stop: &watch::Receiver<bool>,
+) -> Result<ConsumerHandle, ClientError> {
+    let mut c = Conn::connect(&target.uri, "warren-perf consumer").await?;
+    c.open_channel(1).await?;
+    if !plan.autoack {
+        c.qos(1, prefetch).await?;
+    }
+    c.consume(1, queue, "warren-perf", plan.autoack).await?;
+    let (mut r, mut w) = c.split();
+    let counters = counters.clone();
+    let stop = stop.clone();
+    Ok(tokio::spawn(async move {
+        let res = consumer(&mut r, &mut w, plan, counters, stop).await;
+        (res, r, w)
+    }))
+}
+
+async fn start_producer(
+    target: &Target,
+    plan: ProducerPlan,
+    counters: &Arc<Counters>,
+    go: &watch::Receiver<bool>,
+    stop: &watch::Receiver<bool>,
+) -> Result<ProducerHandle, ClientError> {
+    let mut c = Conn::connect(&target.uri, "warren-perf producer").await?;
+    c.open_channel(1).await?;
+    if plan.confirm.is_some() {
+        c.confirm_select(1).await?;
+    }
+    let (mut r, mut w) = c.split();
+    let counters = counters.clone();
+    let (go, stop) = (go.clone(), stop.clone());
+    Ok(tokio::spawn(async move {
+        let res = producer(&mut r, &mut w, plan, counters, go, stop).await;
+        (res, r, w)
+    }))
+}
+
+async fn declare(admin: &mut Conn, top: &Topology, durable: bool) -> Result<(), ClientError> {
+    if let Some((name, kind)) = &top.exchange {
+        admin.declare_exchange(1, name, kind, durable).await?;
+    }
+    for q in &top.queues {
+        admin.declare_queue(1, q, durable).await?;
+    }
+    admin.bind_many(1, &top.bindings).await
+}
+
+async fn teardown(target: &Target, top: &Topology) {
+    let work = async {
+        let mut admin = Conn::connect(&target.uri, "warren-perf cleanup").await?;
+        admin.open_channel(1).await?;
+        for q in &top.queues {
+            admin.delete_queue(1, q).await?;
+        }
+        if let Some((name, _)) = &top.exchange {
+            admin.delete_exchange(1, name).await?;
+        }
+        admin.close().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(30), work).await;
+}
+
+fn sample_pair(pid: Option<u32>) -> (Option<ProcSample>, Option<ProcSample>) {
+    (procstat::sample(None), pid.and_then(|p| procstat::sample(Some(p))))
+}
+
+fn cpu_delta(a: Option<ProcSample>, b: Option<ProcSample>) -> Option<f64> {
+    Some((b?.cpu_secs - a?.cpu_secs).max(0.0))
+}
+
+/// Joins producers and consumers after the stop signal, closing their connections.
+async fn join_all(
+    producers: Vec<ProducerHandle>,
+    consumers: Vec<ConsumerHandle>,
+    errors: &mut Vec<String>,
+) -> Histogram<u64> {
+    let mut hist = stats::new_latency_histogram();
+    for h in producers {
+        match tokio::time::timeout(Duration::from_secs(15), h).await {
+            Ok(Ok((res, r, w))) => {
+                if let Err(e) = res {
+                    errors.push(format!("producer: {e}"));
+                }
+                close_quietly(r, w).await;
+            }
+            Ok(Err(e)) => errors.push(format!("producer task: {e}")),
+            Err(_) => errors.push("producer did not stop in 15 s".into()),
+        }
+    }
+    for h in consumers {
+        match tokio::time::timeout(Duration::from_secs(15), h).await {
+            Ok(Ok((res, r, w))) => {
+                match res {
+                    Ok(h) => {
+                        let _ = hist.add(&h);
+                    }
+                    Err(e) => errors.push(format!("consumer: {e}")),
+                }
+                close_quietly(r, w).await;
+            }
+            Ok(Err(e)) => errors.push(format!("consumer task: {e}")),
+            Err(_) => errors.push("consumer did not stop in 15 s".into()),
+        }
+    }
+    hist
+}
+
+async fn run_flow(name: &str, f: &FlowSpec, target: &Target) -> Result<RunResult, ClientError> {
+    scenario::validate(f).map_err(ClientError::Protocol)?;
+    let top = scenario::topology(f, &unique_prefix());
+    let mut admin = Conn::connect(&target.uri, "warren-perf setup").await?;
+    admin.open_channel(1).await?;
+    let res = run_flow_declared(name, f, target, &top, &mut admin).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), admin.close()).await;
+    teardown(target, &top).await;
+    res
+}
+
+async fn run_flow_declared(
+    name: &str,
+    f: &FlowSpec,
+    target: &Target,
+    top: &Topology,
+    admin: &mut Conn,
+) -> Result<RunResult, ClientError> {
+    declare(admin, top, f.persistent).await?;
+    let counters = Arc::new(Counters::default());
+    let (go_tx, go_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Setup may take a while (1000 bindings); the deadline counts from the start signal.
+    let setup_bound = Instant::now() + Duration::from_secs(120);
+    let hard = setup_bound + f.duration + Duration::from_secs(30);
+    let mut consumers = Vec::new();
+    let mut producers = Vec::new();
+    let setup = async {
+        for i in 0..f.consumers {
+            let plan = ConsumerPlan {
+                autoack: f.autoack,
+                multi_ack_every: f.multi_ack_every,
+                timestamps: f.size >= 8,
+                limit: None,
+                hard_deadline: hard,
+            };
+            consumers.push(
+                start_consumer(target, top.consumer_queue(i), plan, f.prefetch, &counters, &stop_rx)
+                    .await?,
+            );
+        }
+        let tpl = Arc::new(templates(top, f, admin_frame_max(target).await?));
+        for _ in 0..f.producers {
+            let plan = ProducerPlan {
+                tpl: tpl.clone(),
+                confirm: f.confirm,
+                rate: f.rate,
+                limit: None,
+                hard_deadline: hard,
+            };
+            producers.push(start_producer(target, plan, &counters, &go_rx, &stop_rx).await?);
+        }
+        Ok::<(), ClientError>(())
+    };
+    let setup_res = tokio::time::timeout_at(setup_bound, setup).await;
+    let mut result = RunResult::empty(name, &target.label);
+    if let Err(e) = setup_res
+        .map_err(|_| ClientError::Timeout("scenario setup"))
+        .and_then(|r| r)
+    {
+        let _ = stop_tx.send(true);
+        drop(go_tx);
+        join_all(producers, consumers, &mut result.errors).await;
+        return Err(e);
+    }
+
+    let (c0, b0) = sample_pair(target.pid);
+    let t0 = Instant::now();
+    let _ = go_tx.send(true);
+    tokio::time::sleep_until(t0 + f.duration).await;
+    let (c1, b1) = sample_pair(target.pid);
+    result.secs = t0.elapsed().as_secs_f64();
+    result.sent = counters.sent.load(Ordering::Relaxed);
+    result.confirmed = counters.confirmed.load(Ordering::Relaxed);
+    result.nacked = counters.nacked.load(Ordering::Relaxed);
+    result.received = counters.received.load(Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+
+    result.client_cpu_secs = cpu_delta(c0, c1).unwrap_or(0.0);
+    result.broker_cpu_secs = cpu_delta(b0, b1);
+    result.broker_rss_before_kib = b0.and_then(|s| s.rss_kib);
+    result.broker_rss_after_kib = b1.and_then(|s| s.rss_kib);
+    let hist = join_all(producers, consumers, &mut result.errors).await;
+    result.latency = LatencySummary::from_histogram(&hist);
+    Ok(result)
+}
+
+/// The frame_max this broker grants (templates split bodies by it).
+async fn admin_frame_max(target: &Target) -> Result<u32, ClientError> {
+    let c = Conn::connect(&target.uri, "warren-perf probe").await?;
+    let (r, w) = c.split();
+    let fm = w.frame_max();
+    close_quietly(r, w).await;
+    Ok(fm)
+}
+
+async fn run_backlog(
+    name: &str,
+    f: &FlowSpec,
+    messages: u64,
+    timeout: Duration,
+    target: &Target,
+) -> Result<RunResult, ClientError> {
+    let top = scenario::topology(f, &unique_prefix());
+    let mut admin = Conn::connect(&target.uri, "warren-perf setup").await?;
+    admin.open_channel(1).await?;
+    let res = async {
+        declare(&mut admin, &top, f.persistent).await?;
+        let counters = Arc::new(Counters::default());
+        let (go_tx, go_rx) = watch::channel(true);
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        let hard = Instant::now() + timeout;
+        let tpl = Arc::new(templates(&top, f, admin_frame_max(target).await?));
+        let mut result = RunResult::empty(name, &target.label);
+        let (c0, b0) = sample_pair(target.pid);
+        let t0 = Instant::now();
+        let plan = ProducerPlan {
+            tpl,
+            confirm: f.confirm,
+            rate: None,
+            limit: Some(messages),
+            hard_deadline: hard,
+        };
+        let p = start_producer(target, plan, &counters, &go_rx, &stop_rx).await?;
+        let mut errors = vec![];
+        join_all(vec![p], vec![], &mut errors).await;
+        let publish_secs = t0.elapsed().as_secs_f64();
+        let (_, b_mid) = sample_pair(target.pid);
+        let t1 = Instant::now();
+        let plan = ConsumerPlan {
+            autoack: false,
+            multi_ack_every: f.multi_ack_every,
+            timestamps: false,
+            limit: Some(counters.confirmed.load(Ordering::Relaxed)),
+            hard_deadline: hard,
+        };
+        let c = start_consumer(target, &top.queues[0], plan, f.prefetch, &counters, &stop_rx)
+            .await?;
+        join_all(vec![], vec![c], &mut errors).await;
+        let drain_secs = t1.elapsed().as_secs_f64();
+        let (c1, b1) = sample_pair(target.pid);
+        drop(go_tx);
+        result.secs = t0.elapsed().as_secs_f64();
+        result.sent = counters.sent.load(Ordering::Relaxed);
+        result.confirmed = counters.confirmed.load(Ordering::Relaxed);
+        result.nacked = counters.nacked.load(Ordering::Relaxed);
+        result.received = counters.received.load(Ordering::Relaxed);
+        result.client_cpu_secs = cpu_delta(c0, c1).unwrap_or(0.0);
+        result.broker_cpu_secs = cpu_delta(b0, b1);
+        result.broker_rss_before_kib = b0.and_then(|s| s.rss_kib);
+        // RSS with the whole backlog queued, before draining.
+        result.broker_rss_after_kib = b_mid.and_then(|s| s.rss_kib);
+        result.backlog = Some(BacklogStats {
+            messages,
+            publish_secs,
+            drain_secs,
+        });
+        result.errors = errors;
+        Ok(result)
+    }
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), admin.close()).await;
+    teardown(target, &top).await;
+    res
+}
+
+async fn run_connections(
+    name: &str,
+    count: u32,
+    hold: Duration,
+    target: &Target,
+) -> Result<RunResult, ClientError> {
+    let mut result = RunResult::empty(name, &target.label);
+    let (c0, b0) = sample_pair(target.pid);
+    let t0 = Instant::now();
+    let limit = Arc::new(Semaphore::new(32));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let (uri, limit) = (target.uri.clone(), limit.clone());
+        set.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let mut c = Conn::connect(&uri, "warren-perf idle").await?;
+            c.open_channel(1).await?;
+            Ok::<Conn, ClientError>(c)
+        });
+    }
+    let mut conns = Vec::with_capacity(count as usize);
+    let mut failed = 0u32;
+    let deadline = t0 + Duration::from_secs(120);
+    while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, set.join_next()).await {
+        match joined {
+            Ok(Ok(c)) => conns.push(c),
+            Ok(Err(e)) => {
+                failed += 1;
+                if result.errors.len() < 5 {
+                    result.errors.push(format!("connect: {e}"));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                result.errors.push(format!("connect task: {e}"));
+            }
+        }
+    }
+    set.abort_all();
+    let open_secs = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(hold).await;
+    let (c1, b1) = sample_pair(target.pid);
+    result.secs = t0.elapsed().as_secs_f64();
+    let opened = conns.len() as u32;
+    let rss_per_conn_kib = match (b0.and_then(|s| s.rss_kib), b1.and_then(|s| s.rss_kib)) {
+        (Some(a), Some(b)) if opened > 0 => Some((b as f64 - a as f64) / opened as f64),
+        _ => None,
+    };
+    result.client_cpu_secs = cpu_delta(c0, c1).unwrap_or(0.0);
+    result.broker_cpu_secs = cpu_delta(b0, b1);
+    result.broker_rss_before_kib = b0.and_then(|s| s.rss_kib);
+    result.broker_rss_after_kib = b1.and_then(|s| s.rss_kib);
+    result.connections = Some(ConnStats {
+        requested: count,
+        opened,
+        failed,
+        open_secs,
+        rss_per_conn_kib,
+    });
+    let mut closing = tokio::task::JoinSet::new();
+    for c in conns {
+        let limit = limit.clone();
+        closing.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
+        });
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(60), async {
+        while closing.join_next().await.is_some() {}
+    })
+    .await;
+    closing.abort_all();
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::ExchangeType;
+
+    #[test]
+    fn templates_put_the_timestamp_in_the_body() {
+        let f = FlowSpec {
+            exchange: ExchangeType::Topic,
+            bindings: 12,
+            size: 16,
+            ..FlowSpec::default()
+        };
+        let top = scenario::topology(&f, "t");
+        let tpl = templates(&top, &f, 131_072);
+        assert_eq!(tpl.frames.len(), 12);
+        // "perf.10.x" is one byte longer than "perf.0.x": so is its offset.
+        assert_eq!(tpl.frames[10].1.unwrap(), tpl.frames[0].1.unwrap() + 1);
+        let (b, off) = &tpl.frames[0];
+        let off = off.unwrap();
+        // The body frame starts 7 bytes before the offset with type 3 and size 16.
+        assert_eq!(b[off - 7], 3);
+        assert_eq!(&b[off - 4..off], &16u32.to_be_bytes());
+        assert_eq!(b.len(), off + 16 + 1);
+        // Decodes as publish + header + body.
+        let mut buf = b.clone();
+        let dec = warren_codec::FrameDecoder::new(0);
+        match dec.decode(&mut buf).unwrap().unwrap() {
+            warren_codec::Frame::Method {
+                method: Method::BasicPublish(p),
+                ..
+            } => assert_eq!(p.routing_key.as_str(), Some("perf.0.x")),
+            other => panic!("{other:?}"),
+        }
+        assert!(tpl.batch >= 1);
+    }
+
+    #[test]
+    fn tiny_bodies_carry_no_timestamp() {
+        let f = FlowSpec {
+            size: 4,
+            ..FlowSpec::default()
+        };
+        let top = scenario::topology(&f, "t");
+        assert_eq!(templates(&top, &f, 4096).frames[0].1, None);
+    }
+
+    #[test]
+    fn backlog_rates_use_phase_times() {
+        let mut r = RunResult::empty("b", "x");
+        r.sent = 1000;
+        r.confirmed = 1000;
+        r.received = 1000;
+        r.backlog = Some(BacklogStats {
+            messages: 1000,
+            publish_secs: 2.0,
+            drain_secs: 0.5,
+        });
+        assert_eq!(r.sent_rate(), 500.0);
+        assert_eq!(r.received_rate(), 2000.0);
+        r.client_cpu_secs = 0.01;
+        assert_eq!(r.client_cpu_per_100k(), Some(1.0));
+    }
+}

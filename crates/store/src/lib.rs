@@ -1,0 +1,1 @@
+//! Warren's durable store (placeholder while the first build runs).
