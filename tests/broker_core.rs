@@ -651,21 +651,31 @@ async fn consumer_rules_exclusive_and_tag_reuse() {
         .unwrap_err();
     assert_eq!(reply_code(&err), Some(403), "{err}");
 
-    // Reusing a consumer tag on one channel is a connection error in RabbitMQ (530).
-    let conn2 = connect(&server).await;
-    let ch3 = conn2.create_channel().await.unwrap();
-    declare(&ch3, "tags").await;
-    consumer(&ch3, "tags", "same").await;
-    let err = ch3
-        .basic_consume(
-            "tags".into(),
-            "same".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(reply_code(&err), Some(530), "{err}");
+    // Reusing a consumer tag on one channel is a connection error in RabbitMQ (530). A raw
+    // client makes the outcome deterministic (lapin resolves a pending consume racily when
+    // the connection closes under it).
+    let mut raw = RawClient::connect(&server).await;
+    raw.handshake().await;
+    raw.open_channel(1).await;
+    let consume = || {
+        warren_codec::Method::BasicConsume(warren_codec::generated::BasicConsume {
+            queue: warren_codec::ShortStr::from_static("ex2"),
+            consumer_tag: warren_codec::ShortStr::from_static("same"),
+            ..Default::default()
+        })
+    };
+    raw.send_method(
+        1,
+        warren_codec::Method::QueueDeclare(warren_codec::generated::QueueDeclare {
+            queue: warren_codec::ShortStr::from_static("ex2"),
+            ..Default::default()
+        }),
+    )
+    .await;
+    raw.send_method(1, consume()).await;
+    raw.send_method(1, consume()).await;
+    let text = raw.expect_connection_close(530).await;
+    assert!(text.contains("reuse consumer tag 'same'"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

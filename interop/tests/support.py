@@ -28,6 +28,12 @@ class Broker:
         return unquote(urlsplit(self.url).username or "guest")
 
     @property
+    def vhost(self):
+        """The virtual host the URL names ("/" when it names none, as pika assumes)."""
+        path = urlsplit(self.url).path
+        return unquote(path[1:]) if len(path) > 1 else "/"
+
+    @property
     def redacted_url(self):
         parts = urlsplit(self.url)
         if parts.password is None:

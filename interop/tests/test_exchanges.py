@@ -4,6 +4,7 @@ import datetime
 import decimal
 
 import pika
+import pytest
 
 from support import expect_bodies, get_one
 
@@ -170,3 +171,20 @@ def test_headers_exchange_all_and_any(ch, scratch):
 
     expect_bodies(ch, q_all, [b"both", b"extra", b"end"])
     expect_bodies(ch, q_any, [b"both", b"pdf-log", b"pdf-only", b"extra", b"end"])
+
+
+@pytest.mark.parametrize("name,kind", [
+    ("amq.direct", "direct"), ("amq.fanout", "fanout"), ("amq.topic", "topic"),
+    ("amq.headers", "headers"), ("amq.match", "headers"),
+])
+def test_predeclared_amq_exchanges(ch, scratch, name, kind):
+    ch.exchange_declare(name, passive=True)
+    ch.exchange_declare(name, exchange_type=kind, durable=True)  # an equivalent redeclare is fine
+    queue = scratch.queue(ch, "amq")
+    if kind == "headers":
+        ch.queue_bind(queue, name, "", {"x-match": "all", "k": "v"})
+        ch.basic_publish(name, "", b"via " + name.encode(), pika.BasicProperties(headers={"k": "v"}))
+    else:
+        ch.queue_bind(queue, name, "orders.#" if kind == "topic" else "orders")
+        ch.basic_publish(name, "orders", b"via " + name.encode())
+    expect_bodies(ch, queue, [b"via " + name.encode()])

@@ -107,6 +107,7 @@ pub struct RawFrame {
 
 impl RawFrame {
     /// Decodes the payload according to the frame type.
+    #[inline]
     pub fn decode(self) -> Result<Frame, DecodeError> {
         let RawFrame {
             kind,
@@ -172,6 +173,7 @@ impl FrameDecoder {
 
     /// Splits the next complete frame off `buf`, checking size, type and frame-end.
     /// `Ok(None)`: more bytes are needed and nothing was consumed.
+    #[inline]
     pub fn decode_raw(&self, buf: &mut BytesMut) -> Result<Option<RawFrame>, DecodeError> {
         if buf.len() < 7 {
             return Ok(None);
@@ -214,6 +216,7 @@ impl FrameDecoder {
     }
 
     /// Splits off and decodes the next frame. `Ok(None)`: more bytes are needed.
+    #[inline]
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         match self.decode_raw(buf)? {
             Some(raw) => raw.decode().map(Some),
@@ -278,6 +281,28 @@ pub fn encode_content(
     encode_body(channel, body, frame_max, buf);
 }
 
+/// Like [`encode_content`] for a basic-class message whose properties are kept as the raw
+/// flags-and-list bytes (what a broker stores): the header frame is written from them
+/// directly, with `body.len()` as the body size.
+pub fn encode_content_raw(
+    channel: u16,
+    method: &Method,
+    raw_properties: &[u8],
+    body: &[u8],
+    frame_max: u32,
+    buf: &mut BytesMut,
+) {
+    buf.reserve(64 + 12 + raw_properties.len() + body.len() + 2 * FRAME_OVERHEAD);
+    encode_method(channel, method, buf);
+    put_frame_header(buf, FRAME_HEADER, channel, 12 + raw_properties.len());
+    buf.put_u16(crate::generated::CLASS_BASIC);
+    buf.put_u16(0);
+    buf.put_u64(body.len() as u64);
+    buf.put_slice(raw_properties);
+    buf.put_u8(FRAME_END);
+    encode_body(channel, body, frame_max, buf);
+}
+
 /// Appends a heartbeat frame.
 pub fn encode_heartbeat(buf: &mut BytesMut) {
     buf.put_slice(&[FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END]);
@@ -316,6 +341,21 @@ mod tests {
             }
         );
         assert_eq!(err.reply_code() as u16, 501);
+    }
+
+    #[test]
+    fn raw_content_encoding_matches_the_decoded_form() {
+        let props = crate::BasicProperties {
+            content_type: Some(ShortStr::from_static("text/plain")),
+            delivery_mode: Some(2),
+            ..Default::default()
+        };
+        let header = ContentHeader::new(7, props);
+        let method = Method::BasicPublish(BasicPublish::default());
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        encode_content(3, &method, &header, b"payload", 4096, &mut a);
+        encode_content_raw(3, &method, &header.raw_properties, b"payload", 4096, &mut b);
+        assert_eq!(a, b);
     }
 
     #[test]

@@ -57,10 +57,12 @@ impl ContentHeader {
     }
 
     /// Decodes a header frame's payload (a view of `base`).
+    #[inline]
     pub fn decode(base: &Bytes, payload: &[u8]) -> Result<ContentHeader, DecodeError> {
         wire::finish("content header", Self::parse(base, payload))
     }
 
+    #[inline]
     fn parse<'a>(base: &Bytes, i: &'a [u8]) -> PResult<'a, ContentHeader> {
         let (i, class_id) = wire::short(i)?;
         if class_id != CLASS_BASIC {
@@ -99,6 +101,7 @@ impl ContentHeader {
 
 /// Decodes the flag word(s) and the property list. Extra flag words (continuation bit) are
 /// read and must name no property, since 0-9-1 defines none past the first word.
+#[inline]
 pub fn decode_properties<'a>(base: &Bytes, i: &'a [u8]) -> PResult<'a, BasicProperties> {
     let (mut i, flags) = wire::label("property flags", wire::short(i))?;
     if flags & !KNOWN_FLAGS & !CONTINUATION != 0 {

@@ -27,11 +27,13 @@ impl<'a> ParseError<&'a [u8]> for WireError {
 pub type PResult<'a, T> = nom::IResult<&'a [u8], T, WireError>;
 
 /// Fails the parse with `err` (not retried by nom combinators: a protocol violation is final).
+#[inline]
 pub fn fail<T>(err: DecodeError) -> PResult<'static, T> {
     Err(nom::Err::Failure(WireError(err)))
 }
 
 /// Names what was truncated: turns the generic `Truncated { what: "field" }` into `what`.
+#[inline]
 pub fn label<'a, T>(what: &'static str, r: PResult<'a, T>) -> PResult<'a, T> {
     r.map_err(|e| {
         e.map(|w| match w.0 {
@@ -42,6 +44,7 @@ pub fn label<'a, T>(what: &'static str, r: PResult<'a, T>) -> PResult<'a, T> {
 }
 
 /// Turns a nom result over a whole payload into a value, rejecting trailing bytes.
+#[inline]
 pub fn finish<T>(what: &'static str, r: PResult<'_, T>) -> Result<T, DecodeError> {
     match label(what, r) {
         Ok(([], v)) => Ok(v),
@@ -51,34 +54,41 @@ pub fn finish<T>(what: &'static str, r: PResult<'_, T>) -> Result<T, DecodeError
     }
 }
 
+#[inline]
 pub fn octet(i: &[u8]) -> PResult<'_, u8> {
     nom::number::complete::be_u8(i)
 }
 
+#[inline]
 pub fn short(i: &[u8]) -> PResult<'_, u16> {
     nom::number::complete::be_u16(i)
 }
 
+#[inline]
 pub fn long(i: &[u8]) -> PResult<'_, u32> {
     nom::number::complete::be_u32(i)
 }
 
+#[inline]
 pub fn longlong(i: &[u8]) -> PResult<'_, u64> {
     nom::number::complete::be_u64(i)
 }
 
 /// `n` raw bytes as a zero-copy slice of `base`.
+#[inline]
 pub fn raw<'a>(base: &Bytes, n: usize, i: &'a [u8]) -> PResult<'a, Bytes> {
     let (rest, s) = nom::bytes::complete::take(n).parse(i)?;
     Ok((rest, base.slice_ref(s)))
 }
 
+#[inline]
 pub fn short_str<'a>(base: &Bytes, i: &'a [u8]) -> PResult<'a, ShortStr> {
     let (i, len) = octet(i)?;
     let (i, b) = raw(base, len as usize, i)?;
     Ok((i, ShortStr::from_checked(b)))
 }
 
+#[inline]
 pub fn long_str<'a>(base: &Bytes, i: &'a [u8]) -> PResult<'a, LongStr> {
     let (i, len) = long(i)?;
     let (i, b) = raw(base, len as usize, i)?;

@@ -38,7 +38,11 @@ pub enum ClientError {
     #[error("broker closed the connection: {code} {text}")]
     ConnectionClosed { code: u16, text: String },
     #[error("broker closed channel {channel}: {code} {text}")]
-    ChannelClosed { channel: u16, code: u16, text: String },
+    ChannelClosed {
+        channel: u16,
+        code: u16,
+        text: String,
+    },
     #[error("connection closed by peer (EOF)")]
     Eof,
     #[error("protocol: {0}")]
@@ -387,7 +391,13 @@ impl Conn {
         }
     }
 
-    pub async fn declare_exchange(&mut self, ch: u16, name: &str, kind: &str, durable: bool) -> Result<()> {
+    pub async fn declare_exchange(
+        &mut self,
+        ch: u16,
+        name: &str,
+        kind: &str,
+        durable: bool,
+    ) -> Result<()> {
         let m = Method::ExchangeDeclare(ExchangeDeclare {
             exchange: short(name),
             kind: short(kind),
@@ -412,7 +422,13 @@ impl Conn {
         }
     }
 
-    pub async fn bind_queue(&mut self, ch: u16, queue: &str, exchange: &str, key: &str) -> Result<()> {
+    pub async fn bind_queue(
+        &mut self,
+        ch: u16,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+    ) -> Result<()> {
         let m = Method::QueueBind(QueueBind {
             queue: short(queue),
             exchange: short(exchange),
@@ -441,7 +457,9 @@ impl Conn {
                 let reply = tokio::time::timeout(CALL_TIMEOUT, self.next_method(ch))
                     .await
                     .map_err(|_| ClientError::Timeout("queue.bind-ok"))??;
-                expect(reply, "queue.bind-ok", |m| matches!(m, Method::QueueBindOk(_)))?;
+                expect(reply, "queue.bind-ok", |m| {
+                    matches!(m, Method::QueueBindOk(_))
+                })?;
             }
         }
         Ok(())
@@ -515,7 +533,10 @@ impl Conn {
                 let raw = self.r.next_frame().await?;
                 if raw.kind == FRAME_METHOD && raw.channel == 0 {
                     if let Frame::Method { method, .. } = raw.decode()? {
-                        if matches!(method, Method::ConnectionCloseOk(_) | Method::ConnectionClose(_)) {
+                        if matches!(
+                            method,
+                            Method::ConnectionCloseOk(_) | Method::ConnectionClose(_)
+                        ) {
                             return Ok::<(), ClientError>(());
                         }
                     }
@@ -574,17 +595,32 @@ fn expect(m: Method, wanted: &str, ok: impl Fn(&Method) -> bool) -> Result<()> {
 #[derive(Debug)]
 pub enum Incoming {
     /// basic.deliver: its delivery tag.
-    Deliver { delivery_tag: u64 },
+    Deliver {
+        delivery_tag: u64,
+    },
     /// basic.ack from a confirm-mode channel.
-    Ack { delivery_tag: u64, multiple: bool },
+    Ack {
+        delivery_tag: u64,
+        multiple: bool,
+    },
     /// basic.nack from a confirm-mode channel.
-    Nack { delivery_tag: u64, multiple: bool },
+    Nack {
+        delivery_tag: u64,
+        multiple: bool,
+    },
     /// A content header: the body size.
-    Header { body_size: u64 },
+    Header {
+        body_size: u64,
+    },
     /// A body frame (a view of the read buffer).
-    Body { payload: bytes::Bytes },
+    Body {
+        payload: bytes::Bytes,
+    },
     /// Any other method, fully decoded.
-    Other { channel: u16, method: Method },
+    Other {
+        channel: u16,
+        method: Method,
+    },
     Heartbeat,
 }
 
@@ -617,7 +653,9 @@ pub fn classify(raw: RawFrame) -> Result<Incoming> {
                 }),
                 _ => match raw.decode()? {
                     Frame::Method { channel, method } => Ok(Incoming::Other { channel, method }),
-                    _ => Err(ClientError::Protocol("method frame decoded as another kind".into())),
+                    _ => Err(ClientError::Protocol(
+                        "method frame decoded as another kind".into(),
+                    )),
                 },
             }
         }
@@ -666,9 +704,15 @@ mod tests {
         );
         let u: AmqpUri = "amqp://bob:s%40cret@localhost:5673/%2f".parse().unwrap();
         assert_eq!((u.user.as_str(), u.password.as_str()), ("bob", "s@cret"));
-        assert_eq!((u.host.as_str(), u.port, u.vhost.as_str()), ("localhost", 5673, "/"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.vhost.as_str()),
+            ("localhost", 5673, "/")
+        );
         let u: AmqpUri = "amqp://[::1]:5000/v1".parse().unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.vhost.as_str()), ("::1", 5000, "v1"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.vhost.as_str()),
+            ("::1", 5000, "v1")
+        );
         assert!("http://x".parse::<AmqpUri>().is_err());
         assert!("amqp://h:notaport".parse::<AmqpUri>().is_err());
     }
@@ -698,7 +742,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let f2 = dec.decode_raw(&mut dec_buf).unwrap().unwrap();
-        assert!(matches!(classify(f2).unwrap(), Incoming::Header { body_size: 16 }));
+        assert!(matches!(
+            classify(f2).unwrap(),
+            Incoming::Header { body_size: 16 }
+        ));
         let f3 = dec.decode_raw(&mut dec_buf).unwrap().unwrap();
         match classify(f3).unwrap() {
             Incoming::Body { payload } => assert_eq!(payload, Bytes::from_static(&[1u8; 16])),

@@ -86,7 +86,10 @@ pub enum Kind {
     Flow(FlowSpec),
     /// Open `count` connections (each with one channel), hold them, close them; measures the
     /// opening rate and broker RSS per connection.
-    Connections { count: u32, hold: Duration },
+    Connections {
+        count: u32,
+        hold: Duration,
+    },
     /// Publish `messages` into one queue with nobody consuming (confirmed, so they are really
     /// in the queue), then drain them with one consumer.
     Backlog {
@@ -130,10 +133,12 @@ impl Default for StandardParams {
 /// The standard scenario set, in the order compare mode runs it. The connection scenario runs
 /// first so that its RSS delta is not blurred by memory the broker kept from earlier runs.
 pub fn standard_set(p: &StandardParams) -> Vec<Scenario> {
-    let flow = |f: FlowSpec| Kind::Flow(FlowSpec {
-        duration: p.duration,
-        ..f
-    });
+    let flow = |f: FlowSpec| {
+        Kind::Flow(FlowSpec {
+            duration: p.duration,
+            ..f
+        })
+    };
     vec![
         Scenario {
             name: format!("connections-{}", p.connections),
@@ -219,9 +224,9 @@ pub fn standard_set(p: &StandardParams) -> Vec<Scenario> {
 }
 
 fn short_count(n: u64) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}m", n / 1_000_000)
-    } else if n >= 1000 && n % 1000 == 0 {
+    } else if n >= 1000 && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()
@@ -293,7 +298,9 @@ impl Topology {
 
 /// Builds the topology of a flow spec; all names start with `prefix`.
 pub fn topology(f: &FlowSpec, prefix: &str) -> Topology {
-    let queues: Vec<String> = (0..f.queues.max(1)).map(|i| format!("{prefix}-q{i}")).collect();
+    let queues: Vec<String> = (0..f.queues.max(1))
+        .map(|i| format!("{prefix}-q{i}"))
+        .collect();
     let xname = format!("{prefix}-x");
     let nb = f.bindings.max(queues.len() as u32);
     let spread = |key: &dyn Fn(u32) -> String| -> Vec<(String, String, String)> {
@@ -389,7 +396,10 @@ mod tests {
         let t = topology(&f, "p");
         assert_eq!(t.bindings.len(), 1000);
         assert_eq!(t.routing_keys.len(), 1000);
-        assert_eq!(t.bindings[7], ("p-q7".into(), "p-x".into(), "perf.7.*".into()));
+        assert_eq!(
+            t.bindings[7],
+            ("p-q7".into(), "p-x".into(), "perf.7.*".into())
+        );
         assert_eq!(t.routing_keys[7], "perf.7.x");
         assert_eq!(t.bindings.iter().filter(|b| b.0 == "p-q3").count(), 100);
         assert_eq!(t.exchange, Some(("p-x".into(), "topic")));
@@ -407,7 +417,10 @@ mod tests {
         assert_eq!(t.routing_keys, vec![String::new()]);
         assert_eq!(t.fan_out(ExchangeType::Fanout), 3);
         let t = topology(&FlowSpec::default(), "p");
-        assert_eq!((t.exchange.clone(), t.publish_exchange.as_str()), (None, ""));
+        assert_eq!(
+            (t.exchange.clone(), t.publish_exchange.as_str()),
+            (None, "")
+        );
         assert_eq!(t.routing_keys, vec!["p-q0".to_string()]);
         assert_eq!(t.consumer_queue(5), "p-q0");
     }

@@ -6,13 +6,12 @@
 //! key and different arguments; counting instead of listing keeps the set free of duplicates,
 //! which lets routing skip most dedup work, and lets one unbind leave the other binding alive.
 
-use crate::pmap::PMap;
-use std::sync::Arc;
+use crate::pmap::{Key, PMap};
 
 /// Where a binding delivers.
 pub(crate) enum Dest<Q> {
     Queue { id: u32, handle: Q },
-    Exchange { id: u32, name: Arc<[u8]> },
+    Exchange { id: u32, name: Key },
 }
 
 impl<Q: Clone> Clone for Dest<Q> {
@@ -63,23 +62,23 @@ impl<Q: Clone> Clone for DestEntry<Q> {
     }
 }
 
-/// The set of destinations at one match point.
-pub(crate) struct DestSet<Q> {
-    map: PMap<u64, DestEntry<Q>>,
+/// The set of destinations at one match point. Most points have a single destination
+/// (one queue per routing key, one per topic pattern), which is kept inline: no allocation,
+/// and no pointer to chase when routing.
+#[derive(Default)]
+pub(crate) enum DestSet<Q> {
+    #[default]
+    Empty,
+    One(DestEntry<Q>),
+    Many(PMap<u64, DestEntry<Q>>),
 }
 
-impl<Q> Default for DestSet<Q> {
-    fn default() -> Self {
-        DestSet {
-            map: PMap::default(),
-        }
-    }
-}
-
-impl<Q> Clone for DestSet<Q> {
+impl<Q: Clone> Clone for DestSet<Q> {
     fn clone(&self) -> Self {
-        DestSet {
-            map: self.map.clone(),
+        match self {
+            DestSet::Empty => DestSet::Empty,
+            DestSet::One(e) => DestSet::One(e.clone()),
+            DestSet::Many(m) => DestSet::Many(m.clone()),
         }
     }
 }
@@ -87,40 +86,67 @@ impl<Q> Clone for DestSet<Q> {
 impl<Q: Clone> DestSet<Q> {
     pub(crate) fn add(&mut self, dest: &Dest<Q>) {
         let key = dest.key();
-        match self.map.get_mut(&key) {
-            Some(e) => e.count += 1,
-            None => {
-                self.map.insert(
-                    key,
-                    DestEntry {
-                        dest: dest.clone(),
-                        count: 1,
-                    },
-                );
+        let fresh = DestEntry {
+            dest: dest.clone(),
+            count: 1,
+        };
+        match self {
+            DestSet::Empty => *self = DestSet::One(fresh),
+            DestSet::One(e) if e.dest.key() == key => e.count += 1,
+            DestSet::One(e) => {
+                let mut m = PMap::new();
+                m.insert(e.dest.key(), e.clone());
+                m.insert(key, fresh);
+                *self = DestSet::Many(m);
+            }
+            DestSet::Many(m) => match m.get_mut(&key) {
+                Some(e) => e.count += 1,
+                None => {
+                    m.insert(key, fresh);
+                }
+            },
+        }
+    }
+
+    /// Drops one binding's worth of `key`.
+    pub(crate) fn remove(&mut self, key: u64) {
+        match self {
+            DestSet::Empty => {}
+            DestSet::One(e) => {
+                if e.dest.key() == key {
+                    e.count -= 1;
+                    if e.count == 0 {
+                        *self = DestSet::Empty;
+                    }
+                }
+            }
+            DestSet::Many(m) => {
+                let Some(e) = m.get_mut(&key) else {
+                    return;
+                };
+                e.count -= 1;
+                if e.count == 0 {
+                    m.remove(&key);
+                }
+                if m.len() == 1 {
+                    let mut only = None;
+                    m.for_each(&mut |_, e| only = Some(e.clone()));
+                    *self = only.map_or(DestSet::Empty, DestSet::One);
+                }
             }
         }
     }
 
-    /// Drops one binding's worth; returns true when the destination left the set.
-    pub(crate) fn remove(&mut self, key: u64) -> bool {
-        let Some(e) = self.map.get_mut(&key) else {
-            return false;
-        };
-        e.count -= 1;
-        if e.count == 0 {
-            self.map.remove(&key);
-            true
-        } else {
-            false
-        }
-    }
-
     pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        matches!(self, DestSet::Empty)
     }
 
     #[inline]
     pub(crate) fn for_each<'a>(&'a self, f: &mut impl FnMut(&'a Dest<Q>)) {
-        self.map.for_each(&mut |_, e| f(&e.dest));
+        match self {
+            DestSet::Empty => {}
+            DestSet::One(e) => f(&e.dest),
+            DestSet::Many(m) => m.for_each(&mut |_, e| f(&e.dest)),
+        }
     }
 }

@@ -1,10 +1,16 @@
-//! A persistent hash map (hash array mapped trie) and the keyed hash it uses.
+//! A persistent hash map (hash array mapped trie), the byte-string key it is usually keyed
+//! by, and the keyed hash it uses.
 //!
 //! Every routing table in the crate is one of these. Cloning a map is one reference-count
 //! increment; changing a clone copies only the nodes on the path to the changed entry
-//! (at most 13 nodes of at most 32 slots), through `Arc::make_mut`, so the old version stays
+//! (at most 13 nodes of at most 32 slots, through `Arc::make_mut`), so the old version stays
 //! valid for readers that still hold it. That is what lets a binding change at 100k bindings
 //! cost microseconds instead of a copy of the whole table.
+//!
+//! Layout choices are for the read path, which is bound by cache misses: a node is one
+//! allocation (`Arc<[Slot]>`, its bitmap kept in the parent slot), so each level costs one
+//! pointer chase; keys of up to 22 bytes (routing keys, topic words, most names) are stored
+//! inline in the slot, so comparing them touches no other memory.
 
 use std::sync::{Arc, OnceLock};
 
@@ -13,18 +19,74 @@ const BITS: u32 = 5;
 const MASK: u64 = (1 << BITS) - 1;
 
 /// Keys the map can hold. `Target` is the borrowed form used for lookups (`[u8]` for
-/// `Arc<[u8]>`), so callers look up with a `&[u8]` slice of the wire bytes without allocating.
+/// [`Key`]), so callers look up with a slice of the wire bytes without allocating.
 pub(crate) trait MapKey: Clone + Eq {
     type Target: ?Sized + Eq;
     fn target(&self) -> &Self::Target;
     fn hash_target(target: &Self::Target) -> u64;
 }
 
-impl MapKey for Arc<[u8]> {
-    type Target = [u8];
-    fn target(&self) -> &[u8] {
-        self
+const INLINE: usize = 22;
+
+/// An immutable byte string: inline up to 22 bytes, shared on the heap beyond.
+#[derive(Clone)]
+pub(crate) enum Key {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Arc<[u8]>),
+}
+
+impl Key {
+    pub(crate) fn new(bytes: &[u8]) -> Self {
+        if bytes.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Key::Inline {
+                len: bytes.len() as u8,
+                buf,
+            }
+        } else {
+            Key::Heap(Arc::from(bytes))
+        }
     }
+
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, buf } => &buf[..usize::from(*len)],
+            Key::Heap(b) => b,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::ops::Deref for Key {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+impl MapKey for Key {
+    type Target = [u8];
+    #[inline]
+    fn target(&self) -> &[u8] {
+        self.as_bytes()
+    }
+    #[inline]
     fn hash_target(target: &[u8]) -> u64 {
         hash_bytes(target)
     }
@@ -65,47 +127,61 @@ fn seed() -> u64 {
     })
 }
 
-/// Hash of a byte string: eight bytes per multiply, seeded.
+#[inline]
+fn read_u64(b: &[u8]) -> u64 {
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+#[inline]
+fn read_u32(b: &[u8]) -> u64 {
+    u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Hash of a byte string: eight bytes per multiply, seeded. The tail is read with two
+/// overlapping loads rather than copied into a buffer (the copy cost a store-forwarding
+/// stall on every short key).
 #[inline]
 pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h = seed() ^ fold(bytes.len() as u64, K3);
+    let len = bytes.len();
+    let mut h = seed() ^ fold(len as u64, K3);
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = fold(h ^ w, K1);
+        h = fold(h ^ read_u64(c), K1);
     }
     let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        h = fold(h ^ u64::from_le_bytes(buf), K2);
+    let n = rest.len();
+    if n > 0 {
+        let w = if n >= 4 {
+            read_u32(rest) | (read_u32(&rest[n - 4..]) << 32)
+        } else {
+            u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
+        };
+        h = fold(h ^ w, K2);
     }
     fold(h, K1 ^ K2)
 }
 
 /// A persistent map. See the module docs.
 pub(crate) struct PMap<K, V> {
-    root: Option<Arc<Node<K, V>>>,
+    bitmap: u32,
+    root: Option<Arc<[Slot<K, V>]>>,
     len: usize,
 }
 
-struct Node<K, V> {
-    /// Bit `i` is set when fragment `i` has a slot; slots are stored densely in fragment order.
-    bitmap: u32,
-    slots: Vec<Slot<K, V>>,
-}
-
 enum Slot<K, V> {
-    Leaf(Leaf<K, V>),
-    Sub(Arc<Node<K, V>>),
+    Leaf {
+        hash: u64,
+        key: K,
+        value: V,
+    },
+    /// A child node: bit `i` of `bitmap` is set when fragment `i` has a slot; slots are
+    /// stored densely in fragment order.
+    Sub {
+        bitmap: u32,
+        slots: Arc<[Slot<K, V>]>,
+    },
     /// Entries whose full 64-bit hashes are equal.
     Collision(Arc<Collision<K, V>>),
-}
-
-struct Leaf<K, V> {
-    hash: u64,
-    key: K,
-    value: V,
 }
 
 struct Collision<K, V> {
@@ -115,24 +191,20 @@ struct Collision<K, V> {
 
 impl<K, V> Default for PMap<K, V> {
     fn default() -> Self {
-        PMap { root: None, len: 0 }
+        PMap {
+            bitmap: 0,
+            root: None,
+            len: 0,
+        }
     }
 }
 
 impl<K, V> Clone for PMap<K, V> {
     fn clone(&self) -> Self {
         PMap {
+            bitmap: self.bitmap,
             root: self.root.clone(),
             len: self.len,
-        }
-    }
-}
-
-impl<K: Clone, V: Clone> Clone for Node<K, V> {
-    fn clone(&self) -> Self {
-        Node {
-            bitmap: self.bitmap,
-            slots: self.slots.clone(),
         }
     }
 }
@@ -140,12 +212,15 @@ impl<K: Clone, V: Clone> Clone for Node<K, V> {
 impl<K: Clone, V: Clone> Clone for Slot<K, V> {
     fn clone(&self) -> Self {
         match self {
-            Slot::Leaf(l) => Slot::Leaf(Leaf {
-                hash: l.hash,
-                key: l.key.clone(),
-                value: l.value.clone(),
-            }),
-            Slot::Sub(n) => Slot::Sub(n.clone()),
+            Slot::Leaf { hash, key, value } => Slot::Leaf {
+                hash: *hash,
+                key: key.clone(),
+                value: value.clone(),
+            },
+            Slot::Sub { bitmap, slots } => Slot::Sub {
+                bitmap: *bitmap,
+                slots: slots.clone(),
+            },
             Slot::Collision(c) => Slot::Collision(c.clone()),
         }
     }
@@ -170,6 +245,23 @@ fn slot_index(bitmap: u32, bit: u32) -> usize {
     (bitmap & (bit - 1)).count_ones() as usize
 }
 
+fn with_inserted<T: Clone>(slots: &[T], idx: usize, new: T) -> Arc<[T]> {
+    slots[..idx]
+        .iter()
+        .cloned()
+        .chain(std::iter::once(new))
+        .chain(slots[idx..].iter().cloned())
+        .collect()
+}
+
+fn with_removed<T: Clone>(slots: &[T], idx: usize) -> Arc<[T]> {
+    slots[..idx]
+        .iter()
+        .chain(&slots[idx + 1..])
+        .cloned()
+        .collect()
+}
+
 impl<K: MapKey, V: Clone> PMap<K, V> {
     pub(crate) fn new() -> Self {
         Self::default()
@@ -186,20 +278,29 @@ impl<K: MapKey, V: Clone> PMap<K, V> {
     #[inline]
     pub(crate) fn get(&self, key: &K::Target) -> Option<&V> {
         // Empty maps are common (most trie nodes have no literal children): skip the hash.
-        let mut node = self.root.as_deref()?;
+        let mut slots: &[Slot<K, V>] = self.root.as_deref()?;
+        let mut bitmap = self.bitmap;
         let hash = K::hash_target(key);
         let mut shift = 0;
         loop {
             let bit = fragment_bit(hash, shift);
-            if node.bitmap & bit == 0 {
+            if bitmap & bit == 0 {
                 return None;
             }
-            match &node.slots[slot_index(node.bitmap, bit)] {
-                Slot::Leaf(l) => {
-                    return (l.hash == hash && l.key.target() == key).then_some(&l.value);
+            match &slots[slot_index(bitmap, bit)] {
+                Slot::Leaf {
+                    hash: h,
+                    key: k,
+                    value,
+                } => {
+                    return (*h == hash && k.target() == key).then_some(value);
                 }
-                Slot::Sub(n) => {
-                    node = n;
+                Slot::Sub {
+                    bitmap: b,
+                    slots: s,
+                } => {
+                    bitmap = *b;
+                    slots = s;
                     shift += BITS;
                 }
                 Slot::Collision(c) => {
@@ -227,16 +328,20 @@ impl<K: MapKey, V: Clone> PMap<K, V> {
             return None;
         }
         let hash = K::hash_target(key);
-        let mut node = Arc::make_mut(self.root.as_mut()?);
+        let mut bitmap = self.bitmap;
+        let mut slots: &mut [Slot<K, V>] = Arc::make_mut(self.root.as_mut()?);
         let mut shift = 0;
         loop {
-            let bit = fragment_bit(hash, shift);
-            let idx = slot_index(node.bitmap, bit);
-            let here = node;
-            match &mut here.slots[idx] {
-                Slot::Leaf(l) => return Some(&mut l.value),
-                Slot::Sub(n) => {
-                    node = Arc::make_mut(n);
+            let idx = slot_index(bitmap, fragment_bit(hash, shift));
+            let here = slots;
+            match &mut here[idx] {
+                Slot::Leaf { value, .. } => return Some(value),
+                Slot::Sub {
+                    bitmap: b,
+                    slots: s,
+                } => {
+                    bitmap = *b;
+                    slots = Arc::make_mut(s);
                     shift += BITS;
                 }
                 Slot::Collision(c) => {
@@ -253,13 +358,14 @@ impl<K: MapKey, V: Clone> PMap<K, V> {
     /// Inserts or replaces; returns the previous value.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         let hash = K::hash_target(key.target());
-        let root = self.root.get_or_insert_with(|| {
-            Arc::new(Node {
-                bitmap: 0,
-                slots: Vec::new(),
-            })
-        });
-        let old = Arc::make_mut(root).insert(hash, 0, key, value);
+        let old = match &mut self.root {
+            None => {
+                self.bitmap = fragment_bit(hash, 0);
+                self.root = Some(Arc::from([Slot::Leaf { hash, key, value }]));
+                None
+            }
+            Some(root) => node_insert(&mut self.bitmap, root, hash, 0, key, value),
+        };
         if old.is_none() {
             self.len += 1;
         }
@@ -272,11 +378,12 @@ impl<K: MapKey, V: Clone> PMap<K, V> {
         }
         let hash = K::hash_target(key);
         let root = self.root.as_mut()?;
-        let removed = Arc::make_mut(root).remove(hash, 0, key);
+        let removed = node_remove(&mut self.bitmap, root, hash, 0, key);
         if removed.is_some() {
             self.len -= 1;
             if self.len == 0 {
                 self.root = None;
+                self.bitmap = 0;
             }
         }
         removed
@@ -286,7 +393,7 @@ impl<K: MapKey, V: Clone> PMap<K, V> {
     #[inline]
     pub(crate) fn for_each<'a>(&'a self, f: &mut impl FnMut(&'a K, &'a V)) {
         if let Some(root) = &self.root {
-            root.for_each(f);
+            node_for_each(root, f);
         }
     }
 
@@ -297,158 +404,181 @@ impl<K: MapKey, V: Clone> PMap<K, V> {
     }
 }
 
-impl<K: MapKey, V: Clone> Node<K, V> {
-    fn insert(&mut self, hash: u64, shift: u32, key: K, value: V) -> Option<V> {
-        let bit = fragment_bit(hash, shift);
-        let idx = slot_index(self.bitmap, bit);
-        if self.bitmap & bit == 0 {
-            self.slots
-                .insert(idx, Slot::Leaf(Leaf { hash, key, value }));
-            self.bitmap |= bit;
+fn node_insert<K: MapKey, V: Clone>(
+    bitmap: &mut u32,
+    slots: &mut Arc<[Slot<K, V>]>,
+    hash: u64,
+    shift: u32,
+    key: K,
+    value: V,
+) -> Option<V> {
+    let bit = fragment_bit(hash, shift);
+    let idx = slot_index(*bitmap, bit);
+    if *bitmap & bit == 0 {
+        *slots = with_inserted(slots, idx, Slot::Leaf { hash, key, value });
+        *bitmap |= bit;
+        return None;
+    }
+    let node = Arc::make_mut(slots);
+    match &mut node[idx] {
+        Slot::Sub {
+            bitmap: b,
+            slots: s,
+        } => return node_insert(b, s, hash, shift + BITS, key, value),
+        Slot::Leaf {
+            hash: h,
+            key: k,
+            value: v,
+        } if *h == hash && *k == key => {
+            return Some(std::mem::replace(v, value));
+        }
+        Slot::Collision(c) if c.hash == hash => {
+            let c = Arc::make_mut(c);
+            if let Some(e) = c.entries.iter_mut().find(|(k, _)| *k == key) {
+                return Some(std::mem::replace(&mut e.1, value));
+            }
+            c.entries.push((key, value));
             return None;
         }
-        match &mut self.slots[idx] {
-            Slot::Sub(n) => return Arc::make_mut(n).insert(hash, shift + BITS, key, value),
-            Slot::Leaf(l) if l.hash == hash && l.key == key => {
-                return Some(std::mem::replace(&mut l.value, value));
-            }
-            Slot::Collision(c) if c.hash == hash => {
-                let c = Arc::make_mut(c);
-                if let Some(e) = c.entries.iter_mut().find(|(k, _)| *k == key) {
-                    return Some(std::mem::replace(&mut e.1, value));
-                }
-                c.entries.push((key, value));
+        _ => {}
+    }
+    // The slot holds a different hash (or the same hash with a different key): push both
+    // down one level, or into a collision bucket when the hashes are identical.
+    let placeholder = Slot::Collision(Arc::new(Collision {
+        hash: 0,
+        entries: Vec::new(),
+    }));
+    let existing = std::mem::replace(&mut node[idx], placeholder);
+    let existing_hash = match &existing {
+        Slot::Leaf { hash, .. } => *hash,
+        Slot::Collision(c) => c.hash,
+        Slot::Sub { .. } => unreachable!("sub-nodes are handled above"),
+    };
+    node[idx] = if existing_hash == hash {
+        let Slot::Leaf {
+            key: k, value: v, ..
+        } = existing
+        else {
+            unreachable!("a collision with this hash is handled above")
+        };
+        Slot::Collision(Arc::new(Collision {
+            hash,
+            entries: vec![(k, v), (key, value)],
+        }))
+    } else {
+        pair(
+            shift + BITS,
+            existing,
+            existing_hash,
+            Slot::Leaf { hash, key, value },
+            hash,
+        )
+    };
+    None
+}
+
+/// A sub-node holding two slots whose hashes differ.
+fn pair<K, V>(shift: u32, a: Slot<K, V>, ha: u64, b: Slot<K, V>, hb: u64) -> Slot<K, V> {
+    let (ba, bb) = (fragment_bit(ha, shift), fragment_bit(hb, shift));
+    if ba == bb {
+        return Slot::Sub {
+            bitmap: ba,
+            slots: Arc::from([pair(shift + BITS, a, ha, b, hb)]),
+        };
+    }
+    let slots: Arc<[Slot<K, V>]> = if ba < bb {
+        Arc::from([a, b])
+    } else {
+        Arc::from([b, a])
+    };
+    Slot::Sub {
+        bitmap: ba | bb,
+        slots,
+    }
+}
+
+fn node_remove<K: MapKey, V: Clone>(
+    bitmap: &mut u32,
+    slots: &mut Arc<[Slot<K, V>]>,
+    hash: u64,
+    shift: u32,
+    key: &K::Target,
+) -> Option<V> {
+    let bit = fragment_bit(hash, shift);
+    if *bitmap & bit == 0 {
+        return None;
+    }
+    let idx = slot_index(*bitmap, bit);
+    enum After<S> {
+        Keep,
+        Drop,
+        Replace(S),
+    }
+    let (removed, after) = match &mut Arc::make_mut(slots)[idx] {
+        Slot::Leaf {
+            hash: h,
+            key: k,
+            value,
+        } => {
+            if *h != hash || k.target() != key {
                 return None;
             }
-            _ => {}
+            (value.clone(), After::Drop)
         }
-        // The slot holds a different hash (or the same hash with a different key): push both
-        // down one level, or into a collision bucket when the hashes are identical.
-        let placeholder = Slot::Sub(Arc::new(Node {
-            bitmap: 0,
-            slots: Vec::new(),
-        }));
-        let existing = std::mem::replace(&mut self.slots[idx], placeholder);
-        let existing_hash = match &existing {
-            Slot::Leaf(l) => l.hash,
-            Slot::Collision(c) => c.hash,
-            Slot::Sub(_) => unreachable!("sub-nodes are handled above"),
-        };
-        self.slots[idx] = if existing_hash == hash {
-            let Slot::Leaf(l) = existing else {
-                unreachable!("a collision with this hash is handled above")
-            };
-            Slot::Collision(Arc::new(Collision {
-                hash,
-                entries: vec![(l.key, l.value), (key, value)],
-            }))
-        } else {
-            Slot::Sub(Arc::new(Node::pair(
-                shift + BITS,
-                existing,
-                existing_hash,
-                Slot::Leaf(Leaf { hash, key, value }),
-                hash,
-            )))
-        };
-        None
-    }
-
-    /// A node holding two slots whose hashes differ.
-    fn pair(shift: u32, a: Slot<K, V>, ha: u64, b: Slot<K, V>, hb: u64) -> Self {
-        let (ba, bb) = (fragment_bit(ha, shift), fragment_bit(hb, shift));
-        if ba == bb {
-            return Node {
-                bitmap: ba,
-                slots: vec![Slot::Sub(Arc::new(Node::pair(shift + BITS, a, ha, b, hb)))],
-            };
-        }
-        let slots = if ba < bb { vec![a, b] } else { vec![b, a] };
-        Node {
-            bitmap: ba | bb,
-            slots,
-        }
-    }
-
-    fn remove(&mut self, hash: u64, shift: u32, key: &K::Target) -> Option<V> {
-        let bit = fragment_bit(hash, shift);
-        if self.bitmap & bit == 0 {
-            return None;
-        }
-        let idx = slot_index(self.bitmap, bit);
-        let (removed, replace_with) = match &mut self.slots[idx] {
-            Slot::Leaf(l) => {
-                if l.hash != hash || l.key.target() != key {
-                    return None;
-                }
-                (None, None)
+        Slot::Collision(c) => {
+            if c.hash != hash {
+                return None;
             }
+            let c = Arc::make_mut(c);
+            let pos = c.entries.iter().position(|(k, _)| k.target() == key)?;
+            let (_, v) = c.entries.remove(pos);
+            if c.entries.len() == 1 {
+                let (k, v1) = c.entries.pop().expect("one entry left");
+                (
+                    v,
+                    After::Replace(Slot::Leaf {
+                        hash,
+                        key: k,
+                        value: v1,
+                    }),
+                )
+            } else {
+                (v, After::Keep)
+            }
+        }
+        Slot::Sub {
+            bitmap: b,
+            slots: s,
+        } => {
+            let v = node_remove(b, s, hash, shift + BITS, key)?;
+            // Keep the trie canonical: a sub-node left with a single leaf or collision is
+            // pulled up, and an empty one disappears, so lookups stay short after removals.
+            match s.len() {
+                0 => (v, After::Drop),
+                1 if !matches!(s[0], Slot::Sub { .. }) => (v, After::Replace(s[0].clone())),
+                _ => (v, After::Keep),
+            }
+        }
+    };
+    match after {
+        After::Keep => {}
+        After::Replace(slot) => Arc::make_mut(slots)[idx] = slot,
+        After::Drop => {
+            *slots = with_removed(slots, idx);
+            *bitmap &= !bit;
+        }
+    }
+    Some(removed)
+}
+
+fn node_for_each<'a, K, V>(slots: &'a [Slot<K, V>], f: &mut impl FnMut(&'a K, &'a V)) {
+    for slot in slots {
+        match slot {
+            Slot::Leaf { key, value, .. } => f(key, value),
+            Slot::Sub { slots, .. } => node_for_each(slots, f),
             Slot::Collision(c) => {
-                if c.hash != hash {
-                    return None;
-                }
-                let c = Arc::make_mut(c);
-                let pos = c.entries.iter().position(|(k, _)| k.target() == key)?;
-                let (_, v) = c.entries.remove(pos);
-                if c.entries.len() == 1 {
-                    let (k, v1) = c.entries.pop().expect("one entry left");
-                    (
-                        Some(v),
-                        Some(Slot::Leaf(Leaf {
-                            hash,
-                            key: k,
-                            value: v1,
-                        })),
-                    )
-                } else {
-                    return Some(v);
-                }
-            }
-            Slot::Sub(n) => {
-                let sub = Arc::make_mut(n);
-                let v = sub.remove(hash, shift + BITS, key)?;
-                // Keep the trie canonical: a sub-node left with a single leaf or collision is
-                // pulled up, and an empty one disappears, so lookups stay short after removals.
-                match sub.slots.len() {
-                    0 => (Some(v), None),
-                    1 if !matches!(sub.slots[0], Slot::Sub(_)) => {
-                        let only = sub.slots.pop().expect("one slot");
-                        (Some(v), Some(only))
-                    }
-                    _ => return Some(v),
-                }
-            }
-        };
-        match (removed, replace_with) {
-            (Some(v), Some(slot)) => {
-                self.slots[idx] = slot;
-                Some(v)
-            }
-            (Some(v), None) => {
-                self.slots.remove(idx);
-                self.bitmap &= !bit;
-                Some(v)
-            }
-            (None, _) => {
-                // The leaf itself is the removed entry.
-                let Slot::Leaf(l) = self.slots.remove(idx) else {
-                    unreachable!("checked to be the matching leaf")
-                };
-                self.bitmap &= !bit;
-                Some(l.value)
-            }
-        }
-    }
-
-    fn for_each<'a>(&'a self, f: &mut impl FnMut(&'a K, &'a V)) {
-        for slot in &self.slots {
-            match slot {
-                Slot::Leaf(l) => f(&l.key, &l.value),
-                Slot::Sub(n) => n.for_each(f),
-                Slot::Collision(c) => {
-                    for (k, v) in &c.entries {
-                        f(k, v);
-                    }
+                for (k, v) in &c.entries {
+                    f(k, v);
                 }
             }
         }
@@ -478,13 +608,13 @@ mod tests {
         }
     }
 
-    fn key(s: &str) -> Arc<[u8]> {
-        Arc::from(s.as_bytes())
+    fn key(s: &str) -> Key {
+        Key::new(s.as_bytes())
     }
 
     #[test]
     fn insert_get_remove_bytes() {
-        let mut m: PMap<Arc<[u8]>, u32> = PMap::new();
+        let mut m: PMap<Key, u32> = PMap::new();
         for i in 0..2000u32 {
             assert_eq!(m.insert(key(&format!("k{i}")), i), None);
         }
@@ -497,11 +627,17 @@ mod tests {
         }
         assert!(m.is_empty());
         assert!(m.root.is_none());
+        let long = "x".repeat(100);
+        m.insert(key(&long), 1);
+        m.insert(key(""), 2);
+        assert_eq!(m.get(long.as_bytes()), Some(&1));
+        assert_eq!(m.get(b""), Some(&2));
+        assert_eq!(m.get(&long.as_bytes()[..99]), None);
     }
 
     #[test]
     fn old_versions_are_unchanged_by_later_writes() {
-        let mut m: PMap<Arc<[u8]>, u32> = PMap::new();
+        let mut m: PMap<Key, u32> = PMap::new();
         for i in 0..500u32 {
             m.insert(key(&i.to_string()), i);
         }
@@ -525,8 +661,14 @@ mod tests {
             Forced { id: 1, hash: 42 },
             Forced { id: 2, hash: 42 },
             Forced { id: 3, hash: 42 },
-            Forced { id: 4, hash: 42 | (1 << 62) },
-            Forced { id: 5, hash: 42 | (1 << 63) },
+            Forced {
+                id: 4,
+                hash: 42 | (1 << 62),
+            },
+            Forced {
+                id: 5,
+                hash: 42 | (1 << 63),
+            },
         ];
         for (i, k) in ks.iter().enumerate() {
             assert_eq!(m.insert(k.clone(), i as u32), None);
@@ -545,6 +687,24 @@ mod tests {
         m.for_each(&mut |k, _| seen.push(k.id));
         seen.sort_unstable();
         assert_eq!(seen, vec![3, 5]);
+    }
+
+    #[test]
+    fn hash_distinguishes_short_keys() {
+        let mut seen = std::collections::HashSet::new();
+        let mut n = 0;
+        for len in 0..12usize {
+            for b in [0u8, 1, b'a', b'.', 255] {
+                for pos in 0..len {
+                    let mut k = vec![b'x'; len];
+                    k[pos] = b;
+                    seen.insert(hash_bytes(&k));
+                    n += 1;
+                }
+            }
+        }
+        // All these inputs are distinct; so must their hashes be.
+        assert_eq!(seen.len(), n);
     }
 
     #[derive(Debug, Clone)]

@@ -471,6 +471,27 @@ fn route_in<Q: Clone>(
     let Some(root) = state.exchanges.get(exchange.as_bytes()) else {
         return RouteOutcome::NoSuchExchange;
     };
+    // Fast path: a direct or fanout exchange whose matching set holds only queues needs no
+    // dedup (a set holds each destination once) and no traversal. Exchange destinations,
+    // or no match on an exchange with an alternate, take the general walk below.
+    let single = match &root.matcher {
+        Matcher::Direct(map) => Some(map.get(key)),
+        Matcher::Fanout(set) => Some(Some(set)),
+        _ => None,
+    };
+    if let Some(set) = single {
+        let mut only_queues = true;
+        if let Some(set) = set {
+            set.for_each(&mut |d| match d {
+                Dest::Queue { handle, .. } => out.push(handle.clone()),
+                Dest::Exchange { .. } => only_queues = false,
+            });
+        }
+        if only_queues && (!out.is_empty() || root.alternate.is_none()) {
+            return outcome(out);
+        }
+        out.clear();
+    }
     let Scratch { dedup, memo } = scratch;
     dedup.reset();
     // Sorted once per message, and only if a headers exchange is reached.
@@ -522,6 +543,10 @@ fn route_in<Q: Clone>(
         }
     }
     dedup.reset();
+    outcome(out)
+}
+
+fn outcome<Q>(out: &[Q]) -> RouteOutcome {
     if out.is_empty() {
         RouteOutcome::Unroutable
     } else {

@@ -9,17 +9,17 @@
 
 use crate::dest::{exchange_key, queue_key, Dest, DestSet};
 use crate::headers::HeadersSpec;
-use crate::pmap::PMap;
+use crate::pmap::{Key, PMap};
 use crate::topic::{parse_pattern, TopicNode};
 use crate::{Binding, DestinationKind, ExchangeKind, RoutingError};
 use bytes::{BufMut, BytesMut};
 use std::sync::Arc;
 use warren_codec::FieldTable;
 
-pub(crate) type Name = Arc<[u8]>;
+pub(crate) type Name = Key;
 
 pub(crate) fn name_key(s: &str) -> Name {
-    Arc::from(s.as_bytes())
+    Key::new(s.as_bytes())
 }
 
 /// A binding as declared. Shared by the indexes that list it.
@@ -73,7 +73,7 @@ pub(crate) fn binding_ident(
         buf.put_slice(k.as_bytes());
         v.encode(&mut buf);
     }
-    Arc::from(&buf[..])
+    Key::new(&buf[..])
 }
 
 /// A headers binding as the matcher sees it.
@@ -92,7 +92,7 @@ pub(crate) enum Matcher<Q> {
     Headers(PMap<Name, Arc<HeadersBinding<Q>>>),
 }
 
-impl<Q> Clone for Matcher<Q> {
+impl<Q: Clone> Clone for Matcher<Q> {
     fn clone(&self) -> Self {
         match self {
             Matcher::Direct(m) => Matcher::Direct(m.clone()),
@@ -118,7 +118,7 @@ impl<Q: Clone> Matcher<Q> {
             Matcher::Direct(m) => {
                 let key = b.routing_key.as_bytes();
                 if !m.contains_key(key) {
-                    m.insert(Arc::from(key), DestSet::default());
+                    m.insert(Key::new(key), DestSet::default());
                 }
                 m.get_mut(key).expect("just inserted").add(&dest);
             }
@@ -171,7 +171,7 @@ pub(crate) struct ExchangeRec<Q> {
     pub(crate) incoming: PMap<Name, Arc<BindingRec>>,
 }
 
-impl<Q> Clone for ExchangeRec<Q> {
+impl<Q: Clone> Clone for ExchangeRec<Q> {
     fn clone(&self) -> Self {
         ExchangeRec {
             id: self.id,
@@ -261,6 +261,14 @@ impl IdAlloc {
             self.next_exchange - 1
         })
     }
+}
+
+/// Both ends of a binding, checked to exist.
+struct Ends<Q> {
+    source_kind: ExchangeKind,
+    source: Arc<str>,
+    destination: Arc<str>,
+    dest: Dest<Q>,
 }
 
 /// A set of changes applied atomically: routing sees all of them or none.
@@ -461,7 +469,13 @@ impl<'r, Q: Clone + Send + Sync + 'static> Tx<'r, Q> {
         routing_key: &str,
         args: &FieldTable,
     ) -> Result<bool, RoutingError> {
-        self.bind(source, DestinationKind::Exchange, destination, routing_key, args)
+        self.bind(
+            source,
+            DestinationKind::Exchange,
+            destination,
+            routing_key,
+            args,
+        )
     }
 
     pub fn unbind_exchange(
@@ -471,7 +485,13 @@ impl<'r, Q: Clone + Send + Sync + 'static> Tx<'r, Q> {
         routing_key: &str,
         args: &FieldTable,
     ) -> Result<bool, RoutingError> {
-        self.unbind(source, DestinationKind::Exchange, destination, routing_key, args)
+        self.unbind(
+            source,
+            DestinationKind::Exchange,
+            destination,
+            routing_key,
+            args,
+        )
     }
 
     /// Checks both ends and returns the source's kind and the destination as a routing target.
@@ -480,7 +500,7 @@ impl<'r, Q: Clone + Send + Sync + 'static> Tx<'r, Q> {
         source: &str,
         kind: DestinationKind,
         destination: &str,
-    ) -> Result<(ExchangeKind, Arc<str>, Arc<str>, Dest<Q>), RoutingError> {
+    ) -> Result<Ends<Q>, RoutingError> {
         if source.is_empty() || (kind == DestinationKind::Exchange && destination.is_empty()) {
             return Err(RoutingError::DefaultExchange);
         }
@@ -519,7 +539,12 @@ impl<'r, Q: Clone + Send + Sync + 'static> Tx<'r, Q> {
                 )
             }
         };
-        Ok((src.kind, src.name.clone(), dest_name, dest))
+        Ok(Ends {
+            source_kind: src.kind,
+            source: src.name.clone(),
+            destination: dest_name,
+            dest,
+        })
     }
 
     /// Looked up without `get_mut`, so that a no-op bind or unbind copies nothing.
@@ -538,8 +563,13 @@ impl<'r, Q: Clone + Send + Sync + 'static> Tx<'r, Q> {
         routing_key: &str,
         args: &FieldTable,
     ) -> Result<bool, RoutingError> {
-        let (src_kind, src_name, dest_name, dest) = self.ends(source, kind, destination)?;
-        let spec = match src_kind {
+        let Ends {
+            source_kind,
+            source: src_name,
+            destination: dest_name,
+            dest,
+        } = self.ends(source, kind, destination)?;
+        let spec = match source_kind {
             ExchangeKind::Headers => {
                 Some(HeadersSpec::parse(args).map_err(RoutingError::InvalidBinding)?)
             }
@@ -591,7 +621,7 @@ impl<'r, Q: Clone + Send + Sync + 'static> Tx<'r, Q> {
         routing_key: &str,
         args: &FieldTable,
     ) -> Result<bool, RoutingError> {
-        let (_, _, _, dest) = self.ends(source, kind, destination)?;
+        let dest = self.ends(source, kind, destination)?.dest;
         let ident = binding_ident(source, kind, destination, routing_key, args);
         if !self.binding_exists(source, &ident) {
             return Ok(false);

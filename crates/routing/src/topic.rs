@@ -10,7 +10,7 @@
 //! re-walking the same sub-trie once per `#`; the binding itself keeps its original key.
 
 use crate::dest::{Dest, DestSet};
-use crate::pmap::PMap;
+use crate::pmap::{Key, PMap};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -47,7 +47,7 @@ pub(crate) fn split_words(key: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// A trie node. Cloning is shallow (all children are shared).
 pub(crate) struct TopicNode<Q> {
-    words: PMap<Arc<[u8]>, Arc<TopicNode<Q>>>,
+    words: PMap<Key, Arc<TopicNode<Q>>>,
     star: Option<Arc<TopicNode<Q>>>,
     hash: Option<Arc<TopicNode<Q>>>,
     dests: DestSet<Q>,
@@ -64,7 +64,7 @@ impl<Q> Default for TopicNode<Q> {
     }
 }
 
-impl<Q> Clone for TopicNode<Q> {
+impl<Q: Clone> Clone for TopicNode<Q> {
     fn clone(&self) -> Self {
         TopicNode {
             words: self.words.clone(),
@@ -91,7 +91,7 @@ impl<Q: Clone> TopicNode<Q> {
             Word::Hash => self.hash.get_or_insert_with(Default::default),
             Word::Lit(w) => {
                 if !self.words.contains_key(w) {
-                    self.words.insert(Arc::from(w), Arc::default());
+                    self.words.insert(Key::new(w), Arc::default());
                 }
                 self.words.get_mut(w).expect("just inserted")
             }
@@ -251,6 +251,9 @@ mod tests {
             vec![Word::Lit(b"a"), Word::Hash, Word::Star, Word::Hash]
         );
         assert_eq!(parse_pattern(b"#.#.#"), vec![Word::Hash]);
-        assert_eq!(parse_pattern(b"a*.b#"), vec![Word::Lit(b"a*"), Word::Lit(b"b#")]);
+        assert_eq!(
+            parse_pattern(b"a*.b#"),
+            vec![Word::Lit(b"a*"), Word::Lit(b"b#")]
+        );
     }
 }

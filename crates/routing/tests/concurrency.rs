@@ -47,7 +47,11 @@ fn transactions_are_atomic_for_concurrent_routes() {
     start.wait();
     let moves = 2000;
     for i in 0..moves {
-        let (from, to) = if i % 2 == 0 { ("left", "right") } else { ("right", "left") };
+        let (from, to) = if i % 2 == 0 {
+            ("left", "right")
+        } else {
+            ("right", "left")
+        };
         r.transaction(|tx| {
             for p in patterns {
                 assert_eq!(tx.unbind_queue("hop", from, p, &none()), Ok(true));
@@ -82,7 +86,7 @@ fn concurrent_binding_churn() {
     let matching = ["stock.*.nyse", "stock.#", "#.nyse", "*.ibm.*", "#"];
     let non_matching = ["stock.*.lse", "bond.#", "*.msft.*", "stock.ibm"];
     let stop = Arc::new(AtomicBool::new(false));
-    let start = Arc::new(Barrier::new(4));
+    let start = Arc::new(Barrier::new(5));
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let (r, stop, start) = (r.clone(), stop.clone(), start.clone());
@@ -116,10 +120,14 @@ fn concurrent_binding_churn() {
                     state ^= state >> 7;
                     state ^= state << 17;
                     let q = 1 + (state as usize % (queues - 1));
-                    let pats: &[&str] = if q % 2 == 0 { &matching } else { &non_matching };
+                    let pats: &[&str] = if q.is_multiple_of(2) {
+                        &matching
+                    } else {
+                        &non_matching
+                    };
                     let p = pats[(state >> 20) as usize % pats.len()];
                     let name = format!("q{q}");
-                    if (state >> 40) % 3 == 0 {
+                    if (state >> 40).is_multiple_of(3) {
                         r.unbind_queue("amq.topic", &name, p, &none()).unwrap();
                     } else {
                         r.bind_queue("amq.topic", &name, p, &none()).unwrap();

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use warren_codec::{FieldArray, FieldTable, FieldValue as V, ShortStr};
-use warren_routing::{ExchangeKind, RouteOutcome, Router, RoutingError};
+use warren_routing::{RouteOutcome, Router, RoutingError};
 
 fn table(entries: &[(&str, V)]) -> FieldTable {
     entries
@@ -29,8 +29,18 @@ fn reaches(args: &FieldTable, headers: Option<&FieldTable>) -> bool {
 
 #[test]
 fn x_match_modes() {
-    let fmt_pdf = |mode: &str| table(&[("x-match", s(mode)), ("format", s("pdf")), ("type", s("report"))]);
-    let both = table(&[("format", s("pdf")), ("type", s("report")), ("extra", V::I32(1))]);
+    let fmt_pdf = |mode: &str| {
+        table(&[
+            ("x-match", s(mode)),
+            ("format", s("pdf")),
+            ("type", s("report")),
+        ])
+    };
+    let both = table(&[
+        ("format", s("pdf")),
+        ("type", s("report")),
+        ("extra", V::I32(1)),
+    ]);
     let one = table(&[("format", s("pdf")), ("type", s("log"))]);
     let none = table(&[("format", s("zip"))]);
     // (binding mode, headers, expected)
@@ -47,7 +57,11 @@ fn x_match_modes() {
         ("any-with-x", &none, false),
     ];
     for (mode, headers, want) in cases {
-        assert_eq!(reaches(&fmt_pdf(mode), Some(headers)), *want, "{mode} {headers:?}");
+        assert_eq!(
+            reaches(&fmt_pdf(mode), Some(headers)),
+            *want,
+            "{mode} {headers:?}"
+        );
     }
     // x-match absent means all.
     let no_mode = table(&[("format", s("pdf")), ("type", s("report"))]);
@@ -58,12 +72,21 @@ fn x_match_modes() {
 #[test]
 fn empty_binding_all_matches_everything_any_nothing() {
     assert!(reaches(&FieldTable::new(), None));
-    assert!(reaches(&table(&[("x-match", s("all"))]), Some(&table(&[("a", V::I8(1))]))));
-    assert!(!reaches(&table(&[("x-match", s("any"))]), Some(&table(&[("a", V::I8(1))]))));
+    assert!(reaches(
+        &table(&[("x-match", s("all"))]),
+        Some(&table(&[("a", V::I8(1))]))
+    ));
+    assert!(!reaches(
+        &table(&[("x-match", s("any"))]),
+        Some(&table(&[("a", V::I8(1))]))
+    ));
     assert!(!reaches(&table(&[("x-match", s("any"))]), None));
     // Arguments present but no headers: all fails, any fails.
     assert!(!reaches(&table(&[("a", V::I8(1))]), None));
-    assert!(!reaches(&table(&[("x-match", s("any")), ("a", V::I8(1))]), None));
+    assert!(!reaches(
+        &table(&[("x-match", s("any")), ("a", V::I8(1))]),
+        None
+    ));
 }
 
 #[test]
@@ -71,11 +94,19 @@ fn x_keys_are_ignored_unless_with_x() {
     let headers = table(&[("x-origin", s("eu")), ("kind", s("order"))]);
     let wrong_origin = table(&[("x-origin", s("us")), ("kind", s("order"))]);
     // Plain all: x-origin in the binding is ignored entirely.
-    let plain = table(&[("x-match", s("all")), ("x-origin", s("eu")), ("kind", s("order"))]);
+    let plain = table(&[
+        ("x-match", s("all")),
+        ("x-origin", s("eu")),
+        ("kind", s("order")),
+    ]);
     assert!(reaches(&plain, Some(&headers)));
     assert!(reaches(&plain, Some(&wrong_origin)));
     // With x: it must match.
-    let with_x = table(&[("x-match", s("all-with-x")), ("x-origin", s("eu")), ("kind", s("order"))]);
+    let with_x = table(&[
+        ("x-match", s("all-with-x")),
+        ("x-origin", s("eu")),
+        ("kind", s("order")),
+    ]);
     assert!(reaches(&with_x, Some(&headers)));
     assert!(!reaches(&with_x, Some(&wrong_origin)));
     // any with only x- keys: nothing left to match, so never.
@@ -89,7 +120,10 @@ fn x_keys_are_ignored_unless_with_x() {
     assert!(reaches(&all_only_x, None));
     // The message's own x- headers are data like any other for -with-x.
     let want_x_header = table(&[("x-match", s("any-with-x")), ("x-retry", V::Void)]);
-    assert!(reaches(&want_x_header, Some(&table(&[("x-retry", V::I32(3))]))));
+    assert!(reaches(
+        &want_x_header,
+        Some(&table(&[("x-retry", V::I32(3))]))
+    ));
 }
 
 #[test]
@@ -101,7 +135,10 @@ fn void_argument_tests_presence_only() {
     assert!(!reaches(&args, Some(&table(&[("other", V::Void)]))));
     assert!(!reaches(&args, None));
     // A void header does not equal a non-void argument.
-    assert!(!reaches(&table(&[("k", s("v"))]), Some(&table(&[("k", V::Void)]))));
+    assert!(!reaches(
+        &table(&[("k", s("v"))]),
+        Some(&table(&[("k", V::Void)]))
+    ));
 }
 
 #[test]
@@ -127,8 +164,28 @@ fn typed_comparison_as_rabbitmq() {
         (s("1"), V::I32(1), false),
         (V::Bool(true), V::Bool(true), true),
         (V::Bool(true), V::I8(1), false),
-        (V::Decimal { scale: 2, value: 150 }, V::Decimal { scale: 2, value: 150 }, true),
-        (V::Decimal { scale: 1, value: 15 }, V::Decimal { scale: 2, value: 150 }, false),
+        (
+            V::Decimal {
+                scale: 2,
+                value: 150,
+            },
+            V::Decimal {
+                scale: 2,
+                value: 150,
+            },
+            true,
+        ),
+        (
+            V::Decimal {
+                scale: 1,
+                value: 15,
+            },
+            V::Decimal {
+                scale: 2,
+                value: 150,
+            },
+            false,
+        ),
         (nested_i32.clone(), nested_i32.clone(), true),
         (nested_i32, nested_i64, false),
         (
@@ -136,10 +193,17 @@ fn typed_comparison_as_rabbitmq() {
             V::Array(FieldArray(vec![V::I32(1), s("x")])),
             true,
         ),
-        (V::Array(FieldArray(vec![V::I32(1)])), V::Array(FieldArray(vec![V::I64(1)])), false),
+        (
+            V::Array(FieldArray(vec![V::I32(1)])),
+            V::Array(FieldArray(vec![V::I64(1)])),
+            false,
+        ),
     ];
     for (arg, header, want) in cases {
-        let got = reaches(&table(&[("k", arg.clone())]), Some(&table(&[("k", header.clone())])));
+        let got = reaches(
+            &table(&[("k", arg.clone())]),
+            Some(&table(&[("k", header.clone())])),
+        );
         assert_eq!(got, want, "binding {arg:?} vs header {header:?}");
     }
 }
@@ -173,12 +237,18 @@ fn several_bindings_one_queue_and_unbinding() {
     r.bind_queue("amq.headers", "p", "", &b).unwrap();
     let both = table(&[("a", V::I32(1)), ("b", V::I32(1))]);
     let mut out = Vec::new();
-    assert_eq!(r.route("amq.headers", b"", Some(&both), &mut out), RouteOutcome::Routed(2));
+    assert_eq!(
+        r.route("amq.headers", b"", Some(&both), &mut out),
+        RouteOutcome::Routed(2)
+    );
     out.sort();
     assert_eq!(out, ["p", "q"]);
     // Argument order does not make a different binding.
     let b_reordered = table(&[("b", V::I32(1)), ("x-match", s("any"))]);
-    assert_eq!(r.unbind_queue("amq.headers", "q", "", &b_reordered), Ok(true));
+    assert_eq!(
+        r.unbind_queue("amq.headers", "q", "", &b_reordered),
+        Ok(true)
+    );
     let only_b = table(&[("b", V::I32(1))]);
     r.route("amq.headers", b"", Some(&only_b), &mut out);
     assert_eq!(out, ["p"]);

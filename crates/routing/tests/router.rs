@@ -45,10 +45,23 @@ fn predeclared_exchanges() {
     for (name, kind) in PREDECLARED {
         assert_eq!(r.exchange_kind(name), Some((*kind, false)), "{name}");
     }
-    assert_eq!(r.exchange_kind("amq.match"), Some((ExchangeKind::Headers, false)));
+    assert_eq!(
+        r.exchange_kind("amq.match"),
+        Some((ExchangeKind::Headers, false))
+    );
     let mut names = r.exchange_names();
     names.sort();
-    assert_eq!(names, ["", "amq.direct", "amq.fanout", "amq.headers", "amq.match", "amq.topic"]);
+    assert_eq!(
+        names,
+        [
+            "",
+            "amq.direct",
+            "amq.fanout",
+            "amq.headers",
+            "amq.match",
+            "amq.topic"
+        ]
+    );
     let bare: Router<String> = Router::new();
     assert_eq!(bare.exchange_names(), [""]);
     assert!(Router::<String>::is_default_exchange(""));
@@ -57,7 +70,12 @@ fn predeclared_exchanges() {
 
 #[test]
 fn exchange_kind_names_round_trip() {
-    for kind in [ExchangeKind::Direct, ExchangeKind::Fanout, ExchangeKind::Topic, ExchangeKind::Headers] {
+    for kind in [
+        ExchangeKind::Direct,
+        ExchangeKind::Fanout,
+        ExchangeKind::Topic,
+        ExchangeKind::Headers,
+    ] {
         assert_eq!(kind.as_str().parse::<ExchangeKind>(), Ok(kind));
         assert_eq!(kind.to_string(), kind.as_str());
     }
@@ -68,13 +86,31 @@ fn exchange_kind_names_round_trip() {
 #[test]
 fn default_exchange_routes_by_queue_name_and_refuses_bindings() {
     let r = router_with_queues(&["orders", "a.b"]);
-    assert_eq!(route(&r, "", "orders"), (RouteOutcome::Routed(1), set(&["orders"])));
-    assert_eq!(route(&r, "", "a.b"), (RouteOutcome::Routed(1), set(&["a.b"])));
+    assert_eq!(
+        route(&r, "", "orders"),
+        (RouteOutcome::Routed(1), set(&["orders"]))
+    );
+    assert_eq!(
+        route(&r, "", "a.b"),
+        (RouteOutcome::Routed(1), set(&["a.b"]))
+    );
     assert_eq!(route(&r, "", "missing").0, RouteOutcome::Unroutable);
-    assert_eq!(r.bind_queue("", "orders", "x", &none()), Err(RoutingError::DefaultExchange));
-    assert_eq!(r.unbind_queue("", "orders", "orders", &none()), Err(RoutingError::DefaultExchange));
-    assert_eq!(r.bind_exchange("", "amq.direct", "x", &none()), Err(RoutingError::DefaultExchange));
-    assert_eq!(r.bind_exchange("amq.direct", "", "x", &none()), Err(RoutingError::DefaultExchange));
+    assert_eq!(
+        r.bind_queue("", "orders", "x", &none()),
+        Err(RoutingError::DefaultExchange)
+    );
+    assert_eq!(
+        r.unbind_queue("", "orders", "orders", &none()),
+        Err(RoutingError::DefaultExchange)
+    );
+    assert_eq!(
+        r.bind_exchange("", "amq.direct", "x", &none()),
+        Err(RoutingError::DefaultExchange)
+    );
+    assert_eq!(
+        r.bind_exchange("amq.direct", "", "x", &none()),
+        Err(RoutingError::DefaultExchange)
+    );
     assert!(!r.delete_exchange(""));
     assert!(!r.has_bindings(""));
     r.remove_queue("orders");
@@ -97,9 +133,15 @@ fn no_such_exchange_and_errors() {
         r.bind_exchange("nope", "amq.direct", "k", &none()),
         Err(RoutingError::NoSuchExchange("nope".into()))
     );
-    assert_eq!(r.unbind_queue("amq.direct", "q", "never-bound", &none()), Ok(false));
+    assert_eq!(
+        r.unbind_queue("amq.direct", "q", "never-bound", &none()),
+        Ok(false)
+    );
     assert!(!r.declare_exchange("amq.direct", ExchangeKind::Fanout, false));
-    assert_eq!(r.exchange_kind("amq.direct"), Some((ExchangeKind::Direct, false)));
+    assert_eq!(
+        r.exchange_kind("amq.direct"),
+        Some((ExchangeKind::Direct, false))
+    );
 }
 
 #[test]
@@ -109,23 +151,34 @@ fn direct_routing() {
     r.bind_queue("amq.direct", "b", "red", &none()).unwrap();
     r.bind_queue("amq.direct", "c", "green", &none()).unwrap();
     r.bind_queue("amq.direct", "c", "", &none()).unwrap();
-    assert_eq!(route(&r, "amq.direct", "red"), (RouteOutcome::Routed(2), set(&["a", "b"])));
+    assert_eq!(
+        route(&r, "amq.direct", "red"),
+        (RouteOutcome::Routed(2), set(&["a", "b"]))
+    );
     assert_eq!(route(&r, "amq.direct", "green").1, set(&["c"]));
     assert_eq!(route(&r, "amq.direct", "").1, set(&["c"]));
     assert_eq!(route(&r, "amq.direct", "blue").0, RouteOutcome::Unroutable);
     assert_eq!(route(&r, "amq.direct", "re").0, RouteOutcome::Unroutable);
     // Binary routing keys are compared as bytes.
     let mut out = Vec::new();
-    assert_eq!(r.route("amq.direct", b"\xffred", None, &mut out), RouteOutcome::Unroutable);
+    assert_eq!(
+        r.route("amq.direct", b"\xffred", None, &mut out),
+        RouteOutcome::Unroutable
+    );
 }
 
 #[test]
 fn fanout_ignores_the_key() {
     let r = router_with_queues(&["a", "b"]);
-    r.bind_queue("amq.fanout", "a", "whatever", &none()).unwrap();
+    r.bind_queue("amq.fanout", "a", "whatever", &none())
+        .unwrap();
     r.bind_queue("amq.fanout", "b", "", &none()).unwrap();
-    assert_eq!(route(&r, "amq.fanout", "x"), (RouteOutcome::Routed(2), set(&["a", "b"])));
-    r.unbind_queue("amq.fanout", "a", "whatever", &none()).unwrap();
+    assert_eq!(
+        route(&r, "amq.fanout", "x"),
+        (RouteOutcome::Routed(2), set(&["a", "b"]))
+    );
+    r.unbind_queue("amq.fanout", "a", "whatever", &none())
+        .unwrap();
     assert_eq!(route(&r, "amq.fanout", "x").1, set(&["b"]));
 }
 
@@ -150,7 +203,10 @@ fn binding_identity_is_source_destination_key_and_args() {
     assert_eq!(r.bind_queue("amq.direct", "q", "k", &ab), Ok(true));
     assert_eq!(r.bind_queue("amq.direct", "q", "k", &ba), Ok(false));
     // Delivered once despite four bindings with the same key.
-    assert_eq!(route(&r, "amq.direct", "k"), (RouteOutcome::Routed(1), set(&["q"])));
+    assert_eq!(
+        route(&r, "amq.direct", "k"),
+        (RouteOutcome::Routed(1), set(&["q"]))
+    );
     // Removing some leaves the others routing.
     assert_eq!(r.unbind_queue("amq.direct", "q", "k", &none()), Ok(true));
     assert_eq!(r.unbind_queue("amq.direct", "q", "k", &none()), Ok(false));
@@ -169,8 +225,14 @@ fn topic_dedup_across_patterns() {
         r.bind_queue("amq.topic", "q", pattern, &none()).unwrap();
     }
     r.bind_queue("amq.topic", "p", "#.b", &none()).unwrap();
-    assert_eq!(route(&r, "amq.topic", "a.b"), (RouteOutcome::Routed(2), set(&["p", "q"])));
-    assert_eq!(route(&r, "amq.topic", "z"), (RouteOutcome::Routed(1), set(&["q"])));
+    assert_eq!(
+        route(&r, "amq.topic", "a.b"),
+        (RouteOutcome::Routed(2), set(&["p", "q"]))
+    );
+    assert_eq!(
+        route(&r, "amq.topic", "z"),
+        (RouteOutcome::Routed(1), set(&["q"]))
+    );
 }
 
 #[test]
@@ -183,7 +245,8 @@ fn exchange_to_exchange_chain_and_diamond() {
     r.bind_exchange("mid1", "src", "orders.#", &none()).unwrap();
     r.bind_exchange("mid2", "src", "*.eu", &none()).unwrap();
     r.bind_exchange("sink", "mid1", "", &none()).unwrap();
-    r.bind_exchange("sink", "mid2", "orders.eu", &none()).unwrap();
+    r.bind_exchange("sink", "mid2", "orders.eu", &none())
+        .unwrap();
     r.bind_queue("mid1", "q1", "", &none()).unwrap();
     r.bind_queue("mid2", "q2", "orders.eu", &none()).unwrap();
     r.bind_queue("sink", "q3", "", &none()).unwrap();
@@ -196,10 +259,13 @@ fn exchange_to_exchange_chain_and_diamond() {
     assert_eq!(route(&r, "src", "orders.us").1, set(&["q1", "q3"]));
     assert_eq!(route(&r, "src", "users.eu").0, RouteOutcome::Unroutable);
     // Publishing to an intermediate exchange routes from there.
-    assert_eq!(route(&r, "mid2", "orders.eu").1, set(&["q2", "q3"]));
+    assert_eq!(route(&r, "mid2", "orders.eu").1, set(&["q1", "q2", "q3"]));
+    assert_eq!(route(&r, "mid1", "x").1, set(&["q1", "q3"]));
     let listed = r.exchange_bindings("src");
     assert_eq!(listed.len(), 2);
-    assert!(listed.iter().all(|b| b.destination_kind == DestinationKind::Exchange));
+    assert!(listed
+        .iter()
+        .all(|b| b.destination_kind == DestinationKind::Exchange));
 }
 
 #[test]
@@ -217,7 +283,11 @@ fn exchange_cycles_terminate() {
     r.bind_queue("a", "qa", "", &none()).unwrap();
     r.bind_queue("c", "qb", "", &none()).unwrap();
     for start in ["a", "b", "c"] {
-        assert_eq!(route(&r, start, "k"), (RouteOutcome::Routed(2), set(&["qa", "qb"])), "{start}");
+        assert_eq!(
+            route(&r, start, "k"),
+            (RouteOutcome::Routed(2), set(&["qa", "qb"])),
+            "{start}"
+        );
     }
     // Deleting b removes its self-loop and both neighbouring bindings; a only lost a→b but
     // still has its queue binding, so it is not reported.
@@ -231,10 +301,16 @@ fn internal_exchanges_are_flagged_and_reachable_through_e2e() {
     let r = router_with_queues(&["q"]);
     r.declare_exchange("public", ExchangeKind::Direct, false);
     r.declare_exchange("hidden", ExchangeKind::Fanout, true);
-    assert_eq!(r.exchange_kind("hidden"), Some((ExchangeKind::Fanout, true)));
+    assert_eq!(
+        r.exchange_kind("hidden"),
+        Some((ExchangeKind::Fanout, true))
+    );
     r.bind_exchange("hidden", "public", "k", &none()).unwrap();
     r.bind_queue("hidden", "q", "", &none()).unwrap();
-    assert_eq!(route(&r, "public", "k"), (RouteOutcome::Routed(1), set(&["q"])));
+    assert_eq!(
+        route(&r, "public", "k"),
+        (RouteOutcome::Routed(1), set(&["q"]))
+    );
 }
 
 #[test]
@@ -275,7 +351,8 @@ fn remove_queue_reports_exchanges_left_without_bindings() {
     r.bind_queue("only_q", "q", "b.*", &none()).unwrap();
     r.bind_queue("shared", "q", "k", &none()).unwrap();
     r.bind_queue("shared", "keep", "k", &none()).unwrap();
-    r.bind_exchange("downstream", "shared", "k", &none()).unwrap();
+    r.bind_exchange("downstream", "shared", "k", &none())
+        .unwrap();
     r.bind_queue("downstream", "q", "", &none()).unwrap();
     let mut bindings: Vec<_> = r
         .queue_bindings("q")
@@ -329,7 +406,8 @@ fn re_adding_a_queue_replaces_its_handle_and_keeps_bindings() {
     let r: Router<String> = Router::with_default_exchanges();
     r.add_queue("q", "old".into());
     r.bind_queue("amq.topic", "q", "a.*", &none()).unwrap();
-    r.bind_queue("amq.direct", "q", "k", &arg("n", FieldValue::I8(1))).unwrap();
+    r.bind_queue("amq.direct", "q", "k", &arg("n", FieldValue::I8(1)))
+        .unwrap();
     r.add_queue("q", "new".into());
     assert_eq!(r.queue("q").as_deref(), Some("new"));
     assert_eq!(route(&r, "amq.topic", "a.b").1, set(&["new"]));
@@ -343,11 +421,20 @@ fn output_vector_is_cleared_and_reused() {
     let r = router_with_queues(&["a", "b"]);
     r.bind_queue("amq.fanout", "a", "", &none()).unwrap();
     let mut out = vec!["stale".to_string(); 10];
-    assert_eq!(r.route("amq.fanout", b"", None, &mut out), RouteOutcome::Routed(1));
+    assert_eq!(
+        r.route("amq.fanout", b"", None, &mut out),
+        RouteOutcome::Routed(1)
+    );
     assert_eq!(out, ["a"]);
-    assert_eq!(r.route("amq.direct", b"x", None, &mut out), RouteOutcome::Unroutable);
+    assert_eq!(
+        r.route("amq.direct", b"x", None, &mut out),
+        RouteOutcome::Unroutable
+    );
     assert!(out.is_empty());
-    assert_eq!(r.route("missing", b"x", None, &mut out), RouteOutcome::NoSuchExchange);
+    assert_eq!(
+        r.route("missing", b"x", None, &mut out),
+        RouteOutcome::NoSuchExchange
+    );
     assert!(out.is_empty());
 }
 
@@ -390,10 +477,125 @@ fn many_routers_on_one_thread() {
         .collect();
     for round in 0..3 {
         for (i, r) in routers.iter().enumerate() {
-            assert_eq!(route(r, "amq.fanout", "").1, set(&[&format!("q{i}")]), "round {round}");
+            assert_eq!(
+                route(r, "amq.fanout", "").1,
+                set(&[&format!("q{i}")]),
+                "round {round}"
+            );
         }
     }
     drop(routers);
     let r = router_with_queues(&["fresh"]);
     assert_eq!(route(&r, "", "fresh").1, set(&["fresh"]));
+}
+
+mod graphs {
+    //! Random exchange graphs (direct and fanout exchanges, e2e bindings with cycles,
+    //! alternate exchanges) against a naive breadth-first reference of RabbitMQ's walk.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, VecDeque};
+
+    #[derive(Debug, Clone)]
+    struct Graph {
+        fanout: Vec<bool>,
+        alternate: Vec<Option<usize>>,
+        /// (source exchange, destination, key); destinations < 100 are exchanges, else queue d-100.
+        bindings: Vec<(usize, usize, &'static str)>,
+    }
+
+    const X: usize = 5;
+    const QUEUES: usize = 4;
+
+    fn graph() -> impl Strategy<Value = Graph> {
+        let keys: &[&'static str] = &["a", "b"];
+        let dest = prop_oneof![0..X, (100..100 + QUEUES)];
+        (
+            proptest::collection::vec(any::<bool>(), X),
+            proptest::collection::vec(proptest::option::weighted(0.3, 0..X), X),
+            proptest::collection::vec((0..X, dest, proptest::sample::select(keys)), 0..14),
+        )
+            .prop_map(|(fanout, alternate, bindings)| Graph {
+                fanout,
+                alternate,
+                bindings,
+            })
+    }
+
+    fn reference(g: &Graph, start: usize, key: &str) -> BTreeSet<String> {
+        let mut seen = [false; X];
+        let mut queues = BTreeSet::new();
+        let mut work = VecDeque::from([start]);
+        seen[start] = true;
+        while let Some(x) = work.pop_front() {
+            let matching: BTreeMap<_, _> = g
+                .bindings
+                .iter()
+                .filter(|(s, _, k)| *s == x && (g.fanout[x] || *k == key))
+                .map(|(_, d, _)| (*d, ()))
+                .collect();
+            for d in matching.keys() {
+                if *d >= 100 {
+                    queues.insert(format!("q{}", d - 100));
+                } else if !seen[*d] {
+                    seen[*d] = true;
+                    work.push_back(*d);
+                }
+            }
+            if matching.is_empty() {
+                if let Some(ae) = g.alternate[x] {
+                    if !seen[ae] {
+                        seen[ae] = true;
+                        work.push_back(ae);
+                    }
+                }
+            }
+        }
+        queues
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn routing_matches_reference_walk(g in graph()) {
+            let r: Router<String> = Router::new();
+            for q in 0..QUEUES {
+                r.add_queue(&format!("q{q}"), format!("q{q}"));
+            }
+            for x in 0..X {
+                let kind = if g.fanout[x] { ExchangeKind::Fanout } else { ExchangeKind::Direct };
+                r.declare_exchange(&format!("x{x}"), kind, false);
+            }
+            for x in 0..X {
+                if let Some(ae) = g.alternate[x] {
+                    r.set_alternate_exchange(&format!("x{x}"), Some(&format!("x{ae}")));
+                }
+            }
+            for (s, d, k) in &g.bindings {
+                let src = format!("x{s}");
+                if *d >= 100 {
+                    r.bind_queue(&src, &format!("q{}", d - 100), k, &none()).unwrap();
+                } else {
+                    r.bind_exchange(&format!("x{d}"), &src, k, &none()).unwrap();
+                }
+            }
+            for start in 0..X {
+                for key in ["a", "b", "c"] {
+                    let (outcome, got) = route(&r, &format!("x{start}"), key);
+                    let want = reference(&g, start, key);
+                    prop_assert_eq!(&got, &want, "start x{} key {}", start, key);
+                    prop_assert_eq!(
+                        outcome,
+                        if want.is_empty() { RouteOutcome::Unroutable } else { RouteOutcome::Routed(want.len()) }
+                    );
+                }
+            }
+        }
+    }
 }

@@ -79,35 +79,100 @@ fn rabbitmq_topic_suite() {
         }
     };
     expect(&[
-        ("a.b.c", &["t1", "t2", "t5", "t6", "t10", "t11", "t12", "t18", "t20", "t21", "t22", "t23", "t24", "t26"]),
-        ("a.b", &["t3", "t5", "t6", "t7", "t8", "t9", "t11", "t12", "t15", "t21", "t22", "t23", "t24", "t26"]),
-        ("a.b.b", &["t3", "t5", "t6", "t7", "t11", "t12", "t14", "t18", "t21", "t22", "t23", "t24", "t26"]),
+        (
+            "a.b.c",
+            &[
+                "t1", "t2", "t5", "t6", "t10", "t11", "t12", "t18", "t20", "t21", "t22", "t23",
+                "t24", "t26",
+            ],
+        ),
+        (
+            "a.b",
+            &[
+                "t3", "t5", "t6", "t7", "t8", "t9", "t11", "t12", "t15", "t21", "t22", "t23",
+                "t24", "t26",
+            ],
+        ),
+        (
+            "a.b.b",
+            &[
+                "t3", "t5", "t6", "t7", "t11", "t12", "t14", "t18", "t21", "t22", "t23", "t24",
+                "t26",
+            ],
+        ),
         ("", &["t5", "t6", "t17", "t24"]),
-        ("b.c.c", &["t5", "t6", "t18", "t21", "t22", "t23", "t24", "t26"]),
-        ("a.a.a.a.a", &["t5", "t6", "t11", "t12", "t21", "t22", "t23", "t24"]),
+        (
+            "b.c.c",
+            &["t5", "t6", "t18", "t21", "t22", "t23", "t24", "t26"],
+        ),
+        (
+            "a.a.a.a.a",
+            &["t5", "t6", "t11", "t12", "t21", "t22", "t23", "t24"],
+        ),
         ("vodka.gin", &["t5", "t6", "t8", "t21", "t22", "t23", "t24"]),
-        ("vodka.martini", &["t5", "t6", "t8", "t19", "t21", "t22", "t23", "t24"]),
-        ("b.b.c", &["t5", "t6", "t10", "t13", "t18", "t21", "t22", "t23", "t24", "t26"]),
-        ("nothing.here.at.all", &["t5", "t6", "t21", "t22", "t23", "t24"]),
+        (
+            "vodka.martini",
+            &["t5", "t6", "t8", "t19", "t21", "t22", "t23", "t24"],
+        ),
+        (
+            "b.b.c",
+            &[
+                "t5", "t6", "t10", "t13", "t18", "t21", "t22", "t23", "t24", "t26",
+            ],
+        ),
+        (
+            "nothing.here.at.all",
+            &["t5", "t6", "t21", "t22", "t23", "t24"],
+        ),
         ("oneword", &["t5", "t6", "t21", "t22", "t23", "t24", "t25"]),
-        ("args-test", &["t5", "t6", "t21", "t22", "t23", "t24", "t25", "t27"]),
+        (
+            "args-test",
+            &["t5", "t6", "t21", "t22", "t23", "t24", "t25", "t27"],
+        ),
     ]);
 
     // Remove bindings 1, 5, 11, 19, 21 and the second t27 binding, as the suite does.
-    for (k, q) in [("a.b.c", "t1"), ("#", "t5"), ("a.#", "t11"), ("vodka.martini", "t19"), ("*.#", "t21")] {
+    for (k, q) in [
+        ("a.b.c", "t1"),
+        ("#", "t5"),
+        ("a.#", "t11"),
+        ("vodka.martini", "t19"),
+        ("*.#", "t21"),
+    ] {
         assert_eq!(r.unbind_queue("t", q, k, &FieldTable::new()), Ok(true));
     }
-    assert_eq!(r.unbind_queue("t", "t27", "args-test", &foo("baz")), Ok(true));
+    assert_eq!(
+        r.unbind_queue("t", "t27", "args-test", &foo("baz")),
+        Ok(true)
+    );
     expect(&[
-        ("a.b.c", &["t2", "t6", "t10", "t12", "t18", "t20", "t22", "t23", "t24", "t26"]),
-        ("a.b", &["t3", "t6", "t7", "t8", "t9", "t12", "t15", "t22", "t23", "t24", "t26"]),
-        ("a.b.b", &["t3", "t6", "t7", "t12", "t14", "t18", "t22", "t23", "t24", "t26"]),
+        (
+            "a.b.c",
+            &[
+                "t2", "t6", "t10", "t12", "t18", "t20", "t22", "t23", "t24", "t26",
+            ],
+        ),
+        (
+            "a.b",
+            &[
+                "t3", "t6", "t7", "t8", "t9", "t12", "t15", "t22", "t23", "t24", "t26",
+            ],
+        ),
+        (
+            "a.b.b",
+            &[
+                "t3", "t6", "t7", "t12", "t14", "t18", "t22", "t23", "t24", "t26",
+            ],
+        ),
         ("", &["t6", "t17", "t24"]),
         ("b.c.c", &["t6", "t18", "t22", "t23", "t24", "t26"]),
         ("a.a.a.a.a", &["t6", "t12", "t22", "t23", "t24"]),
         ("vodka.gin", &["t6", "t8", "t22", "t23", "t24"]),
         ("vodka.martini", &["t6", "t8", "t22", "t23", "t24"]),
-        ("b.b.c", &["t6", "t10", "t13", "t18", "t22", "t23", "t24", "t26"]),
+        (
+            "b.b.c",
+            &["t6", "t10", "t13", "t18", "t22", "t23", "t24", "t26"],
+        ),
         ("nothing.here.at.all", &["t6", "t22", "t23", "t24"]),
         ("oneword", &["t6", "t22", "t23", "t24", "t25"]),
         ("args-test", &["t6", "t22", "t23", "t24", "t25", "t27"]),
@@ -136,21 +201,35 @@ fn empty_words_and_hash_positions() {
         ("*.*", &[".", "a.b", "a."], &["a", "", "a.b.c"]),
         ("#.a", &["a", "x.a", "x.y.a", ".a"], &["a.x", "", "xa"]),
         ("a.#", &["a", "a.b", "a.", "a.b.c"], &["b.a", ""]),
-        ("a.#.#.b", &["a.b", "a.x.b", "a.x.y.z.b"], &["a", "b", "a.b.c"]),
+        (
+            "a.#.#.b",
+            &["a.b", "a.x.b", "a.x.y.z.b"],
+            &["a", "b", "a.b.c"],
+        ),
         ("#.#", &["", "a", "a.b.c", "."], &[]),
         ("#.*.#", &["a", "a.b", "."], &[]),
         ("*.#.*", &["a.b", "a.b.c", "."], &["a"]),
-        ("a.#.b.#.c", &["a.b.c", "a.x.b.y.c", "a.b.b.c.c"], &["a.c", "a.b", "b.c"]),
+        (
+            "a.#.b.#.c",
+            &["a.b.c", "a.x.b.y.c", "a.b.b.c.c"],
+            &["a.c", "a.b", "b.c"],
+        ),
     ];
     for (i, (pattern, yes, no)) in cases.iter().enumerate() {
         let q = format!("q{i}");
         r.add_queue(&q, q.clone());
         r.bind_queue("t", &q, pattern, &FieldTable::new()).unwrap();
         for key in *yes {
-            assert!(routed(&r, "t", key).contains(&q), "{pattern:?} should match {key:?}");
+            assert!(
+                routed(&r, "t", key).contains(&q),
+                "{pattern:?} should match {key:?}"
+            );
         }
         for key in *no {
-            assert!(!routed(&r, "t", key).contains(&q), "{pattern:?} should not match {key:?}");
+            assert!(
+                !routed(&r, "t", key).contains(&q),
+                "{pattern:?} should not match {key:?}"
+            );
         }
     }
 }
@@ -176,10 +255,13 @@ fn keys_of_255_bytes_and_255_dots() {
     let long_word = "w".repeat(253);
     let key = format!("{long_word}.z");
     assert_eq!(key.len(), 255);
-    r.bind_queue("t", "long", &format!("{long_word}.*"), &FieldTable::new()).unwrap();
+    r.bind_queue("t", "long", &format!("{long_word}.*"), &FieldTable::new())
+        .unwrap();
     let dots = ".".repeat(255); // 256 empty words
-    r.bind_queue("t", "dots", &dots, &FieldTable::new()).unwrap();
-    r.bind_queue("t", "tail", "#.z", &FieldTable::new()).unwrap();
+    r.bind_queue("t", "dots", &dots, &FieldTable::new())
+        .unwrap();
+    r.bind_queue("t", "tail", "#.z", &FieldTable::new())
+        .unwrap();
     assert_eq!(routed(&r, "t", &key), names(&["long", "tail"]));
     assert_eq!(routed(&r, "t", &dots), names(&["dots"]));
     assert!(routed(&r, "t", &".".repeat(254)).is_empty());
@@ -220,16 +302,21 @@ fn words(s: &str) -> Vec<&str> {
 }
 
 fn pattern_strategy() -> impl Strategy<Value = String> {
-    proptest::collection::vec(prop_oneof!["a", "b", "", "*", "#", "#"], 0..6)
-        .prop_map(|w| w.join("."))
+    let words: &[&str] = &["a", "b", "", "*", "#", "#"];
+    proptest::collection::vec(proptest::sample::select(words), 0..6).prop_map(|w| w.join("."))
 }
 
 fn key_strategy() -> impl Strategy<Value = String> {
-    proptest::collection::vec(prop_oneof!["a", "b", ""], 0..6).prop_map(|w| w.join("."))
+    let words: &[&str] = &["a", "b", ""];
+    proptest::collection::vec(proptest::sample::select(words), 0..6).prop_map(|w| w.join("."))
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// One binding: the trie matches exactly when the naive matcher does.
     #[test]

@@ -79,6 +79,8 @@ pub struct Unacked {
 pub struct PendingPublish {
     pub publish: BasicPublish,
     pub message: Arc<Message>,
+    /// Decoded headers, for routing at commit.
+    pub headers: Option<warren_codec::FieldTable>,
 }
 
 /// What a transaction has collected.

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use warren_codec::frame;
 use warren_codec::generated::*;
-use warren_codec::{ContentHeader, Method, ReplyCode, ShortStr};
+use warren_codec::{ContentHeader, FieldTable, Method, ReplyCode, ShortStr};
 use warren_routing::RouteOutcome;
 
 /// Names as text. RabbitMQ checks short strings of content-less methods for UTF-8 and closes
@@ -364,7 +364,7 @@ impl Connection {
                     ));
                 };
                 for p in tx.publishes {
-                    self.route_and_enqueue(channel, &p.publish, p.message)?;
+                    self.route_and_enqueue(channel, &p.publish, p.message, p.headers.as_ref())?;
                 }
                 for (tag, multiple, how) in tx.settlements {
                     self.apply_settlement(channel, tag, multiple, how)?;
@@ -464,10 +464,10 @@ impl Connection {
                     routing_key: message.routing_key.clone(),
                     message_count: remaining,
                 });
-                frame::encode_content(
+                frame::encode_content_raw(
                     channel,
                     &get_ok,
-                    &message.header,
+                    &message.properties,
                     &message.body,
                     self.frame_max,
                     &mut self.out,
@@ -626,19 +626,25 @@ impl Connection {
         let message = Arc::new(Message {
             exchange: publish.exchange.clone(),
             routing_key: publish.routing_key.clone(),
-            header,
+            properties: header.raw_properties.clone(),
             body,
+            persistent: header.properties.delivery_mode == Some(2),
         });
+        let headers = header.properties.headers;
         let ch = self.channel(channel)?;
         if let Some(tx) = ch.tx.as_mut() {
-            tx.publishes.push(PendingPublish { publish, message });
+            tx.publishes.push(PendingPublish {
+                publish,
+                message,
+                headers,
+            });
             return Ok(());
         }
         if ch.confirm {
             // Confirmed at the end of this read batch by `finish_confirms`.
             ch.next_publish_seq += 1;
         }
-        self.route_and_enqueue(channel, &publish, message)
+        self.route_and_enqueue(channel, &publish, message, headers.as_ref())
     }
 
     fn route_and_enqueue(
@@ -646,13 +652,14 @@ impl Connection {
         channel: u16,
         publish: &BasicPublish,
         message: Arc<Message>,
+        headers: Option<&FieldTable>,
     ) -> AmqpResult<()> {
         let exchange = ok_name(&publish.exchange)?;
         let mut targets = std::mem::take(&mut self.route_buf);
         let outcome = self.vhost.route(
             exchange,
             message.routing_key.as_bytes(),
-            message.header.properties.headers.as_ref(),
+            headers,
             &mut targets,
         );
         let result = match outcome {
@@ -674,10 +681,10 @@ impl Connection {
                         exchange: publish.exchange.clone(),
                         routing_key: publish.routing_key.clone(),
                     });
-                    frame::encode_content(
+                    frame::encode_content_raw(
                         channel,
                         &ret,
-                        &message.header,
+                        &message.properties,
                         &message.body,
                         self.frame_max,
                         &mut self.out,
@@ -740,10 +747,10 @@ impl Connection {
             exchange: d.message.exchange.clone(),
             routing_key: d.message.routing_key.clone(),
         });
-        frame::encode_content(
+        frame::encode_content_raw(
             d.channel,
             &deliver,
-            &d.message.header,
+            &d.message.properties,
             &d.message.body,
             self.frame_max,
             &mut self.out,

@@ -1,0 +1,433 @@
+//! The command line (clap) and its translation into scenarios and targets.
+
+use crate::client::AmqpUri;
+use crate::runner::Target;
+use crate::scenario::{self, ExchangeType, FlowSpec, Kind, Scenario, StandardParams};
+use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+pub const DEFAULT_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// warren-perf: throughput and latency of AMQP 0-9-1 brokers, in the spirit of RabbitMQ's
+/// PerfTest.
+#[derive(Debug, Parser)]
+#[command(name = "warren-perf", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Client runtime threads (1 = a single-threaded runtime, the cheapest per message).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one scenario against one broker.
+    Run(RunArgs),
+    /// Run the standard scenario set against two brokers, interleaved, with ratios.
+    Compare(CompareArgs),
+    /// List the standard scenarios.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Broker URI.
+    #[arg(long, default_value = DEFAULT_URI)]
+    pub uri: String,
+    /// Run this standard scenario (see `list`) instead of one built from the flags below;
+    /// --duration still applies.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Label for the broker in reports.
+    #[arg(long, default_value = "broker")]
+    pub label: String,
+    /// Broker pid, for its CPU and RSS from /proc.
+    #[arg(long)]
+    pub broker_pid: Option<u32>,
+    #[arg(short = 'x', long, default_value_t = 1)]
+    pub producers: u32,
+    #[arg(short = 'y', long, default_value_t = 1)]
+    pub consumers: u32,
+    #[arg(long, default_value_t = 1)]
+    pub queues: u32,
+    /// default (the "" exchange), direct, fanout or topic.
+    #[arg(short = 't', long, default_value = "default")]
+    pub exchange_type: String,
+    /// Direct/topic bindings spread over the queues (default: one per queue).
+    #[arg(long, default_value_t = 0)]
+    pub bindings: u32,
+    /// Body size in bytes (8 or more carries the send time, for latency).
+    #[arg(short = 's', long, default_value_t = 16)]
+    pub size: usize,
+    /// Persistent messages and durable queues.
+    #[arg(long)]
+    pub persistent: bool,
+    /// Publisher confirms with at most N unconfirmed messages per producer.
+    #[arg(short = 'c', long)]
+    pub confirm: Option<u32>,
+    /// Consumer prefetch (0 = unlimited).
+    #[arg(short = 'q', long, default_value_t = 1000)]
+    pub prefetch: u16,
+    /// Ack with `multiple` every N deliveries (1 = single acks).
+    #[arg(long, default_value_t = 100)]
+    pub multi_ack_every: u32,
+    /// Consume without acks.
+    #[arg(short = 'a', long)]
+    pub autoack: bool,
+    /// Messages per second per producer (default: flat out).
+    #[arg(short = 'r', long)]
+    pub rate: Option<f64>,
+    /// Seconds to run (or to scale a standard scenario to).
+    #[arg(short = 'z', long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// For --scenario connections-N / backlog-N: how many.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Broker A (the one ratios favour when above 1; Warren).
+    #[arg(long)]
+    pub uri_a: String,
+    /// Broker B (RabbitMQ).
+    #[arg(long)]
+    pub uri_b: String,
+    #[arg(long, default_value = "Warren")]
+    pub name_a: String,
+    #[arg(long, default_value = "RabbitMQ")]
+    pub name_b: String,
+    /// Broker A's pid (CPU and RSS).
+    #[arg(long)]
+    pub pid_a: Option<u32>,
+    /// Broker B's pid (for RabbitMQ, the beam.smp listening on its port).
+    #[arg(long)]
+    pub pid_b: Option<u32>,
+    /// Seconds per timed scenario.
+    #[arg(short = 'z', long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Connections in the connection scenario.
+    #[arg(long, default_value_t = 1000)]
+    pub connections: u32,
+    /// Messages in the backlog scenario.
+    #[arg(long, default_value_t = 500_000)]
+    pub backlog: u64,
+    /// Only these scenarios (comma-separated names or prefixes, e.g. transient,latency).
+    #[arg(long, value_delimiter = ',')]
+    pub scenarios: Vec<String>,
+    /// Times to run each scenario on each broker (medians are reported).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
+    /// Seconds to wait between runs (lets the brokers settle).
+    #[arg(long, default_value_t = 2.0)]
+    pub pause: f64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(short = 'z', long, default_value_t = 10.0)]
+    pub duration: f64,
+}
+
+fn secs(v: f64, what: &str) -> Result<Duration, String> {
+    if v.is_finite() && v > 0.0 && v < 86_400.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!("{what} must be between 0 and 86400 seconds"))
+    }
+}
+
+impl RunArgs {
+    /// The scenario these arguments describe.
+    pub fn to_scenario(&self) -> Result<Scenario, String> {
+        let duration = secs(self.duration, "--duration")?;
+        if let Some(name) = &self.scenario {
+            let mut p = StandardParams {
+                duration,
+                ..StandardParams::default()
+            };
+            if let Some(n) = self.count {
+                p.connections = u32::try_from(n).map_err(|_| "--count too large".to_string())?;
+                p.backlog = n;
+            }
+            let set = scenario::standard_set(&p);
+            return find(&set, name)
+                .cloned()
+                .ok_or_else(|| format!("no standard scenario {name} (see `warren-perf list`)"));
+        }
+        let exchange = ExchangeType::parse(&self.exchange_type)
+            .ok_or_else(|| format!("unknown exchange type {}", self.exchange_type))?;
+        let f = FlowSpec {
+            producers: self.producers,
+            consumers: self.consumers,
+            queues: self.queues,
+            exchange,
+            bindings: self.bindings,
+            size: self.size,
+            persistent: self.persistent,
+            confirm: self.confirm,
+            prefetch: self.prefetch,
+            multi_ack_every: self.multi_ack_every,
+            autoack: self.autoack,
+            rate: self.rate,
+            duration,
+        };
+        scenario::validate(&f)?;
+        Ok(Scenario {
+            name: "custom".into(),
+            description: describe(&f),
+            kind: Kind::Flow(f),
+        })
+    }
+
+    pub fn target(&self) -> Result<Target, String> {
+        Ok(Target {
+            label: self.label.clone(),
+            uri: self.uri.parse::<AmqpUri>().map_err(|e| e.to_string())?,
+            pid: self.broker_pid,
+        })
+    }
+}
+
+/// A standard scenario by exact name, else the first one whose name starts with `name`.
+pub fn find<'a>(set: &'a [Scenario], name: &str) -> Option<&'a Scenario> {
+    set.iter()
+        .find(|s| s.name == name)
+        .or_else(|| set.iter().find(|s| s.name.starts_with(name)))
+}
+
+impl CompareArgs {
+    pub fn scenarios(&self) -> Result<Vec<Scenario>, String> {
+        let p = StandardParams {
+            duration: secs(self.duration, "--duration")?,
+            connections: self.connections,
+            backlog: self.backlog,
+        };
+        let set = scenario::standard_set(&p);
+        if self.scenarios.is_empty() {
+            return Ok(set);
+        }
+        let picked: Vec<Scenario> = set
+            .iter()
+            .filter(|s| {
+                self.scenarios
+                    .iter()
+                    .any(|w| s.name.starts_with(w.as_str()))
+            })
+            .cloned()
+            .collect();
+        if picked.is_empty() {
+            return Err(format!("no standard scenario matches {:?}", self.scenarios));
+        }
+        Ok(picked)
+    }
+
+    pub fn targets(&self) -> Result<(Target, Target), String> {
+        let parse = |u: &str| u.parse::<AmqpUri>().map_err(|e| e.to_string());
+        Ok((
+            Target {
+                label: self.name_a.clone(),
+                uri: parse(&self.uri_a)?,
+                pid: self.pid_a,
+            },
+            Target {
+                label: self.name_b.clone(),
+                uri: parse(&self.uri_b)?,
+                pid: self.pid_b,
+            },
+        ))
+    }
+
+    pub fn pause(&self) -> Duration {
+        Duration::from_secs_f64(self.pause.clamp(0.0, 600.0))
+    }
+}
+
+/// A one-line description of a flow spec.
+pub fn describe(f: &FlowSpec) -> String {
+    format!(
+        "{} producer(s) -> {} ({}) {} queue(s) -> {} consumer(s), {} B, {}{}{}, prefetch {}, {}",
+        f.producers,
+        f.exchange.name(),
+        f.bindings.max(f.queues),
+        f.queues,
+        f.consumers,
+        f.size,
+        if f.persistent {
+            "persistent"
+        } else {
+            "transient"
+        },
+        f.confirm
+            .map(|c| format!(", confirms {c} in flight"))
+            .unwrap_or_default(),
+        f.rate
+            .map(|r| format!(", {r} msg/s per producer"))
+            .unwrap_or_default(),
+        f.prefetch,
+        if f.autoack {
+            "autoack".to_string()
+        } else {
+            format!("ack every {}", f.multi_ack_every)
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).unwrap()
+    }
+
+    #[test]
+    fn run_flags_become_a_flow_scenario() {
+        let cli = parse(&[
+            "warren-perf",
+            "run",
+            "-x",
+            "2",
+            "-y",
+            "3",
+            "--queues",
+            "3",
+            "-t",
+            "topic",
+            "--bindings",
+            "30",
+            "-s",
+            "1024",
+            "--persistent",
+            "-c",
+            "50",
+            "-q",
+            "200",
+            "--multi-ack-every",
+            "10",
+            "-r",
+            "5000",
+            "-z",
+            "1.5",
+        ]);
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
+        let sc = a.to_scenario().unwrap();
+        let Kind::Flow(f) = sc.kind else { panic!() };
+        assert_eq!(
+            f,
+            FlowSpec {
+                producers: 2,
+                consumers: 3,
+                queues: 3,
+                exchange: ExchangeType::Topic,
+                bindings: 30,
+                size: 1024,
+                persistent: true,
+                confirm: Some(50),
+                prefetch: 200,
+                multi_ack_every: 10,
+                autoack: false,
+                rate: Some(5000.0),
+                duration: Duration::from_millis(1500),
+            }
+        );
+        assert_eq!(cli.threads, 1);
+    }
+
+    #[test]
+    fn run_defaults_and_bad_values() {
+        let Command::Run(a) = parse(&["warren-perf", "run"]).command else {
+            panic!()
+        };
+        let Kind::Flow(f) = a.to_scenario().unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(f, FlowSpec::default());
+        assert_eq!(a.target().unwrap().uri.port, 5672);
+        let Command::Run(a) = parse(&["warren-perf", "run", "-t", "headers"]).command else {
+            panic!()
+        };
+        assert!(a.to_scenario().is_err());
+        let Command::Run(a) = parse(&["warren-perf", "run", "-q", "10"]).command else {
+            panic!()
+        };
+        assert!(a.to_scenario().unwrap_err().contains("stall"));
+        let Command::Run(a) = parse(&["warren-perf", "run", "-z", "0"]).command else {
+            panic!()
+        };
+        assert!(a.to_scenario().is_err());
+    }
+
+    #[test]
+    fn run_picks_a_standard_scenario_by_name_or_prefix() {
+        let Command::Run(a) =
+            parse(&["warren-perf", "run", "--scenario", "latency", "-z", "1"]).command
+        else {
+            panic!()
+        };
+        let sc = a.to_scenario().unwrap();
+        assert_eq!(sc.name, "latency-5k");
+        let Kind::Flow(f) = sc.kind else { panic!() };
+        assert_eq!((f.rate, f.duration), (Some(5000.0), Duration::from_secs(1)));
+        let Command::Run(a) = parse(&[
+            "warren-perf",
+            "run",
+            "--scenario",
+            "connections",
+            "--count",
+            "50",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(a.to_scenario().unwrap().name, "connections-50");
+    }
+
+    #[test]
+    fn compare_args_select_scenarios_and_targets() {
+        let cli = parse(&[
+            "warren-perf",
+            "--threads",
+            "2",
+            "compare",
+            "--uri-a",
+            "amqp://127.0.0.1:5673",
+            "--uri-b",
+            "amqp://127.0.0.1:5672",
+            "--pid-b",
+            "4667",
+            "--scenarios",
+            "transient,latency",
+            "-z",
+            "3",
+            "--backlog",
+            "1000",
+        ]);
+        assert_eq!(cli.threads, 2);
+        let Command::Compare(c) = cli.command else {
+            panic!()
+        };
+        let names: Vec<String> = c.scenarios().unwrap().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["transient-16b", "transient-1k", "latency-5k"]);
+        let (a, b) = c.targets().unwrap();
+        assert_eq!(
+            (a.label.as_str(), a.uri.port, a.pid),
+            ("Warren", 5673, None)
+        );
+        assert_eq!(
+            (b.label.as_str(), b.uri.port, b.pid),
+            ("RabbitMQ", 5672, Some(4667))
+        );
+        assert!(Cli::try_parse_from(["warren-perf", "compare", "--uri-a", "x"]).is_err());
+    }
+}

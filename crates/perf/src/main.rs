@@ -1,0 +1,87 @@
+//! The `warren-perf` binary: parses the command line, runs, and is the only place that prints.
+#![allow(clippy::print_stdout)]
+
+use clap::Parser;
+use std::process::ExitCode;
+use warren_perf::cli::{Cli, Command};
+use warren_perf::{compare, report, runner, scenario};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = if cli.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cli.threads)
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("warren-perf: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("warren-perf: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_json(path: &Option<String>, v: &serde_json::Value) -> Result<(), String> {
+    if let Some(p) = path {
+        let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
+        std::fs::write(p, text + "\n").map_err(|e| format!("writing {p}: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::List(a) => {
+            let p = scenario::StandardParams {
+                duration: std::time::Duration::from_secs_f64(a.duration.max(0.001)),
+                ..Default::default()
+            };
+            for s in scenario::standard_set(&p) {
+                println!("{:<22} {}", s.name, s.description);
+            }
+            Ok(())
+        }
+        Command::Run(a) => {
+            let sc = a.to_scenario()?;
+            let target = a.target()?;
+            eprintln!(
+                "running {} ({}) against {}",
+                sc.name, sc.description, target.label
+            );
+            let r = runner::run(&sc, &target).await.map_err(|e| e.to_string())?;
+            println!("{}", report::runs_table(std::slice::from_ref(&r)));
+            print!("{}", report::details(std::slice::from_ref(&r)));
+            write_json(&a.json, &r.to_json())
+        }
+        Command::Compare(a) => {
+            let set = a.scenarios()?;
+            let (ta, tb) = a.targets()?;
+            let rep = compare::compare(&set, &ta, &tb, a.rounds, a.pause(), |line| {
+                eprintln!("{line}")
+            })
+            .await;
+            println!("## Runs\n");
+            println!("{}", report::runs_table(&rep.runs));
+            print!("{}", report::details(&rep.runs));
+            for (s, b, e) in &rep.failures {
+                println!("- {s} on {b} FAILED: {e}");
+            }
+            println!("\n## {} vs {}\n", rep.a, rep.b);
+            println!("{}", report::compare_table(&rep.a, &rep.b, &rep.rows));
+            write_json(&a.json, &rep.to_json())
+        }
+    }
+}
