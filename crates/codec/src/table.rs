@@ -189,7 +189,9 @@ impl FieldValue {
             b'u' => num::be_u16(i).map(|(i, v)| (i, V::U16(v))),
             b'I' => num::be_i32(i).map(|(i, v)| (i, V::I32(v))),
             b'i' => num::be_u32(i).map(|(i, v)| (i, V::U32(v))),
-            b'l' => num::be_i64(i).map(|(i, v)| (i, V::I64(v))),
+            // RabbitMQ's parser also reads the spec's `L` as a signed 64-bit integer (and
+            // re-encodes it as `l`); spec-following encoders send it.
+            b'l' | b'L' => num::be_i64(i).map(|(i, v)| (i, V::I64(v))),
             b'f' => num::be_f32(i).map(|(i, v)| (i, V::F32(v))),
             b'd' => num::be_f64(i).map(|(i, v)| (i, V::F64(v))),
             b'D' => {
@@ -381,6 +383,13 @@ mod tests {
         let err = FieldTable::decode_bytes(&bytes).unwrap_err();
         assert_eq!(err, DecodeError::UnknownFieldType(b'Q'));
         assert_eq!(err.reply_code() as u16, 502);
+    }
+
+    #[test]
+    fn capital_l_reads_as_a_signed_64_bit_integer() {
+        let bytes = Bytes::from_static(b"\x00\x00\x00\x0b\x01kL\xff\xff\xff\xff\xff\xff\xff\xfe");
+        let t = FieldTable::decode_bytes(&bytes).unwrap();
+        assert_eq!(t.get("k"), Some(&FieldValue::I64(-2)));
     }
 
     #[test]
