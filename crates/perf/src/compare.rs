@@ -84,6 +84,9 @@ pub async fn compare(
     let mut runs = Vec::new();
     let mut failures = Vec::new();
     let mut rows = Vec::new();
+    for t in targets {
+        settle(t.pid).await;
+    }
     for sc in set {
         let mut mine: [Vec<RunResult>; 2] = [vec![], vec![]];
         for round in 0..rounds.max(1) {

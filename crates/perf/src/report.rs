@@ -42,6 +42,14 @@ const CONFIRMED: Metric = Metric {
     compared: true,
     get: |r| nonzero(r.confirmed_rate()),
 };
+const BACKLOG_PUBLISH: Metric = Metric {
+    name: "publish + confirm",
+    ..SENT
+};
+const BACKLOG_DRAIN: Metric = Metric {
+    name: "drain",
+    ..RECEIVED
+};
 const P50: Metric = Metric {
     name: "latency p50",
     unit: "us",
@@ -152,7 +160,13 @@ pub fn metrics_for(kind: &crate::scenario::Kind) -> Vec<Metric> {
             BROKER_CPU_CONN,
             CLIENT_CPU_CONN,
         ],
-        Kind::Backlog { .. } => vec![SENT, RECEIVED, BACKLOG_RSS, BROKER_CPU, CLIENT_CPU],
+        Kind::Backlog { .. } => vec![
+            BACKLOG_PUBLISH,
+            BACKLOG_DRAIN,
+            BACKLOG_RSS,
+            BROKER_CPU,
+            CLIENT_CPU,
+        ],
         Kind::Flow(f) if f.rate.is_some() => {
             vec![RECEIVED, P50, P99, P999, MAX, BROKER_CPU, CLIENT_CPU]
         }

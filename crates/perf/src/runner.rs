@@ -469,6 +469,9 @@ async fn close_quietly(r: ConnReader, w: ConnWriter) {
     let _ = tokio::time::timeout(Duration::from_secs(10), Conn::reunite(r, w).close()).await;
 }
 
+/// How long producers and consumers of a timed run get to stop after the stop signal.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
 type ProducerHandle = tokio::task::JoinHandle<(Result<(), ClientError>, ConnReader, ConnWriter)>;
 type ConsumerHandle =
     tokio::task::JoinHandle<(Result<Histogram<u64>, ClientError>, ConnReader, ConnWriter)>;
@@ -553,15 +556,17 @@ fn cpu_delta(a: Option<ProcSample>, b: Option<ProcSample>) -> Option<f64> {
     Some((b?.cpu_secs - a?.cpu_secs).max(0.0))
 }
 
-/// Joins producers and consumers after the stop signal, closing their connections.
+/// Joins producers and consumers (each must finish by `until`), closing their connections.
 async fn join_all(
     producers: Vec<ProducerHandle>,
     consumers: Vec<ConsumerHandle>,
+    until: Instant,
     errors: &mut Vec<String>,
 ) -> Histogram<u64> {
     let mut hist = stats::new_latency_histogram();
     for h in producers {
-        match tokio::time::timeout(Duration::from_secs(15), h).await {
+        let abort = h.abort_handle();
+        match tokio::time::timeout_at(until, h).await {
             Ok(Ok((res, r, w))) => {
                 if let Err(e) = res {
                     errors.push(format!("producer: {e}"));
@@ -569,11 +574,15 @@ async fn join_all(
                 close_quietly(r, w).await;
             }
             Ok(Err(e)) => errors.push(format!("producer task: {e}")),
-            Err(_) => errors.push("producer did not stop in 15 s".into()),
+            Err(_) => {
+                abort.abort();
+                errors.push("producer did not finish in time".into());
+            }
         }
     }
     for h in consumers {
-        match tokio::time::timeout(Duration::from_secs(15), h).await {
+        let abort = h.abort_handle();
+        match tokio::time::timeout_at(until, h).await {
             Ok(Ok((res, r, w))) => {
                 match res {
                     Ok(h) => {
@@ -584,7 +593,10 @@ async fn join_all(
                 close_quietly(r, w).await;
             }
             Ok(Err(e)) => errors.push(format!("consumer task: {e}")),
-            Err(_) => errors.push("consumer did not stop in 15 s".into()),
+            Err(_) => {
+                abort.abort();
+                errors.push("consumer did not finish in time".into());
+            }
         }
     }
     hist
@@ -659,7 +671,13 @@ async fn run_flow_declared(
     {
         let _ = stop_tx.send(true);
         drop(go_tx);
-        join_all(producers, consumers, &mut result.errors).await;
+        join_all(
+            producers,
+            consumers,
+            Instant::now() + STOP_GRACE,
+            &mut result.errors,
+        )
+        .await;
         return Err(e);
     }
 
@@ -679,7 +697,13 @@ async fn run_flow_declared(
     result.broker_cpu_secs = cpu_delta(b0, b1);
     result.broker_rss_before_kib = b0.and_then(|s| s.rss_kib);
     result.broker_rss_after_kib = b1.and_then(|s| s.rss_kib);
-    let hist = join_all(producers, consumers, &mut result.errors).await;
+    let hist = join_all(
+        producers,
+        consumers,
+        Instant::now() + STOP_GRACE,
+        &mut result.errors,
+    )
+    .await;
     result.latency = LatencySummary::from_histogram(&hist);
     Ok(result)
 }
@@ -722,7 +746,7 @@ async fn run_backlog(
         };
         let p = start_producer(target, plan, &counters, &go_rx, &stop_rx).await?;
         let mut errors = vec![];
-        join_all(vec![p], vec![], &mut errors).await;
+        join_all(vec![p], vec![], hard, &mut errors).await;
         let publish_secs = t0.elapsed().as_secs_f64();
         let (_, b_mid) = sample_pair(target.pid);
         let t1 = Instant::now();
@@ -742,7 +766,7 @@ async fn run_backlog(
             &stop_rx,
         )
         .await?;
-        join_all(vec![], vec![c], &mut errors).await;
+        join_all(vec![], vec![c], hard, &mut errors).await;
         let drain_secs = t1.elapsed().as_secs_f64();
         let (c1, b1) = sample_pair(target.pid);
         drop(go_tx);
@@ -770,6 +794,23 @@ async fn run_backlog(
     res
 }
 
+/// Waits (at most 15 s) until two broker RSS samples 500 ms apart differ by under 1%.
+async fn steady_rss(pid: Option<u32>) {
+    let Some(pid) = pid else { return };
+    let rss = || procstat::sample(Some(pid)).and_then(|s| s.rss_kib);
+    let until = Instant::now() + Duration::from_secs(15);
+    let mut last = rss();
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = rss();
+        match (last, now) {
+            (Some(a), Some(b)) if (a as f64 - b as f64).abs() <= a as f64 * 0.01 => return,
+            (None, _) | (_, None) => return,
+            _ => last = now,
+        }
+    }
+}
+
 /// How long one connection may take to open before the broker counts as at its limit.
 const CONNECT_STALL: Duration = Duration::from_secs(10);
 
@@ -780,6 +821,9 @@ async fn run_connections(
     target: &Target,
 ) -> Result<RunResult, ClientError> {
     let mut result = RunResult::empty(name, &target.label);
+    // A garbage-collected broker may still be returning memory from earlier runs: start from
+    // a steady RSS, or the per-connection figure measures that instead.
+    steady_rss(target.pid).await;
     let (c0, b0) = sample_pair(target.pid);
     let t0 = Instant::now();
     let limit = Arc::new(Semaphore::new(32));

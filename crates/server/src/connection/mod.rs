@@ -34,8 +34,10 @@ use warren_codec::{Frame, Method};
 
 /// How long we wait for close-ok after sending connection.close before dropping the socket.
 const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
-/// Read buffer growth step.
-const READ_CHUNK: usize = 64 * 1024;
+/// Read buffer growth: an idle connection keeps a small buffer (memory per connection is a
+/// target); one whose reads fill the buffer doubles its chunk up to the maximum.
+const READ_CHUNK_MIN: usize = 4 * 1024;
+const READ_CHUNK_MAX: usize = 256 * 1024;
 
 /// Why the main loop ended.
 enum Exit {
@@ -69,6 +71,8 @@ pub(crate) struct Connection {
     cancel_notify: bool,
     last_read: Instant,
     last_write: Instant,
+    /// Current read-buffer growth step (adaptive, see `READ_CHUNK_MIN`).
+    read_chunk: usize,
 }
 
 /// Serves one accepted socket until it closes. Never panics on client input.
@@ -102,7 +106,8 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
         reader: hs.reader,
         read_buf: hs.read_buf,
         decoder: FrameDecoder::new(hs.frame_max),
-        out: BytesMut::with_capacity(16 * 1024),
+        // Grows on first use: idle connections hold no output buffer.
+        out: BytesMut::new(),
         writer,
         events_tx,
         frame_max: hs.frame_max,
@@ -113,6 +118,7 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
         cancel_notify: hs.cancel_notify,
         last_read: Instant::now(),
         last_write: Instant::now(),
+        read_chunk: READ_CHUNK_MIN,
     };
     let exit = conn.run(events_rx).await;
     if let Exit::Close(err) = exit {
@@ -153,9 +159,11 @@ impl Connection {
         let mut ticker = tokio::time::interval(tick);
         ticker.tick().await;
         loop {
-            if self.read_buf.capacity() - self.read_buf.len() < 4096 {
-                self.read_buf.reserve(READ_CHUNK);
+            let spare = self.read_buf.capacity() - self.read_buf.len();
+            if spare < 1024 {
+                self.read_buf.reserve(self.read_chunk);
             }
+            let spare = self.read_buf.capacity() - self.read_buf.len();
             // Unbiased: neither a delivery flood nor a publish flood may starve the other.
             tokio::select! {
                 ev = events.recv() => {
@@ -178,7 +186,10 @@ impl Connection {
                 n = self.reader.read_buf(&mut self.read_buf) => {
                     match n {
                         Ok(0) | Err(_) => return Exit::Done,
-                        Ok(_) => {
+                        Ok(n) => {
+                            if n == spare {
+                                self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
+                            }
                             self.last_read = Instant::now();
                             if let Some(exit) = self.process_buffer() {
                                 return exit;
