@@ -72,7 +72,7 @@ fn main() {
             "recovery {label}: open {:.3} s total (index scan {:.3} s), {} messages in {} \
              queues, first page of {} in {:.1} ms",
             open.as_secs_f64(),
-            rec.elapsed.as_secs_f64(),
+            rec.scan_elapsed.as_secs_f64(),
             rec.messages,
             rec.queues.len(),
             page.len(),

@@ -94,6 +94,7 @@ impl Store {
         path: impl AsRef<Path>,
         options: StoreOptions,
     ) -> Result<(Store, Recovered), StoreError> {
+        let started = std::time::Instant::now();
         let path = path.as_ref().to_path_buf();
         let is_new = check_dir(&path)?;
         let (db_opts, cfs) = rocks_options(&options, is_new);
@@ -153,13 +154,15 @@ impl Store {
             }
         }
 
-        let rec = recovery::recover(&db, &path)?;
+        let mut rec = recovery::recover(&db, &path)?;
+        rec.recovered.elapsed = started.elapsed();
         tracing::info!(
             path = %path.display(),
             queues = rec.recovered.queues.len(),
             messages = rec.recovered.messages,
             index_entries = rec.recovered.index_entries,
             elapsed_ms = rec.recovered.elapsed.as_millis() as u64,
+            scan_ms = rec.recovered.scan_elapsed.as_millis() as u64,
             "store recovered"
         );
         let state = StateMachine::new(rec.queue_state, rec.refs);
