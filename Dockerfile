@@ -27,7 +27,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY interop/pytest.ini ./
 COPY interop/tests ./tests
 # The deployment checks in tests/test_deployment.py read these.
-COPY Dockerfile docker-compose.yml .dockerignore /repo/
+COPY Dockerfile docker-compose.yml .dockerignore Cargo.toml /repo/
 CMD ["python", "-m", "pytest"]
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime

@@ -187,3 +187,18 @@ def test_docker_compose_config_when_available():
     resolved = yaml.safe_load(out.stdout)
     assert resolved["services"]["warren"]["image"] == "warren:latest"
     assert set(resolved["services"]) == {"warren", "interop", "rabbitmq"}
+
+
+def test_interop_image_holds_every_repo_file_these_checks_read(dockerfile):
+    """The compose interop profile runs this file inside the interop image, where the repository
+    is only what that stage copies to /repo: every top-level file read here must be copied."""
+    copied = set()
+    for word, args in stages(dockerfile)["interop"]:
+        if word == "COPY":
+            parts = args.split()
+            if parts[-1] == "/repo/":
+                copied.update(parts[:-1])
+    source = Path(__file__).read_text()
+    read_here = set(re.findall(r'REPO / "([\w.-]+)"', source))
+    read_here |= {p.name for p in (COMPOSE_FILE, DOCKERFILE)}
+    assert read_here <= copied, f"not copied into the interop image: {sorted(read_here - copied)}"

@@ -13,9 +13,24 @@ use warren_codec::generated::{ConnectionOpen, ConnectionStartOk, ConnectionTuneO
 use warren_codec::{FieldTable, Frame, LongStr, Method, ShortStr};
 use warren_server::{Config, Server};
 
-/// A broker listening on 127.0.0.1 with an ephemeral port.
+/// A broker listening on 127.0.0.1 with an ephemeral port, its data dir a fresh temporary
+/// directory that lives as long as the server.
 pub async fn start_broker_with(mut config: Config) -> Server {
+    let dir = tempfile::tempdir().expect("temporary data dir");
+    config.data_dir = dir.path().join("data");
     config.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    let mut server = Server::start(config).await.expect("broker starts");
+    server.attach(dir);
+    server
+}
+
+/// A broker on an ephemeral loopback port over an existing data dir (restart tests).
+pub async fn start_broker_in(data_dir: &std::path::Path) -> Server {
+    let config = Config {
+        data_dir: data_dir.to_path_buf(),
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        ..Config::default()
+    };
     Server::start(config).await.expect("broker starts")
 }
 

@@ -8,14 +8,15 @@ use warren_perf::scenario::{ExchangeType, FlowSpec, Kind, Scenario};
 use warren_server::{Config, Server};
 
 async fn warren() -> (Server, Target) {
-    let dir = std::env::temp_dir().join(format!("warren-perf-test-{}", std::process::id()));
-    let server = Server::start(Config {
+    let dir = tempfile::tempdir().expect("temporary data dir");
+    let mut server = Server::start(Config {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
-        data_dir: dir,
+        data_dir: dir.path().join("data"),
         ..Default::default()
     })
     .await
     .expect("server starts");
+    server.attach(dir);
     let addr = server.local_addr();
     let target = Target {
         label: "Warren".into(),

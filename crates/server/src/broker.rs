@@ -1,4 +1,5 @@
-//! The broker: vhosts, users and live connections, shared by every connection task.
+//! The broker: vhosts, users, live connections and the durable store, shared by every
+//! connection task.
 
 use crate::config::Config;
 use crate::events::ConnEvent;
@@ -8,6 +9,7 @@ use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
+use warren_store::Store;
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -21,16 +23,19 @@ pub struct Broker {
     users: DashMap<String, User>,
     connections: DashMap<ConnectionId, UnboundedSender<ConnEvent>>,
     next_connection: AtomicU64,
+    store: Option<Arc<Store>>,
 }
 
 impl Broker {
-    pub fn new(config: Config) -> Arc<Broker> {
+    /// A broker; with `store`, durable entities and persistent messages are kept in it.
+    pub fn new(config: Config, store: Option<Arc<Store>>) -> Arc<Broker> {
         let broker = Broker {
             vhosts: DashMap::new(),
             users: DashMap::new(),
             connections: DashMap::new(),
             next_connection: AtomicU64::new(1),
             config,
+            store,
         };
         broker.add_vhost(&broker.config.default_vhost.clone());
         broker.users.insert(
@@ -45,8 +50,13 @@ impl Broker {
     pub fn add_vhost(&self, name: &str) -> Arc<Vhost> {
         self.vhosts
             .entry(name.to_string())
-            .or_insert_with(|| Vhost::new(name))
+            .or_insert_with(|| Vhost::new(name, self.store.clone()))
             .clone()
+    }
+
+    /// The durable store, if the broker has one.
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.store.as_ref()
     }
 
     pub fn vhost(&self, name: &str) -> Option<Arc<Vhost>> {

@@ -78,4 +78,13 @@ pub enum ConnEvent {
     },
     /// The broker is shutting down: close with 320 CONNECTION_FORCED.
     Shutdown,
+    /// A batch of persistent publishes reached the store (synced, for confirm and tx
+    /// channels), or the store failed (`ok` false). Sent by the connection's own waiter.
+    Persisted {
+        ok: bool,
+        /// (channel, publish seq) confirm acks this write makes due.
+        confirms: Vec<(u16, u64)>,
+        /// Channels whose tx.commit-ok waited for this write.
+        commits: Vec<u16>,
+    },
 }

@@ -4,16 +4,33 @@
 //! The state sits behind one `std::sync::Mutex` held only for in-memory work (never across an
 //! `.await`): publish, dispatch, ack and requeue are each a short critical section. See
 //! docs/server.md for why we chose a locked queue over a task per queue.
+//!
+//! A durable queue also mirrors its persistent messages into the store: it assigns each one
+//! its sequence number and submits the `Enqueue` under the same lock, so the store sees every
+//! queue's changes in the order the queue made them. Past a small in-memory budget the bodies
+//! of stored messages are dropped from memory (paged out) and read back from the store, a
+//! page at a time, just before they reach the head (docs/storage.md, "Paging").
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::events::{ConnEvent, Credit, Delivery};
 use crate::message::Message;
+use crate::persist;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::mpsc::UnboundedSender;
 use warren_codec::{FieldTable, ShortStr};
+use warren_store::{Command, QueueId, Reply, Store};
+
+/// Stored messages whose bodies a queue keeps in memory before paging the rest out.
+const RESIDENT_MAX_MESSAGES: usize = 4096;
+/// Same, in body bytes.
+const RESIDENT_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Entries at the head that always keep their bodies (they are about to be delivered).
+const HEAD_WINDOW: usize = 256;
+/// Messages read back from the store per page.
+const PAGE_IN: usize = 256;
 
 /// Identifies a connection (for exclusive queues and consumers).
 pub type ConnectionId = u64;
@@ -43,8 +60,44 @@ type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
 #[derive(Debug, Clone)]
 struct Entry {
     seq: u64,
-    message: Arc<Message>,
-    redelivered: bool,
+    /// `None`: the body is only in the store (paged out, or recovered at startup); it is
+    /// read back before delivery.
+    message: Option<Arc<Message>>,
+    /// How often the message was delivered; `> 0` is the redelivered flag.
+    delivery_count: u32,
+    /// The message has an index entry in the store under this queue.
+    stored: bool,
+}
+
+impl Entry {
+    fn body_len(&self) -> usize {
+        self.message.as_ref().map_or(0, |m| m.body_len())
+    }
+}
+
+/// A durable queue's place in the store.
+///
+/// The store is held weakly: queue handles can outlive the broker (a routing snapshot cached
+/// by a worker thread holds them until that thread routes again), and they must not keep the
+/// store, and so the data dir's lock, open after the broker is gone.
+#[derive(Debug, Clone)]
+pub struct StoredQueue {
+    store: Weak<Store>,
+    pub id: QueueId,
+}
+
+impl StoredQueue {
+    pub fn new(store: &Arc<Store>, id: QueueId) -> StoredQueue {
+        StoredQueue {
+            store: Arc::downgrade(store),
+            id,
+        }
+    }
+
+    /// The store, unless the broker has shut down.
+    pub fn store(&self) -> Option<Arc<Store>> {
+        self.store.upgrade()
+    }
 }
 
 /// A consumer attached to this queue.
@@ -81,6 +134,11 @@ pub struct QueueOptions {
 struct State {
     next_seq: u64,
     ready: VecDeque<Entry>,
+    /// Stored entries in `ready` whose body is in memory, and those bodies' bytes.
+    resident: usize,
+    resident_bytes: usize,
+    /// Paging out has looked at every ready entry below this seq.
+    evicted_below: u64,
     unacked: SeqMap<Entry>,
     consumers: Vec<Consumer>,
     next_consumer: usize,
@@ -95,6 +153,11 @@ pub struct Queue {
     pub name: Arc<str>,
     pub vhost: Arc<str>,
     pub options: QueueOptions,
+    /// Set for durable queues when the broker has a store.
+    stored: Option<StoredQueue>,
+    /// Every `Enqueue` of this queue below this seq has been written (its reply resolved):
+    /// only those bodies may be paged out, since only they can be read back.
+    persisted_below: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -122,13 +185,64 @@ impl Hash for Queue {
 
 impl Queue {
     pub fn new(name: &str, vhost: Arc<str>, options: QueueOptions) -> Arc<Queue> {
+        Self::with_store(name, vhost, options, None)
+    }
+
+    /// A queue whose persistent messages go to the store (`stored`), or a transient one.
+    pub fn with_store(
+        name: &str,
+        vhost: Arc<str>,
+        options: QueueOptions,
+        stored: Option<StoredQueue>,
+    ) -> Arc<Queue> {
         Arc::new(Queue {
             id: NEXT_QUEUE_ID.fetch_add(1, Ordering::Relaxed),
             name: name.into(),
             vhost,
             options,
+            stored,
+            persisted_below: AtomicU64::new(0),
             state: Mutex::new(State::default()),
         })
+    }
+
+    /// A durable queue rebuilt at startup: `entries` are the stored (seq, delivery count)
+    /// pairs in order; their bodies stay on disk until they near the head.
+    pub fn restore(
+        name: &str,
+        vhost: Arc<str>,
+        options: QueueOptions,
+        stored: StoredQueue,
+        next_seq: u64,
+        entries: Vec<(u64, u32)>,
+    ) -> Arc<Queue> {
+        let q = Self::with_store(name, vhost, options, Some(stored));
+        q.persisted_below.store(next_seq, Ordering::Relaxed);
+        {
+            let mut st = q.lock();
+            st.next_seq = next_seq;
+            st.evicted_below = next_seq;
+            st.ready = entries
+                .into_iter()
+                .map(|(seq, delivery_count)| Entry {
+                    seq,
+                    message: None,
+                    delivery_count,
+                    stored: true,
+                })
+                .collect();
+        }
+        q
+    }
+
+    /// The store and id of a durable queue.
+    pub fn stored(&self) -> Option<&StoredQueue> {
+        self.stored.as_ref()
+    }
+
+    /// Records that every `Enqueue` to this queue up to `seq` has been written.
+    pub fn mark_persisted(&self, seq: u64) {
+        self.persisted_below.fetch_max(seq + 1, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -155,6 +269,13 @@ impl Queue {
         (st.ready.len() as u32, st.consumers.len() as u32)
     }
 
+    /// (ready messages, ready messages whose body is in memory): what paging keeps resident.
+    pub fn memory_counts(&self) -> (usize, usize) {
+        let st = self.lock();
+        let in_memory = st.ready.iter().filter(|e| e.message.is_some()).count();
+        (st.ready.len(), in_memory)
+    }
+
     /// Appends a message and hands it on if a consumer has room.
     pub fn publish(self: &Arc<Self>, message: Arc<Message>) {
         let mut st = self.lock();
@@ -165,27 +286,88 @@ impl Queue {
         st.next_seq += 1;
         st.ready.push_back(Entry {
             seq,
-            message,
-            redelivered: false,
+            message: Some(message),
+            delivery_count: 0,
+            stored: false,
         });
         self.dispatch(&mut st);
+    }
+
+    /// Appends a persistent message to durable queues, storing it once with an index entry
+    /// per queue. Locks the queues in id order (no deadlock between publishers), assigns the
+    /// seqs and submits the `Enqueue` before any lock is released, so each queue's seqs reach
+    /// the store in order. Returns the store's reply (`None` if every queue was deleted) and
+    /// pushes each (queue, seq) to `written` for [`Queue::mark_persisted`] once it resolves.
+    pub fn publish_persistent(
+        queues: &[Arc<Queue>],
+        message: Arc<Message>,
+        store: &Store,
+        sync: bool,
+        written: &mut Vec<(Arc<Queue>, u64)>,
+    ) -> Option<Reply> {
+        let mut order: Vec<&Arc<Queue>> = queues.iter().filter(|q| q.stored.is_some()).collect();
+        order.sort_by_key(|q| q.id);
+        let mut guards: Vec<(&Arc<Queue>, MutexGuard<'_, State>)> = Vec::with_capacity(order.len());
+        let mut targets = Vec::with_capacity(order.len());
+        for q in order {
+            let mut st = q.lock();
+            if st.deleted {
+                continue;
+            }
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            if let Some(s) = &q.stored {
+                targets.push((s.id, seq));
+            }
+            guards.push((q, st));
+        }
+        if targets.is_empty() {
+            return None;
+        }
+        let reply = store.submit(
+            vec![Command::Enqueue {
+                message: store.allocate_message_id(),
+                body: persist::encode_message(&message),
+                targets,
+            }],
+            sync,
+        );
+        for (q, st) in guards.iter_mut() {
+            let seq = st.next_seq - 1;
+            st.resident += 1;
+            st.resident_bytes += message.body_len();
+            st.ready.push_back(Entry {
+                seq,
+                message: Some(message.clone()),
+                delivery_count: 0,
+                stored: true,
+            });
+            written.push(((*q).clone(), seq));
+            q.dispatch(st);
+            q.page_out(st);
+        }
+        Some(reply)
     }
 
     /// basic.get: the head message and how many remain.
     pub fn get(self: &Arc<Self>, no_ack: bool) -> Option<(u64, Arc<Message>, bool, u32)> {
         let mut st = self.lock();
-        let entry = st.ready.pop_front()?;
+        let (mut entry, message) = self.pop_loaded(&mut st)?;
+        let seq = entry.seq;
         let remaining = st.ready.len() as u32;
-        let out = (
-            entry.seq,
-            entry.message.clone(),
-            entry.redelivered,
-            remaining,
-        );
-        if !no_ack {
-            st.unacked.insert(entry.seq, entry);
+        let redelivered = entry.delivery_count > 0;
+        if no_ack {
+            if entry.stored {
+                self.submit_acks(vec![seq]);
+            }
+        } else {
+            entry.delivery_count = entry.delivery_count.saturating_add(1);
+            if let Some(cmd) = self.delivery_count_command(&entry) {
+                self.submit_detached(vec![cmd]);
+            }
+            st.unacked.insert(seq, entry);
         }
-        Some(out)
+        Some((seq, message, redelivered, remaining))
     }
 
     pub fn add_consumer(self: &Arc<Self>, consumer: Consumer) -> AmqpResult<()> {
@@ -251,8 +433,16 @@ impl Queue {
     /// Acknowledges delivered messages; frees them and lets dispatch continue.
     pub fn ack(self: &Arc<Self>, seqs: &[u64]) {
         let mut st = self.lock();
+        let mut stored = Vec::new();
         for seq in seqs {
-            st.unacked.remove(seq);
+            if let Some(e) = st.unacked.remove(seq) {
+                if e.stored {
+                    stored.push(e.seq);
+                }
+            }
+        }
+        if !stored.is_empty() {
+            self.submit_acks(stored);
         }
         self.dispatch(&mut st);
     }
@@ -263,7 +453,12 @@ impl Queue {
         let mut back: Vec<Entry> = seqs.iter().filter_map(|s| st.unacked.remove(s)).collect();
         back.sort_by_key(|e| e.seq);
         for mut entry in back {
-            entry.redelivered = true;
+            // Delivered at least once, whatever the count said (a no-ack get never requeues).
+            entry.delivery_count = entry.delivery_count.max(1);
+            if entry.stored && entry.message.is_some() {
+                st.resident += 1;
+                st.resident_bytes += entry.body_len();
+            }
             let pos = st.ready.partition_point(|e| e.seq < entry.seq);
             st.ready.insert(pos, entry);
         }
@@ -283,11 +478,28 @@ impl Queue {
         self.dispatch(&mut st);
     }
 
-    /// Removes all ready messages; returns how many.
+    /// Removes all ready messages; returns how many. Delivered, unacked ones stay.
     pub fn purge(&self) -> u32 {
         let mut st = self.lock();
         let n = st.ready.len() as u32;
+        if let Some((stored, store)) = self.stored_with_store() {
+            if st.ready.iter().any(|e| e.stored) {
+                let mut keep: Vec<u64> = st
+                    .unacked
+                    .values()
+                    .filter(|e| e.stored)
+                    .map(|e| e.seq)
+                    .collect();
+                keep.sort_unstable();
+                store.submit_detached(vec![Command::Purge {
+                    queue: stored.id,
+                    keep,
+                }]);
+            }
+        }
         st.ready.clear();
+        st.resident = 0;
+        st.resident_bytes = 0;
         n
     }
 
@@ -308,7 +520,13 @@ impl Queue {
         }
         st.deleted = true;
         let n = st.ready.len() as u32;
+        if let Some((stored, store)) = self.stored_with_store() {
+            // Synced (the definition goes), but nobody waits for it: delete-ok does not.
+            drop(store.submit(vec![Command::DeleteQueue { queue: stored.id }], true));
+        }
         st.ready.clear();
+        st.resident = 0;
+        st.resident_bytes = 0;
         st.unacked.clear();
         for c in st.consumers.drain(..) {
             let _ = c.tx.send(ConnEvent::ConsumerCancelled {
@@ -322,6 +540,7 @@ impl Queue {
     /// Hands ready messages to consumers with credit, round-robin, until one runs out.
     fn dispatch(self: &Arc<Self>, st: &mut State) {
         let me = self;
+        let mut counts: Vec<Command> = Vec::new();
         while !st.ready.is_empty() && !st.consumers.is_empty() {
             let n = st.consumers.len();
             let start = st.next_consumer % n;
@@ -329,12 +548,12 @@ impl Queue {
                 .map(|k| (start + k) % n)
                 .find(|&i| st.consumers[i].has_credit())
             else {
-                return;
+                break;
+            };
+            let Some((mut entry, message)) = self.pop_loaded(st) else {
+                break;
             };
             st.next_consumer = (idx + 1) % n;
-            let Some(entry) = st.ready.pop_front() else {
-                return;
-            };
             let c = &st.consumers[idx];
             let credits = if c.no_ack {
                 None
@@ -348,8 +567,8 @@ impl Queue {
                 consumer_tag: c.tag.clone(),
                 queue: me.clone(),
                 seq: entry.seq,
-                message: entry.message.clone(),
-                redelivered: entry.redelivered,
+                message,
+                redelivered: entry.delivery_count > 0,
                 no_ack: c.no_ack,
                 credits,
             };
@@ -361,13 +580,164 @@ impl Queue {
                     c.credit.give_back(1);
                     c.channel_credit.give_back(1);
                 }
-                st.ready.push_front(entry);
+                self.push_front_loaded(st, entry);
                 st.consumers.remove(idx);
                 continue;
             }
-            if !no_ack {
+            if no_ack {
+                if entry.stored {
+                    counts.push(self.ack_command(vec![entry.seq]));
+                }
+            } else {
+                entry.delivery_count = entry.delivery_count.saturating_add(1);
+                counts.extend(self.delivery_count_command(&entry));
                 st.unacked.insert(entry.seq, entry);
             }
         }
+        if !counts.is_empty() {
+            self.submit_detached(counts);
+        }
+    }
+
+    /// Takes the head entry with its body, reading a page back from the store first if the
+    /// body was paged out.
+    fn pop_loaded(&self, st: &mut State) -> Option<(Entry, Arc<Message>)> {
+        loop {
+            let head = st.ready.front()?;
+            if head.message.is_none() {
+                self.page_in(st);
+                continue;
+            }
+            let entry = st.ready.pop_front()?;
+            let message = entry.message.clone()?;
+            if entry.stored {
+                st.resident = st.resident.saturating_sub(1);
+                st.resident_bytes = st.resident_bytes.saturating_sub(message.body_len());
+            }
+            return Some((entry, message));
+        }
+    }
+
+    /// Undoes `pop_loaded` for a delivery that could not be handed over.
+    fn push_front_loaded(&self, st: &mut State, entry: Entry) {
+        if entry.stored {
+            st.resident += 1;
+            st.resident_bytes += entry.body_len();
+        }
+        st.ready.push_front(entry);
+    }
+
+    /// Reads the bodies of the next page of paged-out entries at the head. Makes progress
+    /// whatever happens: a head entry whose message cannot be read is dropped (and removed from
+    /// the store) with an error in the log, rather than blocking the queue forever.
+    fn page_in(&self, st: &mut State) {
+        let Some((stored, store)) = self.stored_with_store() else {
+            // Only stored entries are ever paged out, and the store outlives a running broker.
+            st.ready.pop_front();
+            return;
+        };
+        let Some(head_seq) = st.ready.front().map(|e| e.seq) else {
+            return;
+        };
+        match store.read_queue(stored.id, head_seq.checked_sub(1), PAGE_IN) {
+            Ok(page) => {
+                let mut i = 0;
+                let (mut loaded, mut bytes) = (0, 0);
+                for stored_entry in page {
+                    while i < st.ready.len() && st.ready[i].seq < stored_entry.seq {
+                        i += 1;
+                    }
+                    let Some(entry) = st.ready.get_mut(i) else {
+                        break;
+                    };
+                    if entry.seq != stored_entry.seq || entry.message.is_some() {
+                        continue;
+                    }
+                    match persist::decode_message(&stored_entry.message) {
+                        Ok(m) => {
+                            loaded += 1;
+                            bytes += m.body_len();
+                            entry.message = Some(Arc::new(m));
+                        }
+                        Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost,
+                            seq = entry.seq, error = %e, "unreadable stored message"),
+                    }
+                }
+                st.resident += loaded;
+                st.resident_bytes += bytes;
+            }
+            Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
+                "cannot read messages back from the store"),
+        }
+        if st.ready.front().is_some_and(|e| e.message.is_none()) {
+            tracing::error!(queue = %self.name, vhost = %self.vhost, seq = head_seq,
+                "dropping a stored message that cannot be read back");
+            st.ready.pop_front();
+            self.submit_acks(vec![head_seq]);
+        }
+    }
+
+    /// Drops the in-memory bodies of stored messages past the head window once the queue holds
+    /// more than its budget. Only entries whose `Enqueue` has been written are paged out.
+    fn page_out(&self, st: &mut State) {
+        if st.resident <= RESIDENT_MAX_MESSAGES && st.resident_bytes <= RESIDENT_MAX_BYTES {
+            return;
+        }
+        let persisted_below = self.persisted_below.load(Ordering::Relaxed);
+        let evicted_below = st.evicted_below;
+        let start = st
+            .ready
+            .partition_point(|e| e.seq < evicted_below)
+            .max(HEAD_WINDOW.min(st.ready.len()));
+        let (mut freed, mut bytes) = (0, 0);
+        let mut next = evicted_below;
+        for e in st.ready.range_mut(start..) {
+            if e.seq >= persisted_below {
+                break;
+            }
+            next = e.seq + 1;
+            if e.stored {
+                if let Some(m) = e.message.take() {
+                    freed += 1;
+                    bytes += m.body_len();
+                }
+            }
+        }
+        st.evicted_below = next;
+        st.resident = st.resident.saturating_sub(freed);
+        st.resident_bytes = st.resident_bytes.saturating_sub(bytes);
+    }
+
+    fn ack_command(&self, seqs: Vec<u64>) -> Command {
+        Command::Ack {
+            queue: self.stored.as_ref().map_or(0, |s| s.id),
+            seqs,
+        }
+    }
+
+    /// Removes stored entries (ack, reject, no-ack delivery): not synced, see docs/storage.md.
+    fn submit_acks(&self, seqs: Vec<u64>) {
+        let cmd = self.ack_command(seqs);
+        self.submit_detached(vec![cmd]);
+    }
+
+    fn delivery_count_command(&self, entry: &Entry) -> Option<Command> {
+        let stored = self.stored.as_ref().filter(|_| entry.stored)?;
+        Some(Command::SetDeliveryCount {
+            queue: stored.id,
+            seq: entry.seq,
+            count: entry.delivery_count,
+        })
+    }
+
+    fn submit_detached(&self, cmds: Vec<Command>) {
+        if let Some((_, store)) = self.stored_with_store() {
+            store.submit_detached(cmds);
+        }
+    }
+
+    fn stored_with_store(&self) -> Option<(&StoredQueue, Arc<Store>)> {
+        let stored = self.stored.as_ref()?;
+        Some((stored, stored.store()?))
     }
 }

@@ -1,6 +1,6 @@
-//! Listeners and lifecycle: bind (dual-stack `[::]:5672` by default, like RabbitMQ), accept
-//! connections into their own tasks, and shut down by closing every connection with
-//! 320 CONNECTION_FORCED.
+//! Listeners and lifecycle: open the durable store in the data dir and recover from it, bind
+//! (dual-stack `[::]:5672` by default, like RabbitMQ), accept connections into their own tasks,
+//! and shut down by closing every connection with 320 CONNECTION_FORCED and flushing the store.
 
 use crate::broker::Broker;
 use crate::config::Config;
@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
+use warren_store::{Store, StoreOptions};
 
 /// A running broker.
 pub struct Server {
@@ -19,6 +20,8 @@ pub struct Server {
     addrs: Vec<SocketAddr>,
     stop: watch::Sender<bool>,
     acceptors: Vec<JoinHandle<()>>,
+    /// Values that must live as long as the server (a test's temporary data dir).
+    attached: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 const AMQP_PORT: u16 = 5672;
@@ -45,10 +48,27 @@ async fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
 }
 
 impl Server {
-    /// Binds the listeners and starts accepting.
+    /// Opens the store in `config.data_dir` (creating it if needed) and recovers durable
+    /// state from it, then binds the listeners and starts accepting. A store that cannot be
+    /// opened (corrupt, locked by another broker, not a Warren store) is an error naming the
+    /// data dir: the broker never starts empty over data it could not read.
     pub async fn start(config: Config) -> io::Result<Server> {
-        let listeners = bind_all(&config).await?;
-        let broker = Broker::new(config);
+        let dir = config.data_dir.clone();
+        let (store, recovered) =
+            tokio::task::spawn_blocking(move || Store::open(&dir, StoreOptions::default()))
+                .await
+                .map_err(io::Error::other)?
+                .map_err(io::Error::other)?;
+        let store = Arc::new(store);
+        let broker = Broker::new(config, Some(store.clone()));
+        let recovery_broker = broker.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::persist::recover(&recovery_broker, &store, recovered)
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(io::Error::other)?;
+        let listeners = bind_all(&broker.config).await?;
         let (stop, stopped) = watch::channel(false);
         let mut addrs = Vec::new();
         let mut acceptors = Vec::new();
@@ -67,6 +87,7 @@ impl Server {
             addrs,
             stop,
             acceptors,
+            attached: Vec::new(),
         })
     }
 
@@ -83,6 +104,12 @@ impl Server {
         &self.broker
     }
 
+    /// Keeps `value` alive until the server is dropped or shut down (tests attach the
+    /// temporary directory holding the server's data dir).
+    pub fn attach<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.attached.push(Box::new(value));
+    }
+
     /// Stops accepting, closes every connection with 320 CONNECTION_FORCED, and waits up to
     /// five seconds for them to finish.
     pub async fn shutdown(self) {
@@ -95,7 +122,21 @@ impl Server {
         while self.broker.connection_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        if let Some(store) = self.broker.store().cloned() {
+            match tokio::task::spawn_blocking(move || store.checkpoint()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(error = %e, "flushing the store at shutdown failed"),
+                Err(e) => warn!(error = %e, "flushing the store at shutdown failed"),
+            }
+        }
+        // The store closes when the last handle goes: wait (bounded) for connection tasks to
+        // let go of the broker, so a new broker can open the same data dir right away.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.broker) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         info!("broker stopped");
+        drop(self.attached);
     }
 }
 

@@ -1,14 +1,18 @@
 //! A virtual host: its exchanges (metadata plus the router), its queues, and the declare /
-//! bind / delete rules with RabbitMQ's checks and reply texts.
+//! bind / delete rules with RabbitMQ's checks and reply texts. Durable exchanges, durable
+//! queues and the bindings between durable entities are also written to the store here, and
+//! rebuilt from it at startup (`restore_*`, called by `persist::recover`).
 
 use crate::error::{AmqpError, AmqpResult};
-use crate::queue::{ConnectionId, Queue, QueueOptions};
+use crate::persist;
+use crate::queue::{ConnectionId, Queue, QueueOptions, StoredQueue};
 use dashmap::DashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use warren_codec::{FieldTable, FieldValue};
-use warren_routing::{ExchangeKind, RouteOutcome, Router};
+use warren_routing::{Binding, DestinationKind, ExchangeKind, RouteOutcome, Router};
+use warren_store::{Command, Store};
 
 /// Exchange properties compared on redeclare.
 #[derive(Debug, Clone)]
@@ -41,6 +45,8 @@ pub struct Vhost {
     queues: DashMap<String, Arc<Queue>>,
     /// How many internal exchanges exist: lets the publish path skip the lookup when none do.
     internal_count: AtomicUsize,
+    /// Where durable entities go; `None` for a broker without storage.
+    store: Option<Arc<Store>>,
 }
 
 impl std::fmt::Debug for Vhost {
@@ -84,13 +90,14 @@ fn generate_queue_name() -> String {
 }
 
 impl Vhost {
-    pub fn new(name: &str) -> Arc<Vhost> {
+    pub fn new(name: &str, store: Option<Arc<Store>>) -> Arc<Vhost> {
         let vhost = Vhost {
             name: name.into(),
             router: Router::with_default_exchanges(),
             exchanges: DashMap::new(),
             queues: DashMap::new(),
             internal_count: AtomicUsize::new(0),
+            store,
         };
         for (xname, kind) in [
             ("", ExchangeKind::Direct),
@@ -133,12 +140,74 @@ impl Vhost {
     }
 
     fn remove_exchange(&self, name: &str) {
-        if let Some((_, meta)) = self.exchanges.remove(name) {
-            if meta.internal {
-                self.internal_count.fetch_sub(1, Ordering::Relaxed);
+        let Some((_, meta)) = self.exchanges.remove(name) else {
+            return;
+        };
+        if meta.internal {
+            self.internal_count.fetch_sub(1, Ordering::Relaxed);
+        }
+        if meta.durable {
+            if let Some(store) = &self.store {
+                // The router drops the exchange's bindings both ways; so must the store.
+                let mut cmds: Vec<Command> = self
+                    .bindings_touching_exchange(name)
+                    .iter()
+                    .map(|b| persist::unbind_command(&self.name, b))
+                    .collect();
+                cmds.push(Command::DeleteExchange {
+                    vhost: self.name.to_string(),
+                    name: name.to_string(),
+                });
+                drop(store.submit(cmds, true));
             }
         }
         self.router.delete_exchange(name);
+    }
+
+    /// Bindings with `name` as source or as (exchange) destination.
+    fn bindings_touching_exchange(&self, name: &str) -> Vec<Binding> {
+        let mut out = self.router.exchange_bindings(name);
+        for source in self.router.exchange_names() {
+            if source == name {
+                continue;
+            }
+            out.extend(
+                self.router
+                    .exchange_bindings(&source)
+                    .into_iter()
+                    .filter(|b| {
+                        b.destination_kind == DestinationKind::Exchange && b.destination == name
+                    }),
+            );
+        }
+        out
+    }
+
+    fn is_durable_exchange(&self, name: &str) -> bool {
+        self.exchanges.get(name).is_some_and(|e| e.durable)
+    }
+
+    /// Stores a binding when both ends are durable (RabbitMQ keeps exactly those).
+    fn store_binding(&self, durable_destination: bool, b: &Binding) {
+        if let Some(store) = &self.store {
+            if durable_destination && self.is_durable_exchange(&b.source) {
+                let key = persist::encode_binding_of(b);
+                drop(store.submit(
+                    vec![Command::Bind {
+                        vhost: self.name.to_string(),
+                        key: key.clone(),
+                        def: key,
+                    }],
+                    true,
+                ));
+            }
+        }
+    }
+
+    fn unstore_binding(&self, b: &Binding) {
+        if let Some(store) = &self.store {
+            drop(store.submit(vec![persist::unbind_command(&self.name, b)], true));
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -197,21 +266,65 @@ impl Vhost {
         let kind_parsed: ExchangeKind = kind
             .parse()
             .map_err(|_| AmqpError::command_invalid(format!("unknown exchange type '{kind}'")))?;
-        self.exchanges.insert(
-            name.to_string(),
-            ExchangeMeta {
-                kind: kind_parsed,
-                durable,
-                auto_delete,
-                internal,
-                arguments: arguments.clone(),
-            },
-        );
-        if internal {
+        let meta = ExchangeMeta {
+            kind: kind_parsed,
+            durable,
+            auto_delete,
+            internal,
+            arguments: arguments.clone(),
+        };
+        if durable {
+            if let Some(store) = &self.store {
+                drop(store.submit(
+                    vec![Command::DeclareExchange {
+                        vhost: self.name.to_string(),
+                        name: name.to_string(),
+                        def: persist::encode_exchange(&meta),
+                    }],
+                    true,
+                ));
+            }
+        }
+        self.restore_exchange(name, meta);
+        Ok(())
+    }
+
+    /// Adds an exchange without checks or store writes (recovery, and the end of declare).
+    pub fn restore_exchange(&self, name: &str, meta: ExchangeMeta) {
+        let (kind, internal) = (meta.kind, meta.internal);
+        if self.exchanges.insert(name.to_string(), meta).is_none() && internal {
             self.internal_count.fetch_add(1, Ordering::Relaxed);
         }
-        self.router.declare_exchange(name, kind_parsed, internal);
-        Ok(())
+        self.router.declare_exchange(name, kind, internal);
+    }
+
+    /// Adds a recovered durable queue.
+    pub fn restore_queue(
+        &self,
+        name: &str,
+        options: QueueOptions,
+        stored: StoredQueue,
+        next_seq: u64,
+        entries: Vec<(u64, u32)>,
+    ) {
+        let q = Queue::restore(name, self.name.clone(), options, stored, next_seq, entries);
+        self.queues.insert(name.to_string(), q.clone());
+        self.router.add_queue(name, q);
+    }
+
+    /// Adds a recovered binding; an error if either end no longer exists.
+    pub fn restore_binding(&self, b: &Binding) -> Result<(), String> {
+        let done = match b.destination_kind {
+            DestinationKind::Queue => {
+                self.router
+                    .bind_queue(&b.source, &b.destination, &b.routing_key, &b.arguments)
+            }
+            DestinationKind::Exchange => {
+                self.router
+                    .bind_exchange(&b.destination, &b.source, &b.routing_key, &b.arguments)
+            }
+        };
+        done.map(|_| ()).map_err(|e| e.to_string())
     }
 
     pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
@@ -295,7 +408,8 @@ impl Vhost {
                 q
             }
             dashmap::mapref::entry::Entry::Vacant(v) => {
-                let q = Queue::new(&name, self.name.clone(), options);
+                let stored = self.store_new_queue(&name, &options);
+                let q = Queue::with_store(&name, self.name.clone(), options, stored);
                 v.insert(q.clone());
                 self.router.add_queue(&name, q.clone());
                 q
@@ -307,6 +421,25 @@ impl Vhost {
             message_count,
             consumer_count,
         })
+    }
+
+    /// Writes a new durable, non-exclusive queue's definition; its place in the store.
+    fn store_new_queue(&self, name: &str, options: &QueueOptions) -> Option<StoredQueue> {
+        let store = self.store.as_ref()?;
+        if !options.durable || options.exclusive_owner.is_some() {
+            return None;
+        }
+        let id = store.allocate_queue_id();
+        drop(store.submit(
+            vec![Command::DeclareQueue {
+                vhost: self.name.to_string(),
+                name: name.to_string(),
+                queue: id,
+                def: persist::encode_queue(options),
+            }],
+            true,
+        ));
+        Some(StoredQueue::new(store, id))
     }
 
     fn check_equivalent(&self, q: &Queue, new: &QueueOptions) -> AmqpResult<()> {
@@ -348,6 +481,11 @@ impl Vhost {
         Ok(())
     }
 
+    /// A queue by name, whoever owns it (for inspection; clients go through `queue_for`).
+    pub fn queue(&self, name: &str) -> Option<Arc<Queue>> {
+        self.queues.get(name).map(|q| q.clone())
+    }
+
     /// A queue this connection may use: it exists and is not another connection's exclusive.
     pub fn queue_for(&self, conn: ConnectionId, name: &str) -> AmqpResult<Arc<Queue>> {
         let q = self
@@ -376,6 +514,11 @@ impl Vhost {
 
     /// Removes a deleted queue from the registry and the router.
     fn forget_queue(&self, q: &Arc<Queue>) {
+        if q.stored().is_some() {
+            for b in self.router.queue_bindings(&q.name) {
+                self.unstore_binding(&b);
+            }
+        }
         self.queues.remove_if(&*q.name, |_, v| Arc::ptr_eq(v, q));
         let emptied = self.router.remove_queue(&q.name);
         self.reap_exchanges(emptied.iter().map(String::as_str));
@@ -422,11 +565,18 @@ impl Vhost {
         key: &str,
         args: &FieldTable,
     ) -> AmqpResult<()> {
-        self.queue_for(conn, queue)?;
+        let q = self.queue_for(conn, queue)?;
         self.check_bindable_source(exchange)?;
-        self.router
+        let created = self
+            .router
             .bind_queue(exchange, queue, key, args)
             .map_err(|e| AmqpError::not_found(e.to_string()))?;
+        if created {
+            self.store_binding(
+                q.stored().is_some(),
+                &binding(DestinationKind::Queue, exchange, queue, key, args),
+            );
+        }
         Ok(())
     }
 
@@ -438,11 +588,15 @@ impl Vhost {
         key: &str,
         args: &FieldTable,
     ) -> AmqpResult<()> {
-        self.queue_for(conn, queue)?;
+        let q = self.queue_for(conn, queue)?;
         self.check_bindable_source(exchange)?;
-        self.router
+        let removed = self
+            .router
             .unbind_queue(exchange, queue, key, args)
             .map_err(|e| AmqpError::not_found(e.to_string()))?;
+        if removed && q.stored().is_some() {
+            self.unstore_binding(&binding(DestinationKind::Queue, exchange, queue, key, args));
+        }
         self.reap_exchanges([exchange]);
         Ok(())
     }
@@ -456,9 +610,16 @@ impl Vhost {
     ) -> AmqpResult<()> {
         self.check_bindable_source(source)?;
         self.check_bindable_source(destination)?;
-        self.router
+        let created = self
+            .router
             .bind_exchange(destination, source, key, args)
             .map_err(|e| AmqpError::not_found(e.to_string()))?;
+        if created {
+            self.store_binding(
+                self.is_durable_exchange(destination),
+                &binding(DestinationKind::Exchange, source, destination, key, args),
+            );
+        }
         Ok(())
     }
 
@@ -471,9 +632,19 @@ impl Vhost {
     ) -> AmqpResult<()> {
         self.check_bindable_source(source)?;
         self.check_bindable_source(destination)?;
-        self.router
+        let removed = self
+            .router
             .unbind_exchange(destination, source, key, args)
             .map_err(|e| AmqpError::not_found(e.to_string()))?;
+        if removed && self.is_durable_exchange(destination) && self.is_durable_exchange(source) {
+            self.unstore_binding(&binding(
+                DestinationKind::Exchange,
+                source,
+                destination,
+                key,
+                args,
+            ));
+        }
         self.reap_exchanges([source]);
         Ok(())
     }
@@ -487,6 +658,22 @@ impl Vhost {
         out: &mut Vec<Arc<Queue>>,
     ) -> RouteOutcome {
         self.router.route(exchange, routing_key, headers, out)
+    }
+}
+
+fn binding(
+    destination_kind: DestinationKind,
+    source: &str,
+    destination: &str,
+    routing_key: &str,
+    arguments: &FieldTable,
+) -> Binding {
+    Binding {
+        source: source.to_string(),
+        destination: destination.to_string(),
+        destination_kind,
+        routing_key: routing_key.to_string(),
+        arguments: arguments.clone(),
     }
 }
 

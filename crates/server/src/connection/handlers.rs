@@ -4,7 +4,7 @@
 use super::channel::{Assembly, BodyParts, Channel, PendingPublish, Settle, Transaction, Unacked};
 use super::Connection;
 use crate::error::{AmqpError, AmqpResult};
-use crate::events::{Credit, Delivery};
+use crate::events::{ConnEvent, Credit, Delivery};
 use crate::message::Message;
 use crate::queue::{Consumer, Queue};
 use bytes::Bytes;
@@ -363,13 +363,25 @@ impl Connection {
                         "channel is not transactional",
                     ));
                 };
+                let submits = self.store_submits;
                 for p in tx.publishes {
-                    self.route_and_enqueue(channel, &p.publish, p.message, p.headers.as_ref())?;
+                    self.route_and_enqueue(
+                        channel,
+                        &p.publish,
+                        p.message,
+                        p.headers.as_ref(),
+                        true,
+                    )?;
                 }
                 for (tag, multiple, how) in tx.settlements {
                     self.apply_settlement(channel, tag, multiple, how)?;
                 }
-                self.send_method(channel, &Method::TxCommitOk(TxCommitOk {}));
+                if self.store_submits == submits {
+                    self.send_method(channel, &Method::TxCommitOk(TxCommitOk {}));
+                } else {
+                    // commit-ok once the persistent messages are on disk (`persisted`).
+                    self.commits_waiting.push(channel);
+                }
                 Ok(())
             }
             Method::TxRollback(_) => {
@@ -640,19 +652,23 @@ impl Connection {
             });
             return Ok(());
         }
-        if ch.confirm {
+        let confirm = ch.confirm;
+        if confirm {
             // Confirmed at the end of this read batch by `finish_confirms`.
             ch.next_publish_seq += 1;
         }
-        self.route_and_enqueue(channel, &publish, message, headers.as_ref())
+        self.route_and_enqueue(channel, &publish, message, headers.as_ref(), confirm)
     }
 
+    /// `sync`: the publisher waits for this message (confirm or tx), so a persistent message
+    /// in a durable queue must be on disk first.
     fn route_and_enqueue(
         &mut self,
         channel: u16,
         publish: &BasicPublish,
         message: Arc<Message>,
         headers: Option<&FieldTable>,
+        sync: bool,
     ) -> AmqpResult<()> {
         let exchange = ok_name(&publish.exchange)?;
         let mut targets = std::mem::take(&mut self.route_buf);
@@ -693,8 +709,29 @@ impl Connection {
                 Ok(())
             }
             RouteOutcome::Routed(_) => {
-                for q in targets.iter() {
-                    q.publish(message.clone());
+                let store = self.broker.store().filter(|_| message.persistent).cloned();
+                match store {
+                    Some(store) if targets.iter().any(|q| q.stored().is_some()) => {
+                        for q in targets.iter().filter(|q| q.stored().is_none()) {
+                            q.publish(message.clone());
+                        }
+                        let reply = Queue::publish_persistent(
+                            &targets,
+                            message,
+                            &store,
+                            sync,
+                            &mut self.store_written,
+                        );
+                        if let Some(reply) = reply {
+                            self.store_reply = Some(reply);
+                            self.store_submits += 1;
+                        }
+                    }
+                    _ => {
+                        for q in targets.iter() {
+                            q.publish(message.clone());
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -704,26 +741,115 @@ impl Connection {
         result
     }
 
-    /// After a batch of frames: ack everything published on confirm channels so far.
+    /// After a batch of frames: if persistent messages went to the store, wait for that write
+    /// (in a small task) before confirming; otherwise confirm everything published so far,
+    /// unless an earlier batch's write is still outstanding.
     pub(super) fn finish_confirms(&mut self) {
-        let mut acks: Vec<(u16, u64, bool)> = Vec::new();
-        for ch in self.channels.values_mut() {
-            if ch.confirm && !ch.closing {
-                let upto = ch.next_publish_seq - 1;
-                if upto > ch.confirmed_upto {
-                    acks.push((ch.id, upto, upto - ch.confirmed_upto > 1));
-                    ch.confirmed_upto = upto;
+        let Some(reply) = self.store_reply.take() else {
+            if self.syncs_in_flight == 0 {
+                self.confirm_all_published();
+            }
+            return;
+        };
+        let written = std::mem::take(&mut self.store_written);
+        let commits = std::mem::take(&mut self.commits_waiting);
+        let confirms: Vec<(u16, u64)> = self
+            .channels
+            .values()
+            .filter(|ch| ch.confirm && !ch.closing && ch.next_publish_seq - 1 > ch.confirmed_upto)
+            .map(|ch| (ch.id, ch.next_publish_seq - 1))
+            .collect();
+        self.syncs_in_flight += 1;
+        let events = self.events_tx.clone();
+        let connection = self.id;
+        tokio::spawn(async move {
+            let result = reply.await.unwrap_or(Err(warren_store::StoreError::Closed));
+            let ok = match result {
+                Ok(()) => {
+                    for (q, seq) in written {
+                        q.mark_persisted(seq);
+                    }
+                    true
                 }
+                Err(e) => {
+                    tracing::error!(connection, error = %e, "persisting messages failed");
+                    false
+                }
+            };
+            let _ = events.send(ConnEvent::Persisted {
+                ok,
+                confirms,
+                commits,
+            });
+        });
+    }
+
+    /// A store write this connection waited for is done (or failed).
+    pub(super) fn persisted(
+        &mut self,
+        ok: bool,
+        confirms: Vec<(u16, u64)>,
+        commits: Vec<u16>,
+    ) -> Option<super::Exit> {
+        self.syncs_in_flight = self.syncs_in_flight.saturating_sub(1);
+        for (channel, upto) in confirms {
+            self.confirm_upto(channel, upto, ok);
+        }
+        for channel in commits {
+            if self.channels.get(&channel).is_none_or(|c| c.closing) {
+                continue;
+            }
+            if ok {
+                self.send_method(channel, &Method::TxCommitOk(TxCommitOk {}));
+            } else if let Some(exit) = self.fail(
+                channel,
+                AmqpError::internal("the message store failed to write the transaction")
+                    .with_ids(90, 20),
+            ) {
+                return Some(exit);
             }
         }
-        for (channel, tag, multiple) in acks {
-            self.send_method(
-                channel,
-                &Method::BasicAck(BasicAck {
-                    delivery_tag: tag,
-                    multiple,
-                }),
-            );
+        if self.syncs_in_flight == 0 {
+            self.confirm_all_published();
+        }
+        None
+    }
+
+    /// Sends basic.ack (or basic.nack when the store failed) for publishes up to `upto`.
+    fn confirm_upto(&mut self, channel: u16, upto: u64, ok: bool) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        if !ch.confirm || ch.closing || upto <= ch.confirmed_upto || upto >= ch.next_publish_seq {
+            return;
+        }
+        let multiple = upto - ch.confirmed_upto > 1;
+        ch.confirmed_upto = upto;
+        let method = if ok {
+            Method::BasicAck(BasicAck {
+                delivery_tag: upto,
+                multiple,
+            })
+        } else {
+            Method::BasicNack(BasicNack {
+                delivery_tag: upto,
+                multiple,
+                requeue: false,
+            })
+        };
+        self.send_method(channel, &method);
+    }
+
+    /// Acks everything published on confirm channels so far.
+    fn confirm_all_published(&mut self) {
+        let due: Vec<(u16, u64)> = self
+            .channels
+            .values()
+            .filter(|ch| ch.confirm && !ch.closing && ch.next_publish_seq - 1 > ch.confirmed_upto)
+            .map(|ch| (ch.id, ch.next_publish_seq - 1))
+            .collect();
+        for (channel, upto) in due {
+            self.confirm_upto(channel, upto, true);
         }
     }
 

@@ -73,6 +73,17 @@ pub(crate) struct Connection {
     last_write: Instant,
     /// Current read-buffer growth step (adaptive, see `READ_CHUNK_MIN`).
     read_chunk: usize,
+    /// The store's reply to the last persistent publish of the current read batch; one
+    /// writer answers in order, so it stands for every earlier one too.
+    store_reply: Option<warren_store::Reply>,
+    /// (queue, seq) written by this batch's persistent publishes (paging needs to know).
+    store_written: Vec<(Arc<crate::queue::Queue>, u64)>,
+    /// How many persistent publishes were submitted (tx.commit checks if it had any).
+    store_submits: u64,
+    /// Channels whose tx.commit-ok waits for this batch's write.
+    commits_waiting: Vec<u16>,
+    /// Batches whose store write is still outstanding: confirms wait for them, in order.
+    syncs_in_flight: u32,
 }
 
 /// Serves one accepted socket until it closes. Never panics on client input.
@@ -119,6 +130,11 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
         last_read: Instant::now(),
         last_write: Instant::now(),
         read_chunk: READ_CHUNK_MIN,
+        store_reply: None,
+        store_written: Vec::new(),
+        store_submits: 0,
+        commits_waiting: Vec::new(),
+        syncs_in_flight: 0,
     };
     let exit = conn.run(events_rx).await;
     if let Exit::Close(err) = exit {
@@ -315,6 +331,11 @@ impl Connection {
                 }
                 None
             }
+            ConnEvent::Persisted {
+                ok,
+                confirms,
+                commits,
+            } => self.persisted(ok, confirms, commits),
             ConnEvent::Shutdown => Some(Exit::Close(AmqpError::new(
                 warren_codec::ReplyCode::ConnectionForced,
                 "broker forced connection closure with reason 'shutdown'",

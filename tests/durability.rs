@@ -1,0 +1,464 @@
+//! Durability across a clean restart, driven by lapin over TCP: a broker is started on a data
+//! dir, used, shut down, and a new broker is started on the same dir. Asserts exactly what is
+//! and is not there afterwards, as a RabbitMQ user expects: durable exchanges, queues and their
+//! bindings and the persistent messages in them survive; transient ones do not. The crash
+//! (kill -9) test with the real binary is `crates/server/tests/kill9.rs`.
+
+use futures_lite::StreamExt;
+use lapin::options::*;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
+use warren_server::Server;
+use warren_tests::{start_broker_in, url, within};
+
+fn persistent() -> BasicProperties {
+    BasicProperties::default().with_delivery_mode(2)
+}
+
+async fn open(server: &Server) -> (lapin::Connection, Channel) {
+    let conn = lapin::Connection::connect(&url(server), lapin::ConnectionProperties::default())
+        .await
+        .expect("lapin connects");
+    let ch = conn.create_channel().await.expect("channel");
+    (conn, ch)
+}
+
+async fn queue(ch: &Channel, name: &str, durable: bool) {
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions {
+            durable,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.declare");
+}
+
+/// Publishes with confirms and waits for every ack.
+async fn publish_confirmed(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    bodies: &[Vec<u8>],
+    props: BasicProperties,
+) {
+    let mut confirms = Vec::new();
+    for body in bodies {
+        confirms.push(
+            ch.basic_publish(
+                exchange.into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                body,
+                props.clone(),
+            )
+            .await
+            .expect("publish"),
+        );
+    }
+    for c in confirms {
+        let confirmation = within("a publisher confirm", c).await.expect("confirm");
+        assert!(
+            matches!(confirmation, Confirmation::Ack(_)),
+            "{confirmation:?}"
+        );
+    }
+}
+
+/// Every message left in `queue`, taken with basic.get and acked: (body, redelivered).
+async fn drain(ch: &Channel, queue: &str) -> Vec<(Vec<u8>, bool)> {
+    let mut out = Vec::new();
+    while let Some(m) = within(
+        "basic.get",
+        ch.basic_get(queue.into(), BasicGetOptions::default()),
+    )
+    .await
+    .expect("basic.get")
+    {
+        out.push((m.delivery.data.clone(), m.delivery.redelivered));
+        m.delivery
+            .ack(BasicAckOptions::default())
+            .await
+            .expect("ack");
+    }
+    out
+}
+
+async fn exists(ch_conn: &lapin::Connection, kind: &str, name: &str) -> bool {
+    let ch = ch_conn.create_channel().await.expect("channel");
+    let result = if kind == "queue" {
+        ch.queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map(|_| ())
+    } else {
+        ch.exchange_declare(
+            name.into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+    };
+    match result {
+        Ok(()) => true,
+        Err(e) => match e.kind() {
+            lapin::ErrorKind::ProtocolError(p) if p.get_id() == 404 => false,
+            other => panic!("passive declare of {kind} '{name}': {other:?}"),
+        },
+    }
+}
+
+fn bodies(prefix: &str, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| format!("{prefix}-{i}").into_bytes())
+        .collect()
+}
+
+async fn restart(server: Server, dir: &std::path::Path) -> Server {
+    server.shutdown().await;
+    start_broker_in(dir).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_topology_and_persistent_messages_survive_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = start_broker_in(&dir).await;
+    let (conn, ch) = open(&server).await;
+    for (name, durable) in [("orders.x", true), ("scratch.x", false)] {
+        ch.exchange_declare(
+            name.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    queue(&ch, "payments", true).await;
+    queue(&ch, "scratch", false).await;
+    ch.queue_declare(
+        "mine".into(),
+        QueueDeclareOptions {
+            durable: true,
+            exclusive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    for q in ["payments", "scratch"] {
+        ch.queue_bind(
+            q.into(),
+            "orders.x".into(),
+            "order.*".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    // Interleaved persistent and transient messages through the durable exchange.
+    for i in 0..10 {
+        let props = if i % 2 == 0 {
+            persistent()
+        } else {
+            BasicProperties::default()
+        };
+        publish_confirmed(
+            &ch,
+            "orders.x",
+            "order.placed",
+            &[format!("m{i}").into_bytes()],
+            props,
+        )
+        .await;
+    }
+    conn.close(200, "bye".into()).await.unwrap();
+
+    let server = restart(server, &dir).await;
+    let (conn, ch) = open(&server).await;
+    assert!(exists(&conn, "exchange", "orders.x").await);
+    assert!(!exists(&conn, "exchange", "scratch.x").await);
+    assert!(exists(&conn, "queue", "payments").await);
+    assert!(!exists(&conn, "queue", "scratch").await);
+    assert!(
+        !exists(&conn, "queue", "mine").await,
+        "exclusive queues never survive"
+    );
+    let got: Vec<Vec<u8>> = drain(&ch, "payments")
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    let want: Vec<Vec<u8>> = (0..10)
+        .step_by(2)
+        .map(|i| format!("m{i}").into_bytes())
+        .collect();
+    assert_eq!(got, want, "only the persistent messages, in order");
+    // The binding came back: a new publish through the durable exchange reaches the queue.
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    publish_confirmed(
+        &ch,
+        "orders.x",
+        "order.paid",
+        &[b"after".to_vec()],
+        persistent(),
+    )
+    .await;
+    assert_eq!(
+        drain(&ch, "payments").await,
+        vec![(b"after".to_vec(), false)]
+    );
+    conn.close(200, "bye".into()).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = start_broker_in(&dir).await;
+    let (conn, ch) = open(&server).await;
+    queue(&ch, "work", true).await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    publish_confirmed(&ch, "", "work", &bodies("job", 5), persistent()).await;
+    // job-0 and job-1 acked; job-2 delivered but never acked.
+    for _ in 0..2 {
+        let m = ch
+            .basic_get("work".into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+            .expect("get-ok");
+        m.delivery.ack(BasicAckOptions::default()).await.unwrap();
+    }
+    let m = ch
+        .basic_get("work".into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+        .expect("get-ok");
+    assert_eq!(m.delivery.data, b"job-2");
+    assert!(!m.delivery.redelivered);
+    drop(m);
+    drop(conn);
+
+    let server = restart(server, &dir).await;
+    let (conn, ch) = open(&server).await;
+    let got = drain(&ch, "work").await;
+    assert_eq!(
+        got,
+        vec![
+            (b"job-2".to_vec(), true),
+            (b"job-3".to_vec(), false),
+            (b"job-4".to_vec(), false),
+        ]
+    );
+    conn.close(200, "bye".into()).await.unwrap();
+
+    // Drained and acked: nothing comes back after another restart.
+    let server = restart(server, &dir).await;
+    let (conn, ch) = open(&server).await;
+    assert!(drain(&ch, "work").await.is_empty());
+    conn.close(200, "bye".into()).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_in_two_queues_lives_until_both_are_done_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = start_broker_in(&dir).await;
+    let (conn, ch) = open(&server).await;
+    ch.exchange_declare(
+        "order.placed".into(),
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    for q in ["inventory", "email"] {
+        queue(&ch, q, true).await;
+        ch.queue_bind(
+            q.into(),
+            "order.placed".into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    publish_confirmed(&ch, "order.placed", "", &bodies("order", 3), persistent()).await;
+    assert_eq!(drain(&ch, "inventory").await.len(), 3);
+    conn.close(200, "bye".into()).await.unwrap();
+
+    let server = restart(server, &dir).await;
+    let (conn, ch) = open(&server).await;
+    assert!(drain(&ch, "inventory").await.is_empty());
+    let email: Vec<Vec<u8>> = drain(&ch, "email").await.into_iter().map(|m| m.0).collect();
+    assert_eq!(email, bodies("order", 3));
+    conn.close(200, "bye".into()).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_and_purged_queues_stay_that_way() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = start_broker_in(&dir).await;
+    let (conn, ch) = open(&server).await;
+    for q in ["purged", "deleted"] {
+        queue(&ch, q, true).await;
+    }
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    publish_confirmed(&ch, "", "purged", &bodies("p", 4), persistent()).await;
+    publish_confirmed(&ch, "", "deleted", &bodies("d", 4), persistent()).await;
+    assert_eq!(
+        ch.queue_purge("purged".into(), QueuePurgeOptions::default())
+            .await
+            .unwrap(),
+        4
+    );
+    ch.queue_delete("deleted".into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    // A later message in the purged queue survives.
+    publish_confirmed(&ch, "", "purged", &[b"later".to_vec()], persistent()).await;
+    conn.close(200, "bye".into()).await.unwrap();
+
+    let server = restart(server, &dir).await;
+    let (conn, ch) = open(&server).await;
+    assert!(!exists(&conn, "queue", "deleted").await);
+    assert_eq!(drain(&ch, "purged").await, vec![(b"later".to_vec(), false)]);
+    conn.close(200, "bye".into()).await.unwrap();
+    server.shutdown().await;
+}
+
+/// More messages than a queue keeps in memory: most bodies are paged out to the store and
+/// read back in order, before and after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order() {
+    const N: usize = 12_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = start_broker_in(&dir).await;
+    let (conn, ch) = open(&server).await;
+    queue(&ch, "backlog", true).await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let all: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            let mut b = format!("msg-{i:06}-").into_bytes();
+            b.resize(1024, b'x');
+            b
+        })
+        .collect();
+    for chunk in all.chunks(1000) {
+        publish_confirmed(&ch, "", "backlog", chunk, persistent()).await;
+    }
+    // The queue holds every message, but only a bounded number of bodies in memory.
+    let q = server
+        .broker()
+        .vhost("/")
+        .unwrap()
+        .queue("backlog")
+        .unwrap();
+    let (ready, in_memory) = q.memory_counts();
+    assert_eq!(ready, N);
+    assert!(
+        in_memory <= 4096 + 1000,
+        "{in_memory} of {N} bodies in memory: paging did not happen"
+    );
+    // Take the first half with a consumer (acks in batches), in order.
+    ch.basic_qos(500, BasicQosOptions::default()).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(
+            "backlog".into(),
+            "c".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    for (i, want) in all.iter().enumerate().take(N / 2) {
+        let d = within("a delivery", consumer.next())
+            .await
+            .expect("stream open")
+            .expect("delivery");
+        assert_eq!(&d.data, want, "message {i}");
+        if i % 100 == 99 {
+            d.ack(BasicAckOptions { multiple: true }).await.unwrap();
+        }
+    }
+    conn.close(200, "bye".into()).await.unwrap();
+
+    let server = restart(server, &dir).await;
+    let (conn, ch) = open(&server).await;
+    let rest: Vec<Vec<u8>> = drain(&ch, "backlog")
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(rest.len(), N / 2);
+    assert!(rest == all[N / 2..], "the second half, in order");
+    conn.close(200, "bye".into()).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_store_stops_the_start_with_an_error_naming_the_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = start_broker_in(&dir).await;
+    let (conn, ch) = open(&server).await;
+    queue(&ch, "q", true).await;
+    conn.close(200, "bye".into()).await.unwrap();
+    server.shutdown().await;
+    std::fs::write(dir.join("CURRENT"), b"garbage\n").unwrap();
+    let config = warren_server::Config {
+        data_dir: dir.clone(),
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        ..Default::default()
+    };
+    let err = match Server::start(config).await {
+        Ok(_) => panic!("a broker started over a corrupt store"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(&dir.display().to_string()),
+        "error names the data dir: {err}"
+    );
+}
