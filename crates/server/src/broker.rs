@@ -24,6 +24,7 @@ pub struct Broker {
     connections: DashMap<ConnectionId, UnboundedSender<ConnEvent>>,
     next_connection: AtomicU64,
     store: Option<Arc<Store>>,
+    flow_pauses: AtomicU64,
 }
 
 impl Broker {
@@ -36,6 +37,7 @@ impl Broker {
             next_connection: AtomicU64::new(1),
             config,
             store,
+            flow_pauses: AtomicU64::new(0),
         };
         broker.add_vhost(&broker.config.default_vhost.clone());
         broker.users.insert(
@@ -52,6 +54,26 @@ impl Broker {
             .entry(name.to_string())
             .or_insert_with(|| Vhost::new(name, self.store.clone()))
             .clone()
+    }
+
+    /// Flow control: true while the store has more than `config.store_pending_max` bytes
+    /// waiting to be written. Connections then stop reading from their sockets, so TCP
+    /// back-pressure reaches the publishers, as RabbitMQ's credit flow blocks publishers behind
+    /// a slow message store. Counts the pauses (see [`Broker::flow_pauses`]).
+    pub fn flow_paused(&self) -> bool {
+        let paused = self
+            .store
+            .as_ref()
+            .is_some_and(|s| s.pending_bytes() > self.config.store_pending_max);
+        if paused {
+            self.flow_pauses.fetch_add(1, Ordering::Relaxed);
+        }
+        paused
+    }
+
+    /// How often a connection found the broker in flow control.
+    pub fn flow_pauses(&self) -> u64 {
+        self.flow_pauses.load(Ordering::Relaxed)
     }
 
     /// The durable store, if the broker has one.

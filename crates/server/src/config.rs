@@ -27,6 +27,9 @@ pub struct Config {
     pub max_message_size: u64,
     /// How long a client may take to finish the handshake (RabbitMQ: 10 s).
     pub handshake_timeout: Duration,
+    /// Flow control: connections stop reading while the store has more than this many bytes
+    /// submitted and not yet written.
+    pub store_pending_max: u64,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             heartbeat: 60,
             max_message_size: 128 * 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),
+            store_pending_max: 64 * 1024 * 1024,
         }
     }
 }

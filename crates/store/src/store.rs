@@ -258,6 +258,11 @@ impl Store {
         }
     }
 
+    /// Bytes submitted and not yet written: the backpressure signal (one atomic load).
+    pub fn pending_bytes(&self) -> u64 {
+        self.shared.stats.pending_bytes.load(Ordering::Relaxed)
+    }
+
     /// The writer's counters.
     pub fn stats(&self) -> StoreStats {
         self.shared.stats.snapshot()

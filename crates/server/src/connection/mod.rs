@@ -38,6 +38,8 @@ const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 /// target); one whose reads fill the buffer doubles its chunk up to the maximum.
 const READ_CHUNK_MIN: usize = 4 * 1024;
 const READ_CHUNK_MAX: usize = 256 * 1024;
+/// How often a connection paused by flow control looks again.
+const FLOW_RECHECK: Duration = Duration::from_millis(2);
 
 /// Why the main loop ended.
 enum Exit {
@@ -180,6 +182,7 @@ impl Connection {
                 self.read_buf.reserve(self.read_chunk);
             }
             let spare = self.read_buf.capacity() - self.read_buf.len();
+            let flow_paused = self.broker.flow_paused();
             // Unbiased: neither a delivery flood nor a publish flood may starve the other.
             tokio::select! {
                 ev = events.recv() => {
@@ -199,7 +202,11 @@ impl Connection {
                         }
                     }
                 }
-                n = self.reader.read_buf(&mut self.read_buf) => {
+                _ = tokio::time::sleep(FLOW_RECHECK), if flow_paused => {
+                    // Not reading counts as hearing from the client: the pause is ours.
+                    self.last_read = Instant::now();
+                }
+                n = self.reader.read_buf(&mut self.read_buf), if !flow_paused => {
                     match n {
                         Ok(0) | Err(_) => return Exit::Done,
                         Ok(n) => {
