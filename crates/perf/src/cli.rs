@@ -1,8 +1,9 @@
 //! The command line (clap) and its translation into scenarios and targets.
 
 use crate::client::AmqpUri;
+use crate::runner::RunOptions;
 use crate::runner::Target;
-use crate::scenario::{self, ExchangeType, FlowSpec, Kind, Scenario, StandardParams};
+use crate::scenario::{self, ExchangeType, FlowSpec, Kind, Overrides, Scenario, StandardParams};
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ pub struct RunArgs {
     #[arg(long, default_value = DEFAULT_URI)]
     pub uri: String,
     /// Run this standard scenario (see `list`) instead of one built from the flags below;
-    /// --duration still applies.
+    /// --duration, --count, -s/--size and --persistent still apply.
     #[arg(long)]
     pub scenario: Option<String>,
     /// Label for the broker in reports.
@@ -57,10 +58,12 @@ pub struct RunArgs {
     /// Direct/topic bindings spread over the queues (default: one per queue).
     #[arg(long, default_value_t = 0)]
     pub bindings: u32,
-    /// Body size in bytes (8 or more carries the send time, for latency).
-    #[arg(short = 's', long, default_value_t = 16)]
-    pub size: usize,
-    /// Persistent messages and durable queues.
+    /// Body size in bytes (8 or more carries the send time, for latency). Default: 16, or with
+    /// --scenario the scenario's own size (e.g. 100 for backlog-N), which this overrides.
+    #[arg(short = 's', long)]
+    pub size: Option<usize>,
+    /// Persistent messages and durable queues (with --scenario: makes a flow or backlog
+    /// scenario persistent).
     #[arg(long)]
     pub persistent: bool,
     /// Publisher confirms with at most N unconfirmed messages per producer.
@@ -87,6 +90,12 @@ pub struct RunArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<String>,
+    /// Do not delete the scenario's queues and exchange at the end; prints their names. With
+    /// --scenario backlog-N the backlog is also not drained (a durable backlog for a recovery
+    /// test: --scenario backlog-1000000 --persistent --keep). No effect on connections-N,
+    /// whose exclusive queues go with their connections.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Args)]
@@ -158,9 +167,14 @@ impl RunArgs {
                 p.backlog = n;
             }
             let set = scenario::standard_set(&p);
-            return find(&set, name)
+            let mut sc = find(&set, name)
                 .cloned()
-                .ok_or_else(|| format!("no standard scenario {name} (see `warren-perf list`)"));
+                .ok_or_else(|| format!("no standard scenario {name} (see `warren-perf list`)"))?;
+            sc.apply(Overrides {
+                size: self.size,
+                persistent: self.persistent,
+            })?;
+            return Ok(sc);
         }
         let exchange = ExchangeType::parse(&self.exchange_type)
             .ok_or_else(|| format!("unknown exchange type {}", self.exchange_type))?;
@@ -170,7 +184,7 @@ impl RunArgs {
             queues: self.queues,
             exchange,
             bindings: self.bindings,
-            size: self.size,
+            size: self.size.unwrap_or(FlowSpec::default().size),
             persistent: self.persistent,
             confirm: self.confirm,
             prefetch: self.prefetch,
@@ -185,6 +199,10 @@ impl RunArgs {
             description: describe(&f),
             kind: Kind::Flow(f),
         })
+    }
+
+    pub fn options(&self) -> RunOptions {
+        RunOptions { keep: self.keep }
     }
 
     pub fn target(&self) -> Result<Target, String> {
@@ -391,6 +409,93 @@ mod tests {
             panic!()
         };
         assert_eq!(a.to_scenario().unwrap().name, "connections-50");
+    }
+
+    #[test]
+    fn run_size_and_persistent_override_a_standard_scenario() {
+        let scenario_of = |args: &[&str]| {
+            let Command::Run(a) = parse(args).command else {
+                panic!()
+            };
+            a.to_scenario()
+        };
+        let backlog = |sc: Scenario| match sc.kind {
+            Kind::Backlog {
+                messages,
+                size,
+                persistent,
+                ..
+            } => (messages, size, persistent),
+            other => panic!("{other:?}"),
+        };
+        let sc = scenario_of(&["warren-perf", "run", "--scenario", "backlog"]).unwrap();
+        assert_eq!(backlog(sc), (500_000, 100, false));
+        let sc = scenario_of(&[
+            "warren-perf",
+            "run",
+            "--scenario",
+            "backlog",
+            "--count",
+            "1000",
+            "-s",
+            "4096",
+            "--persistent",
+        ])
+        .unwrap();
+        assert_eq!(sc.name, "backlog-1k");
+        assert_eq!(backlog(sc), (1000, 4096, true));
+        let sc = scenario_of(&[
+            "warren-perf",
+            "run",
+            "--scenario",
+            "transient-1k",
+            "-s",
+            "64",
+        ])
+        .unwrap();
+        let Kind::Flow(f) = sc.kind else { panic!() };
+        assert_eq!((f.size, f.persistent), (64, false));
+        assert!(
+            scenario_of(&["warren-perf", "run", "--scenario", "conn", "--persistent"])
+                .unwrap_err()
+                .contains("do not apply")
+        );
+    }
+
+    #[test]
+    fn keep_flag_parses() {
+        let Command::Run(a) = parse(&[
+            "warren-perf",
+            "run",
+            "-x",
+            "1",
+            "-y",
+            "0",
+            "--persistent",
+            "-s",
+            "100",
+            "-c",
+            "1000",
+            "-z",
+            "15",
+            "--keep",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        assert!(a.options().keep);
+        let Kind::Flow(f) = a.to_scenario().unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(
+            (f.producers, f.consumers, f.size, f.persistent, f.confirm),
+            (1, 0, 100, true, Some(1000))
+        );
+        let Command::Run(a) = parse(&["warren-perf", "run"]).command else {
+            panic!()
+        };
+        assert_eq!(a.options(), RunOptions { keep: false });
     }
 
     #[test]

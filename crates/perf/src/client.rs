@@ -422,6 +422,27 @@ impl Conn {
         }
     }
 
+    /// Declares a server-named, exclusive, auto-delete, non-durable queue (queue.declare with
+    /// an empty name); returns the name the broker generated. The broker deletes it when this
+    /// connection closes.
+    pub async fn declare_exclusive_queue(&mut self, ch: u16) -> Result<String> {
+        let m = Method::QueueDeclare(QueueDeclare {
+            queue: short(""),
+            exclusive: true,
+            auto_delete: true,
+            ..Default::default()
+        });
+        match self.call(ch, m).await? {
+            Method::QueueDeclareOk(ok) if !ok.queue.as_bytes().is_empty() => {
+                Ok(ok.queue.to_string_lossy().into_owned())
+            }
+            Method::QueueDeclareOk(_) => Err(ClientError::Protocol(
+                "queue.declare-ok without a generated queue name".into(),
+            )),
+            other => Err(unexpected("queue.declare-ok", &other)),
+        }
+    }
+
     pub async fn bind_queue(
         &mut self,
         ch: u16,

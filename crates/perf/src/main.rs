@@ -61,10 +61,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "running {} ({}) against {}",
                 sc.name, sc.description, target.label
             );
-            let r = runner::run(&sc, &target).await.map_err(|e| e.to_string())?;
+            let r = runner::run_with(&sc, &target, a.options())
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{}", report::runs_table(std::slice::from_ref(&r)));
             print!("{}", report::details(std::slice::from_ref(&r)));
-            write_json(&a.json, &r.to_json())
+            write_json(&a.json, &r.to_json())?;
+            if a.keep {
+                print!("{}", report::kept(&r));
+            }
+            Ok(())
         }
         Command::Compare(a) => {
             let set = a.scenarios()?;

@@ -110,15 +110,23 @@ const CONN_OPENED: Metric = Metric {
     compared: false,
     get: |r| r.connections.as_ref().map(|c| c.opened as f64),
 };
+/// Context for [`BACKLOG_RSS_PER_MSG`], which carries the ratio.
 const BACKLOG_RSS: Metric = Metric {
     name: "broker RSS growth with backlog",
     unit: "MiB",
     better: Better::Lower,
-    compared: true,
+    compared: false,
     get: |r| {
         let (a, b) = (r.broker_rss_before_kib?, r.broker_rss_after_kib?);
         Some((b as f64 - a as f64) / 1024.0)
     },
+};
+const BACKLOG_RSS_PER_MSG: Metric = Metric {
+    name: "broker memory per queued message",
+    unit: "B",
+    better: Better::Lower,
+    compared: true,
+    get: |r| r.backlog.as_ref().and_then(|b| b.rss_per_msg_bytes),
 };
 const BROKER_CPU: Metric = Metric {
     name: "broker CPU per 100k msgs",
@@ -163,6 +171,7 @@ pub fn metrics_for(kind: &crate::scenario::Kind) -> Vec<Metric> {
         Kind::Backlog { .. } => vec![
             BACKLOG_PUBLISH,
             BACKLOG_DRAIN,
+            BACKLOG_RSS_PER_MSG,
             BACKLOG_RSS,
             BROKER_CPU,
             CLIENT_CPU,
@@ -353,10 +362,31 @@ pub fn details(runs: &[RunResult]) -> String {
         if let Some(b) = &r.backlog {
             let _ = writeln!(
                 s,
-                "- {} on {}: {} messages, publish+confirm {:.2} s, drain {:.2} s; {rss} (after publishing)",
+                "- {} on {}: {} messages, publish+confirm {:.2} s, drain {:.2} s; {rss} (after publishing); {} B per queued message",
                 r.scenario, r.broker, b.messages, b.publish_secs, b.drain_secs,
+                fmt_num(b.rss_per_msg_bytes),
             );
         }
+    }
+    s
+}
+
+/// What `--keep` left in the broker, one name a line (printed at the end of a run).
+pub fn kept(r: &RunResult) -> String {
+    let mut s = String::new();
+    if r.kept_queues.is_empty() && r.kept_exchange.is_none() {
+        let _ = writeln!(
+            s,
+            "kept: nothing ({} declares no queues to keep)",
+            r.scenario
+        );
+        return s;
+    }
+    for q in &r.kept_queues {
+        let _ = writeln!(s, "kept queue: {q}");
+    }
+    if let Some(x) = &r.kept_exchange {
+        let _ = writeln!(s, "kept exchange: {x}");
     }
     s
 }
@@ -408,6 +438,8 @@ mod tests {
             connections: None,
             backlog: None,
             errors: vec![],
+            kept_queues: vec![],
+            kept_exchange: None,
         }
     }
 
@@ -437,6 +469,61 @@ mod tests {
             t.contains("| latency p50 (us) | 80.0 | 200 | 2.50x (RabbitMQ/Warren) |"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn backlog_memory_per_message_is_compared_lower_better() {
+        let backlog = |broker: &str, before: u64, after: u64, per_msg: f64| RunResult {
+            broker_rss_before_kib: Some(before),
+            broker_rss_after_kib: Some(after),
+            backlog: Some(crate::runner::BacklogStats {
+                messages: 1000,
+                publish_secs: 1.0,
+                drain_secs: 1.0,
+                rss_per_msg_bytes: Some(per_msg),
+            }),
+            ..run(broker, 1000, 1.0)
+        };
+        let (a, b) = (backlog("W", 0, 100, 150.0), backlog("R", 0, 1000, 1200.0));
+        let metrics = metrics_for(&crate::scenario::Kind::Backlog {
+            messages: 1000,
+            size: 100,
+            persistent: false,
+            confirm: 1000,
+            prefetch: 1000,
+            multi_ack_every: 100,
+            timeout: std::time::Duration::from_secs(1),
+        });
+        let rows = rows_for("backlog-1k", &metrics, &[&a], &[&b]);
+        let row = rows
+            .iter()
+            .find(|r| r.metric == "broker memory per queued message")
+            .unwrap();
+        assert_eq!(
+            (row.a, row.b, row.ratio),
+            (Some(150.0), Some(1200.0), Some(8.0))
+        );
+        let t = compare_table("Warren", "RabbitMQ", &rows);
+        assert!(
+            t.contains(
+                "| broker memory per queued message (B) | 150 | 1,200 | 8.00x (RabbitMQ/Warren) |"
+            ),
+            "{t}"
+        );
+        assert!(details(&[a]).contains("150 B per queued message"));
+    }
+
+    #[test]
+    fn kept_names_are_listed() {
+        let mut r = run("W", 1, 1.0);
+        assert!(kept(&r).starts_with("kept: nothing"));
+        r.kept_queues = vec!["p-q0".into(), "p-q1".into()];
+        r.kept_exchange = Some("p-x".into());
+        assert_eq!(
+            kept(&r),
+            "kept queue: p-q0\nkept queue: p-q1\nkept exchange: p-x\n"
+        );
+        assert_eq!(r.to_json()["kept_queues"][1], "p-q1");
     }
 
     #[test]

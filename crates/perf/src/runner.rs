@@ -28,6 +28,14 @@ pub struct Target {
     pub pid: Option<u32>,
 }
 
+/// How to run a scenario, beyond what it measures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Leave the scenario's queues and exchange in the broker (not deleted at the end); their
+    /// names are in [`RunResult::kept_queues`] and [`RunResult::kept_exchange`].
+    pub keep: bool,
+}
+
 /// Connection-scenario figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnStats {
@@ -45,6 +53,9 @@ pub struct BacklogStats {
     pub messages: u64,
     pub publish_secs: f64,
     pub drain_secs: f64,
+    /// Broker memory per queued message, bytes: (RSS with the whole backlog queued - steady
+    /// RSS before publishing) / messages queued (confirmed).
+    pub rss_per_msg_bytes: Option<f64>,
 }
 
 /// Everything measured in one run of one scenario against one broker.
@@ -68,6 +79,10 @@ pub struct RunResult {
     pub backlog: Option<BacklogStats>,
     /// Errors from individual producers or consumers (the run still reports what it got).
     pub errors: Vec<String>,
+    /// Queues left in the broker at the end (`--keep`).
+    pub kept_queues: Vec<String>,
+    /// The exchange left in the broker at the end (`--keep`), if the scenario declared one.
+    pub kept_exchange: Option<String>,
 }
 
 impl RunResult {
@@ -88,6 +103,8 @@ impl RunResult {
             connections: None,
             backlog: None,
             errors: vec![],
+            kept_queues: vec![],
+            kept_exchange: None,
         }
     }
 
@@ -154,16 +171,28 @@ impl RunResult {
             })),
             "backlog": self.backlog.as_ref().map(|b| json!({
                 "messages": b.messages, "publish_secs": b.publish_secs, "drain_secs": b.drain_secs,
+                "rss_per_msg_bytes": b.rss_per_msg_bytes,
             })),
             "errors": self.errors,
+            "kept_queues": self.kept_queues,
+            "kept_exchange": self.kept_exchange,
         })
     }
 }
 
-/// Runs `sc` against `target`.
+/// Runs `sc` against `target`, deleting what it declared at the end.
 pub async fn run(sc: &Scenario, target: &Target) -> Result<RunResult, ClientError> {
+    run_with(sc, target, RunOptions::default()).await
+}
+
+/// Runs `sc` against `target` with `opts`.
+pub async fn run_with(
+    sc: &Scenario,
+    target: &Target,
+    opts: RunOptions,
+) -> Result<RunResult, ClientError> {
     match &sc.kind {
-        Kind::Flow(f) => run_flow(&sc.name, f, target).await,
+        Kind::Flow(f) => run_flow(&sc.name, f, target, opts).await,
         Kind::Connections { count, hold } => run_connections(&sc.name, *count, *hold, target).await,
         Kind::Backlog {
             messages,
@@ -182,7 +211,7 @@ pub async fn run(sc: &Scenario, target: &Target) -> Result<RunResult, ClientErro
                 multi_ack_every: *multi_ack_every,
                 ..FlowSpec::default()
             };
-            run_backlog(&sc.name, &spec, *messages, *timeout, target).await
+            run_backlog(&sc.name, &spec, *messages, *timeout, target, opts).await
         }
     }
 }
@@ -530,6 +559,27 @@ async fn declare(admin: &mut Conn, top: &Topology, durable: bool) -> Result<(), 
     admin.bind_many(1, &top.bindings).await
 }
 
+/// Deletes what a scenario declared, unless `--keep` asked to leave it (then the names go
+/// into the result).
+async fn finish(
+    target: &Target,
+    top: &Topology,
+    opts: RunOptions,
+    res: Result<RunResult, ClientError>,
+) -> Result<RunResult, ClientError> {
+    match res {
+        Ok(mut r) if opts.keep => {
+            r.kept_queues = top.queues.clone();
+            r.kept_exchange = top.exchange.as_ref().map(|(name, _)| name.clone());
+            Ok(r)
+        }
+        res => {
+            teardown(target, top).await;
+            res
+        }
+    }
+}
+
 async fn teardown(target: &Target, top: &Topology) {
     let work = async {
         let mut admin = Conn::connect(&target.uri, "warren-perf cleanup").await?;
@@ -602,15 +652,19 @@ async fn join_all(
     hist
 }
 
-async fn run_flow(name: &str, f: &FlowSpec, target: &Target) -> Result<RunResult, ClientError> {
+async fn run_flow(
+    name: &str,
+    f: &FlowSpec,
+    target: &Target,
+    opts: RunOptions,
+) -> Result<RunResult, ClientError> {
     scenario::validate(f).map_err(ClientError::Protocol)?;
     let top = scenario::topology(f, &unique_prefix());
     let mut admin = Conn::connect(&target.uri, "warren-perf setup").await?;
     admin.open_channel(1).await?;
     let res = run_flow_declared(name, f, target, &top, &mut admin).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), admin.close()).await;
-    teardown(target, &top).await;
-    res
+    finish(target, &top, opts, res).await
 }
 
 async fn run_flow_declared(
@@ -723,12 +777,16 @@ async fn run_backlog(
     messages: u64,
     timeout: Duration,
     target: &Target,
+    opts: RunOptions,
 ) -> Result<RunResult, ClientError> {
     let top = scenario::topology(f, &unique_prefix());
     let mut admin = Conn::connect(&target.uri, "warren-perf setup").await?;
     admin.open_channel(1).await?;
     let res = async {
         declare(&mut admin, &top, f.persistent).await?;
+        // As in run_connections: the baseline must not include memory the broker is still
+        // returning from earlier runs, or the per-message figure measures that instead.
+        steady_rss(target.pid).await;
         let counters = Arc::new(Counters::default());
         let (go_tx, go_rx) = watch::channel(true);
         let (_stop_tx, stop_rx) = watch::channel(false);
@@ -750,23 +808,26 @@ async fn run_backlog(
         let publish_secs = t0.elapsed().as_secs_f64();
         let (_, b_mid) = sample_pair(target.pid);
         let t1 = Instant::now();
-        let plan = ConsumerPlan {
-            autoack: false,
-            multi_ack_every: f.multi_ack_every,
-            timestamps: false,
-            limit: Some(counters.confirmed.load(Ordering::Relaxed)),
-            hard_deadline: hard,
-        };
-        let c = start_consumer(
-            target,
-            &top.queues[0],
-            plan,
-            f.prefetch,
-            &counters,
-            &stop_rx,
-        )
-        .await?;
-        join_all(vec![], vec![c], hard, &mut errors).await;
+        // With --keep the backlog is the point (e.g. a recovery measurement): no drain.
+        if !opts.keep {
+            let plan = ConsumerPlan {
+                autoack: false,
+                multi_ack_every: f.multi_ack_every,
+                timestamps: false,
+                limit: Some(counters.confirmed.load(Ordering::Relaxed)),
+                hard_deadline: hard,
+            };
+            let c = start_consumer(
+                target,
+                &top.queues[0],
+                plan,
+                f.prefetch,
+                &counters,
+                &stop_rx,
+            )
+            .await?;
+            join_all(vec![], vec![c], hard, &mut errors).await;
+        }
         let drain_secs = t1.elapsed().as_secs_f64();
         let (c1, b1) = sample_pair(target.pid);
         drop(go_tx);
@@ -784,14 +845,26 @@ async fn run_backlog(
             messages,
             publish_secs,
             drain_secs,
+            rss_per_msg_bytes: rss_per_msg_bytes(
+                result.broker_rss_before_kib,
+                result.broker_rss_after_kib,
+                result.confirmed,
+            ),
         });
         result.errors = errors;
         Ok(result)
     }
     .await;
     let _ = tokio::time::timeout(Duration::from_secs(10), admin.close()).await;
-    teardown(target, &top).await;
-    res
+    finish(target, &top, opts, res).await
+}
+
+/// Broker RSS growth (KiB samples) per queued message, in bytes.
+fn rss_per_msg_bytes(before_kib: Option<u64>, after_kib: Option<u64>, queued: u64) -> Option<f64> {
+    match (before_kib, after_kib) {
+        (Some(a), Some(b)) if queued > 0 => Some((b as f64 - a as f64) * 1024.0 / queued as f64),
+        _ => None,
+    }
 }
 
 /// Waits (at most 15 s) until two broker RSS samples 500 ms apart differ by under 1%.
@@ -838,9 +911,13 @@ async fn run_connections(
             if stalled.load(Ordering::Relaxed) {
                 return Ok(None);
             }
+            // A connection with a channel, a queue and a consumer: a server-named exclusive
+            // auto-delete queue (gone when the connection closes) and a consumer with acks.
             let open = async {
                 let mut c = Conn::connect(&uri, "warren-perf idle").await?;
                 c.open_channel(1).await?;
+                let queue = c.declare_exclusive_queue(1).await?;
+                c.consume(1, &queue, "warren-perf", false).await?;
                 Ok::<Conn, ClientError>(c)
             };
             match tokio::time::timeout(CONNECT_STALL, open).await {
@@ -968,10 +1045,22 @@ mod tests {
             messages: 1000,
             publish_secs: 2.0,
             drain_secs: 0.5,
+            rss_per_msg_bytes: None,
         });
         assert_eq!(r.sent_rate(), 500.0);
         assert_eq!(r.received_rate(), 2000.0);
         r.client_cpu_secs = 0.01;
         assert_eq!(r.client_cpu_per_100k(), Some(1.0));
+    }
+
+    #[test]
+    fn backlog_memory_per_message() {
+        // 500,000 messages in 100,000 KiB more: 204.8 bytes each.
+        assert_eq!(
+            rss_per_msg_bytes(Some(50_000), Some(150_000), 500_000),
+            Some(204.8)
+        );
+        assert_eq!(rss_per_msg_bytes(Some(1), Some(2), 0), None);
+        assert_eq!(rss_per_msg_bytes(None, Some(2), 10), None);
     }
 }

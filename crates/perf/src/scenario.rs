@@ -84,14 +84,16 @@ impl Default for FlowSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     Flow(FlowSpec),
-    /// Open `count` connections (each with one channel), hold them, close them; measures the
-    /// opening rate and broker RSS per connection.
+    /// Open `count` connections, each with one channel, one server-named exclusive
+    /// auto-delete queue and one consumer (with acks) on it; hold them, close them (which
+    /// deletes the queues). Measures the opening rate and broker RSS per connection.
     Connections {
         count: u32,
         hold: Duration,
     },
     /// Publish `messages` into one queue with nobody consuming (confirmed, so they are really
-    /// in the queue), then drain them with one consumer.
+    /// in the queue), then drain them with one consumer. Measures broker RSS per queued
+    /// message (from a steady RSS before publishing to the RSS with the backlog queued).
     Backlog {
         messages: u64,
         size: usize,
@@ -110,6 +112,84 @@ pub struct Scenario {
     pub name: String,
     pub description: String,
     pub kind: Kind,
+}
+
+/// Command-line overrides of a standard scenario's messages (`run --scenario ... -s N
+/// --persistent`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Overrides {
+    /// Body size in bytes instead of the scenario's own.
+    pub size: Option<usize>,
+    /// Persistent messages and durable queues (`false` leaves the scenario as it is).
+    pub persistent: bool,
+}
+
+impl Overrides {
+    pub fn is_empty(&self) -> bool {
+        self.size.is_none() && !self.persistent
+    }
+}
+
+impl Scenario {
+    /// Applies `o` to a flow or backlog scenario (the name stays; the description says what
+    /// changed). Connection scenarios send no messages: overriding them is an error.
+    pub fn apply(&mut self, o: Overrides) -> Result<(), String> {
+        if o.is_empty() {
+            return Ok(());
+        }
+        match &mut self.kind {
+            Kind::Connections { .. } => Err(format!(
+                "{} sends no messages: --size and --persistent do not apply",
+                self.name
+            )),
+            Kind::Flow(f) => {
+                if let Some(size) = o.size {
+                    f.size = size;
+                }
+                f.persistent |= o.persistent;
+                validate(f)?;
+                self.description = format!(
+                    "{}; overridden: {} B, {}",
+                    self.description,
+                    f.size,
+                    if f.persistent {
+                        "persistent"
+                    } else {
+                        "transient"
+                    }
+                );
+                Ok(())
+            }
+            Kind::Backlog {
+                messages,
+                size,
+                persistent,
+                confirm,
+                ..
+            } => {
+                if let Some(s) = o.size {
+                    check_size(s)?;
+                    *size = s;
+                }
+                *persistent |= o.persistent;
+                self.description = backlog_description(*messages, *size, *persistent, *confirm);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The description of a backlog scenario.
+pub fn backlog_description(messages: u64, size: usize, persistent: bool, confirm: u32) -> String {
+    format!(
+        "publish {messages} x {size} B {} (confirms {confirm} in flight) with no consumer, \
+         then drain with 1 consumer; broker RSS per queued message",
+        if persistent {
+            "persistent, durable queue"
+        } else {
+            "transient"
+        }
+    )
 }
 
 /// Knobs the compare mode applies to the whole standard set.
@@ -143,7 +223,8 @@ pub fn standard_set(p: &StandardParams) -> Vec<Scenario> {
         Scenario {
             name: format!("connections-{}", p.connections),
             description: format!(
-                "open {} connections (1 channel each), hold 3 s; broker RSS per connection",
+                "open {} connections, each with 1 channel, 1 server-named exclusive auto-delete \
+                 queue and 1 consumer; hold 3 s; broker RSS per connection",
                 p.connections
             ),
             kind: Kind::Connections {
@@ -166,11 +247,12 @@ pub fn standard_set(p: &StandardParams) -> Vec<Scenario> {
         },
         Scenario {
             name: "persistent-confirms".into(),
-            description: "1 -> 1, 1 KiB, persistent, durable queue, confirms 100 in flight".into(),
+            description: "1 -> 1, 1 KiB, persistent, durable queue, confirms 1,000 in flight"
+                .into(),
             kind: flow(FlowSpec {
                 size: 1024,
                 persistent: true,
-                confirm: Some(100),
+                confirm: Some(1000),
                 ..FlowSpec::default()
             }),
         },
@@ -206,13 +288,10 @@ pub fn standard_set(p: &StandardParams) -> Vec<Scenario> {
         },
         Scenario {
             name: format!("backlog-{}", short_count(p.backlog)),
-            description: format!(
-                "publish {} x 16 B (confirmed) with no consumer, then drain with 1 consumer",
-                p.backlog
-            ),
+            description: backlog_description(p.backlog, 100, false, 1000),
             kind: Kind::Backlog {
                 messages: p.backlog,
-                size: 16,
+                size: 100,
                 persistent: false,
                 confirm: 1000,
                 prefetch: 1000,
@@ -233,6 +312,13 @@ fn short_count(n: u64) -> String {
     }
 }
 
+fn check_size(size: usize) -> Result<(), String> {
+    if size > 64 * 1024 * 1024 {
+        return Err("message size over 64 MiB".into());
+    }
+    Ok(())
+}
+
 /// Checks a flow spec for combinations that cannot work.
 pub fn validate(f: &FlowSpec) -> Result<(), String> {
     if f.producers == 0 && f.consumers == 0 {
@@ -241,9 +327,7 @@ pub fn validate(f: &FlowSpec) -> Result<(), String> {
     if f.queues == 0 {
         return Err("need at least one queue".into());
     }
-    if f.size > 64 * 1024 * 1024 {
-        return Err("message size over 64 MiB".into());
-    }
+    check_size(f.size)?;
     if let Some(r) = f.rate {
         if !(r > 0.0 && r.is_finite()) {
             return Err("rate must be a positive number".into());
@@ -383,6 +467,79 @@ mod tests {
                 assert_eq!(f.duration, Duration::from_secs(10));
             }
         }
+        // The issue's parameters: 1,000 confirms in flight, 500,000 x 100 B transient backlog.
+        let Kind::Flow(pc) = &set[3].kind else {
+            panic!()
+        };
+        assert_eq!(
+            (pc.confirm, pc.size, pc.persistent),
+            (Some(1000), 1024, true)
+        );
+        assert!(set[3].description.contains("1,000 in flight"));
+        let Kind::Backlog {
+            messages,
+            size,
+            persistent,
+            ..
+        } = set[7].kind
+        else {
+            panic!()
+        };
+        assert_eq!((messages, size, persistent), (500_000, 100, false));
+        assert!(set[7].description.contains("500000 x 100 B transient"));
+        assert!(matches!(set[0].kind, Kind::Connections { count: 1000, .. }));
+        assert!(set[0]
+            .description
+            .contains("exclusive auto-delete queue and 1 consumer"));
+    }
+
+    #[test]
+    fn overrides_change_backlog_and_flow_messages() {
+        let set = standard_set(&StandardParams::default());
+        let mut b = set[7].clone();
+        b.apply(Overrides::default()).unwrap();
+        assert_eq!(b, set[7]);
+        b.apply(Overrides {
+            size: Some(1024),
+            persistent: true,
+        })
+        .unwrap();
+        let Kind::Backlog {
+            size, persistent, ..
+        } = b.kind
+        else {
+            panic!()
+        };
+        assert_eq!((size, persistent), (1024, true));
+        assert!(
+            b.description.contains("1024 B persistent"),
+            "{}",
+            b.description
+        );
+        assert_eq!(b.name, "backlog-500k");
+        let mut f = set[1].clone();
+        f.apply(Overrides {
+            size: Some(100),
+            persistent: false,
+        })
+        .unwrap();
+        let Kind::Flow(spec) = &f.kind else { panic!() };
+        assert_eq!((spec.size, spec.persistent), (100, false));
+        assert!(f.description.ends_with("overridden: 100 B, transient"));
+        let mut c = set[0].clone();
+        assert!(c
+            .apply(Overrides {
+                size: None,
+                persistent: true
+            })
+            .is_err());
+        assert!(set[7]
+            .clone()
+            .apply(Overrides {
+                size: Some(65 * 1024 * 1024),
+                persistent: false
+            })
+            .is_err());
     }
 
     #[test]

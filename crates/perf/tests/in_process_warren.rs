@@ -2,8 +2,8 @@
 //! client speaks enough correct AMQP for every scenario kind, and the runner measures them.
 
 use std::time::Duration;
-use warren_perf::client::AmqpUri;
-use warren_perf::runner::{self, Target};
+use warren_perf::client::{AmqpUri, Conn};
+use warren_perf::runner::{self, RunOptions, Target};
 use warren_perf::scenario::{ExchangeType, FlowSpec, Kind, Scenario};
 use warren_server::{Config, Server};
 
@@ -108,8 +108,40 @@ async fn one_second_scenarios_against_in_process_warren() {
         },
     };
     let r = runner::run(&conns, &target).await.unwrap();
+    // Each connection declared a server-named exclusive queue and consumed from it.
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
     let c = r.connections.unwrap();
     assert_eq!((c.opened, c.failed), (20, 0));
+
+    // --keep: a publish-only run leaves its queue, with what it published, in the broker.
+    let publish_only = FlowSpec {
+        consumers: 0,
+        confirm: Some(100),
+        size: 100,
+        rate: Some(2000.0),
+        ..FlowSpec::default()
+    };
+    let r = runner::run_with(
+        &flow("publish-only", publish_only),
+        &target,
+        RunOptions { keep: true },
+    )
+    .await
+    .unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.kept_queues.len(), 1, "{r:?}");
+    let mut admin = Conn::connect(&target.uri, "test").await.unwrap();
+    admin.open_channel(1).await.unwrap();
+    let queued = admin
+        .declare_queue(1, &r.kept_queues[0], false)
+        .await
+        .unwrap();
+    assert!(
+        queued as u64 >= r.confirmed && r.confirmed > 0,
+        "{queued} {r:?}"
+    );
+    admin.delete_queue(1, &r.kept_queues[0]).await.unwrap();
+    admin.close().await.unwrap();
 
     let backlog = Scenario {
         name: "backlog-2000".into(),
@@ -127,6 +159,11 @@ async fn one_second_scenarios_against_in_process_warren() {
     let r = runner::run(&backlog, &target).await.unwrap();
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_eq!((r.sent, r.confirmed, r.received), (2000, 2000, 2000));
+    assert!(
+        r.backlog.as_ref().unwrap().rss_per_msg_bytes.is_some(),
+        "{r:?}"
+    );
+    assert!(r.kept_queues.is_empty());
 
     server.shutdown().await;
 }
