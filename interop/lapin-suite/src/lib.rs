@@ -6,13 +6,24 @@
 //! `cargo test -p warren-lapin-interop -- --include-ignored` with the URLs set.
 
 use futures_lite::StreamExt;
-use lapin::message::Delivery;
-use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
+use lapin::message::{BasicGetMessage, Delivery};
+use lapin::options::{
+    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+use lapin::uri::AMQPUri;
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer, ErrorKind,
+    ExchangeKind,
+};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{AbortHandle, JoinHandle};
 
 /// How long a scenario waits for something the broker should do promptly.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -36,6 +47,135 @@ impl Broker {
         .await
         .unwrap_or_else(|e| panic!("{}: cannot connect: {e}", self.name))
     }
+
+    /// The broker's URL, parsed.
+    pub fn uri(&self) -> AMQPUri {
+        self.url
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: bad URL {:?}: {e}", self.name, self.url))
+    }
+
+    /// The user the suite logs in as (what `user_id` must say, on RabbitMQ).
+    pub fn username(&self) -> String {
+        self.uri().authority.userinfo.username
+    }
+
+    /// The virtual host of the URL (as it appears in reply texts).
+    pub fn vhost(&self) -> String {
+        self.uri().vhost
+    }
+
+    /// Connects with a modified URI (e.g. another heartbeat, or through a [`Proxy`]).
+    pub async fn connect_uri(&self, uri: AMQPUri) -> Connection {
+        within(
+            "connecting",
+            Connection::connect_uri(uri, ConnectionProperties::default()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: cannot connect: {e}", self.name))
+    }
+}
+
+/// A loopback TCP relay in front of a broker. It counts the bytes the broker sends, and
+/// [`Proxy::cut`] drops every relayed socket at once: the broker sees the TCP connection
+/// close without a `connection.close`, as when a client process crashes.
+pub struct Proxy {
+    uri: AMQPUri,
+    from_broker: Arc<AtomicU64>,
+    links: Arc<Mutex<Vec<AbortHandle>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(broker: &Broker) -> Proxy {
+        let target = broker.uri();
+        let upstream = format!("{}:{}", target.authority.host, target.authority.port);
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("proxy: bind a loopback port");
+        let mut uri = target;
+        uri.authority.host = "127.0.0.1".to_owned();
+        uri.authority.port = listener.local_addr().expect("proxy: local addr").port();
+        let from_broker = Arc::new(AtomicU64::new(0));
+        let links: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let accept = {
+            let (from_broker, links) = (from_broker.clone(), links.clone());
+            tokio::spawn(async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let link = tokio::spawn(relay(client, upstream.clone(), from_broker.clone()));
+                    links
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(link.abort_handle());
+                }
+            })
+        };
+        Proxy {
+            uri,
+            from_broker,
+            links,
+            accept,
+        }
+    }
+
+    /// The broker's URI, pointed at this proxy.
+    pub fn uri(&self) -> AMQPUri {
+        self.uri.clone()
+    }
+
+    /// A connection to the broker through this proxy.
+    pub async fn connect(&self, broker: &Broker) -> Connection {
+        broker.connect_uri(self.uri()).await
+    }
+
+    /// Bytes relayed from the broker to clients so far.
+    pub fn bytes_from_broker(&self) -> u64 {
+        self.from_broker.load(Ordering::SeqCst)
+    }
+
+    /// Drops every relayed connection, both sockets, without any AMQP close.
+    pub fn cut(&self) {
+        for link in self
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            link.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+async fn relay(client: TcpStream, upstream: String, from_broker: Arc<AtomicU64>) {
+    let Ok(broker) = TcpStream::connect(&upstream).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = broker.set_nodelay(true);
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut broker_rx, mut broker_tx) = broker.into_split();
+    let up = async move {
+        let _ = tokio::io::copy(&mut client_rx, &mut broker_tx).await;
+        let _ = broker_tx.shutdown().await;
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = broker_rx.read(&mut buf).await {
+            from_broker.fetch_add(n as u64, Ordering::SeqCst);
+            if client_tx.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = client_tx.shutdown().await;
+    };
+    tokio::join!(up, down);
 }
 
 /// The brokers named in the environment; panics with how to run the suite when there are none.
@@ -86,9 +226,37 @@ where
 
 /// Bounded wait: panics naming what never happened.
 pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, fut)
+    within_for(WAIT, what, fut).await
+}
+
+/// Bounded wait with its own limit, for slow things such as multi-MiB bodies.
+pub async fn within_for<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, fut)
         .await
-        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+        .unwrap_or_else(|_| panic!("timed out after {limit:?} waiting for {what}"))
+}
+
+/// Polls `check` until it holds, within WAIT.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    within(what, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
+/// The reply code and text of a channel or connection closed by the broker; panics on any
+/// other kind of error.
+pub fn amqp_error(err: &lapin::Error) -> (u16, String) {
+    match err.kind() {
+        ErrorKind::ProtocolError(e) => (e.get_id(), e.get_message().to_string()),
+        other => panic!("expected the broker to close with a reply code, got {other:?}"),
+    }
 }
 
 /// A queue or exchange name that no other run can collide with.
@@ -131,6 +299,112 @@ pub async fn ready_count(ch: &Channel, queue: &str) -> u32 {
     .await
     .expect("passive queue.declare")
     .message_count()
+}
+
+/// A channel in confirm mode.
+pub async fn confirm_channel(conn: &Connection) -> Channel {
+    let ch = conn.create_channel().await.expect("channel.open");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    ch
+}
+
+/// Publishes on a confirm-mode channel and waits for the broker's confirm. A confirmed
+/// message is enqueued, so a basic.get right after it sees it.
+pub async fn publish_props(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Confirmation {
+    let confirm = ch
+        .basic_publish(
+            exchange.into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
+        .await
+        .expect("basic.publish");
+    within("a publisher confirm", confirm)
+        .await
+        .expect("confirm")
+}
+
+/// [`publish_props`] without properties; asserts a plain ack.
+pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
+    let c = publish_props(ch, exchange, key, body, BasicProperties::default()).await;
+    assert!(matches!(c, Confirmation::Ack(None)), "publish got {c:?}");
+}
+
+/// Declares a uniquely named, auto-delete exchange of `kind`.
+pub async fn declare_exchange(ch: &Channel, role: &str, kind: ExchangeKind) -> String {
+    let name = unique(role);
+    ch.exchange_declare(
+        name.as_str().into(),
+        kind,
+        ExchangeDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange.declare");
+    name
+}
+
+pub async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str, args: FieldTable) {
+    ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        args,
+    )
+    .await
+    .expect("queue.bind");
+}
+
+/// basic.get; `None` is get-empty.
+pub async fn get(ch: &Channel, queue: &str, no_ack: bool) -> Option<BasicGetMessage> {
+    within(
+        "basic.get",
+        ch.basic_get(queue.into(), BasicGetOptions { no_ack }),
+    )
+    .await
+    .expect("basic.get")
+}
+
+/// basic.get that must find a message.
+pub async fn get_one(ch: &Channel, queue: &str, no_ack: bool) -> BasicGetMessage {
+    get(ch, queue, no_ack)
+        .await
+        .unwrap_or_else(|| panic!("get-empty on {queue}, expected a message"))
+}
+
+/// Every ready message's body, taken with auto-ack basic.get until get-empty.
+pub async fn drain(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
+    let mut bodies = Vec::new();
+    while let Some(m) = get(ch, queue, true).await {
+        bodies.push(m.delivery.data);
+    }
+    bodies
+}
+
+/// Asserts the queue holds exactly `expected` (in order), and empties it.
+pub async fn expect_bodies(ch: &Channel, queue: &str, expected: &[&[u8]]) {
+    let got = drain(ch, queue).await;
+    let show = |v: &[&[u8]]| {
+        v.iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect::<Vec<_>>()
+    };
+    let got_refs: Vec<&[u8]> = got.iter().map(Vec::as_slice).collect();
+    assert_eq!(show(&got_refs), show(expected), "bodies in {queue}");
 }
 
 pub async fn consume(ch: &Channel, queue: &str) -> Consumer {
