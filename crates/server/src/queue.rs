@@ -31,6 +31,8 @@ const RESIDENT_MAX_BYTES: usize = 8 * 1024 * 1024;
 const HEAD_WINDOW: usize = 256;
 /// Messages read back from the store per page.
 const PAGE_IN: usize = 256;
+/// Ready-queue capacity above which a mostly empty queue gives memory back.
+const SHRINK_ABOVE: usize = 4096;
 
 /// Identifies a connection (for exclusive queues and consumers).
 pub type ConnectionId = u64;
@@ -609,6 +611,12 @@ impl Queue {
                 continue;
             }
             let entry = st.ready.pop_front()?;
+            // A drained backlog must not keep its high-water capacity (24 B per entry).
+            let cap = st.ready.capacity();
+            if cap > SHRINK_ABOVE && st.ready.len() < cap / 8 {
+                let keep = st.ready.len() * 2;
+                st.ready.shrink_to(keep);
+            }
             let message = entry.message.clone()?;
             if entry.stored {
                 st.resident = st.resident.saturating_sub(1);
