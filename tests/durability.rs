@@ -514,3 +514,48 @@ async fn flow_control_pauses_publishers_behind_the_store_and_loses_nothing() {
     );
     conn.close(200, "bye".into()).await.unwrap();
 }
+
+/// A confirm means "on disk": with every fsync taking 30 ms, each basic.ack must arrive only
+/// once its message is in the store's index and a sync has covered it. (A broker confirming at
+/// enqueue time would ack before the write lands and fail here; kill -9 alone cannot tell,
+/// since a killed process's writes survive in the page cache.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirms_are_sent_only_after_the_synced_write() {
+    let mut config = warren_server::Config::default();
+    config.store_options.simulated_sync_delay = std::time::Duration::from_millis(30);
+    let server = warren_tests::start_broker_with(config).await;
+    let (conn, ch) = open(&server).await;
+    queue(&ch, "synced", true).await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let q = server.broker().vhost("/").unwrap().queue("synced").unwrap();
+    let stored = q.stored().expect("a durable queue is stored").clone();
+    let store = stored.store().expect("store open");
+    for i in 0..20usize {
+        let syncs_before = store.stats().syncs;
+        let confirm = ch
+            .basic_publish(
+                "".into(),
+                "synced".into(),
+                BasicPublishOptions::default(),
+                format!("m{i}").as_bytes(),
+                persistent(),
+            )
+            .await
+            .unwrap();
+        let confirmation = within("a confirm", confirm).await.unwrap();
+        assert!(matches!(confirmation, Confirmation::Ack(_)));
+        let in_store = store.read_index(stored.id, None, usize::MAX).unwrap().len();
+        assert_eq!(
+            in_store,
+            i + 1,
+            "message {i} confirmed before it was written"
+        );
+        assert!(
+            store.stats().syncs > syncs_before,
+            "message {i} confirmed without a sync after its publish"
+        );
+    }
+    conn.close(200, "bye".into()).await.unwrap();
+}

@@ -30,6 +30,8 @@ pub struct Config {
     /// Flow control: connections stop reading while the store has more than this many bytes
     /// submitted and not yet written.
     pub store_pending_max: u64,
+    /// RocksDB and group-commit tuning of the store (docs/storage.md).
+    pub store_options: warren_store::StoreOptions,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             max_message_size: 128 * 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),
             store_pending_max: 64 * 1024 * 1024,
+            store_options: warren_store::StoreOptions::default(),
         }
     }
 }

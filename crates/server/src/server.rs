@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
-use warren_store::{Store, StoreOptions};
+use warren_store::Store;
 
 /// A running broker.
 pub struct Server {
@@ -54,11 +54,11 @@ impl Server {
     /// data dir: the broker never starts empty over data it could not read.
     pub async fn start(config: Config) -> io::Result<Server> {
         let dir = config.data_dir.clone();
-        let (store, recovered) =
-            tokio::task::spawn_blocking(move || Store::open(&dir, StoreOptions::default()))
-                .await
-                .map_err(io::Error::other)?
-                .map_err(io::Error::other)?;
+        let options = config.store_options.clone();
+        let (store, recovered) = tokio::task::spawn_blocking(move || Store::open(&dir, options))
+            .await
+            .map_err(io::Error::other)?
+            .map_err(io::Error::other)?;
         let store = Arc::new(store);
         let broker = Broker::new(config, Some(store.clone()));
         let recovery_broker = broker.clone();

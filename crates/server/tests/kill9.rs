@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 const PUBLISHERS: usize = 3;
 /// Confirms in flight per publisher.
 const WINDOW: usize = 100;
-/// Kill points, in milliseconds after the publishers start.
+/// Kill points, in milliseconds after the first confirm.
 const KILL_AFTER_MS: [u64; 3] = [250, 700, 1500];
 
 fn free_port() -> u16 {
@@ -138,6 +138,11 @@ async fn confirmed_messages_survive_kill_9_at_several_points() {
                 ))
             })
             .collect();
+        // Kill points count from the first confirm, so a slow machine still kills mid-stream.
+        let started = Instant::now();
+        while confirmed.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tokio::time::sleep(Duration::from_millis(*kill_after)).await;
         warren.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix.
         warren.wait().unwrap();

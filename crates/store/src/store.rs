@@ -31,6 +31,9 @@ pub struct StoreOptions {
     pub msgs_write_buffer_bytes: usize,
     /// Memtable size of the queue index column family (two may exist at once).
     pub qidx_write_buffer_bytes: usize,
+    /// Extra time before every synced write, simulating a slow disk (tests that must see what
+    /// happens while a sync is outstanding). Zero in production.
+    pub simulated_sync_delay: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -41,6 +44,7 @@ impl Default for StoreOptions {
             block_cache_bytes: 32 << 20,
             msgs_write_buffer_bytes: 32 << 20,
             qidx_write_buffer_bytes: 16 << 20,
+            simulated_sync_delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -175,6 +179,7 @@ impl Store {
         let limits = Limits {
             max_requests: options.max_batch_requests.max(1),
             max_bytes: options.max_batch_bytes.max(1),
+            sync_delay: options.simulated_sync_delay,
         };
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()

@@ -39,6 +39,8 @@ pub(crate) struct Shared {
 pub(crate) struct Limits {
     pub max_requests: usize,
     pub max_bytes: usize,
+    /// Added before every synced write (tests: a slow disk).
+    pub sync_delay: std::time::Duration,
 }
 
 /// Counters the writer keeps (read through `Store::stats`).
@@ -122,7 +124,7 @@ pub(crate) fn run(
         }
         let result = match &failed {
             Some(e) => Err(e.clone()),
-            None => write(&shared, &mut sm, &batch),
+            None => write(&shared, &mut sm, &batch, limits.sync_delay),
         };
         if let Err(e) = &result {
             if failed.is_none() {
@@ -157,7 +159,12 @@ pub(crate) fn run(
 }
 
 /// Applies and writes one group of requests.
-fn write(shared: &Shared, sm: &mut StateMachine, batch: &[Request]) -> Result<(), StoreError> {
+fn write(
+    shared: &Shared,
+    sm: &mut StateMachine,
+    batch: &[Request],
+    sync_delay: std::time::Duration,
+) -> Result<(), StoreError> {
     let cfs = Cfs::new(&shared.db, &shared.path);
     let mut wb = WriteBatch::default();
     let mut durable = false;
@@ -174,6 +181,9 @@ fn write(shared: &Shared, sm: &mut StateMachine, batch: &[Request]) -> Result<()
     let c = &shared.stats;
     c.commands.fetch_add(commands, Ordering::Relaxed);
     let started = Instant::now();
+    if durable && !sync_delay.is_zero() {
+        std::thread::sleep(sync_delay);
+    }
     if wb.is_empty() {
         // Nothing to write; a durable request still means "everything before me is on disk".
         if durable {
