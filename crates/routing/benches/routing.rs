@@ -14,6 +14,29 @@ use std::time::{Duration, Instant};
 use warren_codec::{FieldTable, FieldValue, ShortStr};
 use warren_routing::{ExchangeKind, RouteOutcome, Router};
 
+/// Walks the keys round and round. A compare-and-reset instead of `i % len`: the division
+/// cost ~20 cycles per iteration, a quarter of a direct route, and is not routing work.
+struct Keys<'a> {
+    keys: &'a [Vec<u8>],
+    next: usize,
+}
+
+impl<'a> Keys<'a> {
+    fn new(keys: &'a [Vec<u8>]) -> Self {
+        Keys { keys, next: 0 }
+    }
+
+    #[inline]
+    fn next_key(&mut self) -> &'a [u8] {
+        if self.next == self.keys.len() {
+            self.next = 0;
+        }
+        let k = &self.keys[self.next];
+        self.next += 1;
+        k
+    }
+}
+
 fn bench_direct(c: &mut Criterion) {
     let mut g = c.benchmark_group("direct");
     g.throughput(Throughput::Elements(1));
@@ -31,21 +54,13 @@ fn bench_direct(c: &mut Criterion) {
         .map(|q| format!("queue.{}", (q * 7919) % n).into_bytes())
         .collect();
     let mut out = Vec::new();
-    let mut i = 0;
+    let mut cycle = Keys::new(&keys);
     g.bench_function("10k_queues", |b| {
-        b.iter(|| {
-            let k = &keys[i % keys.len()];
-            i += 1;
-            black_box(r.route("amq.direct", k, None, &mut out))
-        })
+        b.iter(|| black_box(r.route("amq.direct", cycle.next_key(), None, &mut out)))
     });
     // The default exchange over the same 10k queues.
     g.bench_function("default_exchange_10k_queues", |b| {
-        b.iter(|| {
-            let k = &keys[i % keys.len()];
-            i += 1;
-            black_box(r.route("", k, None, &mut out))
-        })
+        b.iter(|| black_box(r.route("", cycle.next_key(), None, &mut out)))
     });
     g.finish();
 }
@@ -95,13 +110,9 @@ fn bench_topic(c: &mut Criterion) {
             "topic {n} bindings: {:.2} queues reached per message on average",
             reached as f64 / keys.len() as f64
         );
-        let mut i = 0;
+        let mut cycle = Keys::new(&keys);
         g.bench_function(format!("{n}_bindings"), |b| {
-            b.iter(|| {
-                let k = &keys[i % keys.len()];
-                i += 1;
-                black_box(r.route("t", k, None, &mut out))
-            })
+            b.iter(|| black_box(r.route("t", cycle.next_key(), None, &mut out)))
         });
     }
     g.finish();
