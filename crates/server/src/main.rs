@@ -13,18 +13,18 @@ struct Args {
     /// Address to listen on (repeatable). Default: [::]:5672, dual-stack.
     #[arg(long, env = "WARREN_LISTEN", value_delimiter = ',')]
     listen: Vec<SocketAddr>,
-    /// Directory for durable state.
-    #[arg(long, env = "WARREN_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    /// Directory for durable state (default: ./data).
+    #[arg(long, env = "WARREN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Optional configuration file of `key = value` lines (see docs/configuration.md).
     #[arg(long, env = "WARREN_CONFIG")]
     config: Option<PathBuf>,
-    /// Default user, created at start (like RABBITMQ_DEFAULT_USER).
-    #[arg(long, env = "WARREN_DEFAULT_USER", default_value = "guest")]
-    default_user: String,
-    /// Default user's password (like RABBITMQ_DEFAULT_PASS).
-    #[arg(long, env = "WARREN_DEFAULT_PASS", default_value = "guest")]
-    default_pass: String,
+    /// Default user, created at start, like RABBITMQ_DEFAULT_USER (default: guest).
+    #[arg(long, env = "WARREN_DEFAULT_USER")]
+    default_user: Option<String>,
+    /// Default user's password, like RABBITMQ_DEFAULT_PASS (default: guest).
+    #[arg(long, env = "WARREN_DEFAULT_PASS")]
+    default_pass: Option<String>,
     /// Largest accepted message body in bytes.
     #[arg(long, env = "WARREN_MAX_MESSAGE_SIZE")]
     max_message_size: Option<u64>,
@@ -72,6 +72,34 @@ fn apply_file(config: &mut Config, path: &PathBuf) -> Result<(), String> {
     Ok(())
 }
 
+/// Built-in defaults, then the configuration file, then flags and environment variables: a flag
+/// or variable wins over the file, the file over the default.
+fn build_config(args: &Args) -> Result<Config, String> {
+    let mut config = Config::default();
+    if let Some(path) = &args.config {
+        apply_file(&mut config, path)?;
+    }
+    if !args.listen.is_empty() {
+        config.listen = args.listen.clone();
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(user) = &args.default_user {
+        config.default_user = user.clone();
+    }
+    if let Some(pass) = &args.default_pass {
+        config.default_pass = pass.clone();
+    }
+    if let Some(m) = args.max_message_size {
+        config.max_message_size = m;
+    }
+    if let Some(h) = args.heartbeat {
+        config.heartbeat = h;
+    }
+    Ok(config)
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -82,25 +110,13 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let mut config = Config::default();
-    if let Some(path) = &args.config {
-        if let Err(e) = apply_file(&mut config, path) {
+    let config = match build_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
             tracing::error!("{e}");
             return std::process::ExitCode::from(2);
         }
-    }
-    if !args.listen.is_empty() {
-        config.listen = args.listen.clone();
-    }
-    config.data_dir = args.data_dir.clone();
-    config.default_user = args.default_user.clone();
-    config.default_pass = args.default_pass.clone();
-    if let Some(m) = args.max_message_size {
-        config.max_message_size = m;
-    }
-    if let Some(h) = args.heartbeat {
-        config.heartbeat = h;
-    }
+    };
     let server = match Server::start(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -133,5 +149,54 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("warren").chain(extra.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn the_file_beats_defaults_and_flags_beat_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("warren.conf");
+        std::fs::write(
+            &file,
+            "# test\ndata_dir = /srv/warren\ndefault_user = orders\nheartbeat = 30\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let c = build_config(&args(&["--config", path])).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/warren"));
+        assert_eq!(c.default_user, "orders");
+        assert_eq!(c.default_pass, "guest");
+        assert_eq!(c.heartbeat, 30);
+        let c = build_config(&args(&[
+            "--config",
+            path,
+            "--data-dir",
+            "/x",
+            "--heartbeat",
+            "5",
+        ]))
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/x"));
+        assert_eq!(c.default_user, "orders");
+        assert_eq!(c.heartbeat, 5);
+        let c = build_config(&args(&[])).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn a_bad_line_names_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.conf");
+        std::fs::write(&file, "heartbeat = 30\nnot a setting\n").unwrap();
+        let err = build_config(&args(&["--config", file.to_str().unwrap()])).unwrap_err();
+        assert!(err.contains("bad.conf:2"), "{err}");
     }
 }
