@@ -752,29 +752,30 @@ async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
         .unwrap_err();
     assert_eq!(reply_code(&err), Some(406), "{err}");
 
-    let ch = conn.create_channel().await.unwrap();
-    ch.basic_publish(
-        "hidden".into(),
-        "".into(),
-        BasicPublishOptions::default(),
-        b"direct",
-        BasicProperties::default(),
-    )
-    .await
-    .unwrap();
-    let err = ch
-        .queue_declare(
-            "probe".into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(
-        reply_code(&err),
-        Some(403),
-        "publishing to an internal exchange: {err}"
+    // Publishing to the internal exchange closes the channel with 403. Checked on the wire:
+    // lapin reports a broker's channel.close code only to a call already waiting for a reply,
+    // which makes the check racy through lapin.
+    let mut raw = RawClient::connect(&server).await;
+    raw.handshake().await;
+    raw.open_channel(1).await;
+    let mut out = bytes::BytesMut::new();
+    warren_codec::frame::encode_method(
+        1,
+        &warren_codec::Method::BasicPublish(warren_codec::generated::BasicPublish {
+            exchange: warren_codec::ShortStr::from_static("hidden"),
+            ..Default::default()
+        }),
+        &mut out,
     );
+    warren_codec::frame::encode_header(
+        1,
+        &warren_codec::ContentHeader::new(6, warren_codec::BasicProperties::default()),
+        &mut out,
+    );
+    warren_codec::frame::encode_body(1, b"direct", 0, &mut out);
+    raw.send_bytes(&out).await;
+    let text = raw.expect_channel_close(1, 403).await;
+    assert!(text.contains("internal exchange 'hidden'"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
