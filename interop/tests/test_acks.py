@@ -1,6 +1,7 @@
 """Acknowledgements: ack, nack and reject with and without requeue, redelivery, prefetch."""
 
 import subprocess
+import time
 import sys
 import textwrap
 
@@ -133,6 +134,12 @@ def test_redelivery_after_consumer_dies(broker, ch, scratch):
     assert worker.returncode == 0, worker.stderr
     assert worker.stdout.strip() == "job-1"
 
+    # The broker notices the dead connection asynchronously (RabbitMQ can take a moment):
+    # wait until both messages are ready again before looking.
+    deadline = time.monotonic() + 10
+    while ch.queue_declare(queue, passive=True).method.message_count < 2:
+        assert time.monotonic() < deadline, "the dead consumer's message was never requeued"
+        time.sleep(0.05)
     # The dead consumer's unacked message is back, first in line and marked redelivered.
     method, _, body = get_one(ch, queue)
     assert (body, method.redelivered) == (b"job-1", True)
