@@ -17,6 +17,15 @@ use warren_codec::{FrameDecoder, Method, ShortStr};
 mod fixtures;
 use fixtures::*;
 
+#[inline(never)]
+fn decode_all(decoder: &FrameDecoder, mut buf: bytes::BytesMut) -> bytes::BytesMut {
+    for _ in 0..SETS_PER_BUFFER * 3 {
+        let frame: Frame = decoder.decode(&mut buf).unwrap().unwrap();
+        black_box(frame);
+    }
+    buf
+}
+
 fn decode_publish(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode_publish");
     group.throughput(Throughput::Elements(SETS_PER_BUFFER as u64));
@@ -26,16 +35,7 @@ fn decode_publish(c: &mut Criterion) {
         group.bench_function(format!("{len}B"), |b| {
             b.iter_batched(
                 || stream.clone(),
-                |mut buf| {
-                    for _ in 0..SETS_PER_BUFFER {
-                        for _ in 0..3 {
-                            let frame: Frame = decoder.decode(&mut buf).unwrap().unwrap();
-                            black_box(frame);
-                        }
-                    }
-                    debug_assert!(buf.is_empty());
-                    buf
-                },
+                |buf| decode_all(&decoder, buf),
                 BatchSize::LargeInput,
             )
         });

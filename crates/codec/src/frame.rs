@@ -59,14 +59,23 @@ pub fn decode_protocol_header(buf: &mut BytesMut) -> Option<ProtocolHeader> {
 
 /// One decoded frame.
 ///
-/// The header variant is large (decoded properties inline); it is not boxed because a frame is
-/// consumed right after decoding and boxing would cost an allocation per published message.
+/// The header is boxed: decoded properties make it over 400 bytes, and an unboxed `Frame` was
+/// copied whole (even for a body frame) each time it moved through a `Result` or `Option`,
+/// which cost more than the one allocation per published message (docs/benchmarks.md).
 #[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)]
 pub enum Frame {
-    Method { channel: u16, method: Method },
-    Header { channel: u16, header: ContentHeader },
-    Body { channel: u16, payload: Bytes },
+    Method {
+        channel: u16,
+        method: Method,
+    },
+    Header {
+        channel: u16,
+        header: Box<ContentHeader>,
+    },
+    Body {
+        channel: u16,
+        payload: Bytes,
+    },
     Heartbeat,
 }
 
@@ -109,6 +118,19 @@ impl RawFrame {
     /// Decodes the payload according to the frame type.
     #[inline]
     pub fn decode(self) -> Result<Frame, DecodeError> {
+        match self.decode_some() {
+            Ok(Some(frame)) => Ok(frame),
+            Ok(None) => unreachable!("decode_some never answers None"),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`RawFrame::decode`] with its answer already in the shape [`FrameDecoder::decode`]
+    /// returns. Each arm builds that final value itself (the header in place): a `Frame` is
+    /// over 400 bytes and every re-wrapping (`map(Some)`, `?` into another `Result`) would copy
+    /// it, several times per published message.
+    #[inline]
+    fn decode_some(self) -> Result<Option<Frame>, DecodeError> {
         let RawFrame {
             kind,
             channel,
@@ -126,15 +148,20 @@ impl RawFrame {
                         })
                     }
                 };
-                let method = Method::decode_args(class_id, method_id, &payload, args)?;
-                Ok(Frame::Method { channel, method })
+                match Method::decode_args(class_id, method_id, &payload, args) {
+                    Ok(method) => Ok(Some(Frame::Method { channel, method })),
+                    Err(e) => Err(e),
+                }
             }
-            FRAME_HEADER => Ok(Frame::Header {
-                channel,
-                header: ContentHeader::decode(&payload, &payload)?,
-            }),
-            FRAME_BODY => Ok(Frame::Body { channel, payload }),
-            FRAME_HEARTBEAT if channel == 0 && payload.is_empty() => Ok(Frame::Heartbeat),
+            FRAME_HEADER => {
+                // Written straight into the allocation (`Box::new` would build the 400-byte
+                // value on the stack and copy it).
+                let mut header = Box::write(Box::new_uninit(), ContentHeader::empty());
+                header.decode_into(&payload, &payload)?;
+                Ok(Some(Frame::Header { channel, header }))
+            }
+            FRAME_BODY => Ok(Some(Frame::Body { channel, payload })),
+            FRAME_HEARTBEAT if channel == 0 && payload.is_empty() => Ok(Some(Frame::Heartbeat)),
             FRAME_HEARTBEAT => Err(DecodeError::BadHeartbeat {
                 channel,
                 len: payload.len() as u32,
@@ -219,7 +246,7 @@ impl FrameDecoder {
     #[inline]
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         match self.decode_raw(buf)? {
-            Some(raw) => raw.decode().map(Some),
+            Some(raw) => raw.decode_some(),
             None => Ok(None),
         }
     }

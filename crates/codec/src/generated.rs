@@ -2957,9 +2957,14 @@ impl BasicProperties {
         f
     }
 
-    /// Decodes the property list that follows the flag word(s).
-    pub(crate) fn decode_list<'a>(flags: u16, base: &Bytes, i: &'a [u8]) -> PResult<'a, Self> {
-        let mut p = Self::default();
+    /// Decodes the property list that follows the flag word(s) into `p` (all `None`
+    /// before). In place: the struct is large, and returning it by value would copy it.
+    pub(crate) fn decode_list_into<'a>(
+        p: &mut Self,
+        flags: u16,
+        base: &Bytes,
+        i: &'a [u8],
+    ) -> PResult<'a, ()> {
         let i = if flags & (1 << 15) != 0 {
             let (i, v) = wire::label("content-type property", wire::short_str(base, i))?;
             p.content_type = Some(v);
@@ -3058,7 +3063,7 @@ impl BasicProperties {
         } else {
             i
         };
-        Ok((i, p))
+        Ok((i, ()))
     }
 
     /// Appends the property list (not the flags).

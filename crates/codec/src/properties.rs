@@ -59,11 +59,34 @@ impl ContentHeader {
     /// Decodes a header frame's payload (a view of `base`).
     #[inline]
     pub fn decode(base: &Bytes, payload: &[u8]) -> Result<ContentHeader, DecodeError> {
-        wire::finish("content header", Self::parse(base, payload))
+        let mut header = ContentHeader::empty();
+        header.decode_into(base, payload)?;
+        Ok(header)
+    }
+
+    /// A basic-class header with no properties and no body, to be filled by
+    /// [`ContentHeader::decode_into`].
+    #[inline]
+    pub(crate) fn empty() -> ContentHeader {
+        ContentHeader {
+            class_id: CLASS_BASIC,
+            weight: 0,
+            body_size: 0,
+            properties: BasicProperties::default(),
+            raw_properties: Bytes::new(),
+        }
+    }
+
+    /// Decodes a header frame's payload into `self`, which must be [`ContentHeader::empty`].
+    /// The properties are parsed in place: returning the large decoded value through each
+    /// parser layer would copy it at every one.
+    #[inline]
+    pub(crate) fn decode_into(&mut self, base: &Bytes, payload: &[u8]) -> Result<(), DecodeError> {
+        wire::finish("content header", self.parse_into(base, payload))
     }
 
     #[inline]
-    fn parse<'a>(base: &Bytes, i: &'a [u8]) -> PResult<'a, ContentHeader> {
+    fn parse_into<'a>(&mut self, base: &Bytes, i: &'a [u8]) -> PResult<'a, ()> {
         let (i, class_id) = wire::short(i)?;
         if class_id != CLASS_BASIC {
             return fail(DecodeError::BadContentClass(class_id));
@@ -71,19 +94,13 @@ impl ContentHeader {
         let (i, weight) = wire::short(i)?;
         let (i, body_size) = wire::longlong(i)?;
         let props_start = i;
-        let (i, properties) = decode_properties(base, i)?;
+        let (i, ()) = decode_properties_into(&mut self.properties, base, i)?;
         let raw_len = props_start.len() - i.len();
-        let raw_properties = base.slice_ref(&props_start[..raw_len]);
-        Ok((
-            i,
-            ContentHeader {
-                class_id,
-                weight,
-                body_size,
-                properties,
-                raw_properties,
-            },
-        ))
+        self.raw_properties = wire::view(base, &props_start[..raw_len]);
+        self.class_id = class_id;
+        self.weight = weight;
+        self.body_size = body_size;
+        Ok((i, ()))
     }
 
     /// Appends the header frame payload.
@@ -99,10 +116,15 @@ impl ContentHeader {
     }
 }
 
-/// Decodes the flag word(s) and the property list. Extra flag words (continuation bit) are
-/// read and must name no property, since 0-9-1 defines none past the first word.
+/// Decodes the flag word(s) and the property list into `props` (all `None` before). Extra
+/// flag words (continuation bit) are read and must name no property, since 0-9-1 defines none
+/// past the first word.
 #[inline]
-pub fn decode_properties<'a>(base: &Bytes, i: &'a [u8]) -> PResult<'a, BasicProperties> {
+pub fn decode_properties_into<'a>(
+    props: &mut BasicProperties,
+    base: &Bytes,
+    i: &'a [u8],
+) -> PResult<'a, ()> {
     let (mut i, flags) = wire::label("property flags", wire::short(i))?;
     if flags & !KNOWN_FLAGS & !CONTINUATION != 0 {
         return fail(DecodeError::Malformed {
@@ -120,7 +142,7 @@ pub fn decode_properties<'a>(base: &Bytes, i: &'a [u8]) -> PResult<'a, BasicProp
         more = extra & CONTINUATION != 0;
         i = rest;
     }
-    BasicProperties::decode_list(flags & KNOWN_FLAGS, base, i)
+    BasicProperties::decode_list_into(props, flags & KNOWN_FLAGS, base, i)
 }
 
 /// Appends the flags word and the property list.

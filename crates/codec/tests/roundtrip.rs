@@ -133,7 +133,7 @@ proptest! {
             .fold(0u16, |f, (i, _)| f | 1 << (15 - i));
         prop_assert_eq!(props.flags(), expected_flags);
         prop_assert_eq!(&header.raw_properties[..2], &expected_flags.to_be_bytes()[..]);
-        let frame = Frame::Header { channel, header: header.clone() };
+        let frame = Frame::Header { channel, header: Box::new(header.clone()) };
         assert_frame_round_trips(&frame)?;
         // The decoded raw property bytes are exactly the encoded ones.
         let mut buf = encode(&frame);

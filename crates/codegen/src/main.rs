@@ -451,9 +451,9 @@ fn gen_properties(class: &str, props: &[Field], o: &mut String) {
     }
     o.push_str("        f\n    }\n\n");
     o.push_str(
-        "    /// Decodes the property list that follows the flag word(s).\n\
-         \x20   pub(crate) fn decode_list<'a>(flags: u16, base: &Bytes, i: &'a [u8]) -> PResult<'a, Self> {\n\
-         \x20       let mut p = Self::default();\n",
+        "    /// Decodes the property list that follows the flag word(s) into `p` (all `None`\n\
+         \x20   /// before). In place: the struct is large, and returning it by value would copy it.\n\
+         \x20   pub(crate) fn decode_list_into<'a>(p: &mut Self, flags: u16, base: &Bytes, i: &'a [u8]) -> PResult<'a, ()> {\n",
     );
     for (idx, p) in props.iter().enumerate() {
         let n = snake(&p.name);
@@ -475,7 +475,7 @@ fn gen_properties(class: &str, props: &[Field], o: &mut String) {
         )
         .unwrap();
     }
-    o.push_str("        Ok((i, p))\n    }\n\n");
+    o.push_str("        Ok((i, ()))\n    }\n\n");
     o.push_str("    /// Appends the property list (not the flags).\n");
     o.push_str("    pub fn encode_list(&self, buf: &mut BytesMut) {\n");
     for p in props {

@@ -109,7 +109,7 @@ pub fn frame() -> impl Strategy<Value = Frame> {
         4 => (any::<u16>(), super::arbitrary_methods::any_method())
             .prop_map(|(channel, method)| Frame::Method { channel, method }),
         2 => (any::<u16>(), content_header())
-            .prop_map(|(channel, header)| Frame::Header { channel, header }),
+            .prop_map(|(channel, header)| Frame::Header { channel, header: Box::new(header) }),
         2 => (any::<u16>(), vec(any::<u8>(), 0..64))
             .prop_map(|(channel, b)| Frame::Body { channel, payload: Bytes::from(b) }),
         1 => Just(Frame::Heartbeat),

@@ -24,7 +24,7 @@ pub enum Assembly {
     /// Header seen; `remaining` body bytes to go.
     Body {
         publish: BasicPublish,
-        header: ContentHeader,
+        header: Box<ContentHeader>,
         body: BodyParts,
         remaining: u64,
     },

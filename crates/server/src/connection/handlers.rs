@@ -553,7 +553,11 @@ impl Connection {
         Ok(())
     }
 
-    pub(super) fn handle_header(&mut self, channel: u16, header: ContentHeader) -> AmqpResult<()> {
+    pub(super) fn handle_header(
+        &mut self,
+        channel: u16,
+        header: Box<ContentHeader>,
+    ) -> AmqpResult<()> {
         let max = self.broker.config.max_message_size;
         let ch = self.channel(channel)?;
         if ch.closing {
@@ -632,7 +636,7 @@ impl Connection {
         &mut self,
         channel: u16,
         publish: BasicPublish,
-        header: ContentHeader,
+        header: Box<ContentHeader>,
         body: Bytes,
     ) -> AmqpResult<()> {
         let message = Arc::new(Message {
