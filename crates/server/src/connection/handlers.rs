@@ -395,11 +395,9 @@ impl Connection {
                 self.send_method(channel, &Method::TxRollbackOk(TxRollbackOk {}));
                 Ok(())
             }
-            other => Err(AmqpError::command_invalid(format!(
-                "method {} is not valid from a client on channel {channel}",
-                other.name()
-            ))
-            .on(&other)),
+            // Server-to-client methods (deliver, get-ok, declare-ok, ...) and connection-class
+            // methods off channel 0: RabbitMQ's `rabbit_channel` fallback, 503 with this text.
+            other => Err(AmqpError::command_invalid("unimplemented method").on(&other)),
         }
     }
 

@@ -183,7 +183,8 @@ async fn negotiate(
         version_major: 0,
         version_minor: 9,
         server_properties: server_properties(),
-        mechanisms: LongStr::from("PLAIN AMQPLAIN"),
+        // RabbitMQ's order (its registry lists mechanisms by name).
+        mechanisms: LongStr::from("AMQPLAIN PLAIN"),
         locales: LongStr::from("en_US"),
     }));
 
@@ -256,40 +257,54 @@ async fn negotiate(
     })
 }
 
-/// Checks the client's tune-ok against our limits, as RabbitMQ does (530 NOT_ALLOWED).
+/// Checks the client's tune-ok against our limits with RabbitMQ's rule and wording
+/// (`rabbit_reader:validate_negotiated_integer_value`): a value under the minimum, over our
+/// maximum, or 0 ("no limit") while we have a limit is refused with 530 NOT_ALLOWED naming
+/// `connection.tune`. RabbitMQ means to send that close (a `handle_exception` clause for the
+/// tuning state); 3.10.8 misses the clause and drops the socket after 3 s instead, and we
+/// keep the close so the client learns why.
 fn validate_tune(
     config: &crate::config::Config,
     t: &ConnectionTuneOk,
 ) -> Result<(u32, u16), AmqpError> {
+    negotiated("frame_max", FRAME_MIN_SIZE, config.frame_max, t.frame_max)?;
+    negotiated(
+        "channel_max",
+        1,
+        u32::from(config.channel_max),
+        u32::from(t.channel_max),
+    )?;
     let frame_max = match t.frame_max {
         0 => config.frame_max,
-        f if f < FRAME_MIN_SIZE => {
-            return Err(AmqpError::not_allowed(format!(
-                "frame_max={f} < {FRAME_MIN_SIZE} min size"
-            ))
-            .with_ids(10, 31))
-        }
-        f if f > config.frame_max => {
-            return Err(AmqpError::not_allowed(format!(
-                "frame_max={f} > {} max size",
-                config.frame_max
-            ))
-            .with_ids(10, 31))
-        }
         f => f,
     };
     let channel_max = match t.channel_max {
         0 => config.channel_max,
-        c if c > config.channel_max => {
-            return Err(AmqpError::not_allowed(format!(
-                "channel_max={c} > {} max channels",
-                config.channel_max
-            ))
-            .with_ids(10, 31))
-        }
         c => c,
     };
     Ok((frame_max, channel_max))
+}
+
+/// One tune-ok value against our `ours` (0: no limit) and the protocol minimum.
+fn negotiated(field: &str, min: u32, ours: u32, client: u32) -> Result<(), AmqpError> {
+    let detail = if field == "channel_max" && client == 0 {
+        " (no limit)"
+    } else {
+        ""
+    };
+    let refused = |relation: &str, bound: u32| {
+        Err(AmqpError::not_allowed(format!(
+            "negotiated {field} = {client}{detail} is {relation} allowed value ({bound})"
+        ))
+        .with_ids(10, 30))
+    };
+    if client != 0 && client < min {
+        return refused("lower than the minimum", min);
+    }
+    if ours != 0 && (client == 0 || client > ours) {
+        return refused("higher than the maximum", ours);
+    }
+    Ok(())
 }
 
 /// Parses the SASL response and checks the credentials and the loopback restriction.
@@ -315,10 +330,11 @@ fn authenticate(
     let refused = || {
         if failure_close {
             Failure::Close(
+                // RabbitMQ's text and ids (0, 0): it names no method for a refused login.
                 AmqpError::access_refused(format!(
-                    "Login was refused using authentication mechanism {mechanism}. For details                      see the broker logfile."
-                ))
-                .with_ids(10, 11),
+                    "Login was refused using authentication mechanism {mechanism}. For details \
+                     see the broker logfile."
+                )),
             )
         } else {
             Failure::Gone

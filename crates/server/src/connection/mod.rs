@@ -300,7 +300,6 @@ impl Connection {
                 self.flush();
                 Some(Exit::Done)
             }
-            Method::ConnectionCloseOk(_) => Some(Exit::Done),
             Method::ConnectionUpdateSecret(_) => {
                 self.send_method(
                     0,
@@ -310,12 +309,12 @@ impl Connection {
                 );
                 None
             }
+            // Anything else on channel 0 of an open connection, close-ok included (our own
+            // close waits for its close-ok in `close_with`, not here): RabbitMQ's
+            // `handle_method0` fallback, a 504 connection error.
             other => Some(Exit::Close(
-                AmqpError::command_invalid(format!(
-                    "unexpected method on channel 0: {}",
-                    other.name()
-                ))
-                .on(&other),
+                AmqpError::channel_error("unexpected method in connection state running")
+                    .on(&other),
             )),
         }
     }
