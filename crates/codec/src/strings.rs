@@ -52,6 +52,13 @@ impl ShortStr {
         &self.0
     }
 
+    /// A copy in its own allocation. A decoded string is a view that keeps its whole received
+    /// frame (and the read buffer it was cut from) alive; anything kept for long, like a
+    /// consumer tag, should not pin that memory.
+    pub fn detached(&self) -> ShortStr {
+        ShortStr(Bytes::copy_from_slice(&self.0))
+    }
+
     /// The underlying shared bytes (cheap clone).
     pub fn bytes(&self) -> &Bytes {
         &self.0

@@ -31,7 +31,7 @@ fn consumer_tag() -> ShortStr {
 
 impl Connection {
     fn channel(&mut self, id: u16) -> AmqpResult<&mut Channel> {
-        self.channels.get_mut(&id).ok_or_else(|| {
+        self.channels.get_mut(&id).map(|c| &mut **c).ok_or_else(|| {
             AmqpError::channel_error(format!("expected 'channel.open' on channel {id}"))
         })
     }
@@ -86,7 +86,8 @@ impl Connection {
                         AmqpError::channel_error("second 'channel.open' seen").with_ids(20, 10)
                     );
                 }
-                self.channels.insert(channel, Channel::new(channel));
+                self.channels
+                    .insert(channel, Box::new(Channel::new(channel)));
                 self.send_method(
                     channel,
                     &Method::ChannelOpenOk(ChannelOpenOk {
@@ -407,7 +408,7 @@ impl Connection {
         let tag = if m.consumer_tag.is_empty() {
             consumer_tag()
         } else {
-            m.consumer_tag.clone()
+            m.consumer_tag.detached()
         };
         let conn_id = self.id;
         let tx = self.events_tx.clone();

@@ -60,7 +60,10 @@ impl Io<'_> {
     }
 
     async fn fill(&mut self) -> Result<(), Failure> {
-        self.buf.reserve(4096);
+        // Small steps: handshake frames are a few hundred bytes, and a burst of clients all in
+        // their handshake at once would otherwise each hold a 4 KiB buffer (RSS that stays).
+        // A frame larger than this gets its full size reserved by the decoder.
+        self.buf.reserve(HANDSHAKE_READ);
         match self.reader.read_buf(&mut self.buf).await {
             Ok(n) if n > 0 => Ok(()),
             _ => Err(Failure::Gone),
@@ -114,6 +117,8 @@ fn server_properties() -> FieldTable {
     props
 }
 
+/// Read step while the handshake runs.
+const HANDSHAKE_READ: usize = 512;
 /// Runs the handshake. `None` means the connection is finished (refused, failed or gone).
 pub(super) async fn run(
     broker: &Arc<Broker>,
@@ -123,7 +128,7 @@ pub(super) async fn run(
 ) -> Option<Handshake> {
     let mut io = Io {
         reader,
-        buf: BytesMut::with_capacity(4096),
+        buf: BytesMut::new(),
         decoder: FrameDecoder::new(FRAME_MIN_SIZE),
         writer,
     };

@@ -66,7 +66,9 @@ pub(crate) struct Connection {
     frame_max: u32,
     channel_max: u16,
     heartbeat: Duration,
-    channels: HashMap<u16, Channel>,
+    /// Boxed: a `Channel` is several hundred bytes and the map allocates room for a few
+    /// entries at once, which for the common one-channel connection was most of its size.
+    channels: HashMap<u16, Box<Channel>>,
     /// Reused by the publish path for routing results.
     route_buf: Vec<Arc<crate::queue::Queue>>,
     /// Client advertised consumer_cancel_notify.
@@ -152,7 +154,9 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
 impl Connection {
     fn flush(&mut self) {
         if !self.out.is_empty() {
-            let chunk = self.out.split().freeze();
+            // The whole buffer goes, not just its filled part: a split would leave the spare
+            // capacity (and so the allocation) with an idle connection.
+            let chunk = std::mem::take(&mut self.out).freeze();
             let _ = self.writer.send(chunk);
             self.last_write = Instant::now();
         }
@@ -167,6 +171,7 @@ impl Connection {
         if let Some(exit) = self.process_buffer() {
             return exit;
         }
+        self.release_idle_read_buffer();
         self.flush();
         let hb = self.heartbeat;
         let tick = if hb.is_zero() {
@@ -177,11 +182,6 @@ impl Connection {
         let mut ticker = tokio::time::interval(tick);
         ticker.tick().await;
         loop {
-            let spare = self.read_buf.capacity() - self.read_buf.len();
-            if spare < 1024 {
-                self.read_buf.reserve(self.read_chunk);
-            }
-            let spare = self.read_buf.capacity() - self.read_buf.len();
             let flow_paused = self.broker.flow_paused();
             // Unbiased: neither a delivery flood nor a publish flood may starve the other.
             tokio::select! {
@@ -206,19 +206,18 @@ impl Connection {
                     // Not reading counts as hearing from the client: the pause is ours.
                     self.last_read = Instant::now();
                 }
-                n = self.reader.read_buf(&mut self.read_buf), if !flow_paused => {
-                    match n {
-                        Ok(0) | Err(_) => return Exit::Done,
-                        Ok(n) => {
-                            if n == spare {
-                                self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
-                            }
-                            self.last_read = Instant::now();
-                            if let Some(exit) = self.process_buffer() {
-                                return exit;
-                            }
-                        }
+                // Wait for data before holding a buffer for it: an idle connection keeps none.
+                ready = self.reader.readable(), if !flow_paused => {
+                    if ready.is_err() {
+                        return Exit::Done;
                     }
+                    if let Some(exit) = self.read_and_process() {
+                        return exit;
+                    }
+                    // `readable` does not count against tokio's cooperative budget as a read
+                    // future does: without this, a publisher whose socket is always ready never
+                    // yields, and the consumers it wakes wait behind it on the same worker.
+                    tokio::task::consume_budget().await;
                 }
                 _ = ticker.tick() => {
                     if !hb.is_zero() {
@@ -234,6 +233,46 @@ impl Connection {
                 }
             }
             self.flush();
+        }
+    }
+
+    /// One non-blocking read into the read buffer, then every complete frame in it handled.
+    fn read_and_process(&mut self) -> Option<Exit> {
+        let had_no_buffer = self.read_buf.capacity() == 0;
+        if self.read_buf.capacity() - self.read_buf.len() < 1024 {
+            self.read_buf.reserve(self.read_chunk);
+        }
+        let spare = self.read_buf.capacity() - self.read_buf.len();
+        match self.reader.try_read_buf(&mut self.read_buf) {
+            Ok(0) => return Some(Exit::Done),
+            Ok(n) => {
+                if n == spare {
+                    self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
+                }
+                self.last_read = Instant::now();
+                if let Some(exit) = self.process_buffer() {
+                    return Some(exit);
+                }
+                self.release_idle_read_buffer();
+            }
+            // Readiness can be stale: nothing came, so give back a buffer made just for this.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if had_no_buffer {
+                    self.read_buf = BytesMut::new();
+                }
+            }
+            Err(_) => return Some(Exit::Done),
+        }
+        None
+    }
+
+    /// Gives the read buffer back when nothing is left in it and no frame handed out of it is
+    /// still alive (`try_reclaim` succeeds only for a buffer nobody else shares). A buffer still
+    /// shared with queued messages is kept, so the next read fills its free tail instead of
+    /// stranding it.
+    fn release_idle_read_buffer(&mut self) {
+        if self.read_buf.is_empty() && self.read_buf.try_reclaim(self.read_buf.capacity() + 1) {
+            self.read_buf = BytesMut::new();
         }
     }
 
@@ -384,7 +423,7 @@ impl Connection {
 
     /// Returns every unacked delivery and consumer of every channel; deletes exclusive queues.
     fn cleanup(&mut self) {
-        let mut channels: Vec<Channel> = self.channels.drain().map(|(_, c)| c).collect();
+        let mut channels: Vec<Box<Channel>> = self.channels.drain().map(|(_, c)| c).collect();
         for ch in &mut channels {
             self.release_channel(ch);
         }
