@@ -4,6 +4,7 @@
 //! Until tune-ok, frames are capped at 4096 bytes (the spec's frame-min-size), so a client
 //! cannot make us buffer a large frame before it has logged in.
 
+use super::outbox::Outbox;
 use crate::broker::Broker;
 use crate::error::AmqpError;
 use crate::vhost::Vhost;
@@ -12,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
 use warren_codec::frame::{self, decode_protocol_header, FrameDecoder, PROTOCOL_HEADER};
 use warren_codec::generated::{
@@ -49,14 +49,14 @@ struct Io<'a> {
     reader: OwnedReadHalf,
     buf: BytesMut,
     decoder: FrameDecoder,
-    writer: &'a UnboundedSender<Bytes>,
+    writer: &'a Outbox,
 }
 
 impl Io<'_> {
     fn send(&self, method: Method) {
         let mut out = BytesMut::with_capacity(512);
         frame::encode_method(0, &method, &mut out);
-        let _ = self.writer.send(out.freeze());
+        self.writer.send(out.freeze());
     }
 
     async fn fill(&mut self) -> Result<(), Failure> {
@@ -119,12 +119,13 @@ fn server_properties() -> FieldTable {
 
 /// Read step while the handshake runs.
 const HANDSHAKE_READ: usize = 512;
+
 /// Runs the handshake. `None` means the connection is finished (refused, failed or gone).
 pub(super) async fn run(
     broker: &Arc<Broker>,
     reader: OwnedReadHalf,
     peer: SocketAddr,
-    writer: &UnboundedSender<Bytes>,
+    writer: &Outbox,
 ) -> Option<Handshake> {
     let mut io = Io {
         reader,
@@ -177,7 +178,7 @@ async fn negotiate(
             Some(ProtocolHeader::Amqp091) => break,
             Some(ProtocolHeader::Unsupported(seen)) => {
                 debug!(%peer, ?seen, "unsupported protocol header");
-                let _ = io.writer.send(Bytes::from_static(&PROTOCOL_HEADER));
+                io.writer.send(Bytes::from_static(&PROTOCOL_HEADER));
                 return Err(Failure::Gone);
             }
             None => io.fill().await?,

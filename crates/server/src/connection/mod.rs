@@ -2,27 +2,28 @@
 //! main loop that reads frames, runs channel methods, writes deliveries and heartbeats, and
 //! finally gives back everything the connection held.
 //!
-//! One task owns the socket's read half and every channel's state; a writer task owns the
-//! write half and takes encoded bytes from an unbounded channel, so a client that is busy
-//! writing to us can never deadlock against us writing to it (RabbitMQ's writer process does
-//! the same). Deliveries are bounded by prefetch credit, not by that channel.
+//! One task owns the socket's read half and every channel's state. Output goes through the
+//! [`outbox`]: straight to the socket when it takes it, else queued for a writer task, so the
+//! connection task never waits on a write. Deliveries are bounded by prefetch credit, not by
+//! that queue.
 
 mod channel;
 mod handlers;
 mod handshake;
+mod outbox;
 
 use crate::broker::Broker;
 use crate::error::AmqpError;
 use crate::events::ConnEvent;
 use crate::queue::ConnectionId;
 use crate::vhost::Vhost;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use channel::Channel;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -61,7 +62,7 @@ pub(crate) struct Connection {
     decoder: FrameDecoder,
     /// Encoded output not yet handed to the writer task.
     out: BytesMut,
-    writer: mpsc::UnboundedSender<Bytes>,
+    writer: outbox::Outbox,
     events_tx: mpsc::UnboundedSender<ConnEvent>,
     frame_max: u32,
     channel_max: u16,
@@ -93,16 +94,8 @@ pub(crate) struct Connection {
 /// Serves one accepted socket until it closes. Never panics on client input.
 pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
-    let (reader, mut writer_half) = socket.into_split();
-    let (writer, mut writer_rx) = mpsc::unbounded_channel::<Bytes>();
-    let writer_task = tokio::spawn(async move {
-        while let Some(chunk) = writer_rx.recv().await {
-            if writer_half.write_all(&chunk).await.is_err() {
-                break;
-            }
-        }
-        let _ = writer_half.shutdown().await;
-    });
+    let (reader, writer_half) = socket.into_split();
+    let (writer, writer_task) = outbox::Outbox::start(writer_half);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let hs = handshake::run(&broker, reader, peer, &writer).await;
     let Some(hs) = hs else {
@@ -157,7 +150,7 @@ impl Connection {
             // The whole buffer goes, not just its filled part: a split would leave the spare
             // capacity (and so the allocation) with an idle connection.
             let chunk = std::mem::take(&mut self.out).freeze();
-            let _ = self.writer.send(chunk);
+            self.writer.send(chunk);
             self.last_write = Instant::now();
         }
     }
