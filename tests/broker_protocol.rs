@@ -963,3 +963,29 @@ async fn hostile_clients_leave_a_working_connection_alone() {
     assert_eq!(message_count(&conn, "parked").await, 5);
     assert!(conn.status().connected());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_what_does_not_exist_is_ok() {
+    // RabbitMQ 3.x answers delete-ok (count 0) for a queue or exchange that is not there, so
+    // cleanup code deletes without checking first; the channel stays open.
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    let count = within(
+        "queue.delete of a missing queue",
+        ch.queue_delete("never-declared".into(), QueueDeleteOptions::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(count, 0);
+    within(
+        "exchange.delete of a missing exchange",
+        ch.exchange_delete("never-declared-x".into(), ExchangeDeleteOptions::default()),
+    )
+    .await
+    .unwrap();
+    // The same channel still works.
+    declare(&ch, "after-deletes").await;
+    publish(&ch, "", "after-deletes", b"ok").await;
+    assert_eq!(message_count(&conn, "after-deletes").await, 1);
+}

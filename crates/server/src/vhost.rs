@@ -24,6 +24,9 @@ pub struct ExchangeMeta {
     pub arguments: FieldTable,
 }
 
+/// The exchange argument naming where unroutable messages go.
+const ALTERNATE_EXCHANGE: &str = "alternate-exchange";
+
 /// Queue arguments RabbitMQ compares on redeclare (others are ignored, as RabbitMQ does).
 const CHECKED_QUEUE_ARGS: &[&str] = &[
     "x-dead-letter-exchange",
@@ -253,6 +256,19 @@ impl Vhost {
                 bool_text(internal),
                 bool_text(existing.internal),
             )?;
+            // The one exchange argument RabbitMQ compares.
+            let (got, have) = (
+                arguments.get(ALTERNATE_EXCHANGE),
+                existing.arguments.get(ALTERNATE_EXCHANGE),
+            );
+            if !arg_equivalent(got, have) {
+                return Err(AmqpError::precondition_failed(format!(
+                    "inequivalent arg '{ALTERNATE_EXCHANGE}' for exchange '{name}' in vhost                      '{}': received {} but current is {}",
+                    self.name,
+                    describe_arg(got),
+                    describe_arg(have)
+                )));
+            }
             return Ok(());
         }
         if passive {
@@ -292,10 +308,18 @@ impl Vhost {
     /// Adds an exchange without checks or store writes (recovery, and the end of declare).
     pub fn restore_exchange(&self, name: &str, meta: ExchangeMeta) {
         let (kind, internal) = (meta.kind, meta.internal);
+        // RabbitMQ takes the alternate exchange's name from a string argument and ignores one
+        // of another type; it need not exist (unroutable messages are then dropped).
+        let alternate = match meta.arguments.get(ALTERNATE_EXCHANGE) {
+            Some(FieldValue::LongStr(s)) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        };
         if self.exchanges.insert(name.to_string(), meta).is_none() && internal {
             self.internal_count.fetch_add(1, Ordering::Relaxed);
         }
         self.router.declare_exchange(name, kind, internal);
+        self.router
+            .set_alternate_exchange(name, alternate.as_deref().filter(|a| !a.is_empty()));
     }
 
     /// Adds a recovered durable queue.
@@ -339,7 +363,8 @@ impl Vhost {
             )));
         }
         if !self.exchanges.contains_key(name) {
-            return Err(self.no_exchange(name));
+            // Idempotent, as RabbitMQ 3.x answers it (docs/compatibility.md C15).
+            return Ok(());
         }
         if if_unused && self.router.has_bindings(name) {
             return Err(AmqpError::precondition_failed(format!(
@@ -506,6 +531,10 @@ impl Vhost {
         if_unused: bool,
         if_empty: bool,
     ) -> AmqpResult<u32> {
+        if !self.queues.contains_key(name) {
+            // Idempotent, as RabbitMQ 3.x answers it (docs/compatibility.md C15).
+            return Ok(0);
+        }
         let q = self.queue_for(conn, name)?;
         let count = q.delete(if_unused, if_empty)?;
         self.forget_queue(&q);
