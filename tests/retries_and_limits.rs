@@ -1,5 +1,6 @@
 //! The retries-and-limits features, driven with lapin over TCP against an in-process broker:
-//! so far alternate exchanges (the `alternate-exchange` exchange argument).
+//! so far alternate exchanges (the `alternate-exchange` exchange argument), consumer priorities
+//! (`x-priority`) and single active consumer (`x-single-active-consumer`).
 
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -157,4 +158,172 @@ async fn alternate_exchange_argument_is_compared_on_redeclare() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("PRECONDITION_FAILED"), "{err}");
+}
+
+async fn queue_with(ch: &Channel, name: &str, args: FieldTable) {
+    ch.queue_declare(name.into(), QueueDeclareOptions::default(), args)
+        .await
+        .expect("queue.declare");
+}
+
+async fn publish(ch: &Channel, queue: &str, body: &[u8]) {
+    ch.basic_publish(
+        "".into(),
+        queue.into(),
+        BasicPublishOptions::default(),
+        body,
+        BasicProperties::default(),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("publish confirm");
+}
+
+/// A consumer on its own channel with `prefetch` and the given consume arguments.
+async fn consumer_on(
+    conn: &lapin::Connection,
+    queue: &str,
+    tag: &str,
+    prefetch: u16,
+    args: FieldTable,
+) -> (Channel, lapin::Consumer) {
+    let ch = conn.create_channel().await.unwrap();
+    ch.basic_qos(prefetch, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let c = ch
+        .basic_consume(
+            queue.into(),
+            tag.into(),
+            BasicConsumeOptions::default(),
+            args,
+        )
+        .await
+        .expect("basic.consume");
+    (ch, c)
+}
+
+async fn next_body(c: &mut lapin::Consumer) -> (Vec<u8>, lapin::message::Delivery) {
+    use futures_lite::StreamExt;
+    let d = within("a delivery", c.next())
+        .await
+        .expect("consumer stream ended")
+        .expect("delivery");
+    (d.data.clone(), d)
+}
+
+/// Nothing more arrives on `c` within a short while.
+async fn assert_idle(c: &mut lapin::Consumer) {
+    use futures_lite::StreamExt;
+    let more = tokio::time::timeout(std::time::Duration::from_millis(200), c.next()).await;
+    assert!(more.is_err(), "unexpected delivery: {more:?}");
+}
+
+fn priority(p: i32) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-priority".into(), AMQPValue::LongInt(p));
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_priorities_prefer_the_highest_with_credit() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    queue_with(&ch, "prio", FieldTable::default()).await;
+    let (_hc, mut high) = consumer_on(&conn, "prio", "high", 2, priority(10)).await;
+    let (_lc, mut low) = consumer_on(&conn, "prio", "low", 100, FieldTable::default()).await;
+
+    for i in 0..5u8 {
+        publish(&ch, "prio", &[i]).await;
+    }
+    // The high-priority consumer takes what its prefetch allows; the rest go to the low one.
+    let (a, da) = next_body(&mut high).await;
+    let (b, db) = next_body(&mut high).await;
+    assert_eq!((a, b), (vec![0], vec![1]));
+    let mut got_low = Vec::new();
+    for _ in 0..3 {
+        got_low.push(next_body(&mut low).await.0);
+    }
+    assert_eq!(got_low, vec![vec![2], vec![3], vec![4]]);
+
+    // With credit back, the high-priority consumer is preferred again.
+    da.ack(BasicAckOptions::default()).await.unwrap();
+    db.ack(BasicAckOptions::default()).await.unwrap();
+    publish(&ch, "prio", &[5]).await;
+    publish(&ch, "prio", &[6]).await;
+    assert_eq!(next_body(&mut high).await.0, vec![5]);
+    assert_eq!(next_body(&mut high).await.0, vec![6]);
+    assert_idle(&mut low).await;
+
+    // A priority must be an integer (RabbitMQ's 406).
+    let bad = conn.create_channel().await.unwrap();
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-priority".into(),
+        AMQPValue::LongString(LongString::from("high")),
+    );
+    let err = bad
+        .basic_consume(
+            "prio".into(),
+            "bad".into(),
+            BasicConsumeOptions::default(),
+            args,
+        )
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "invalid arg 'x-priority' for queue 'prio' in vhost '/': \"expected integer, got \
+             longstr\""
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_active_consumer_hands_over_in_registration_order() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    let mut args = FieldTable::default();
+    args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    queue_with(&ch, "sac", args).await;
+    let (first_ch, mut first) = consumer_on(&conn, "sac", "first", 10, FieldTable::default()).await;
+    // A higher priority does not take over in 3.10's single-active-consumer mode.
+    let (_second_ch, mut second) = consumer_on(&conn, "sac", "second", 10, priority(5)).await;
+
+    for i in 0..3u8 {
+        publish(&ch, "sac", &[i]).await;
+    }
+    let mut unacked = Vec::new();
+    for i in 0..3u8 {
+        let (body, d) = next_body(&mut first).await;
+        assert_eq!(body, vec![i]);
+        unacked.push(d);
+    }
+    assert_idle(&mut second).await;
+    unacked
+        .remove(0)
+        .ack(BasicAckOptions::default())
+        .await
+        .unwrap();
+
+    // The active consumer's channel closes: its unacked messages, then new ones, go to the
+    // next consumer.
+    first_ch.close(200, "done".into()).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (body, d) = next_body(&mut second).await;
+        seen.push((body, d.redelivered));
+    }
+    publish(&ch, "sac", &[3]).await;
+    let (body, d) = next_body(&mut second).await;
+    seen.push((body, d.redelivered));
+    assert_eq!(
+        seen,
+        vec![(vec![1], true), (vec![2], true), (vec![3], false)]
+    );
 }

@@ -20,7 +20,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::mpsc::UnboundedSender;
-use warren_codec::{FieldTable, ShortStr};
+use warren_codec::{FieldTable, FieldValue, ShortStr};
 use warren_store::{Command, QueueId, Reply, Store};
 
 /// Stored messages whose bodies a queue keeps in memory before paging the rest out.
@@ -115,6 +115,9 @@ pub struct Consumer {
     pub credit: Arc<Credit>,
     /// Per-channel prefetch (basic.qos global=true, RabbitMQ's reading).
     pub channel_credit: Arc<Credit>,
+    /// RabbitMQ's consumer priority (`x-priority` consume argument, default 0): messages go to
+    /// the highest-priority consumers that have credit, round-robin among equals.
+    pub priority: i64,
 }
 
 impl Consumer {
@@ -146,6 +149,8 @@ struct State {
     next_consumer: usize,
     /// Set once a consumer has attached: auto-delete applies only after that.
     had_consumers: bool,
+    /// Some consumer has a non-zero priority: dispatch must look for the highest.
+    prioritized: bool,
     deleted: bool,
 }
 
@@ -157,6 +162,8 @@ pub struct Queue {
     pub options: QueueOptions,
     /// Set for durable queues when the broker has a store.
     stored: Option<StoredQueue>,
+    /// `x-single-active-consumer`: only the earliest registered consumer gets messages.
+    single_active: bool,
     /// Every `Enqueue` of this queue below this seq has been written (its reply resolved):
     /// only those bodies may be paged out, since only they can be read back.
     persisted_below: AtomicU64,
@@ -197,12 +204,17 @@ impl Queue {
         options: QueueOptions,
         stored: Option<StoredQueue>,
     ) -> Arc<Queue> {
+        let single_active = matches!(
+            options.arguments.get("x-single-active-consumer"),
+            Some(FieldValue::Bool(true))
+        );
         Arc::new(Queue {
             id: NEXT_QUEUE_ID.fetch_add(1, Ordering::Relaxed),
             name: name.into(),
             vhost,
             options,
             stored,
+            single_active,
             persisted_below: AtomicU64::new(0),
             state: Mutex::new(State::default()),
         })
@@ -388,6 +400,7 @@ impl Queue {
                 self.name, self.vhost
             )));
         }
+        st.prioritized |= consumer.priority != 0;
         st.consumers.push(consumer);
         st.had_consumers = true;
         self.dispatch(&mut st);
@@ -396,7 +409,7 @@ impl Queue {
 
     /// Removes one consumer (basic.cancel).
     pub fn cancel(
-        &self,
+        self: &Arc<Self>,
         connection: ConnectionId,
         channel: u16,
         tag: &ShortStr,
@@ -406,7 +419,7 @@ impl Queue {
 
     /// Removes every consumer of a channel (channel close) or connection (`channel` None).
     pub fn remove_consumers(
-        &self,
+        self: &Arc<Self>,
         connection: ConnectionId,
         channel: Option<u16>,
     ) -> ConsumerRemoval {
@@ -415,13 +428,18 @@ impl Queue {
         })
     }
 
-    fn remove_where(&self, pred: impl Fn(&Consumer) -> bool) -> ConsumerRemoval {
+    fn remove_where(self: &Arc<Self>, pred: impl Fn(&Consumer) -> bool) -> ConsumerRemoval {
         let mut st = self.lock();
         let before = st.consumers.len();
         st.consumers.retain(|c| !pred(c));
         let removed = before - st.consumers.len();
         if st.next_consumer >= st.consumers.len() {
             st.next_consumer = 0;
+        }
+        st.prioritized = st.consumers.iter().any(|c| c.priority != 0);
+        if removed > 0 && !st.deleted {
+            // The next single active consumer, or a lower-priority one, takes over now.
+            self.dispatch(&mut st);
         }
         ConsumerRemoval {
             removed,
@@ -430,6 +448,34 @@ impl Queue {
                 && st.consumers.is_empty()
                 && !st.deleted,
         }
+    }
+
+    /// The consumer the next message goes to, or `None` if none can take one now.
+    ///
+    /// - Single active consumer (`x-single-active-consumer`): only the earliest registered
+    ///   consumer, as RabbitMQ 3.10 chooses it; the others wait until it goes.
+    /// - Consumer priorities: the highest priority among consumers with credit wins;
+    ///   round-robin among equals. When the high ones are out of credit, lower ones get
+    ///   messages (RabbitMQ's rule).
+    fn pick_consumer(&self, st: &State) -> Option<usize> {
+        let n = st.consumers.len();
+        if self.single_active {
+            return st.consumers[0].has_credit().then_some(0);
+        }
+        let start = st.next_consumer % n;
+        let order = (0..n).map(|k| (start + k) % n);
+        if !st.prioritized {
+            return order.clone().find(|&i| st.consumers[i].has_credit());
+        }
+        let best = st
+            .consumers
+            .iter()
+            .filter(|c| c.has_credit())
+            .map(|c| c.priority)
+            .max()?;
+        order
+            .clone()
+            .find(|&i| st.consumers[i].priority == best && st.consumers[i].has_credit())
     }
 
     /// Acknowledges delivered messages; frees them and lets dispatch continue.
@@ -545,11 +591,7 @@ impl Queue {
         let mut counts: Vec<Command> = Vec::new();
         while !st.ready.is_empty() && !st.consumers.is_empty() {
             let n = st.consumers.len();
-            let start = st.next_consumer % n;
-            let Some(idx) = (0..n)
-                .map(|k| (start + k) % n)
-                .find(|&i| st.consumers[i].has_credit())
-            else {
+            let Some(idx) = self.pick_consumer(st) else {
                 break;
             };
             let Some((mut entry, message)) = self.pop_loaded(st) else {

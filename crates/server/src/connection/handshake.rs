@@ -100,6 +100,7 @@ fn server_properties() -> FieldTable {
         "connection.blocked",
         "authentication_failure_close",
         "per_consumer_qos",
+        "consumer_priorities",
     ] {
         caps.push(s(cap), FieldValue::Bool(true));
     }
