@@ -693,6 +693,7 @@ async fn amqplain_login_and_advertised_capabilities() {
         "connection.blocked",
         "authentication_failure_close",
         "per_consumer_qos",
+        "consumer_priorities",
     ] {
         assert_eq!(
             caps.get(cap).and_then(FieldValue::as_bool),
