@@ -5,7 +5,10 @@
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
-use warren_tests::{connect, start_broker, within};
+use warren_codec::frame;
+use warren_codec::generated::BasicPublish;
+use warren_codec::{ContentHeader, Method, ShortStr};
+use warren_tests::{connect, start_broker, within, RawClient};
 
 fn ae_arguments(alternate: &str) -> FieldTable {
     let mut args = FieldTable::default();
@@ -326,4 +329,333 @@ async fn single_active_consumer_hands_over_in_registration_order() {
         seen,
         vec![(vec![1], true), (vec![2], true), (vec![3], false)]
     );
+}
+
+fn args(pairs: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in pairs {
+        t.insert((*k).into(), v.clone());
+    }
+    t
+}
+
+fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}
+
+async fn publish_with(ch: &Channel, queue: &str, body: &[u8], props: BasicProperties) {
+    ch.basic_publish(
+        "".into(),
+        queue.into(),
+        BasicPublishOptions::default(),
+        body,
+        props,
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("publish confirm");
+}
+
+async fn get(ch: &Channel, queue: &str) -> Option<lapin::message::BasicGetMessage> {
+    ch.basic_get(queue.into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic.get")
+}
+
+/// Polls `queue` with basic.get until a message arrives (dead-lettering is asynchronous to
+/// the client, as in RabbitMQ).
+async fn wait_get(ch: &Channel, queue: &str) -> lapin::message::BasicGetMessage {
+    within("a dead-lettered message", async {
+        loop {
+            if let Some(m) = get(ch, queue).await {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+/// The `x-death` tables of a delivery, most recent first, as (key → value) maps.
+fn x_death(props: &BasicProperties) -> Vec<std::collections::BTreeMap<String, AMQPValue>> {
+    let headers = props.headers().as_ref().expect("headers");
+    let Some(AMQPValue::FieldArray(deaths)) = headers.inner().get("x-death") else {
+        panic!("no x-death in {headers:?}");
+    };
+    deaths
+        .as_slice()
+        .iter()
+        .map(|v| match v {
+            AMQPValue::FieldTable(t) => t
+                .inner()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            other => panic!("x-death entry {other:?}"),
+        })
+        .collect()
+}
+
+fn header_text(props: &BasicProperties, key: &str) -> Option<String> {
+    match props.headers().as_ref()?.inner().get(key)? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+fn as_text(v: &AMQPValue) -> String {
+    match v {
+        AMQPValue::LongString(s) => s.to_string(),
+        other => panic!("not a string: {other:?}"),
+    }
+}
+
+fn as_count(v: &AMQPValue) -> i64 {
+    match v {
+        AMQPValue::LongLongInt(n) => *n,
+        other => panic!("count is not a long: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_messages_are_dead_lettered_with_x_death() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    exchange(&ch, "dlx", ExchangeKind::Fanout, FieldTable::default()).await;
+    bound_queue(&ch, "dead", "dlx", "").await;
+    queue_with(
+        &ch,
+        "work",
+        args(&[("x-dead-letter-exchange", text("dlx"))]),
+    )
+    .await;
+    let props = BasicProperties::default()
+        .with_message_id("order-1".into())
+        .with_expiration("60000".into());
+    publish_with(&ch, "work", b"charge card", props).await;
+
+    let (_cch, mut c) = consumer_on(&conn, "work", "w", 10, FieldTable::default()).await;
+    let (_, d) = next_body(&mut c).await;
+    d.reject(BasicRejectOptions { requeue: false })
+        .await
+        .unwrap();
+
+    let m = wait_get(&ch, "dead").await;
+    assert_eq!(m.delivery.data, b"charge card");
+    assert_eq!(m.delivery.exchange.as_str(), "dlx");
+    assert_eq!(m.delivery.routing_key.as_str(), "work");
+    let p = &m.delivery.properties;
+    assert_eq!(p.message_id().as_ref().map(|s| s.as_str()), Some("order-1"));
+    assert_eq!(p.expiration(), &None, "per-message expiration is removed");
+    assert_eq!(
+        header_text(p, "x-first-death-reason").as_deref(),
+        Some("rejected")
+    );
+    assert_eq!(
+        header_text(p, "x-first-death-queue").as_deref(),
+        Some("work")
+    );
+    assert_eq!(
+        header_text(p, "x-first-death-exchange").as_deref(),
+        Some("")
+    );
+    let deaths = x_death(p);
+    assert_eq!(deaths.len(), 1);
+    let x = &deaths[0];
+    assert_eq!(as_count(&x["count"]), 1);
+    assert_eq!(as_text(&x["reason"]), "rejected");
+    assert_eq!(as_text(&x["queue"]), "work");
+    assert_eq!(as_text(&x["exchange"]), "");
+    assert_eq!(as_text(&x["original-expiration"]), "60000");
+    assert!(matches!(&x["time"], AMQPValue::Timestamp(_)));
+    let AMQPValue::FieldArray(keys) = &x["routing-keys"] else {
+        panic!("routing-keys");
+    };
+    assert_eq!(keys.as_slice(), &[text("work")]);
+    assert!(get(&ch, "work").await.is_none(), "gone from the work queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_ttl_expires_messages_without_consumers_into_the_dead_letter_queue() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    queue_with(&ch, "expired", FieldTable::default()).await;
+    queue_with(
+        &ch,
+        "short-lived",
+        args(&[
+            ("x-message-ttl", AMQPValue::LongInt(100)),
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("expired")),
+        ]),
+    )
+    .await;
+    for i in 0..3u8 {
+        publish(&ch, "short-lived", &[i]).await;
+    }
+    // Nobody consumes: the timer expires them in order, and they are never delivered here.
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let m = wait_get(&ch, "expired").await;
+        let x = &x_death(&m.delivery.properties)[0];
+        assert_eq!(as_text(&x["reason"]), "expired");
+        assert_eq!(as_text(&x["queue"]), "short-lived");
+        assert_eq!(m.delivery.routing_key.as_str(), "expired");
+        got.push(m.delivery.data);
+    }
+    assert_eq!(got, vec![vec![0], vec![1], vec![2]]);
+    assert!(get(&ch, "short-lived").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_message_expiration_drops_at_the_head_and_invalid_ones_are_refused() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    queue_with(&ch, "plain", FieldTable::default()).await;
+    let expiring = BasicProperties::default().with_expiration("30".into());
+    publish_with(&ch, "plain", b"soon gone", expiring).await;
+    publish_with(&ch, "plain", b"stays", BasicProperties::default()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let m = get(&ch, "plain").await.expect("the unexpiring message");
+    assert_eq!(m.delivery.data, b"stays");
+    assert!(get(&ch, "plain").await.is_none());
+
+    // RabbitMQ's 406 for an expiration that is not a non-negative integer, in its words.
+    for (value, why) in [
+        ("soon", "no_integer"),
+        ("-5", "{value_negative,-5}"),
+        ("10s", "{leftover_string,\"s\"}"),
+    ] {
+        let mut c = RawClient::connect(&server).await;
+        c.handshake().await;
+        c.open_channel(1).await;
+        let mut out = bytes::BytesMut::new();
+        let props = warren_codec::BasicProperties {
+            expiration: Some(ShortStr::from_static(value)),
+            ..Default::default()
+        };
+        let publish = Method::BasicPublish(BasicPublish {
+            routing_key: ShortStr::from_static("plain"),
+            ..Default::default()
+        });
+        frame::encode_content(
+            1,
+            &publish,
+            &ContentHeader::new(1, props),
+            b"x",
+            0,
+            &mut out,
+        );
+        c.send_bytes(&out).await;
+        let text = c.expect_channel_close(1, 406).await;
+        assert_eq!(
+            text,
+            format!("PRECONDITION_FAILED - invalid expiration '{value}': {why}")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_pipeline_parks_a_message_after_three_attempts() {
+    // work --nack--> (dlx "") retry --ttl--> (dlx "") work ... parked after 3 retries.
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    queue_with(
+        &ch,
+        "work",
+        args(&[
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("retry")),
+        ]),
+    )
+    .await;
+    queue_with(
+        &ch,
+        "retry",
+        args(&[
+            ("x-message-ttl", AMQPValue::LongInt(50)),
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("work")),
+        ]),
+    )
+    .await;
+    queue_with(&ch, "parked", FieldTable::default()).await;
+    publish(&ch, "work", b"payment 42").await;
+
+    let (wch, mut worker) = consumer_on(&conn, "work", "worker", 1, FieldTable::default()).await;
+    let mut attempts = 0;
+    loop {
+        let (_, d) = next_body(&mut worker).await;
+        attempts += 1;
+        let tries = d
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|_| {
+                x_death(&d.properties)
+                    .into_iter()
+                    .find(|x| as_text(&x["queue"]) == "work")
+            })
+            .map_or(0, |x| as_count(&x["count"]));
+        if tries >= 3 {
+            wch.basic_publish(
+                "".into(),
+                "parked".into(),
+                BasicPublishOptions::default(),
+                &d.data,
+                d.properties.clone(),
+            )
+            .await
+            .unwrap();
+            d.ack(BasicAckOptions::default()).await.unwrap();
+            break;
+        }
+        d.nack(BasicNackOptions {
+            requeue: false,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(attempts, 4, "the first delivery and three retries");
+    let m = wait_get(&ch, "parked").await;
+    let deaths = x_death(&m.delivery.properties);
+    let count = |q: &str, r: &str| {
+        deaths
+            .iter()
+            .find(|x| as_text(&x["queue"]) == q && as_text(&x["reason"]) == r)
+            .map(|x| as_count(&x["count"]))
+    };
+    assert_eq!(count("work", "rejected"), Some(3));
+    assert_eq!(count("retry", "expired"), Some(3));
+    assert_eq!(
+        header_text(&m.delivery.properties, "x-first-death-queue").as_deref(),
+        Some("work")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_cycle_without_rejections_is_dropped() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    // Expired messages are dead-lettered back into the same queue: a cycle, so dropped.
+    queue_with(
+        &ch,
+        "loop",
+        args(&[
+            ("x-message-ttl", AMQPValue::LongInt(30)),
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("loop")),
+        ]),
+    )
+    .await;
+    publish(&ch, "loop", b"round and round").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(get(&ch, "loop").await.is_none(), "dropped, not looping");
 }

@@ -145,6 +145,26 @@ pub fn decode_properties_into<'a>(
     BasicProperties::decode_list_into(props, flags & KNOWN_FLAGS, base, i)
 }
 
+impl BasicProperties {
+    /// Decodes properties kept as raw flags-and-list bytes (what a broker stores with a
+    /// message), for the rare paths that must change them (dead-lettering).
+    pub fn from_raw(raw: &Bytes) -> Result<BasicProperties, DecodeError> {
+        let mut props = BasicProperties::default();
+        wire::finish(
+            "basic properties",
+            decode_properties_into(&mut props, raw, raw),
+        )?;
+        Ok(props)
+    }
+
+    /// The flags word and property list as one buffer (the inverse of [`Self::from_raw`]).
+    pub fn to_raw(&self) -> Bytes {
+        let mut raw = BytesMut::with_capacity(64);
+        encode_properties(self, &mut raw);
+        raw.freeze()
+    }
+}
+
 /// Appends the flags word and the property list.
 pub fn encode_properties(p: &BasicProperties, buf: &mut BytesMut) {
     buf.put_u16(p.flags());
@@ -176,6 +196,18 @@ mod tests {
             ContentHeader::decode(&base, &base),
             Err(DecodeError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn raw_properties_round_trip() {
+        let props = BasicProperties {
+            expiration: Some(ShortStr::from_static("60000")),
+            priority: Some(3),
+            ..Default::default()
+        };
+        let raw = props.to_raw();
+        assert_eq!(BasicProperties::from_raw(&raw).unwrap(), props);
+        assert!(BasicProperties::from_raw(&raw.slice(..raw.len() - 1)).is_err());
     }
 
     #[test]

@@ -11,14 +11,18 @@
 //! of stored messages are dropped from memory (paged out) and read back from the store, a
 //! page at a time, just before they reach the head (docs/storage.md, "Paging").
 
+use crate::dead_letter::{self, DeadLetterTarget, Reason};
 use crate::error::{AmqpError, AmqpResult};
 use crate::events::{ConnEvent, Credit, Delivery};
 use crate::message::Message;
 use crate::persist;
+use crate::vhost::Vhost;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use warren_codec::{FieldTable, FieldValue, ShortStr};
 use warren_store::{Command, QueueId, Reply, Store};
@@ -57,6 +61,9 @@ impl Hasher for SeqHasher {
     }
 }
 
+/// Messages on their way to the dead-letter exchange, with why they left.
+type DeadLetters = Vec<(Arc<Message>, Reason)>;
+
 type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
 
 #[derive(Debug, Clone)]
@@ -69,6 +76,8 @@ struct Entry {
     delivery_count: u32,
     /// The message has an index entry in the store under this queue.
     stored: bool,
+    /// When it expires (per-queue or per-message TTL), in ms since the Unix epoch; 0: never.
+    expires_at: u64,
 }
 
 impl Entry {
@@ -151,6 +160,11 @@ struct State {
     had_consumers: bool,
     /// Some consumer has a non-zero priority: dispatch must look for the highest.
     prioritized: bool,
+    /// Messages that left (rejected or expired) for the dead-letter exchange; routed by
+    /// [`Locked`]'s drop, once the lock is released (the target may be this very queue).
+    dead: DeadLetters,
+    /// The expiry timer armed for the head, if any (ms since the epoch).
+    timer_at: Option<u64>,
     deleted: bool,
 }
 
@@ -164,6 +178,12 @@ pub struct Queue {
     stored: Option<StoredQueue>,
     /// `x-single-active-consumer`: only the earliest registered consumer gets messages.
     single_active: bool,
+    /// `x-message-ttl` in ms.
+    message_ttl: Option<u64>,
+    /// `x-dead-letter-exchange` / `x-dead-letter-routing-key`.
+    dead_letter: Option<DeadLetterTarget>,
+    /// The vhost that routes this queue's dead letters (set once, right after creation).
+    vhost_link: OnceLock<Weak<Vhost>>,
     /// Every `Enqueue` of this queue below this seq has been written (its reply resolved):
     /// only those bodies may be paged out, since only they can be read back.
     persisted_below: AtomicU64,
@@ -208,6 +228,12 @@ impl Queue {
             options.arguments.get("x-single-active-consumer"),
             Some(FieldValue::Bool(true))
         );
+        let message_ttl = options
+            .arguments
+            .get("x-message-ttl")
+            .and_then(FieldValue::as_i64)
+            .and_then(|t| u64::try_from(t).ok());
+        let dead_letter = DeadLetterTarget::from_arguments(&options.arguments);
         Arc::new(Queue {
             id: NEXT_QUEUE_ID.fetch_add(1, Ordering::Relaxed),
             name: name.into(),
@@ -215,6 +241,9 @@ impl Queue {
             options,
             stored,
             single_active,
+            message_ttl,
+            dead_letter,
+            vhost_link: OnceLock::new(),
             persisted_below: AtomicU64::new(0),
             state: Mutex::new(State::default()),
         })
@@ -232,6 +261,9 @@ impl Queue {
     ) -> Arc<Queue> {
         let q = Self::with_store(name, vhost, options, Some(stored));
         q.persisted_below.store(next_seq, Ordering::Relaxed);
+        // Expiry times are not stored yet: a recovered message's queue TTL starts again now
+        // (per-message expiration is applied when its body is read back).
+        let expires_at = q.message_ttl.map_or(0, deadline_after);
         {
             let mut st = q.lock();
             st.next_seq = next_seq;
@@ -243,6 +275,7 @@ impl Queue {
                     message: None,
                     delivery_count,
                     stored: true,
+                    expires_at,
                 })
                 .collect();
         }
@@ -259,9 +292,100 @@ impl Queue {
         self.persisted_below.fetch_max(seq + 1, Ordering::Relaxed);
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> Locked<'_> {
         // A panic while holding the lock is a bug; keep serving rather than poisoning forever.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        Locked {
+            queue: self,
+            guard: Some(self.state.lock().unwrap_or_else(|p| p.into_inner())),
+        }
+    }
+
+    /// Sets the vhost that routes this queue's dead letters.
+    pub fn link_vhost(&self, vhost: Weak<Vhost>) {
+        let _ = self.vhost_link.set(vhost);
+    }
+
+    /// When a message enqueued now expires (0: never): the queue's TTL or the message's own
+    /// `expiration`, whichever is shorter. Reads the properties only if the message has one.
+    fn expiry_for(&self, message: &Message) -> u64 {
+        let own = has_expiration(&message.properties)
+            .then(|| {
+                warren_codec::BasicProperties::from_raw(&message.properties)
+                    .ok()
+                    .and_then(|p| p.expiration)
+                    .and_then(|e| dead_letter::parse_expiration(e.as_bytes()).ok())
+            })
+            .flatten();
+        match (self.message_ttl, own) {
+            (Some(a), Some(b)) => deadline_after(a.min(b)),
+            (Some(t), None) | (None, Some(t)) => deadline_after(t),
+            (None, None) => 0,
+        }
+    }
+
+    /// Takes expired messages off the head (RabbitMQ expires only there: a long-lived message
+    /// at the head keeps shorter-lived ones behind it, as RabbitMQ's do). Each goes to the
+    /// dead-letter exchange if the queue has one.
+    fn expire_head(&self, st: &mut State) {
+        let Some(head) = st.ready.front() else {
+            return;
+        };
+        if head.expires_at == 0 {
+            return;
+        }
+        let now = now_ms();
+        while let Some(head) = st.ready.front() {
+            if head.expires_at == 0 || head.expires_at >= now {
+                break;
+            }
+            if head.message.is_none() && self.dead_letter.is_some() {
+                self.page_in(st);
+                continue;
+            }
+            let Some(entry) = st.ready.pop_front() else {
+                break;
+            };
+            if entry.stored {
+                if entry.message.is_some() {
+                    st.resident = st.resident.saturating_sub(1);
+                    st.resident_bytes = st.resident_bytes.saturating_sub(entry.body_len());
+                }
+                self.submit_acks(vec![entry.seq]);
+            }
+            if let (Some(_), Some(message)) = (&self.dead_letter, entry.message) {
+                st.dead.push((message, Reason::Expired));
+            }
+        }
+    }
+
+    /// Makes sure a timer will expire the head when its time comes, even with no consumer.
+    /// One timer per queue at a time; it re-arms itself through `dispatch`.
+    fn arm_expiry_timer(self: &Arc<Self>, st: &mut State) {
+        let Some(at) = st.ready.front().map(|e| e.expires_at).filter(|&t| t != 0) else {
+            return;
+        };
+        if st.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        st.timer_at = Some(at);
+        let queue = Arc::downgrade(self);
+        rt.spawn(async move {
+            // Past the deadline: a message expires once its time is strictly behind us.
+            let wait = at.saturating_sub(now_ms()) + 1;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let Some(q) = queue.upgrade() else {
+                return;
+            };
+            let mut st = q.lock();
+            if st.timer_at != Some(at) || st.deleted {
+                return; // superseded by an earlier timer, or the queue is gone
+            }
+            st.timer_at = None;
+            q.dispatch(&mut st);
+        });
     }
 
     pub fn is_exclusive_to_other(&self, conn: ConnectionId) -> bool {
@@ -292,6 +416,7 @@ impl Queue {
 
     /// Appends a message and hands it on if a consumer has room.
     pub fn publish(self: &Arc<Self>, message: Arc<Message>) {
+        let expires_at = self.expiry_for(&message);
         let mut st = self.lock();
         if st.deleted {
             return;
@@ -303,6 +428,7 @@ impl Queue {
             message: Some(message),
             delivery_count: 0,
             stored: false,
+            expires_at,
         });
         self.dispatch(&mut st);
     }
@@ -321,7 +447,7 @@ impl Queue {
     ) -> Option<Reply> {
         let mut order: Vec<&Arc<Queue>> = queues.iter().filter(|q| q.stored.is_some()).collect();
         order.sort_by_key(|q| q.id);
-        let mut guards: Vec<(&Arc<Queue>, MutexGuard<'_, State>)> = Vec::with_capacity(order.len());
+        let mut guards: Vec<(&Arc<Queue>, Locked<'_>)> = Vec::with_capacity(order.len());
         let mut targets = Vec::with_capacity(order.len());
         for q in order {
             let mut st = q.lock();
@@ -350,22 +476,45 @@ impl Queue {
             let seq = st.next_seq - 1;
             st.resident += 1;
             st.resident_bytes += message.body_len();
+            let expires_at = q.expiry_for(&message);
             st.ready.push_back(Entry {
                 seq,
                 message: Some(message.clone()),
                 delivery_count: 0,
                 stored: true,
+                expires_at,
             });
             written.push(((*q).clone(), seq));
             q.dispatch(st);
             q.page_out(st);
         }
+        // Dead letters are routed only once every lock here is released (routing may enqueue
+        // into one of these queues).
+        let dead: Vec<(&Arc<Queue>, DeadLetters)> = guards
+            .iter_mut()
+            .filter(|(_, st)| !st.dead.is_empty())
+            .map(|(q, st)| (*q, std::mem::take(&mut st.dead)))
+            .collect();
+        drop(guards);
+        for (q, items) in dead {
+            q.route_dead_letters(items);
+        }
         Some(reply)
+    }
+
+    /// Sends messages that left this queue to its dead-letter exchange. Call with no queue
+    /// lock held.
+    fn route_dead_letters(&self, items: DeadLetters) {
+        let vhost = self.vhost_link.get().and_then(Weak::upgrade);
+        if let (Some(vhost), Some(target)) = (vhost, &self.dead_letter) {
+            vhost.dead_letter(&self.name, target, items);
+        }
     }
 
     /// basic.get: the head message and how many remain.
     pub fn get(self: &Arc<Self>, no_ack: bool) -> Option<(u64, Arc<Message>, bool, u32)> {
         let mut st = self.lock();
+        self.expire_head(&mut st);
         let (mut entry, message) = self.pop_loaded(&mut st)?;
         let seq = entry.seq;
         let remaining = st.ready.len() as u32;
@@ -515,9 +664,28 @@ impl Queue {
         }
     }
 
-    /// Drops delivered messages without requeueing (nack/reject with requeue=false).
+    /// Drops delivered messages without requeueing (nack/reject with requeue=false); with a
+    /// dead-letter exchange they go there, reason `rejected`.
     pub fn discard(self: &Arc<Self>, seqs: &[u64]) {
-        self.ack(seqs);
+        if self.dead_letter.is_none() {
+            return self.ack(seqs);
+        }
+        let mut st = self.lock();
+        let mut stored = Vec::new();
+        for seq in seqs {
+            if let Some(e) = st.unacked.remove(seq) {
+                if e.stored {
+                    stored.push(e.seq);
+                }
+                if let Some(message) = e.message {
+                    st.dead.push((message, Reason::Rejected));
+                }
+            }
+        }
+        if !stored.is_empty() {
+            self.submit_acks(stored);
+        }
+        self.dispatch(&mut st);
     }
 
     /// Gives waiting consumers a chance after credit was returned elsewhere (global qos).
@@ -589,11 +757,13 @@ impl Queue {
     fn dispatch(self: &Arc<Self>, st: &mut State) {
         let me = self;
         let mut counts: Vec<Command> = Vec::new();
+        self.expire_head(st);
         while !st.ready.is_empty() && !st.consumers.is_empty() {
             let n = st.consumers.len();
             let Some(idx) = self.pick_consumer(st) else {
                 break;
             };
+            self.expire_head(st);
             let Some((mut entry, message)) = self.pop_loaded(st) else {
                 break;
             };
@@ -641,6 +811,7 @@ impl Queue {
         if !counts.is_empty() {
             self.submit_detached(counts);
         }
+        self.arm_expiry_timer(st);
     }
 
     /// Takes the head entry with its body, reading a page back from the store first if the
@@ -790,4 +961,53 @@ impl Queue {
         let stored = self.stored.as_ref()?;
         Some((stored, stored.store()?))
     }
+}
+
+/// The queue's lock. Dead letters collected while it was held are routed when it is
+/// released: routing may enqueue into this very queue.
+struct Locked<'a> {
+    queue: &'a Queue,
+    guard: Option<MutexGuard<'a, State>>,
+}
+
+impl Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.guard.as_ref().expect("held until drop")
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_mut().expect("held until drop")
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let dead = match self.guard.as_mut() {
+            Some(st) if !st.dead.is_empty() => std::mem::take(&mut st.dead),
+            _ => return,
+        };
+        drop(self.guard.take());
+        self.queue.route_dead_letters(dead);
+    }
+}
+
+/// Milliseconds since the Unix epoch (expiry times survive a restart's clock, unlike an
+/// `Instant`).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The expiry time of something enqueued now with `ttl_ms` to live.
+fn deadline_after(ttl_ms: u64) -> u64 {
+    now_ms().saturating_add(ttl_ms).max(1)
+}
+
+/// Whether raw basic properties (flags word first) carry `expiration` (flag bit 8).
+fn has_expiration(raw: &[u8]) -> bool {
+    raw.len() >= 2 && u16::from_be_bytes([raw[0], raw[1]]) & (1 << 8) != 0
 }

@@ -3,14 +3,17 @@
 //! queues and the bindings between durable entities are also written to the store here, and
 //! rebuilt from it at startup (`restore_*`, called by `persist::recover`).
 
+use crate::dead_letter::{self, DeadLetterTarget, Reason};
 use crate::error::{AmqpError, AmqpResult};
+use crate::message::Message;
 use crate::persist;
 use crate::queue::{ConnectionId, Queue, QueueOptions, StoredQueue};
 use dashmap::DashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use warren_codec::{FieldTable, FieldValue};
+use std::sync::{Arc, Weak};
+use tracing::warn;
+use warren_codec::{BasicProperties, FieldTable, FieldValue};
 use warren_routing::{Binding, DestinationKind, ExchangeKind, RouteOutcome, Router};
 use warren_store::{Command, Store};
 
@@ -50,6 +53,8 @@ pub struct Vhost {
     internal_count: AtomicUsize,
     /// Where durable entities go; `None` for a broker without storage.
     store: Option<Arc<Store>>,
+    /// This vhost, for the queues it creates: their dead letters are routed here.
+    me: Weak<Vhost>,
 }
 
 impl std::fmt::Debug for Vhost {
@@ -94,6 +99,10 @@ fn generate_queue_name() -> String {
 
 impl Vhost {
     pub fn new(name: &str, store: Option<Arc<Store>>) -> Arc<Vhost> {
+        Arc::new_cyclic(|me| Self::build(name, store, me.clone()))
+    }
+
+    fn build(name: &str, store: Option<Arc<Store>>, me: Weak<Vhost>) -> Vhost {
         let vhost = Vhost {
             name: name.into(),
             router: Router::with_default_exchanges(),
@@ -101,6 +110,7 @@ impl Vhost {
             queues: DashMap::new(),
             internal_count: AtomicUsize::new(0),
             store,
+            me,
         };
         for (xname, kind) in [
             ("", ExchangeKind::Direct),
@@ -121,7 +131,7 @@ impl Vhost {
                 },
             );
         }
-        Arc::new(vhost)
+        vhost
     }
 
     fn no_exchange(&self, name: &str) -> AmqpError {
@@ -332,6 +342,7 @@ impl Vhost {
         entries: Vec<(u64, u32)>,
     ) {
         let q = Queue::restore(name, self.name.clone(), options, stored, next_seq, entries);
+        q.link_vhost(self.me.clone());
         self.queues.insert(name.to_string(), q.clone());
         self.router.add_queue(name, q);
     }
@@ -435,6 +446,7 @@ impl Vhost {
             dashmap::mapref::entry::Entry::Vacant(v) => {
                 let stored = self.store_new_queue(&name, &options);
                 let q = Queue::with_store(&name, self.name.clone(), options, stored);
+                q.link_vhost(self.me.clone());
                 v.insert(q.clone());
                 self.router.add_queue(&name, q.clone());
                 q
@@ -687,6 +699,77 @@ impl Vhost {
         out: &mut Vec<Arc<Queue>>,
     ) -> RouteOutcome {
         self.router.route(exchange, routing_key, headers, out)
+    }
+}
+
+impl Vhost {
+    /// Publishes messages that left queue `from` (rejected or expired) to its dead-letter
+    /// exchange, as RabbitMQ does: not confirmed to anyone, dropped if the exchange is gone or
+    /// routes nowhere, and kept from any queue that would close a cycle with no rejection in it.
+    /// Called with no queue lock held: the target may be `from` itself.
+    pub fn dead_letter(
+        &self,
+        from: &str,
+        target: &DeadLetterTarget,
+        items: Vec<(Arc<Message>, Reason)>,
+    ) {
+        let now_secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut targets = Vec::new();
+        for (message, reason) in items {
+            let Some(dead) = dead_letter::dead_lettered(&message, from, reason, target, now_secs)
+            else {
+                warn!(
+                    queue = from,
+                    "dropping a dead letter whose properties do not decode"
+                );
+                continue;
+            };
+            let headers = BasicProperties::from_raw(&dead.properties)
+                .ok()
+                .and_then(|p| p.headers);
+            targets.clear();
+            let outcome = self.route(
+                &target.exchange,
+                dead.routing_key.as_bytes(),
+                headers.as_ref(),
+                &mut targets,
+            );
+            if !matches!(outcome, RouteOutcome::Routed(_)) {
+                continue;
+            }
+            if reason != Reason::Rejected {
+                targets.retain(|q| !dead_letter::is_cycle(headers.as_ref(), &q.name));
+            }
+            let dead = Arc::new(dead);
+            let store = self.store.as_ref().filter(|_| dead.persistent);
+            match store {
+                Some(store) if targets.iter().any(|q| q.stored().is_some()) => {
+                    for q in targets.iter().filter(|q| q.stored().is_none()) {
+                        q.publish(dead.clone());
+                    }
+                    let mut written = Vec::new();
+                    let reply =
+                        Queue::publish_persistent(&targets, dead, store, false, &mut written);
+                    // Bodies may be paged out once written; nobody else waits for this write.
+                    if let (Some(reply), Ok(rt)) = (reply, tokio::runtime::Handle::try_current()) {
+                        rt.spawn(async move {
+                            if matches!(reply.await, Ok(Ok(()))) {
+                                for (q, seq) in written {
+                                    q.mark_persisted(seq);
+                                }
+                            }
+                        });
+                    }
+                }
+                _ => {
+                    for q in &targets {
+                        q.publish(dead.clone());
+                    }
+                }
+            }
+        }
     }
 }
 

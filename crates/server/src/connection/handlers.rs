@@ -640,6 +640,15 @@ impl Connection {
         header: Box<ContentHeader>,
         body: Bytes,
     ) -> AmqpResult<()> {
+        if let Some(expiration) = &header.properties.expiration {
+            if let Err(why) = crate::dead_letter::parse_expiration(expiration.as_bytes()) {
+                return Err(AmqpError::precondition_failed(format!(
+                    "invalid expiration '{}': {why}",
+                    expiration.to_string_lossy()
+                ))
+                .with_ids(60, 40));
+            }
+        }
         let message = Arc::new(Message {
             exchange: publish.exchange.clone(),
             routing_key: publish.routing_key.clone(),

@@ -1,0 +1,315 @@
+//! Dead-lettering as RabbitMQ 3.10 does it: what a message looks like when it leaves a queue
+//! rejected or expired, and where it may go next.
+//!
+//! The message gets an `x-death` header (an array of tables, one per queue and reason, the most
+//! recent first, each with a `count`), `x-first-death-reason/queue/exchange` on its first
+//! death, loses its per-message `expiration` (kept as `original-expiration` in its `x-death`
+//! entry), and is published to the queue's dead-letter exchange with the dead-letter routing
+//! key (or its own routing key). A message that would go round a cycle of queues with no
+//! rejection in it is dropped for that queue instead of looping forever. The routing and
+//! enqueueing live in `Vhost::dead_letter`; this module is the pure part.
+
+use crate::message::Message;
+use bytes::Bytes;
+use warren_codec::{BasicProperties, FieldArray, FieldTable, FieldValue, LongStr, ShortStr};
+
+/// Why a message left its queue (the `reason` RabbitMQ writes into `x-death`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// basic.reject or basic.nack with requeue=false.
+    Rejected,
+    /// Its per-queue or per-message TTL ran out.
+    Expired,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Rejected => "rejected",
+            Reason::Expired => "expired",
+        }
+    }
+}
+
+/// A queue's `x-dead-letter-exchange` and `x-dead-letter-routing-key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterTarget {
+    pub exchange: String,
+    pub routing_key: Option<String>,
+}
+
+impl DeadLetterTarget {
+    /// From a queue's declare arguments; `None` when it has no dead-letter exchange.
+    pub fn from_arguments(args: &FieldTable) -> Option<DeadLetterTarget> {
+        let text = |key: &str| match args.get(key) {
+            Some(FieldValue::LongStr(s)) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        };
+        Some(DeadLetterTarget {
+            exchange: text("x-dead-letter-exchange")?,
+            routing_key: text("x-dead-letter-routing-key"),
+        })
+    }
+}
+
+fn long_str(s: &str) -> FieldValue {
+    FieldValue::LongStr(LongStr::from(s))
+}
+
+fn text_of(table: &FieldTable, key: &str) -> Option<String> {
+    match table.get(key) {
+        Some(FieldValue::LongStr(s)) => Some(s.to_string_lossy().into_owned()),
+        _ => None,
+    }
+}
+
+/// The message as it leaves `queue` for `reason`, addressed to `target`. `None` if its
+/// properties cannot be decoded (they were accepted at publish, so only a bug gets here).
+pub fn dead_lettered(
+    message: &Message,
+    queue: &str,
+    reason: Reason,
+    target: &DeadLetterTarget,
+    now_secs: u64,
+) -> Option<Message> {
+    let mut props = BasicProperties::from_raw(&message.properties).ok()?;
+    let mut headers = props.headers.take().unwrap_or_default();
+    let exchange = message.exchange.to_string_lossy().into_owned();
+    let deaths = match headers.get("x-death") {
+        Some(FieldValue::Array(a)) => a.0.clone(),
+        _ => Vec::new(),
+    };
+    let first_death = deaths.is_empty();
+    let matches = |v: &FieldValue| match v {
+        FieldValue::Table(t) => {
+            text_of(t, "queue").as_deref() == Some(queue)
+                && text_of(t, "reason").as_deref() == Some(reason.as_str())
+        }
+        _ => false,
+    };
+    let (mut matched, mut others): (Vec<FieldValue>, Vec<FieldValue>) =
+        deaths.into_iter().partition(|v| matches(v));
+    let entry = match matched.pop() {
+        // Seen here for this reason before: its count goes up and it moves to the front.
+        Some(FieldValue::Table(mut t)) => {
+            let count = t.get("count").and_then(FieldValue::as_i64).unwrap_or(0);
+            t.insert(ShortStr::from_static("count"), FieldValue::I64(count + 1));
+            t
+        }
+        _ => {
+            let mut t = FieldTable::new();
+            t.push(ShortStr::from_static("count"), FieldValue::I64(1));
+            t.push(ShortStr::from_static("exchange"), long_str(&exchange));
+            if let Some(exp) = &props.expiration {
+                t.push(
+                    ShortStr::from_static("original-expiration"),
+                    long_str(&exp.to_string_lossy()),
+                );
+            }
+            t.push(ShortStr::from_static("queue"), long_str(queue));
+            t.push(ShortStr::from_static("reason"), long_str(reason.as_str()));
+            t.push(
+                ShortStr::from_static("routing-keys"),
+                FieldValue::Array(FieldArray(vec![long_str(
+                    &message.routing_key.to_string_lossy(),
+                )])),
+            );
+            t.push(
+                ShortStr::from_static("time"),
+                FieldValue::Timestamp(now_secs),
+            );
+            t
+        }
+    };
+    others.insert(0, FieldValue::Table(entry));
+    headers.insert(
+        ShortStr::from_static("x-death"),
+        FieldValue::Array(FieldArray(others)),
+    );
+    if first_death {
+        headers.insert(
+            ShortStr::from_static("x-first-death-reason"),
+            long_str(reason.as_str()),
+        );
+        headers.insert(
+            ShortStr::from_static("x-first-death-queue"),
+            long_str(queue),
+        );
+        headers.insert(
+            ShortStr::from_static("x-first-death-exchange"),
+            long_str(&exchange),
+        );
+    }
+    props.expiration = None;
+    props.headers = Some(headers);
+    let routing_key = match &target.routing_key {
+        Some(key) => ShortStr::new(Bytes::copy_from_slice(key.as_bytes())).ok()?,
+        None => message.routing_key.clone(),
+    };
+    Some(Message {
+        exchange: ShortStr::new(Bytes::copy_from_slice(target.exchange.as_bytes())).ok()?,
+        routing_key,
+        properties: props.to_raw(),
+        body: message.body.clone(),
+        persistent: message.persistent,
+    })
+}
+
+/// RabbitMQ's cycle rule: the dead-lettered message (its `x-death` already updated) must not
+/// go to `queue` if it has been there before and every death since then, that one included,
+/// was automatic (not a rejection).
+pub fn is_cycle(message_headers: Option<&FieldTable>, queue: &str) -> bool {
+    let Some(FieldValue::Array(deaths)) = message_headers.and_then(|h| h.get("x-death")) else {
+        return false;
+    };
+    let Some(pos) = deaths.0.iter().position(|v| match v {
+        FieldValue::Table(t) => text_of(t, "queue").as_deref() == Some(queue),
+        _ => false,
+    }) else {
+        return false;
+    };
+    deaths.0[..=pos].iter().all(|v| match v {
+        FieldValue::Table(t) => text_of(t, "reason").as_deref() != Some("rejected"),
+        _ => true,
+    })
+}
+
+/// When a message published now with per-message `expiration` (milliseconds, RabbitMQ's
+/// decimal text) expires, or the reason it is refused, in RabbitMQ's words.
+pub fn parse_expiration(text: &[u8]) -> Result<u64, String> {
+    let s = String::from_utf8_lossy(text);
+    let digits_end = s
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && (c == '-' || c == '+'))))
+        .map_or(s.len(), |(i, _)| i);
+    let (number, rest) = s.split_at(digits_end);
+    let value: i128 = match number.parse() {
+        Ok(v) => v,
+        Err(_) => return Err("no_integer".to_string()),
+    };
+    if !rest.is_empty() {
+        return Err(format!("{{leftover_string,\"{rest}\"}}"));
+    }
+    if value < 0 {
+        return Err(format!("{{value_negative,{value}}}"));
+    }
+    Ok(u64::try_from(value).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(props: BasicProperties) -> Message {
+        Message {
+            exchange: ShortStr::from_static("work-x"),
+            routing_key: ShortStr::from_static("job"),
+            properties: props.to_raw(),
+            body: Bytes::from_static(b"payload"),
+            persistent: false,
+        }
+    }
+
+    fn deaths(m: &Message) -> Vec<FieldTable> {
+        let props = BasicProperties::from_raw(&m.properties).unwrap();
+        match props.headers.unwrap().get("x-death") {
+            Some(FieldValue::Array(a)) => {
+                a.0.iter()
+                    .map(|v| match v {
+                        FieldValue::Table(t) => t.clone(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn first_death_sets_x_death_and_first_death_headers_and_drops_expiration() {
+        let target = DeadLetterTarget {
+            exchange: "retry-x".into(),
+            routing_key: None,
+        };
+        let m = message(BasicProperties {
+            expiration: Some(ShortStr::from_static("5000")),
+            ..Default::default()
+        });
+        let d = dead_lettered(&m, "work", Reason::Rejected, &target, 1_700_000_000).unwrap();
+        assert_eq!(d.exchange.as_bytes(), b"retry-x");
+        assert_eq!(d.routing_key.as_bytes(), b"job");
+        assert_eq!(d.body, m.body);
+        let props = BasicProperties::from_raw(&d.properties).unwrap();
+        assert_eq!(props.expiration, None);
+        let h = props.headers.unwrap();
+        assert_eq!(text_of(&h, "x-first-death-reason").unwrap(), "rejected");
+        assert_eq!(text_of(&h, "x-first-death-queue").unwrap(), "work");
+        assert_eq!(text_of(&h, "x-first-death-exchange").unwrap(), "work-x");
+        let [x] = &deaths(&d)[..] else { panic!() };
+        assert_eq!(x.get("count").and_then(FieldValue::as_i64), Some(1));
+        assert_eq!(text_of(x, "original-expiration").unwrap(), "5000");
+        assert!(matches!(
+            x.get("time"),
+            Some(FieldValue::Timestamp(1_700_000_000))
+        ));
+    }
+
+    #[test]
+    fn repeated_deaths_count_up_and_move_to_the_front() {
+        let to_retry = DeadLetterTarget {
+            exchange: "".into(),
+            routing_key: Some("retry".into()),
+        };
+        let to_work = DeadLetterTarget {
+            exchange: "".into(),
+            routing_key: Some("work".into()),
+        };
+        let m = message(BasicProperties::default());
+        let m = dead_lettered(&m, "work", Reason::Rejected, &to_retry, 1).unwrap();
+        let m = dead_lettered(&m, "retry", Reason::Expired, &to_work, 2).unwrap();
+        let m = dead_lettered(&m, "work", Reason::Rejected, &to_retry, 3).unwrap();
+        let d = deaths(&m);
+        assert_eq!(d.len(), 2);
+        assert_eq!(text_of(&d[0], "queue").unwrap(), "work");
+        assert_eq!(d[0].get("count").and_then(FieldValue::as_i64), Some(2));
+        assert_eq!(text_of(&d[1], "queue").unwrap(), "retry");
+        assert_eq!(d[1].get("count").and_then(FieldValue::as_i64), Some(1));
+        // x-first-death-* stay those of the first death.
+        let props = BasicProperties::from_raw(&m.properties).unwrap();
+        let h = props.headers.unwrap();
+        assert_eq!(text_of(&h, "x-first-death-queue").unwrap(), "work");
+        assert_eq!(m.routing_key.as_bytes(), b"retry");
+    }
+
+    #[test]
+    fn cycles_without_a_rejection_are_detected() {
+        let back = DeadLetterTarget {
+            exchange: "".into(),
+            routing_key: Some("a".into()),
+        };
+        let m = message(BasicProperties::default());
+        // a expires into b, b expires back into a: a cycle with no rejection.
+        let m1 = dead_lettered(&m, "a", Reason::Expired, &back, 1).unwrap();
+        let m2 = dead_lettered(&m1, "b", Reason::Expired, &back, 2).unwrap();
+        let h2 = BasicProperties::from_raw(&m2.properties).unwrap().headers;
+        assert!(is_cycle(h2.as_ref(), "a"));
+        assert!(!is_cycle(h2.as_ref(), "c"));
+        // With a rejection in the loop it is a retry, not a cycle.
+        let r1 = dead_lettered(&m, "a", Reason::Rejected, &back, 1).unwrap();
+        let r2 = dead_lettered(&r1, "b", Reason::Expired, &back, 2).unwrap();
+        let h = BasicProperties::from_raw(&r2.properties).unwrap().headers;
+        assert!(!is_cycle(h.as_ref(), "a"));
+    }
+
+    #[test]
+    fn expiration_is_parsed_as_rabbitmq_does() {
+        assert_eq!(parse_expiration(b"60000"), Ok(60000));
+        assert_eq!(parse_expiration(b"0"), Ok(0));
+        assert_eq!(parse_expiration(b"abc"), Err("no_integer".into()));
+        assert_eq!(parse_expiration(b"-5"), Err("{value_negative,-5}".into()));
+        assert_eq!(
+            parse_expiration(b"5x"),
+            Err("{leftover_string,\"x\"}".into())
+        );
+    }
+}
