@@ -258,3 +258,63 @@ def test_a_dead_letter_cycle_without_rejections_is_dropped(conn, ch, scratch):
     ch.basic_publish("", name, b"round and round")
     conn.sleep(0.3)
     assert ch.basic_get(name)[0] is None
+
+
+def _drain(ch, queue):
+    bodies = []
+    while True:
+        method, _, body = ch.basic_get(queue, auto_ack=True)
+        if method is None:
+            return bodies
+        bodies.append(body)
+
+
+def test_max_length_drops_from_the_head_into_the_dead_letter_queue(conn, ch, scratch):
+    overflowed = scratch.queue(ch, "overflowed")
+    bounded = scratch.queue(ch, "bounded", arguments={
+        "x-max-length": 2, "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": overflowed})
+    for i in range(1, 6):
+        ch.basic_publish("", bounded, bytes([i]))
+    wait_for(lambda: ch.queue_declare(overflowed, passive=True).method.message_count == 3,
+             "three dead-lettered messages", conn)
+    assert _drain(ch, bounded) == [b"\x04", b"\x05"]
+    dropped = []
+    for _ in range(3):
+        _, props, body = _get_eventually(conn, ch, overflowed, "a dropped message")
+        [death] = props.headers["x-death"]
+        assert (death["reason"], death["queue"]) == ("maxlen", bounded)
+        dropped.append(body)
+    assert dropped == [b"\x01", b"\x02", b"\x03"]
+
+    byte_bounded = scratch.queue(ch, "bytes", arguments={"x-max-length-bytes": 10})
+    for i in range(1, 5):
+        ch.basic_publish("", byte_bounded, bytes([i]) * 4)
+    assert _drain(ch, byte_bounded) == [b"\x03" * 4, b"\x04" * 4]
+
+
+def test_reject_publish_nacks_and_reject_publish_dlx_dead_letters_too(conn, ch, scratch):
+    ch.confirm_delivery()
+    full = scratch.queue(ch, "full", arguments={"x-max-length": 2, "x-overflow": "reject-publish"})
+    results = []
+    for i in range(1, 5):
+        try:
+            ch.basic_publish("", full, bytes([i]))
+            results.append(True)
+        except pika.exceptions.NackError:
+            results.append(False)
+    assert results == [True, True, False, False]
+    assert _drain(ch, full) == [b"\x01", b"\x02"]
+    ch.basic_publish("", full, b"\x05")  # room again: acked (no NackError)
+
+    refused = scratch.queue(ch, "refused")
+    full_dlx = scratch.queue(ch, "fulldlx", arguments={
+        "x-max-length": 1, "x-overflow": "reject-publish-dlx",
+        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": refused})
+    ch.basic_publish("", full_dlx, b"kept")
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish("", full_dlx, b"refused")
+    _, props, body = _get_eventually(conn, ch, refused, "the refused message")
+    assert body == b"refused"
+    assert props.headers["x-death"][0]["reason"] == "maxlen"
+    assert _drain(ch, full_dlx) == [b"kept"]

@@ -20,6 +20,9 @@ pub enum Reason {
     Rejected,
     /// Its per-queue or per-message TTL ran out.
     Expired,
+    /// A length limit (`x-max-length(-bytes)`) pushed it out, or refused it under
+    /// `x-overflow: reject-publish-dlx`.
+    MaxLen,
 }
 
 impl Reason {
@@ -27,6 +30,7 @@ impl Reason {
         match self {
             Reason::Rejected => "rejected",
             Reason::Expired => "expired",
+            Reason::MaxLen => "maxlen",
         }
     }
 }

@@ -61,6 +61,14 @@ impl Hasher for SeqHasher {
     }
 }
 
+/// `x-overflow`: what a queue does when a publish would take it past a length limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    DropHead,
+    RejectPublish,
+    RejectPublishDlx,
+}
+
 /// Messages on their way to the dead-letter exchange, with why they left.
 type DeadLetters = Vec<(Arc<Message>, Reason)>;
 
@@ -72,8 +80,11 @@ struct Entry {
     /// `None`: the body is only in the store (paged out, or recovered at startup); it is
     /// read back before delivery.
     message: Option<Arc<Message>>,
-    /// How often the message was delivered; `> 0` is the redelivered flag.
-    delivery_count: u32,
+    /// How often the message was delivered; `> 0` is the redelivered flag. 16 bits keep
+    /// the entry at 32 bytes; it saturates (the store keeps 32).
+    delivery_count: u16,
+    /// Body size, known even while the body is paged out (length limits count it).
+    body_len: u32,
     /// The message has an index entry in the store under this queue.
     stored: bool,
     /// When it expires (per-queue or per-message TTL), in ms since the Unix epoch; 0: never.
@@ -82,7 +93,7 @@ struct Entry {
 
 impl Entry {
     fn body_len(&self) -> usize {
-        self.message.as_ref().map_or(0, |m| m.body_len())
+        self.body_len as usize
     }
 }
 
@@ -148,6 +159,8 @@ pub struct QueueOptions {
 struct State {
     next_seq: u64,
     ready: VecDeque<Entry>,
+    /// Body bytes of the ready entries (`x-max-length-bytes` counts these, as RabbitMQ does).
+    ready_bytes: u64,
     /// Stored entries in `ready` whose body is in memory, and those bodies' bytes.
     resident: usize,
     resident_bytes: usize,
@@ -168,6 +181,34 @@ struct State {
     deleted: bool,
 }
 
+impl State {
+    fn push_ready(&mut self, e: Entry) {
+        self.ready_bytes += u64::from(e.body_len);
+        self.ready.push_back(e);
+    }
+
+    fn push_ready_front(&mut self, e: Entry) {
+        self.ready_bytes += u64::from(e.body_len);
+        self.ready.push_front(e);
+    }
+
+    fn insert_ready(&mut self, pos: usize, e: Entry) {
+        self.ready_bytes += u64::from(e.body_len);
+        self.ready.insert(pos, e);
+    }
+
+    fn pop_ready(&mut self) -> Option<Entry> {
+        let e = self.ready.pop_front()?;
+        self.ready_bytes = self.ready_bytes.saturating_sub(u64::from(e.body_len));
+        Some(e)
+    }
+
+    fn clear_ready(&mut self) {
+        self.ready.clear();
+        self.ready_bytes = 0;
+    }
+}
+
 #[derive(Debug)]
 pub struct Queue {
     id: u64,
@@ -180,6 +221,11 @@ pub struct Queue {
     single_active: bool,
     /// `x-message-ttl` in ms.
     message_ttl: Option<u64>,
+    /// `x-max-length` / `x-max-length-bytes`: ready messages and their body bytes.
+    max_length: Option<u64>,
+    max_length_bytes: Option<u64>,
+    /// `x-overflow`: what happens past a length limit.
+    overflow: Overflow,
     /// `x-dead-letter-exchange` / `x-dead-letter-routing-key`.
     dead_letter: Option<DeadLetterTarget>,
     /// The vhost that routes this queue's dead letters (set once, right after creation).
@@ -234,6 +280,24 @@ impl Queue {
             .and_then(FieldValue::as_i64)
             .and_then(|t| u64::try_from(t).ok());
         let dead_letter = DeadLetterTarget::from_arguments(&options.arguments);
+        let limit = |key: &str| {
+            options
+                .arguments
+                .get(key)
+                .and_then(FieldValue::as_i64)
+                .map(|n| u64::try_from(n).unwrap_or(0))
+        };
+        let max_length = limit("x-max-length");
+        let max_length_bytes = limit("x-max-length-bytes");
+        let overflow = match options.arguments.get("x-overflow") {
+            Some(FieldValue::LongStr(s)) if s.as_bytes() == b"reject-publish" => {
+                Overflow::RejectPublish
+            }
+            Some(FieldValue::LongStr(s)) if s.as_bytes() == b"reject-publish-dlx" => {
+                Overflow::RejectPublishDlx
+            }
+            _ => Overflow::DropHead,
+        };
         Arc::new(Queue {
             id: NEXT_QUEUE_ID.fetch_add(1, Ordering::Relaxed),
             name: name.into(),
@@ -242,6 +306,9 @@ impl Queue {
             stored,
             single_active,
             message_ttl,
+            max_length,
+            max_length_bytes,
+            overflow,
             dead_letter,
             vhost_link: OnceLock::new(),
             persisted_below: AtomicU64::new(0),
@@ -273,7 +340,9 @@ impl Queue {
                 .map(|(seq, delivery_count)| Entry {
                     seq,
                     message: None,
-                    delivery_count,
+                    delivery_count: u16::try_from(delivery_count).unwrap_or(u16::MAX),
+                    // Learnt when the body is read back (page_in).
+                    body_len: 0,
                     stored: true,
                     expires_at,
                 })
@@ -342,7 +411,7 @@ impl Queue {
                 self.page_in(st);
                 continue;
             }
-            let Some(entry) = st.ready.pop_front() else {
+            let Some(entry) = st.pop_ready() else {
                 break;
             };
             if entry.stored {
@@ -414,23 +483,85 @@ impl Queue {
         (st.ready.len(), in_memory)
     }
 
-    /// Appends a message and hands it on if a consumer has room.
-    pub fn publish(self: &Arc<Self>, message: Arc<Message>) {
+    /// Appends a message and hands it on if a consumer has room. `false`: refused by a
+    /// length limit with `x-overflow` reject-publish(-dlx); a confirming publisher gets a nack.
+    pub fn publish(self: &Arc<Self>, message: Arc<Message>) -> bool {
         let expires_at = self.expiry_for(&message);
         let mut st = self.lock();
         if st.deleted {
-            return;
+            return true;
+        }
+        if self.refuses(&mut st, &message) {
+            return false;
         }
         let seq = st.next_seq;
         st.next_seq += 1;
-        st.ready.push_back(Entry {
+        st.push_ready(Entry {
             seq,
+            body_len: body_len_of(&message),
             message: Some(message),
             delivery_count: 0,
             stored: false,
             expires_at,
         });
         self.dispatch(&mut st);
+        self.drop_head_over_limit(&mut st);
+        true
+    }
+
+    /// With `x-overflow` reject-publish(-dlx): whether one more message would break a length
+    /// limit (RabbitMQ counts ready messages only); a refused message goes to the dead-letter
+    /// exchange under reject-publish-dlx.
+    fn refuses(&self, st: &mut State, message: &Arc<Message>) -> bool {
+        if self.overflow == Overflow::DropHead {
+            return false;
+        }
+        let over = self
+            .max_length
+            .is_some_and(|max| st.ready.len() as u64 + 1 > max)
+            || self
+                .max_length_bytes
+                .is_some_and(|max| st.ready_bytes + message.body_len() as u64 > max);
+        if over && self.overflow == Overflow::RejectPublishDlx && self.dead_letter.is_some() {
+            st.dead.push((message.clone(), Reason::MaxLen));
+        }
+        over
+    }
+
+    /// With `x-overflow` drop-head (the default): drops (or dead-letters, reason `maxlen`)
+    /// messages from the head until the queue is within its length limits.
+    fn drop_head_over_limit(&self, st: &mut State) {
+        if self.overflow != Overflow::DropHead
+            || (self.max_length.is_none() && self.max_length_bytes.is_none())
+        {
+            return;
+        }
+        let over = |st: &State| {
+            self.max_length
+                .is_some_and(|max| st.ready.len() as u64 > max)
+                || self
+                    .max_length_bytes
+                    .is_some_and(|max| st.ready_bytes > max)
+        };
+        while over(st) {
+            if st.ready.front().is_some_and(|e| e.message.is_none()) && self.dead_letter.is_some() {
+                self.page_in(st);
+                continue;
+            }
+            let Some(entry) = st.pop_ready() else {
+                break;
+            };
+            if entry.stored {
+                if entry.message.is_some() {
+                    st.resident = st.resident.saturating_sub(1);
+                    st.resident_bytes = st.resident_bytes.saturating_sub(entry.body_len());
+                }
+                self.submit_acks(vec![entry.seq]);
+            }
+            if let (Some(_), Some(message)) = (&self.dead_letter, entry.message) {
+                st.dead.push((message, Reason::MaxLen));
+            }
+        }
     }
 
     /// Appends a persistent message to durable queues, storing it once with an index entry
@@ -444,6 +575,7 @@ impl Queue {
         store: &Store,
         sync: bool,
         written: &mut Vec<(Arc<Queue>, u64)>,
+        refused: &mut bool,
     ) -> Option<Reply> {
         let mut order: Vec<&Arc<Queue>> = queues.iter().filter(|q| q.stored.is_some()).collect();
         order.sort_by_key(|q| q.id);
@@ -452,6 +584,10 @@ impl Queue {
         for q in order {
             let mut st = q.lock();
             if st.deleted {
+                continue;
+            }
+            if q.refuses(&mut st, &message) {
+                *refused = true;
                 continue;
             }
             let seq = st.next_seq;
@@ -477,15 +613,17 @@ impl Queue {
             st.resident += 1;
             st.resident_bytes += message.body_len();
             let expires_at = q.expiry_for(&message);
-            st.ready.push_back(Entry {
+            st.push_ready(Entry {
                 seq,
                 message: Some(message.clone()),
+                body_len: body_len_of(&message),
                 delivery_count: 0,
                 stored: true,
                 expires_at,
             });
             written.push(((*q).clone(), seq));
             q.dispatch(st);
+            q.drop_head_over_limit(st);
             q.page_out(st);
         }
         // Dead letters are routed only once every lock here is released (routing may enqueue
@@ -657,7 +795,7 @@ impl Queue {
                 st.resident_bytes += entry.body_len();
             }
             let pos = st.ready.partition_point(|e| e.seq < entry.seq);
-            st.ready.insert(pos, entry);
+            st.insert_ready(pos, entry);
         }
         if !st.deleted {
             self.dispatch(&mut st);
@@ -713,7 +851,7 @@ impl Queue {
                 }]);
             }
         }
-        st.ready.clear();
+        st.clear_ready();
         st.resident = 0;
         st.resident_bytes = 0;
         n
@@ -740,7 +878,7 @@ impl Queue {
             // Synced (the definition goes), but nobody waits for it: delete-ok does not.
             drop(store.submit(vec![Command::DeleteQueue { queue: stored.id }], true));
         }
-        st.ready.clear();
+        st.clear_ready();
         st.resident = 0;
         st.resident_bytes = 0;
         st.unacked.clear();
@@ -823,7 +961,7 @@ impl Queue {
                 self.page_in(st);
                 continue;
             }
-            let entry = st.ready.pop_front()?;
+            let entry = st.pop_ready()?;
             // A drained backlog must not keep its high-water capacity (24 B per entry).
             let cap = st.ready.capacity();
             if cap > SHRINK_ABOVE && st.ready.len() < cap / 8 {
@@ -845,7 +983,7 @@ impl Queue {
             st.resident += 1;
             st.resident_bytes += entry.body_len();
         }
-        st.ready.push_front(entry);
+        st.push_ready_front(entry);
     }
 
     /// Reads the bodies of the next page of paged-out entries at the head. Makes progress
@@ -854,7 +992,7 @@ impl Queue {
     fn page_in(&self, st: &mut State) {
         let Some((stored, store)) = self.stored_with_store() else {
             // Only stored entries are ever paged out, and the store outlives a running broker.
-            st.ready.pop_front();
+            st.pop_ready();
             return;
         };
         let Some(head_seq) = st.ready.front().map(|e| e.seq) else {
@@ -863,7 +1001,7 @@ impl Queue {
         match store.read_queue(stored.id, head_seq.checked_sub(1), PAGE_IN) {
             Ok(page) => {
                 let mut i = 0;
-                let (mut loaded, mut bytes) = (0, 0);
+                let (mut loaded, mut bytes, mut learnt) = (0, 0, 0);
                 for stored_entry in page {
                     while i < st.ready.len() && st.ready[i].seq < stored_entry.seq {
                         i += 1;
@@ -878,6 +1016,10 @@ impl Queue {
                         Ok(m) => {
                             loaded += 1;
                             bytes += m.body_len();
+                            if entry.body_len == 0 {
+                                entry.body_len = body_len_of(&m);
+                                learnt += u64::from(entry.body_len);
+                            }
                             entry.message = Some(Arc::new(m));
                         }
                         Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost,
@@ -886,6 +1028,7 @@ impl Queue {
                 }
                 st.resident += loaded;
                 st.resident_bytes += bytes;
+                st.ready_bytes += learnt;
             }
             Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
                 "cannot read messages back from the store"),
@@ -893,7 +1036,7 @@ impl Queue {
         if st.ready.front().is_some_and(|e| e.message.is_none()) {
             tracing::error!(queue = %self.name, vhost = %self.vhost, seq = head_seq,
                 "dropping a stored message that cannot be read back");
-            st.ready.pop_front();
+            st.pop_ready();
             self.submit_acks(vec![head_seq]);
         }
     }
@@ -947,7 +1090,7 @@ impl Queue {
         Some(Command::SetDeliveryCount {
             queue: stored.id,
             seq: entry.seq,
-            count: entry.delivery_count,
+            count: u32::from(entry.delivery_count),
         })
     }
 
@@ -1005,6 +1148,12 @@ fn now_ms() -> u64 {
 /// The expiry time of something enqueued now with `ttl_ms` to live.
 fn deadline_after(ttl_ms: u64) -> u64 {
     now_ms().saturating_add(ttl_ms).max(1)
+}
+
+/// A message's body size as an entry keeps it (bodies over 4 GiB cannot be published: the
+/// configured maximum message size is far below).
+fn body_len_of(m: &Message) -> u32 {
+    u32::try_from(m.body_len()).unwrap_or(u32::MAX)
 }
 
 /// Whether raw basic properties (flags word first) carry `expiration` (flag bit 8).

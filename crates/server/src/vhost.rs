@@ -747,11 +747,17 @@ impl Vhost {
             match store {
                 Some(store) if targets.iter().any(|q| q.stored().is_some()) => {
                     for q in targets.iter().filter(|q| q.stored().is_none()) {
-                        q.publish(dead.clone());
+                        let _ = q.publish(dead.clone()); // a refused dead letter is dropped
                     }
                     let mut written = Vec::new();
-                    let reply =
-                        Queue::publish_persistent(&targets, dead, store, false, &mut written);
+                    let reply = Queue::publish_persistent(
+                        &targets,
+                        dead,
+                        store,
+                        false,
+                        &mut written,
+                        &mut false,
+                    );
                     // Bodies may be paged out once written; nobody else waits for this write.
                     if let (Some(reply), Ok(rt)) = (reply, tokio::runtime::Handle::try_current()) {
                         rt.spawn(async move {
@@ -765,7 +771,7 @@ impl Vhost {
                 }
                 _ => {
                     for q in &targets {
-                        q.publish(dead.clone());
+                        let _ = q.publish(dead.clone()); // a refused dead letter is dropped
                     }
                 }
             }

@@ -121,6 +121,8 @@ pub struct Channel {
     pub next_publish_seq: u64,
     /// Highest publish sequence number already acked to the client.
     pub confirmed_upto: u64,
+    /// Publishes above `confirmed_upto` already nacked on their own (refused by a queue).
+    pub nacked: Vec<u64>,
     pub tx: Option<Transaction>,
 }
 
@@ -139,6 +141,7 @@ impl Channel {
             confirm: false,
             next_publish_seq: 1,
             confirmed_upto: 0,
+            nacked: Vec::new(),
             tx: None,
         }
     }

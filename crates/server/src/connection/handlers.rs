@@ -724,10 +724,11 @@ impl Connection {
             }
             RouteOutcome::Routed(_) => {
                 let store = self.broker.store().filter(|_| message.persistent).cloned();
+                let mut refused = false;
                 match store {
                     Some(store) if targets.iter().any(|q| q.stored().is_some()) => {
                         for q in targets.iter().filter(|q| q.stored().is_none()) {
-                            q.publish(message.clone());
+                            refused |= !q.publish(message.clone());
                         }
                         let reply = Queue::publish_persistent(
                             &targets,
@@ -735,6 +736,7 @@ impl Connection {
                             &store,
                             sync,
                             &mut self.store_written,
+                            &mut refused,
                         );
                         if let Some(reply) = reply {
                             self.store_reply = Some(reply);
@@ -743,9 +745,12 @@ impl Connection {
                     }
                     _ => {
                         for q in targets.iter() {
-                            q.publish(message.clone());
+                            refused |= !q.publish(message.clone());
                         }
                     }
+                }
+                if refused {
+                    self.nack_refused_publish(channel);
                 }
                 Ok(())
             }
@@ -829,12 +834,46 @@ impl Connection {
         None
     }
 
+    /// A queue refused the publish just made on `channel` (a length limit with `x-overflow`
+    /// reject-publish): on a confirm channel it is nacked now, on its own, as RabbitMQ does;
+    /// later acks with `multiple` may span it (clients have settled it already).
+    fn nack_refused_publish(&mut self, channel: u16) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        if !ch.confirm {
+            return;
+        }
+        let seq = ch.next_publish_seq - 1;
+        ch.nacked.push(seq);
+        self.send_method(
+            channel,
+            &Method::BasicNack(BasicNack {
+                delivery_tag: seq,
+                multiple: false,
+                requeue: false,
+            }),
+        );
+    }
+
     /// Sends basic.ack (or basic.nack when the store failed) for publishes up to `upto`.
     fn confirm_upto(&mut self, channel: u16, upto: u64, ok: bool) {
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
         if !ch.confirm || ch.closing || upto <= ch.confirmed_upto || upto >= ch.next_publish_seq {
+            return;
+        }
+        // Publishes already nacked one by one are settled: nothing to send if they are all
+        // that is left in the range.
+        let nacked_in_range = ch
+            .nacked
+            .iter()
+            .filter(|&&s| s > ch.confirmed_upto && s <= upto)
+            .count() as u64;
+        ch.nacked.retain(|&s| s > upto);
+        if nacked_in_range == upto - ch.confirmed_upto {
+            ch.confirmed_upto = upto;
             return;
         }
         let multiple = upto - ch.confirmed_upto > 1;
