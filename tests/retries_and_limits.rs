@@ -780,3 +780,45 @@ async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_
     );
     assert_eq!(drain(&ch, "full-dlx").await, vec![b"kept".to_vec()]);
 }
+
+async fn queue_exists(conn: &lapin::Connection, name: &str) -> bool {
+    let ch = conn.create_channel().await.unwrap();
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_expires_deletes_a_queue_once_unused() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    let expiring = || args(&[("x-expires", AMQPValue::LongInt(150))]);
+    queue_with(&ch, "idle", expiring()).await;
+    publish(&ch, "idle", b"publishing is not using").await;
+    queue_with(&ch, "consumed", expiring()).await;
+    let (cch, _c) = consumer_on(&conn, "consumed", "c", 10, FieldTable::default()).await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(!queue_exists(&conn, "idle").await, "unused queue expired");
+    assert!(
+        queue_exists(&conn, "consumed").await,
+        "a queue with a consumer is in use"
+    );
+
+    // Once its last consumer is gone, the clock starts. (Not polled: a passive declare is a
+    // use and would restart it, in RabbitMQ too.)
+    cch.close(200, "bye".into()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(
+        !queue_exists(&conn, "consumed").await,
+        "expired after its consumer left"
+    );
+}

@@ -318,3 +318,30 @@ def test_reject_publish_nacks_and_reject_publish_dlx_dead_letters_too(conn, ch, 
     assert body == b"refused"
     assert props.headers["x-death"][0]["reason"] == "maxlen"
     assert _drain(ch, full_dlx) == [b"kept"]
+
+
+def test_x_expires_deletes_a_queue_once_unused(conn, ch, scratch):
+    idle = scratch.queue(ch, "idle", arguments={"x-expires": 150})
+    ch.basic_publish("", idle, b"publishing is not using")
+    consumed = scratch.queue(ch, "consumed", arguments={"x-expires": 150})
+    cch = conn.channel()
+    cch.basic_consume(consumed, lambda *a: None)
+    conn.sleep(0.4)
+
+    def exists(name):
+        probe = conn.channel()
+        try:
+            probe.queue_declare(name, passive=True)
+            probe.close()
+            return True
+        except pika.exceptions.ChannelClosedByBroker as err:
+            assert closed_with(err)[0] == 404
+            return False
+
+    assert not exists(idle)
+    assert exists(consumed)
+    # Once its last consumer is gone, the clock starts. (Not polled: a passive declare is a
+    # use and restarts it.)
+    cch.close()
+    conn.sleep(0.4)
+    assert not exists(consumed)

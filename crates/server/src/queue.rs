@@ -226,6 +226,11 @@ pub struct Queue {
     max_length_bytes: Option<u64>,
     /// `x-overflow`: what happens past a length limit.
     overflow: Overflow,
+    /// `x-expires` in ms: the queue is deleted after being unused this long.
+    pub expires: Option<u64>,
+    /// When the queue was last used (declared, consumed from, read with basic.get, or lost its
+    /// last consumer), in ms since the epoch: `x-expires` counts from here.
+    last_used: AtomicU64,
     /// `x-dead-letter-exchange` / `x-dead-letter-routing-key`.
     dead_letter: Option<DeadLetterTarget>,
     /// The vhost that routes this queue's dead letters (set once, right after creation).
@@ -287,6 +292,7 @@ impl Queue {
                 .and_then(FieldValue::as_i64)
                 .map(|n| u64::try_from(n).unwrap_or(0))
         };
+        let expires = limit("x-expires").filter(|&ms| ms > 0);
         let max_length = limit("x-max-length");
         let max_length_bytes = limit("x-max-length-bytes");
         let overflow = match options.arguments.get("x-overflow") {
@@ -309,6 +315,8 @@ impl Queue {
             max_length,
             max_length_bytes,
             overflow,
+            expires,
+            last_used: AtomicU64::new(now_ms()),
             dead_letter,
             vhost_link: OnceLock::new(),
             persisted_below: AtomicU64::new(0),
@@ -367,6 +375,31 @@ impl Queue {
             queue: self,
             guard: Some(self.state.lock().unwrap_or_else(|p| p.into_inner())),
         }
+    }
+
+    /// Records a use of the queue for `x-expires` (declare, basic.get, consume, last cancel).
+    pub fn touch(&self) {
+        self.last_used.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// For `x-expires`: when the queue expires if nothing uses it meanwhile, or `None` while
+    /// it has consumers (in use) or has been deleted.
+    pub fn expires_at(&self) -> Option<u64> {
+        let expires = self.expires?;
+        let st = self.lock();
+        if st.deleted || !st.consumers.is_empty() {
+            return None;
+        }
+        Some(
+            self.last_used
+                .load(Ordering::Relaxed)
+                .saturating_add(expires),
+        )
+    }
+
+    /// Whether the queue has been deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.lock().deleted
     }
 
     /// Sets the vhost that routes this queue's dead letters.
@@ -651,6 +684,7 @@ impl Queue {
 
     /// basic.get: the head message and how many remain.
     pub fn get(self: &Arc<Self>, no_ack: bool) -> Option<(u64, Arc<Message>, bool, u32)> {
+        self.touch();
         let mut st = self.lock();
         self.expire_head(&mut st);
         let (mut entry, message) = self.pop_loaded(&mut st)?;
@@ -687,6 +721,7 @@ impl Queue {
                 self.name, self.vhost
             )));
         }
+        self.touch();
         st.prioritized |= consumer.priority != 0;
         st.consumers.push(consumer);
         st.had_consumers = true;
@@ -724,6 +759,9 @@ impl Queue {
             st.next_consumer = 0;
         }
         st.prioritized = st.consumers.iter().any(|c| c.priority != 0);
+        if removed > 0 && st.consumers.is_empty() {
+            self.touch(); // unused from now on: x-expires counts from here
+        }
         if removed > 0 && !st.deleted {
             // The next single active consumer, or a lower-priority one, takes over now.
             self.dispatch(&mut st);
@@ -1139,7 +1177,7 @@ impl Drop for Locked<'_> {
 
 /// Milliseconds since the Unix epoch (expiry times survive a restart's clock, unlike an
 /// `Instant`).
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

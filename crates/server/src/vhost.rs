@@ -7,7 +7,7 @@ use crate::dead_letter::{self, DeadLetterTarget, Reason};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
 use crate::persist;
-use crate::queue::{ConnectionId, Queue, QueueOptions, StoredQueue};
+use crate::queue::{now_ms, ConnectionId, Queue, QueueOptions, StoredQueue};
 use dashmap::DashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -344,6 +344,8 @@ impl Vhost {
         let q = Queue::restore(name, self.name.clone(), options, stored, next_seq, entries);
         q.link_vhost(self.me.clone());
         self.queues.insert(name.to_string(), q.clone());
+        // The x-expires clock starts again at recovery, as RabbitMQ's does.
+        self.watch_expiry(&q);
         self.router.add_queue(name, q);
     }
 
@@ -410,6 +412,7 @@ impl Vhost {
     ) -> AmqpResult<Declared> {
         if passive {
             let queue = self.queue_for(conn, name)?;
+            queue.touch();
             let (message_count, consumer_count) = queue.counts();
             return Ok(Declared {
                 queue,
@@ -441,6 +444,7 @@ impl Vhost {
                     return Err(q.locked_error());
                 }
                 self.check_equivalent(&q, &options)?;
+                q.touch();
                 q
             }
             dashmap::mapref::entry::Entry::Vacant(v) => {
@@ -449,6 +453,7 @@ impl Vhost {
                 q.link_vhost(self.me.clone());
                 v.insert(q.clone());
                 self.router.add_queue(&name, q.clone());
+                self.watch_expiry(&q);
                 q
             }
         };
@@ -563,6 +568,48 @@ impl Vhost {
         self.queues.remove_if(&*q.name, |_, v| Arc::ptr_eq(v, q));
         let emptied = self.router.remove_queue(&q.name);
         self.reap_exchanges(emptied.iter().map(String::as_str));
+    }
+
+    /// For a queue with `x-expires`: a task that deletes it once it has been unused that long
+    /// (no consumers, no basic.get, no redeclare). It sleeps until the queue would expire and
+    /// looks again; holding only weak references, it ends with the queue or the vhost.
+    fn watch_expiry(&self, q: &Arc<Queue>) {
+        let Some(expires) = q.expires else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (vhost, queue) = (self.me.clone(), Arc::downgrade(q));
+        rt.spawn(async move {
+            loop {
+                let wait = {
+                    let Some(q) = queue.upgrade() else { return };
+                    if q.is_deleted() {
+                        return;
+                    }
+                    match q.expires_at() {
+                        Some(at) => {
+                            let now = now_ms();
+                            if now > at {
+                                let Some(vhost) = vhost.upgrade() else { return };
+                                // if-unused: a consumer that arrived just now keeps it.
+                                if q.delete(true, false).is_ok() {
+                                    vhost.forget_queue(&q);
+                                    return;
+                                }
+                                expires
+                            } else {
+                                at - now + 1
+                            }
+                        }
+                        // In use: look again after one expiry period.
+                        None => expires,
+                    }
+                };
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+        });
     }
 
     /// Deletes an auto-delete queue whose last consumer went away.
