@@ -694,6 +694,7 @@ async fn amqplain_login_and_advertised_capabilities() {
         "authentication_failure_close",
         "per_consumer_qos",
         "consumer_priorities",
+        "direct_reply_to",
     ] {
         assert_eq!(
             caps.get(cap).and_then(FieldValue::as_bool),

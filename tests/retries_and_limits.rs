@@ -822,3 +822,140 @@ async fn x_expires_deletes_a_queue_once_unused() {
         "expired after its consumer left"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_reply_to_answers_rpc_without_a_reply_queue() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let setup = conn.create_channel().await.unwrap();
+    queue_with(&setup, "rpc", FieldTable::default()).await;
+
+    // The requester consumes the pseudo-queue (no-ack) and publishes with reply_to set to it.
+    let client = conn.create_channel().await.unwrap();
+    let mut replies = client
+        .basic_consume(
+            "amq.rabbitmq.reply-to".into(),
+            "replies".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume amq.rabbitmq.reply-to");
+    let request = BasicProperties::default()
+        .with_reply_to("amq.rabbitmq.reply-to".into())
+        .with_correlation_id("req-1".into());
+    publish_with(&client, "rpc", b"2+2", request).await;
+
+    // The server side sees an address, and answers to it through the default exchange.
+    let responder = conn.create_channel().await.unwrap();
+    let m = wait_get(&responder, "rpc").await;
+    let address = m
+        .delivery
+        .properties
+        .reply_to()
+        .as_ref()
+        .expect("reply_to")
+        .to_string();
+    assert!(address.starts_with("amq.rabbitmq.reply-to."), "{address}");
+    assert_ne!(address, "amq.rabbitmq.reply-to");
+    let answer = BasicProperties::default().with_correlation_id("req-1".into());
+    responder
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let confirm = responder
+        .basic_publish(
+            "".into(),
+            address.as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            b"4",
+            answer,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        within("confirm", confirm).await.unwrap(),
+        Confirmation::Ack(None)
+    ));
+    let (body, d) = next_body(&mut replies).await;
+    assert_eq!(body, b"4");
+    assert_eq!(d.routing_key.as_str(), address);
+    assert_eq!(
+        d.properties.correlation_id().as_ref().map(|s| s.as_str()),
+        Some("req-1")
+    );
+
+    // An address nobody answers at is unroutable (returned when mandatory).
+    let bogus = format!("{address}0");
+    let confirm = responder
+        .basic_publish(
+            "".into(),
+            bogus.as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            b"lost",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        within("confirm", confirm).await.unwrap(),
+        Confirmation::Ack(Some(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_reply_to_misuse_gets_rabbitmqs_406s() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    let err = ch
+        .basic_consume(
+            "amq.rabbitmq.reply-to".into(),
+            "acking".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("PRECONDITION_FAILED - reply consumer cannot acknowledge"),
+        "{err}"
+    );
+
+    let mut c = RawClient::connect(&server).await;
+    c.handshake().await;
+    c.open_channel(1).await;
+    let mut out = bytes::BytesMut::new();
+    let props = warren_codec::BasicProperties {
+        reply_to: Some(ShortStr::from_static("amq.rabbitmq.reply-to")),
+        ..Default::default()
+    };
+    let publish = Method::BasicPublish(BasicPublish {
+        routing_key: ShortStr::from_static("anywhere"),
+        ..Default::default()
+    });
+    frame::encode_content(
+        1,
+        &publish,
+        &ContentHeader::new(1, props),
+        b"x",
+        0,
+        &mut out,
+    );
+    c.send_bytes(&out).await;
+    let text = c.expect_channel_close(1, 406).await;
+    assert_eq!(
+        text,
+        "PRECONDITION_FAILED - fast reply consumer does not exist"
+    );
+}

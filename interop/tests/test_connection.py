@@ -18,7 +18,8 @@ def test_handshake_advertises_the_capabilities_clients_use(conn):
     props = conn._impl.server_properties  # what connection.start carried
     caps = props["capabilities"]
     for cap in ("publisher_confirms", "basic.nack", "consumer_cancel_notify",
-                "authentication_failure_close", "per_consumer_qos", "consumer_priorities"):
+                "authentication_failure_close", "per_consumer_qos", "consumer_priorities",
+                "direct_reply_to"):
         assert caps.get(cap) is True, cap
     assert props.get("product")
     assert props.get("version")

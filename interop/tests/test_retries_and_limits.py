@@ -345,3 +345,40 @@ def test_x_expires_deletes_a_queue_once_unused(conn, ch, scratch):
     cch.close()
     conn.sleep(0.4)
     assert not exists(consumed)
+
+
+def test_direct_reply_to_answers_rpc_without_a_reply_queue(conn, ch, scratch):
+    rpc = scratch.queue(ch, "rpc")
+    client = conn.channel()
+    replies = []
+    client.basic_consume("amq.rabbitmq.reply-to",
+                         lambda c, m, p, b: replies.append((m, p, b)), auto_ack=True)
+    client.basic_publish("", rpc, b"2+2", pika.BasicProperties(
+        reply_to="amq.rabbitmq.reply-to", correlation_id="req-1"))
+
+    _, props, body = _get_eventually(conn, ch, rpc, "the request")
+    assert body == b"2+2"
+    address = props.reply_to
+    assert address.startswith("amq.rabbitmq.reply-to.") and address != "amq.rabbitmq.reply-to"
+    ch.basic_publish("", address, b"4", pika.BasicProperties(correlation_id="req-1"))
+    wait_for(lambda: replies, "the reply", conn)
+    method, rprops, rbody = replies[0]
+    assert rbody == b"4"
+    assert rprops.correlation_id == "req-1"
+    assert method.routing_key == address
+
+
+def test_direct_reply_to_consumer_must_not_ack(ch):
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+        ch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=False)
+    assert closed_with(err.value) == (
+        406, "PRECONDITION_FAILED - reply consumer cannot acknowledge")
+
+
+def test_direct_reply_to_needs_a_reply_consumer(ch, scratch):
+    queue = scratch.queue(ch, "norc")
+    ch.basic_publish("", queue, b"x", pika.BasicProperties(reply_to="amq.rabbitmq.reply-to"))
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+        ch.queue_declare(queue, passive=True)
+    assert closed_with(err.value) == (
+        406, "PRECONDITION_FAILED - fast reply consumer does not exist")

@@ -100,6 +100,13 @@ impl Broker {
         id
     }
 
+    /// Hands `event` to a live connection; `false` if there is none with that id.
+    pub fn send_to_connection(&self, id: ConnectionId, event: ConnEvent) -> bool {
+        self.connections
+            .get(&id)
+            .is_some_and(|tx| tx.send(event).is_ok())
+    }
+
     pub fn unregister_connection(&self, id: ConnectionId) {
         self.connections.remove(&id);
     }

@@ -78,6 +78,13 @@ pub enum ConnEvent {
     },
     /// The broker is shutting down: close with 320 CONNECTION_FORCED.
     Shutdown,
+    /// A reply published to this connection's direct reply-to address (`key` must match the
+    /// channel's current reply consumer).
+    DirectReply {
+        channel: u16,
+        key: u64,
+        message: Arc<Message>,
+    },
     /// A batch of persistent publishes reached the store (synced, for confirm and tx
     /// channels), or the store failed (`ok` false). Sent by the connection's own waiter.
     Persisted {

@@ -99,6 +99,13 @@ pub enum Settle {
     Discard,
 }
 
+/// A channel's direct reply-to consumer: its tag and the random key in its reply address.
+#[derive(Debug)]
+pub struct ReplyConsumer {
+    pub tag: ShortStr,
+    pub key: u64,
+}
+
 #[derive(Debug)]
 pub struct Channel {
     pub id: u16,
@@ -123,6 +130,8 @@ pub struct Channel {
     pub confirmed_upto: u64,
     /// Publishes above `confirmed_upto` already nacked on their own (refused by a queue).
     pub nacked: Vec<u64>,
+    /// The consumer of `amq.rabbitmq.reply-to` on this channel (direct reply-to).
+    pub reply_consumer: Option<ReplyConsumer>,
     pub tx: Option<Transaction>,
 }
 
@@ -142,6 +151,7 @@ impl Channel {
             next_publish_seq: 1,
             confirmed_upto: 0,
             nacked: Vec::new(),
+            reply_consumer: None,
             tx: None,
         }
     }

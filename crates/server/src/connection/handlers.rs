@@ -23,14 +23,14 @@ fn ok_name(s: &ShortStr) -> AmqpResult<&str> {
         .ok_or_else(|| AmqpError::frame_error("short string argument is not valid UTF-8"))
 }
 
-fn consumer_tag() -> ShortStr {
+pub(super) fn consumer_tag() -> ShortStr {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     ShortStr::try_from(format!("amq.ctag-warren-{n}")).unwrap_or_default()
 }
 
 impl Connection {
-    fn channel(&mut self, id: u16) -> AmqpResult<&mut Channel> {
+    pub(super) fn channel(&mut self, id: u16) -> AmqpResult<&mut Channel> {
         self.channels.get_mut(&id).map(|c| &mut **c).ok_or_else(|| {
             AmqpError::channel_error(format!("expected 'channel.open' on channel {id}"))
         })
@@ -283,6 +283,7 @@ impl Connection {
             }
             Method::BasicConsume(m) => self.basic_consume(channel, m),
             Method::BasicCancel(m) => {
+                self.cancel_replies(channel, &m.consumer_tag);
                 let queue = self.channel(channel)?.consumers.remove(&m.consumer_tag);
                 if let Some(q) = queue {
                     let removal = q.cancel(self.id, channel, &m.consumer_tag);
@@ -403,6 +404,9 @@ impl Connection {
     }
 
     fn basic_consume(&mut self, channel: u16, m: BasicConsume) -> AmqpResult<()> {
+        if m.queue.as_bytes() == super::direct_reply::PSEUDO_QUEUE.as_bytes() {
+            return self.consume_replies(channel, m);
+        }
         let queue_name = self.queue_name(channel, &m.queue)?;
         let queue = self.vhost.queue_for(self.id, &queue_name)?;
         let tag = if m.consumer_tag.is_empty() {
@@ -640,6 +644,8 @@ impl Connection {
         header: Box<ContentHeader>,
         body: Bytes,
     ) -> AmqpResult<()> {
+        let mut header = header;
+        self.address_replies(channel, &mut header)?;
         if let Some(expiration) = &header.properties.expiration {
             if let Err(why) = crate::dead_letter::parse_expiration(expiration.as_bytes()) {
                 return Err(AmqpError::precondition_failed(format!(
@@ -685,13 +691,26 @@ impl Connection {
         sync: bool,
     ) -> AmqpResult<()> {
         let exchange = ok_name(&publish.exchange)?;
+        // A reply to a direct reply-to address skips the queues altogether.
+        let reply = if exchange.is_empty() {
+            self.route_reply(message.routing_key.as_bytes(), &message)
+        } else {
+            None
+        };
+        if reply == Some(true) {
+            return Ok(());
+        }
         let mut targets = std::mem::take(&mut self.route_buf);
-        let outcome = self.vhost.route(
-            exchange,
-            message.routing_key.as_bytes(),
-            headers,
-            &mut targets,
-        );
+        let outcome = if reply == Some(false) {
+            RouteOutcome::Unroutable
+        } else {
+            self.vhost.route(
+                exchange,
+                message.routing_key.as_bytes(),
+                headers,
+                &mut targets,
+            )
+        };
         let result = match outcome {
             RouteOutcome::NoSuchExchange => Err(AmqpError::not_found(format!(
                 "no exchange '{exchange}' in vhost '{}'",

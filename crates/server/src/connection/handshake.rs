@@ -101,6 +101,7 @@ fn server_properties() -> FieldTable {
         "authentication_failure_close",
         "per_consumer_qos",
         "consumer_priorities",
+        "direct_reply_to",
     ] {
         caps.push(s(cap), FieldValue::Bool(true));
     }

@@ -8,6 +8,7 @@
 //! that queue.
 
 mod channel;
+mod direct_reply;
 mod handlers;
 mod handshake;
 mod outbox;
@@ -374,6 +375,14 @@ impl Connection {
                 confirms,
                 commits,
             } => self.persisted(ok, confirms, commits),
+            ConnEvent::DirectReply {
+                channel,
+                key,
+                message,
+            } => {
+                self.deliver_reply(channel, key, message);
+                None
+            }
             ConnEvent::Shutdown => Some(Exit::Close(AmqpError::new(
                 warren_codec::ReplyCode::ConnectionForced,
                 "broker forced connection closure with reason 'shutdown'",
