@@ -382,3 +382,32 @@ def test_direct_reply_to_needs_a_reply_consumer(ch, scratch):
         ch.queue_declare(queue, passive=True)
     assert closed_with(err.value) == (
         406, "PRECONDITION_FAILED - fast reply consumer does not exist")
+
+
+def test_priority_queue_delivers_highest_priority_first(ch, scratch):
+    queue = scratch.queue(ch, "prio", arguments={"x-max-priority": 10})
+    for body, priority in [(1, 1), (2, 5), (3, None), (4, 10), (5, 5), (6, 20)]:
+        ch.basic_publish("", queue, bytes([body]), pika.BasicProperties(priority=priority))
+    # 20 counts as the maximum (10); no priority counts as 0; publish order within a priority.
+    assert _drain(ch, queue) == [bytes([b]) for b in (4, 6, 2, 5, 1, 3)]
+
+    fifo = scratch.queue(ch, "fifo")
+    ch.basic_publish("", fifo, b"\x01", pika.BasicProperties(priority=1))
+    ch.basic_publish("", fifo, b"\x02", pika.BasicProperties(priority=9))
+    assert _drain(ch, fifo) == [b"\x01", b"\x02"]
+
+
+def test_priority_queue_requeues_into_place(conn, ch, scratch):
+    queue = scratch.queue(ch, "prioreq", arguments={"x-max-priority": 5})
+    for body, priority in [(1, 1), (2, 5), (3, 3)]:
+        ch.basic_publish("", queue, bytes([body]), pika.BasicProperties(priority=priority))
+    method, _, body = ch.basic_get(queue)
+    assert body == b"\x02"
+    ch.basic_reject(method.delivery_tag, requeue=True)
+    wait_for(lambda: ch.queue_declare(queue, passive=True).method.message_count == 3,
+             "the requeued message back", conn)
+    got = []
+    for _ in range(3):
+        m, _, b = ch.basic_get(queue, auto_ack=True)
+        got.append((b, m.redelivered))
+    assert got == [(b"\x02", True), (b"\x03", False), (b"\x01", False)]

@@ -85,6 +85,9 @@ struct Entry {
     delivery_count: u16,
     /// Body size, known even while the body is paged out (length limits count it).
     body_len: u32,
+    /// Its priority in an `x-max-priority` queue (0 elsewhere): ready entries are kept highest
+    /// priority first, in publish order within a priority.
+    priority: u8,
     /// The message has an index entry in the store under this queue.
     stored: bool,
     /// When it expires (per-queue or per-message TTL), in ms since the Unix epoch; 0: never.
@@ -184,7 +187,19 @@ struct State {
 impl State {
     fn push_ready(&mut self, e: Entry) {
         self.ready_bytes += u64::from(e.body_len);
-        self.ready.push_back(e);
+        if e.priority == 0
+            || self
+                .ready
+                .back()
+                .is_none_or(|last| last.priority >= e.priority)
+        {
+            self.ready.push_back(e);
+        } else {
+            // A priority queue: after every entry of at least this priority. Near the front
+            // for a high priority, so the deque shifts few entries.
+            let pos = self.ready.partition_point(|x| x.priority >= e.priority);
+            self.ready.insert(pos, e);
+        }
     }
 
     fn push_ready_front(&mut self, e: Entry) {
@@ -228,6 +243,8 @@ pub struct Queue {
     overflow: Overflow,
     /// `x-expires` in ms: the queue is deleted after being unused this long.
     pub expires: Option<u64>,
+    /// `x-max-priority`: a priority queue (message priorities above it count as it).
+    max_priority: Option<u8>,
     /// When the queue was last used (declared, consumed from, read with basic.get, or lost its
     /// last consumer), in ms since the epoch: `x-expires` counts from here.
     last_used: AtomicU64,
@@ -293,6 +310,9 @@ impl Queue {
                 .map(|n| u64::try_from(n).unwrap_or(0))
         };
         let expires = limit("x-expires").filter(|&ms| ms > 0);
+        let max_priority = limit("x-max-priority")
+            .filter(|&p| p > 0)
+            .map(|p| u8::try_from(p).unwrap_or(u8::MAX));
         let max_length = limit("x-max-length");
         let max_length_bytes = limit("x-max-length-bytes");
         let overflow = match options.arguments.get("x-overflow") {
@@ -316,6 +336,7 @@ impl Queue {
             max_length_bytes,
             overflow,
             expires,
+            max_priority,
             last_used: AtomicU64::new(now_ms()),
             dead_letter,
             vhost_link: OnceLock::new(),
@@ -335,6 +356,7 @@ impl Queue {
         entries: Vec<(u64, u32)>,
     ) -> Arc<Queue> {
         let q = Self::with_store(name, vhost, options, Some(stored));
+        let prioritized = q.max_priority.is_some();
         q.persisted_below.store(next_seq, Ordering::Relaxed);
         // Expiry times are not stored yet: a recovered message's queue TTL starts again now
         // (per-message expiration is applied when its body is read back).
@@ -351,12 +373,58 @@ impl Queue {
                     delivery_count: u16::try_from(delivery_count).unwrap_or(u16::MAX),
                     // Learnt when the body is read back (page_in).
                     body_len: 0,
+                    priority: 0,
                     stored: true,
                     expires_at,
                 })
                 .collect();
+            if prioritized {
+                q.load_all_for_priorities(&mut st);
+            }
         }
         q
+    }
+
+    /// At recovery of a priority queue: every body is read back (its priority is in the
+    /// properties) and the entries are put in priority order. Such a queue is not paged.
+    fn load_all_for_priorities(&self, st: &mut State) {
+        let Some((stored, store)) = self.stored_with_store() else {
+            return;
+        };
+        let mut after = None;
+        let (mut loaded, mut bytes) = (0, 0);
+        loop {
+            let page = match store.read_queue(stored.id, after, PAGE_IN) {
+                Ok(page) if !page.is_empty() => page,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
+                        "cannot read a priority queue's messages back from the store");
+                    break;
+                }
+            };
+            after = page.last().map(|e| e.seq);
+            for stored_entry in page {
+                let Ok(i) = st.ready.binary_search_by_key(&stored_entry.seq, |e| e.seq) else {
+                    continue;
+                };
+                if let Ok(m) = persist::decode_message(&stored_entry.message) {
+                    let entry = &mut st.ready[i];
+                    entry.body_len = body_len_of(&m);
+                    entry.priority = self.priority_of(&m);
+                    loaded += 1;
+                    bytes += m.body_len();
+                    entry.message = Some(Arc::new(m));
+                }
+            }
+        }
+        st.resident += loaded;
+        st.resident_bytes += bytes;
+        st.ready_bytes = st.ready.iter().map(|e| u64::from(e.body_len)).sum();
+        // Stable: publish order within a priority is kept.
+        st.ready
+            .make_contiguous()
+            .sort_by_key(|e| std::cmp::Reverse(e.priority));
     }
 
     /// The store and id of a durable queue.
@@ -423,6 +491,23 @@ impl Queue {
             (Some(t), None) | (None, Some(t)) => deadline_after(t),
             (None, None) => 0,
         }
+    }
+
+    /// A message's place in a priority queue: its `priority` property, capped at the queue's
+    /// `x-max-priority` (0 in other queues; the property is read only if present).
+    fn priority_of(&self, message: &Message) -> u8 {
+        let Some(max) = self.max_priority else {
+            return 0;
+        };
+        let raw = &message.properties;
+        let has_priority = raw.len() >= 2 && u16::from_be_bytes([raw[0], raw[1]]) & (1 << 11) != 0;
+        if !has_priority {
+            return 0;
+        }
+        warren_codec::BasicProperties::from_raw(raw)
+            .ok()
+            .and_then(|p| p.priority)
+            .map_or(0, |p| p.min(max))
     }
 
     /// Takes expired messages off the head (RabbitMQ expires only there: a long-lived message
@@ -532,6 +617,7 @@ impl Queue {
         st.push_ready(Entry {
             seq,
             body_len: body_len_of(&message),
+            priority: self.priority_of(&message),
             message: Some(message),
             delivery_count: 0,
             stored: false,
@@ -650,6 +736,7 @@ impl Queue {
                 seq,
                 message: Some(message.clone()),
                 body_len: body_len_of(&message),
+                priority: q.priority_of(&message),
                 delivery_count: 0,
                 stored: true,
                 expires_at,
@@ -832,7 +919,9 @@ impl Queue {
                 st.resident += 1;
                 st.resident_bytes += entry.body_len();
             }
-            let pos = st.ready.partition_point(|e| e.seq < entry.seq);
+            let pos = st.ready.partition_point(|e| {
+                e.priority > entry.priority || (e.priority == entry.priority && e.seq < entry.seq)
+            });
             st.insert_ready(pos, entry);
         }
         if !st.deleted {
@@ -1083,6 +1172,11 @@ impl Queue {
     /// more than its budget. Only entries whose `Enqueue` has been written are paged out.
     fn page_out(&self, st: &mut State) {
         if st.resident <= RESIDENT_MAX_MESSAGES && st.resident_bytes <= RESIDENT_MAX_BYTES {
+            return;
+        }
+        if self.max_priority.is_some() {
+            // Paging reads bodies back in publish order; a priority queue's ready order is
+            // not that, so its bodies stay in memory.
             return;
         }
         let persisted_below = self.persisted_below.load(Ordering::Relaxed);
