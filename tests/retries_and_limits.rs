@@ -1057,3 +1057,131 @@ async fn durable_priority_queue_keeps_its_order_across_a_restart() {
         vec![vec![5], vec![2], vec![4], vec![1], vec![3]]
     );
 }
+
+fn delayed_exchange_args(kind: &str) -> FieldTable {
+    args(&[("x-delayed-type", text(kind))])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_message_exchange_holds_messages_for_their_x_delay() {
+    let server = start_broker().await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(
+        "later".into(),
+        ExchangeKind::Custom("x-delayed-message".into()),
+        ExchangeDeclareOptions::default(),
+        delayed_exchange_args("direct"),
+    )
+    .await
+    .expect("declare x-delayed-message");
+    bound_queue(&ch, "reminders", "later", "remind").await;
+
+    let delayed = |ms: i32| {
+        BasicProperties::default().with_headers(args(&[("x-delay", AMQPValue::LongInt(ms))]))
+    };
+    let publish_to = |body: &'static [u8], props: BasicProperties| {
+        let ch = ch.clone();
+        async move {
+            ch.basic_publish(
+                "later".into(),
+                "remind".into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        }
+    };
+    let start = std::time::Instant::now();
+    publish_to(b"in 300 ms", delayed(300)).await;
+    publish_to(b"in 150 ms", delayed(150)).await;
+    publish_to(b"now", BasicProperties::default()).await;
+    // Routed like a direct exchange: the undelayed one is there at once, the others are not.
+    assert_eq!(drain(&ch, "reminders").await, vec![b"now".to_vec()]);
+    let first = wait_get(&ch, "reminders").await;
+    assert_eq!(first.delivery.data, b"in 150 ms");
+    assert!(start.elapsed() >= std::time::Duration::from_millis(150));
+    let second = wait_get(&ch, "reminders").await;
+    assert_eq!(second.delivery.data, b"in 300 ms");
+    assert!(start.elapsed() >= std::time::Duration::from_millis(300));
+
+    // The routing type must be given and exist.
+    let bad = conn.create_channel().await.unwrap();
+    let err = bad
+        .exchange_declare(
+            "no-type".into(),
+            ExchangeKind::Custom("x-delayed-message".into()),
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Invalid argument, 'x-delayed-type' must be an existing exchange type"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_delayed_exchange_survives_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = warren_tests::start_broker_in(&dir).await;
+    {
+        let conn = connect(&server).await;
+        let ch = conn.create_channel().await.unwrap();
+        ch.exchange_declare(
+            "durable-later".into(),
+            ExchangeKind::Custom("x-delayed-message".into()),
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            delayed_exchange_args("fanout"),
+        )
+        .await
+        .unwrap();
+        conn.close(200, "restart".into()).await.unwrap();
+    }
+    server.shutdown().await;
+    let server = warren_tests::start_broker_in(&dir).await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    // Redeclaring with the same type is equivalent; it still delays.
+    ch.exchange_declare(
+        "durable-later".into(),
+        ExchangeKind::Custom("x-delayed-message".into()),
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        delayed_exchange_args("fanout"),
+    )
+    .await
+    .expect("equivalent redeclare");
+    bound_queue(&ch, "after-restart", "durable-later", "").await;
+    let props =
+        BasicProperties::default().with_headers(args(&[("x-delay", AMQPValue::LongInt(100))]));
+    publish_with_exchange(&ch, "durable-later", b"later", props).await;
+    assert!(get(&ch, "after-restart").await.is_none());
+    assert_eq!(wait_get(&ch, "after-restart").await.delivery.data, b"later");
+}
+
+async fn publish_with_exchange(ch: &Channel, exchange: &str, body: &[u8], props: BasicProperties) {
+    ch.basic_publish(
+        exchange.into(),
+        "".into(),
+        BasicPublishOptions::default(),
+        body,
+        props,
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+}

@@ -16,6 +16,7 @@ pub mod broker;
 pub mod config;
 mod connection;
 pub mod dead_letter;
+pub mod delayed;
 pub mod error;
 pub mod events;
 pub mod message;

@@ -137,6 +137,8 @@ pub fn decode_message(bytes: &Bytes) -> Result<Message, FormatError> {
 
 const FLAG_AUTO_DELETE: u8 = 1;
 const FLAG_INTERNAL: u8 = 2;
+/// A delayed-message exchange (its type field holds its `x-delayed-type`).
+const FLAG_DELAYED: u8 = 4;
 
 /// `v1 ‖ type:short ‖ flags:u8 ‖ arguments:table`.
 pub fn encode_exchange(meta: &ExchangeMeta) -> Bytes {
@@ -149,6 +151,9 @@ pub fn encode_exchange(meta: &ExchangeMeta) -> Bytes {
     }
     if meta.internal {
         flags |= FLAG_INTERNAL;
+    }
+    if meta.delayed {
+        flags |= FLAG_DELAYED;
     }
     out.put_u8(flags);
     meta.arguments.encode(&mut out);
@@ -169,6 +174,7 @@ pub fn decode_exchange(bytes: &Bytes) -> Result<ExchangeMeta, FormatError> {
         auto_delete: flags & FLAG_AUTO_DELETE != 0,
         internal: flags & FLAG_INTERNAL != 0,
         arguments,
+        delayed: flags & FLAG_DELAYED != 0,
     })
 }
 
@@ -426,9 +432,11 @@ mod tests {
             auto_delete: true,
             internal: false,
             arguments: args(),
+            delayed: true,
         };
         let back = decode_exchange(&encode_exchange(&x)).unwrap();
         assert_eq!(back.kind, x.kind);
+        assert!(back.delayed);
         assert!(back.auto_delete && !back.internal);
         assert_eq!(back.arguments, x.arguments);
 

@@ -4,6 +4,7 @@
 //! rebuilt from it at startup (`restore_*`, called by `persist::recover`).
 
 use crate::dead_letter::{self, DeadLetterTarget, Reason};
+use crate::delayed::{self, DelayedMessages};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
 use crate::persist;
@@ -20,11 +21,25 @@ use warren_store::{Command, Store};
 /// Exchange properties compared on redeclare.
 #[derive(Debug, Clone)]
 pub struct ExchangeMeta {
+    /// How it routes (for a delayed exchange: its `x-delayed-type`).
     pub kind: ExchangeKind,
     pub durable: bool,
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    /// Declared as `x-delayed-message` (crate::delayed).
+    pub delayed: bool,
+}
+
+impl ExchangeMeta {
+    /// The type as declared, which redeclares are compared with.
+    pub fn type_name(&self) -> &'static str {
+        if self.delayed {
+            delayed::EXCHANGE_TYPE
+        } else {
+            self.kind.as_str()
+        }
+    }
 }
 
 /// The exchange argument naming where unroutable messages go.
@@ -55,6 +70,10 @@ pub struct Vhost {
     store: Option<Arc<Store>>,
     /// This vhost, for the queues it creates: their dead letters are routed here.
     me: Weak<Vhost>,
+    /// Messages held by delayed-message exchanges, and how many such exchanges exist (the
+    /// publish path looks only when there is one).
+    pub(crate) delayed: Arc<DelayedMessages>,
+    delayed_count: AtomicUsize,
 }
 
 impl std::fmt::Debug for Vhost {
@@ -111,6 +130,8 @@ impl Vhost {
             internal_count: AtomicUsize::new(0),
             store,
             me,
+            delayed: Arc::default(),
+            delayed_count: AtomicUsize::new(0),
         };
         for (xname, kind) in [
             ("", ExchangeKind::Direct),
@@ -128,6 +149,7 @@ impl Vhost {
                     auto_delete: false,
                     internal: false,
                     arguments: FieldTable::new(),
+                    delayed: false,
                 },
             );
         }
@@ -146,6 +168,45 @@ impl Vhost {
         self.exchanges.get(name).map(|e| e.clone())
     }
 
+    /// Holds a message published to `exchange` if it is a delayed-message exchange and the
+    /// message asks for a delay; `false`: route it now.
+    pub fn hold_if_delayed(
+        &self,
+        exchange: &str,
+        headers: Option<&FieldTable>,
+        message: &Arc<Message>,
+    ) -> bool {
+        if self.delayed_count.load(Ordering::Relaxed) == 0
+            || !self.exchanges.get(exchange).is_some_and(|e| e.delayed)
+        {
+            return false;
+        }
+        let Some(delay) = delayed::requested_delay(headers) else {
+            return false;
+        };
+        self.delayed
+            .hold(&self.me, exchange, message.clone(), delay);
+        true
+    }
+
+    /// Routes and enqueues a message the broker publishes itself (a delayed one coming due):
+    /// dropped if the exchange is gone or routes nowhere.
+    pub(crate) fn route_broker_publish(&self, exchange: &str, message: Arc<Message>) {
+        let headers = BasicProperties::from_raw(&message.properties)
+            .ok()
+            .and_then(|p| p.headers);
+        let mut targets = Vec::new();
+        let outcome = self.route(
+            exchange,
+            message.routing_key.as_bytes(),
+            headers.as_ref(),
+            &mut targets,
+        );
+        if matches!(outcome, RouteOutcome::Routed(_)) {
+            self.enqueue_unconfirmed(&targets, message);
+        }
+    }
+
     /// Whether clients may not publish to this exchange directly.
     pub fn is_internal(&self, name: &str) -> bool {
         self.internal_count.load(Ordering::Relaxed) > 0
@@ -158,6 +219,9 @@ impl Vhost {
         };
         if meta.internal {
             self.internal_count.fetch_sub(1, Ordering::Relaxed);
+        }
+        if meta.delayed {
+            self.delayed_count.fetch_sub(1, Ordering::Relaxed);
         }
         if meta.durable {
             if let Some(store) = &self.store {
@@ -254,7 +318,7 @@ impl Vhost {
                     )))
                 }
             };
-            check("type", kind, existing.kind.as_str())?;
+            check("type", kind, existing.type_name())?;
             check("durable", bool_text(durable), bool_text(existing.durable))?;
             check(
                 "auto_delete",
@@ -273,7 +337,8 @@ impl Vhost {
             );
             if !arg_equivalent(got, have) {
                 return Err(AmqpError::precondition_failed(format!(
-                    "inequivalent arg '{ALTERNATE_EXCHANGE}' for exchange '{name}' in vhost                      '{}': received {} but current is {}",
+                    "inequivalent arg '{ALTERNATE_EXCHANGE}' for exchange '{name}' in vhost '{}': \
+                     received {} but current is {}",
                     self.name,
                     describe_arg(got),
                     describe_arg(have)
@@ -289,10 +354,24 @@ impl Vhost {
                 "exchange name '{name}' contains reserved prefix 'amq.*'"
             )));
         }
-        let kind_parsed: ExchangeKind = kind
-            .parse()
-            .map_err(|_| AmqpError::command_invalid(format!("unknown exchange type '{kind}'")))?;
+        let delayed = kind == delayed::EXCHANGE_TYPE;
+        let kind_parsed: ExchangeKind = if delayed {
+            match arguments.get(delayed::DELAYED_TYPE_ARG) {
+                Some(FieldValue::LongStr(t)) => t.to_string_lossy().parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                AmqpError::precondition_failed(
+                    "Invalid argument, 'x-delayed-type' must be an existing exchange type",
+                )
+            })?
+        } else {
+            kind.parse().map_err(|_| {
+                AmqpError::command_invalid(format!("unknown exchange type '{kind}'"))
+            })?
+        };
         let meta = ExchangeMeta {
+            delayed,
             kind: kind_parsed,
             durable,
             auto_delete,
@@ -317,15 +396,20 @@ impl Vhost {
 
     /// Adds an exchange without checks or store writes (recovery, and the end of declare).
     pub fn restore_exchange(&self, name: &str, meta: ExchangeMeta) {
-        let (kind, internal) = (meta.kind, meta.internal);
+        let (kind, internal, delayed) = (meta.kind, meta.internal, meta.delayed);
         // RabbitMQ takes the alternate exchange's name from a string argument and ignores one
         // of another type; it need not exist (unroutable messages are then dropped).
         let alternate = match meta.arguments.get(ALTERNATE_EXCHANGE) {
             Some(FieldValue::LongStr(s)) => Some(s.to_string_lossy().into_owned()),
             _ => None,
         };
-        if self.exchanges.insert(name.to_string(), meta).is_none() && internal {
-            self.internal_count.fetch_add(1, Ordering::Relaxed);
+        if self.exchanges.insert(name.to_string(), meta).is_none() {
+            if internal {
+                self.internal_count.fetch_add(1, Ordering::Relaxed);
+            }
+            if delayed {
+                self.delayed_count.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.router.declare_exchange(name, kind, internal);
         self.router
@@ -789,37 +873,43 @@ impl Vhost {
             if reason != Reason::Rejected {
                 targets.retain(|q| !dead_letter::is_cycle(headers.as_ref(), &q.name));
             }
-            let dead = Arc::new(dead);
-            let store = self.store.as_ref().filter(|_| dead.persistent);
-            match store {
-                Some(store) if targets.iter().any(|q| q.stored().is_some()) => {
-                    for q in targets.iter().filter(|q| q.stored().is_none()) {
-                        let _ = q.publish(dead.clone()); // a refused dead letter is dropped
-                    }
-                    let mut written = Vec::new();
-                    let reply = Queue::publish_persistent(
-                        &targets,
-                        dead,
-                        store,
-                        false,
-                        &mut written,
-                        &mut false,
-                    );
-                    // Bodies may be paged out once written; nobody else waits for this write.
-                    if let (Some(reply), Ok(rt)) = (reply, tokio::runtime::Handle::try_current()) {
-                        rt.spawn(async move {
-                            if matches!(reply.await, Ok(Ok(()))) {
-                                for (q, seq) in written {
-                                    q.mark_persisted(seq);
-                                }
-                            }
-                        });
-                    }
+            self.enqueue_unconfirmed(&targets, Arc::new(dead));
+        }
+    }
+
+    /// Enqueues a message the broker itself publishes (a dead letter, a delayed message coming
+    /// due): nobody waits for a confirm, so persistent messages are written without an fsync;
+    /// a queue refusing it (length limit) drops it.
+    pub(crate) fn enqueue_unconfirmed(&self, targets: &[Arc<Queue>], message: Arc<Message>) {
+        let store = self.store.as_ref().filter(|_| message.persistent);
+        match store {
+            Some(store) if targets.iter().any(|q| q.stored().is_some()) => {
+                for q in targets.iter().filter(|q| q.stored().is_none()) {
+                    let _ = q.publish(message.clone());
                 }
-                _ => {
-                    for q in &targets {
-                        let _ = q.publish(dead.clone()); // a refused dead letter is dropped
-                    }
+                let mut written = Vec::new();
+                let reply = Queue::publish_persistent(
+                    targets,
+                    message,
+                    store,
+                    false,
+                    &mut written,
+                    &mut false,
+                );
+                // Bodies may be paged out once written; nobody else waits for this write.
+                if let (Some(reply), Ok(rt)) = (reply, tokio::runtime::Handle::try_current()) {
+                    rt.spawn(async move {
+                        if matches!(reply.await, Ok(Ok(()))) {
+                            for (q, seq) in written {
+                                q.mark_persisted(seq);
+                            }
+                        }
+                    });
+                }
+            }
+            _ => {
+                for q in targets {
+                    let _ = q.publish(message.clone());
                 }
             }
         }

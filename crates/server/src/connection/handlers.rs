@@ -700,6 +700,13 @@ impl Connection {
         if reply == Some(true) {
             return Ok(());
         }
+        // A delayed-message exchange holds the message now and routes it when it is due.
+        if reply.is_none()
+            && !self.vhost.is_internal(exchange)
+            && self.vhost.hold_if_delayed(exchange, headers, &message)
+        {
+            return Ok(());
+        }
         let mut targets = std::mem::take(&mut self.route_buf);
         let outcome = if reply == Some(false) {
             RouteOutcome::Unroutable
