@@ -1185,3 +1185,61 @@ async fn publish_with_exchange(ch: &Channel, exchange: &str, body: &[u8], props:
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_clocks_survive_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = warren_tests::start_broker_in(&dir).await;
+    let published = std::time::Instant::now();
+    {
+        let conn = connect(&server).await;
+        let ch = conn.create_channel().await.unwrap();
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.queue_declare(
+            "ttl-durable".into(),
+            durable,
+            args(&[("x-message-ttl", AMQPValue::LongInt(1_000))]),
+        )
+        .await
+        .unwrap();
+        ch.queue_declare("plain-durable".into(), durable, FieldTable::default())
+            .await
+            .unwrap();
+        let persistent = BasicProperties::default().with_delivery_mode(2);
+        publish_with(&ch, "ttl-durable", b"one second", persistent.clone()).await;
+        let long_lived = persistent.with_expiration("60000".into());
+        publish_with(&ch, "plain-durable", b"one minute", long_lived).await;
+        conn.close(200, "restart".into()).await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    server.shutdown().await;
+    let server = warren_tests::start_broker_in(&dir).await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    // The clock counts from the publish, not from the restart: gone 1 s after publishing,
+    // though only a little of that passed since the restart.
+    let until = published + std::time::Duration::from_millis(1_300);
+    tokio::time::sleep_until(until.into()).await;
+    assert!(
+        published.elapsed() < std::time::Duration::from_millis(2_000),
+        "the machine was too slow for this check to mean anything"
+    );
+    assert!(get(&ch, "ttl-durable").await.is_none(), "expired on time");
+    let m = get(&ch, "plain-durable").await.expect("not yet expired");
+    assert_eq!(m.delivery.data, b"one minute");
+    assert_eq!(
+        m.delivery
+            .properties
+            .expiration()
+            .as_ref()
+            .map(|s| s.as_str()),
+        Some("60000")
+    );
+}

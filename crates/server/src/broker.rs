@@ -81,6 +81,11 @@ impl Broker {
         self.store.as_ref()
     }
 
+    /// Every vhost.
+    pub fn vhosts(&self) -> Vec<Arc<Vhost>> {
+        self.vhosts.iter().map(|v| v.clone()).collect()
+    }
+
     pub fn vhost(&self, name: &str) -> Option<Arc<Vhost>> {
         self.vhosts.get(name).map(|v| v.clone())
     }

@@ -18,6 +18,8 @@ use warren_routing::{Binding, DestinationKind, ExchangeKind};
 use warren_store::{Command, Recovered, Store};
 
 const FORMAT_V1: u8 = 1;
+/// Messages only: v1 plus the publish time, so TTL clocks survive a restart.
+const FORMAT_V2: u8 = 2;
 
 /// Why a stored record could not be read back.
 #[derive(Debug, thiserror::Error)]
@@ -43,12 +45,28 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(base: &'a Bytes, what: &'static str) -> Result<Self, FormatError> {
+        Self::new_versioned(base, what, &[FORMAT_V1]).map(|(r, _)| r)
+    }
+
+    /// A reader past the version byte, which must be one of `accepted`; and the version.
+    fn new_versioned(
+        base: &'a Bytes,
+        what: &'static str,
+        accepted: &[u8],
+    ) -> Result<(Self, u8), FormatError> {
         let mut r = Reader { base, at: 0, what };
         let version = r.u8()?;
-        if version != FORMAT_V1 {
+        if !accepted.contains(&version) {
             return Err(bad(what, format!("unknown format version {version}")));
         }
-        Ok(r)
+        Ok((r, version))
+    }
+
+    fn u64(&mut self) -> Result<u64, FormatError> {
+        let b = self.take(8)?;
+        Ok(u64::from_be_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ]))
     }
 
     fn take(&mut self, n: usize) -> Result<Bytes, FormatError> {
@@ -102,12 +120,14 @@ fn put_short(out: &mut BytesMut, s: &[u8]) {
 
 // ----- messages -----
 
-/// `v1 ‖ exchange:short ‖ routing key:short ‖ properties:u32-prefixed ‖ body (the rest)`.
-pub fn encode_message(m: &Message) -> Bytes {
+/// `v2 ‖ published at:u64 (ms since the epoch) ‖ exchange:short ‖ routing key:short ‖
+/// properties:u32-prefixed ‖ body (the rest)`. (v1, still read, had no publish time.)
+pub fn encode_message(m: &Message, published_at_ms: u64) -> Bytes {
     let mut out = BytesMut::with_capacity(
-        1 + 2 + m.exchange.len() + m.routing_key.len() + 4 + m.properties.len() + m.body.len(),
+        1 + 8 + 2 + m.exchange.len() + m.routing_key.len() + 4 + m.properties.len() + m.body.len(),
     );
-    out.put_u8(FORMAT_V1);
+    out.put_u8(FORMAT_V2);
+    out.put_u64(published_at_ms);
     put_short(&mut out, m.exchange.as_bytes());
     put_short(&mut out, m.routing_key.as_bytes());
     out.put_u32(m.properties.len() as u32);
@@ -118,19 +138,30 @@ pub fn encode_message(m: &Message) -> Bytes {
 
 /// The inverse of [`encode_message`]; every part is a view of `bytes`.
 pub fn decode_message(bytes: &Bytes) -> Result<Message, FormatError> {
-    let mut r = Reader::new(bytes, "message")?;
+    decode_message_timed(bytes).map(|(m, _)| m)
+}
+
+/// [`decode_message`] and the publish time (`None` for a v1 record, which has none).
+pub fn decode_message_timed(bytes: &Bytes) -> Result<(Message, Option<u64>), FormatError> {
+    let (mut r, version) = Reader::new_versioned(bytes, "message", &[FORMAT_V1, FORMAT_V2])?;
+    let published_at = if version == FORMAT_V2 {
+        Some(r.u64()?)
+    } else {
+        None
+    };
     let exchange = ShortStr::new(r.short()?).map_err(|e| bad("message", e.to_string()))?;
     let routing_key = ShortStr::new(r.short()?).map_err(|e| bad("message", e.to_string()))?;
     let props_len = r.u32()? as usize;
     let properties = r.take(props_len)?;
     let body = r.rest();
-    Ok(Message {
+    let message = Message {
         exchange,
         routing_key,
         properties,
         body,
         persistent: true,
-    })
+    };
+    Ok((message, published_at))
 }
 
 // ----- exchanges -----
@@ -361,6 +392,11 @@ pub fn recover(
     if !cleanup.is_empty() {
         store.submit_detached(cleanup);
     }
+    // Only now, with every binding back, may recovered queues expire (and dead-letter) what
+    // ran out of time while the broker was down.
+    for vhost in broker.vhosts() {
+        vhost.start_recovered_queues();
+    }
     tracing::info!(
         exchanges = report.exchanges,
         queues = report.queues,
@@ -397,8 +433,9 @@ mod tests {
             body: Bytes::from_static(b"hello"),
             persistent: true,
         };
-        let bytes = encode_message(&m);
-        let back = decode_message(&bytes).unwrap();
+        let bytes = encode_message(&m, 1_700_000_000_123);
+        let (back, at) = decode_message_timed(&bytes).unwrap();
+        assert_eq!(at, Some(1_700_000_000_123));
         assert_eq!(back.exchange, m.exchange);
         assert_eq!(back.routing_key, m.routing_key);
         assert_eq!(back.properties, m.properties);
@@ -416,7 +453,7 @@ mod tests {
             body: Bytes::new(),
             persistent: true,
         };
-        let bytes = encode_message(&m);
+        let bytes = encode_message(&m, 0);
         for n in 0..bytes.len() - 1 {
             assert!(decode_message(&bytes.slice(..n)).is_err(), "prefix {n}");
         }

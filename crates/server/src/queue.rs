@@ -61,6 +61,9 @@ impl Hasher for SeqHasher {
     }
 }
 
+/// `Entry::expires_at` of a recovered entry whose body (and so publish time) is not read yet.
+const EXPIRY_UNKNOWN: u64 = u64::MAX;
+
 /// `x-overflow`: what a queue does when a publish would take it past a length limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Overflow {
@@ -358,9 +361,9 @@ impl Queue {
         let q = Self::with_store(name, vhost, options, Some(stored));
         let prioritized = q.max_priority.is_some();
         q.persisted_below.store(next_seq, Ordering::Relaxed);
-        // Expiry times are not stored yet: a recovered message's queue TTL starts again now
-        // (per-message expiration is applied when its body is read back).
-        let expires_at = q.message_ttl.map_or(0, deadline_after);
+        // Expiry times come from each message's publish time, stored with its body: unknown
+        // until the body is read back (see `expire_head`).
+        let expires_at = EXPIRY_UNKNOWN;
         {
             let mut st = q.lock();
             st.next_seq = next_seq;
@@ -408,10 +411,15 @@ impl Queue {
                 let Ok(i) = st.ready.binary_search_by_key(&stored_entry.seq, |e| e.seq) else {
                     continue;
                 };
-                if let Ok(m) = persist::decode_message(&stored_entry.message) {
+                if let Ok((m, published_at)) = persist::decode_message_timed(&stored_entry.message)
+                {
+                    let expires_at = self.expiry_since(&m, published_at);
                     let entry = &mut st.ready[i];
                     entry.body_len = body_len_of(&m);
                     entry.priority = self.priority_of(&m);
+                    if entry.expires_at == EXPIRY_UNKNOWN {
+                        entry.expires_at = expires_at;
+                    }
                     loaded += 1;
                     bytes += m.body_len();
                     entry.message = Some(Arc::new(m));
@@ -478,6 +486,12 @@ impl Queue {
     /// When a message enqueued now expires (0: never): the queue's TTL or the message's own
     /// `expiration`, whichever is shorter. Reads the properties only if the message has one.
     fn expiry_for(&self, message: &Message) -> u64 {
+        self.expiry_since(message, Some(now_ms()))
+    }
+
+    /// When a message published at `published_at` (ms since the epoch; `None`, from an old
+    /// record: now) expires in this queue, 0 for never.
+    fn expiry_since(&self, message: &Message, published_at: Option<u64>) -> u64 {
         let own = has_expiration(&message.properties)
             .then(|| {
                 warren_codec::BasicProperties::from_raw(&message.properties)
@@ -486,11 +500,15 @@ impl Queue {
                     .and_then(|e| dead_letter::parse_expiration(e.as_bytes()).ok())
             })
             .flatten();
-        match (self.message_ttl, own) {
-            (Some(a), Some(b)) => deadline_after(a.min(b)),
-            (Some(t), None) | (None, Some(t)) => deadline_after(t),
-            (None, None) => 0,
-        }
+        let ttl = match (self.message_ttl, own) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => return 0,
+        };
+        published_at
+            .unwrap_or_else(now_ms)
+            .saturating_add(ttl)
+            .clamp(1, EXPIRY_UNKNOWN - 1)
     }
 
     /// A message's place in a priority queue: its `priority` property, capped at the queue's
@@ -522,6 +540,11 @@ impl Queue {
         }
         let now = now_ms();
         while let Some(head) = st.ready.front() {
+            if head.expires_at == EXPIRY_UNKNOWN {
+                // Recovered: its expiry is learnt when its body is read back.
+                self.page_in(st);
+                continue;
+            }
             if head.expires_at == 0 || head.expires_at >= now {
                 break;
             }
@@ -551,6 +574,8 @@ impl Queue {
         let Some(at) = st.ready.front().map(|e| e.expires_at).filter(|&t| t != 0) else {
             return;
         };
+        // A recovered head whose expiry is not known yet: look (read its body) right away.
+        let at = if at == EXPIRY_UNKNOWN { now_ms() } else { at };
         if st.timer_at.is_some_and(|t| t <= at) {
             return;
         }
@@ -722,7 +747,7 @@ impl Queue {
         let reply = store.submit(
             vec![Command::Enqueue {
                 message: store.allocate_message_id(),
-                body: persist::encode_message(&message),
+                body: persist::encode_message(&message, now_ms()),
                 targets,
             }],
             sync,
@@ -1139,8 +1164,11 @@ impl Queue {
                     if entry.seq != stored_entry.seq || entry.message.is_some() {
                         continue;
                     }
-                    match persist::decode_message(&stored_entry.message) {
-                        Ok(m) => {
+                    match persist::decode_message_timed(&stored_entry.message) {
+                        Ok((m, published_at)) => {
+                            if entry.expires_at == EXPIRY_UNKNOWN {
+                                entry.expires_at = self.expiry_since(&m, published_at);
+                            }
                             loaded += 1;
                             bytes += m.body_len();
                             if entry.body_len == 0 {
@@ -1275,11 +1303,6 @@ pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The expiry time of something enqueued now with `ttl_ms` to live.
-fn deadline_after(ttl_ms: u64) -> u64 {
-    now_ms().saturating_add(ttl_ms).max(1)
 }
 
 /// A message's body size as an entry keeps it (bodies over 4 GiB cannot be published: the

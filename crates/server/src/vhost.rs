@@ -433,6 +433,15 @@ impl Vhost {
         self.router.add_queue(name, q);
     }
 
+    /// After recovery: lets every queue look at its head (learning recovered expiry times,
+    /// expiring what ran out while the broker was down, arming its expiry timer).
+    pub fn start_recovered_queues(&self) {
+        let queues: Vec<Arc<Queue>> = self.queues.iter().map(|q| q.clone()).collect();
+        for q in queues {
+            q.kick();
+        }
+    }
+
     /// Adds a recovered binding; an error if either end no longer exists.
     pub fn restore_binding(&self, b: &Binding) -> Result<(), String> {
         let done = match b.destination_kind {
