@@ -1128,48 +1128,84 @@ async fn delayed_message_exchange_holds_messages_for_their_x_delay() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_durable_delayed_exchange_survives_a_restart() {
+async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
+    let durable_x = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     let server = warren_tests::start_broker_in(&dir).await;
+    let published;
     {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
         ch.exchange_declare(
             "durable-later".into(),
             ExchangeKind::Custom("x-delayed-message".into()),
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+            durable_x,
             delayed_exchange_args("fanout"),
         )
         .await
         .unwrap();
+        ch.queue_declare(
+            "due-after-restart".into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        ch.queue_bind(
+            "due-after-restart".into(),
+            "durable-later".into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        // Confirmed only once it is on disk, like any persistent message.
+        let held = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_headers(args(&[("x-delay", AMQPValue::LongInt(800))]));
+        publish_with_exchange(&ch, "durable-later", b"survives", held).await;
+        published = std::time::Instant::now();
         conn.close(200, "restart".into()).await.unwrap();
     }
     server.shutdown().await;
     let server = warren_tests::start_broker_in(&dir).await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    // Redeclaring with the same type is equivalent; it still delays.
+    // Redeclaring with the same type is equivalent.
     ch.exchange_declare(
         "durable-later".into(),
         ExchangeKind::Custom("x-delayed-message".into()),
-        ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
+        durable_x,
         delayed_exchange_args("fanout"),
     )
     .await
     .expect("equivalent redeclare");
-    bound_queue(&ch, "after-restart", "durable-later", "").await;
-    let props =
-        BasicProperties::default().with_headers(args(&[("x-delay", AMQPValue::LongInt(100))]));
-    publish_with_exchange(&ch, "durable-later", b"later", props).await;
-    assert!(get(&ch, "after-restart").await.is_none());
-    assert_eq!(wait_get(&ch, "after-restart").await.delivery.data, b"later");
+    if published.elapsed() < std::time::Duration::from_millis(700) {
+        assert!(get(&ch, "due-after-restart").await.is_none(), "not due yet");
+    }
+    let m = wait_get(&ch, "due-after-restart").await;
+    assert_eq!(m.delivery.data, b"survives");
+    assert!(published.elapsed() >= std::time::Duration::from_millis(800));
+
+    // Released messages are gone from the store: another restart does not bring it back.
+    drop(conn);
+    server.shutdown().await;
+    let server = warren_tests::start_broker_in(&dir).await;
+    let conn = connect(&server).await;
+    let ch = conn.create_channel().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(get(&ch, "due-after-restart").await.is_none());
 }
 
 async fn publish_with_exchange(ch: &Channel, exchange: &str, body: &[u8], props: BasicProperties) {

@@ -5,16 +5,35 @@
 //!
 //! Held messages wait in one time-ordered map per vhost; a single task per vhost sleeps until
 //! the earliest is due (woken early when an earlier one arrives), then routes what is due as
-//! the broker's own publish: nobody is confirmed or returned to, as with the plugin.
+//! the broker's own publish: nobody is returned to, as with the plugin.
+//!
+//! A durable delayed exchange also keeps the persistent messages it holds in the store, as a
+//! hidden queue named `amq.warren.delayed.<exchange>` (clients cannot declare `amq.` names):
+//! written (and synced, for a confirming publisher) when held, acked when released. At
+//! recovery they are held again, due at their publish time (stored with them) plus `x-delay`.
 
 use crate::message::Message;
+use crate::persist;
 use crate::queue::now_ms;
 use crate::vhost::Vhost;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
-use warren_codec::{FieldTable, FieldValue};
+use warren_codec::{BasicProperties, FieldTable, FieldValue};
+use warren_store::{Command, QueueId, Reply, Store};
+
+/// The store name of a durable delayed exchange's held messages.
+pub fn hidden_queue_name(exchange: &str) -> String {
+    format!("{HIDDEN_PREFIX}{exchange}")
+}
+
+/// The exchange whose held messages a stored queue name is for, if it is one.
+pub fn exchange_of_hidden_queue(name: &str) -> Option<&str> {
+    name.strip_prefix(HIDDEN_PREFIX)
+}
+
+const HIDDEN_PREFIX: &str = "amq.warren.delayed.";
 
 /// The exchange type name clients declare.
 pub const EXCHANGE_TYPE: &str = "x-delayed-message";
@@ -34,6 +53,15 @@ pub fn requested_delay(headers: Option<&FieldTable>) -> Option<u64> {
 struct Held {
     exchange: String,
     message: Arc<Message>,
+    /// Its entry in the exchange's hidden store queue, if it was written there.
+    stored: Option<(QueueId, u64)>,
+}
+
+/// A durable delayed exchange's hidden store queue.
+#[derive(Debug)]
+struct HeldStore {
+    queue: QueueId,
+    next_seq: u64,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +70,10 @@ struct Pending {
     due: BTreeMap<(u64, u64), Held>,
     arrivals: u64,
     task_started: bool,
+    /// Set while recovery refills the map: nothing may be routed before the bindings are back.
+    recovering: bool,
+    /// Durable delayed exchanges' hidden store queues, by exchange.
+    stores: HashMap<String, HeldStore>,
 }
 
 /// A vhost's held messages.
@@ -65,36 +97,148 @@ impl DelayedMessages {
         self.len() == 0
     }
 
-    /// Holds `message`, published to delayed exchange `exchange`, for `delay_ms`.
+    /// Holds `message`, published to delayed exchange `exchange`, for `delay_ms`. A persistent
+    /// message held by a durable exchange is written to the store first (synced if `sync`);
+    /// the reply is for a confirming publisher to wait on.
     pub fn hold(
         self: &Arc<Self>,
         vhost: &Weak<Vhost>,
+        store: Option<&Store>,
         exchange: &str,
         message: Arc<Message>,
         delay_ms: u64,
-    ) {
-        let due = now_ms().saturating_add(delay_ms);
-        let start_task = {
+        sync: bool,
+    ) -> Option<Reply> {
+        let now = now_ms();
+        let (start_task, reply) = {
             let mut p = self.lock();
-            p.arrivals += 1;
-            let key = (due, p.arrivals);
-            let earliest = p.due.keys().next().is_none_or(|first| key < *first);
-            p.due.insert(
-                key,
-                Held {
-                    exchange: exchange.to_string(),
-                    message,
-                },
-            );
-            if earliest {
-                self.wake.notify_one();
+            let mut reply = None;
+            let mut stored = None;
+            if let (true, Some(store), Some(hs)) =
+                (message.persistent, store, p.stores.get_mut(exchange))
+            {
+                let seq = hs.next_seq;
+                hs.next_seq += 1;
+                stored = Some((hs.queue, seq));
+                reply = Some(store.submit(
+                    vec![Command::Enqueue {
+                        message: store.allocate_message_id(),
+                        body: persist::encode_message(&message, now),
+                        targets: vec![(hs.queue, seq)],
+                    }],
+                    sync,
+                ));
             }
-            !std::mem::replace(&mut p.task_started, true)
+            self.insert(
+                &mut p,
+                now.saturating_add(delay_ms),
+                exchange,
+                message,
+                stored,
+            );
+            let start = !p.recovering && !std::mem::replace(&mut p.task_started, true);
+            (start, reply)
         };
         if start_task {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(release_due(self.clone(), vhost.clone()));
+            self.start(vhost);
+        }
+        reply
+    }
+
+    fn insert(
+        &self,
+        p: &mut Pending,
+        due: u64,
+        exchange: &str,
+        message: Arc<Message>,
+        stored: Option<(QueueId, u64)>,
+    ) {
+        p.arrivals += 1;
+        let key = (due, p.arrivals);
+        let earliest = p.due.keys().next().is_none_or(|first| key < *first);
+        p.due.insert(
+            key,
+            Held {
+                exchange: exchange.to_string(),
+                message,
+                stored,
+            },
+        );
+        if earliest {
+            self.wake.notify_one();
+        }
+    }
+
+    fn start(self: &Arc<Self>, vhost: &Weak<Vhost>) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(release_due(self.clone(), vhost.clone()));
+        }
+    }
+
+    /// A durable delayed exchange now has hidden store queue `queue` (declare or recovery).
+    pub fn add_store(&self, exchange: &str, queue: QueueId, next_seq: u64) {
+        self.lock()
+            .stores
+            .insert(exchange.to_string(), HeldStore { queue, next_seq });
+    }
+
+    /// The exchange is gone: its hidden store queue, if any, to delete.
+    pub fn remove_store(&self, exchange: &str) -> Option<QueueId> {
+        self.lock().stores.remove(exchange).map(|hs| hs.queue)
+    }
+
+    /// Recovery: holds again what a durable delayed exchange's hidden queue kept, due at its
+    /// publish time plus its `x-delay`. Nothing is routed until [`Self::finish_recovery`].
+    pub fn restore(
+        &self,
+        store: &Store,
+        exchange: &str,
+        queue: QueueId,
+        next_seq: u64,
+    ) -> Result<usize, warren_store::StoreError> {
+        let mut p = self.lock();
+        p.recovering = true;
+        p.stores
+            .insert(exchange.to_string(), HeldStore { queue, next_seq });
+        let (mut after, mut count) = (None, 0);
+        loop {
+            let page = store.read_queue(queue, after, 1024)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.seq);
+            for e in page {
+                match persist::decode_message_timed(&e.message) {
+                    Ok((m, published_at)) => {
+                        let headers = BasicProperties::from_raw(&m.properties)
+                            .ok()
+                            .and_then(|p| p.headers);
+                        let due = published_at
+                            .unwrap_or_else(now_ms)
+                            .saturating_add(requested_delay(headers.as_ref()).unwrap_or(0));
+                        self.insert(&mut p, due, exchange, Arc::new(m), Some((queue, e.seq)));
+                        count += 1;
+                    }
+                    Err(err) => {
+                        tracing::error!(exchange, error = %err, "dropping an unreadable held message");
+                        store.submit_detached(vec![Command::Ack {
+                            queue,
+                            seqs: vec![e.seq],
+                        }]);
+                    }
+                }
             }
+        }
+        Ok(count)
+    }
+
+    /// Recovery is complete (bindings included): held messages may be routed.
+    pub fn finish_recovery(self: &Arc<Self>, vhost: &Weak<Vhost>) {
+        let start = {
+            let mut p = self.lock();
+            p.recovering = false;
+            !p.due.is_empty() && !std::mem::replace(&mut p.task_started, true)
+        };
+        if start {
+            self.start(vhost);
         }
     }
 
@@ -122,8 +266,18 @@ async fn release_due(held: Arc<DelayedMessages>, vhost: Weak<Vhost>) {
             let Some(v) = vhost.upgrade() else {
                 return;
             };
+            let mut acks: Vec<Command> = Vec::new();
             for m in due {
                 v.route_broker_publish(&m.exchange, m.message);
+                if let Some((queue, seq)) = m.stored {
+                    acks.push(Command::Ack {
+                        queue,
+                        seqs: vec![seq],
+                    });
+                }
+            }
+            if let (false, Some(store)) = (acks.is_empty(), v.store()) {
+                store.submit_detached(acks);
             }
         }
         let notified = held.wake.notified();

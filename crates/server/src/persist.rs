@@ -340,6 +340,15 @@ pub fn recover(
     }
     for q in rec.queues {
         let vhost = broker.add_vhost(&q.vhost);
+        if let Some(exchange) = crate::delayed::exchange_of_hidden_queue(&q.name) {
+            let next_seq = q.last_seq.map_or(0, |s| s + 1);
+            if vhost.restore_delayed(exchange, q.id, next_seq)? {
+                report.messages += q.messages;
+            } else {
+                cleanup.push(Command::DeleteQueue { queue: q.id });
+            }
+            continue;
+        }
         let options = match decode_queue(&q.def) {
             Ok(o) => o,
             Err(e) => {

@@ -169,24 +169,34 @@ impl Vhost {
     }
 
     /// Holds a message published to `exchange` if it is a delayed-message exchange and the
-    /// message asks for a delay; `false`: route it now.
+    /// message asks for a delay: `None` means route it now; `Some(reply)` means held, with the
+    /// store's reply when it was written (a confirming publisher waits for it; `sync`).
     pub fn hold_if_delayed(
         &self,
         exchange: &str,
         headers: Option<&FieldTable>,
         message: &Arc<Message>,
-    ) -> bool {
+        sync: bool,
+    ) -> Option<Option<warren_store::Reply>> {
         if self.delayed_count.load(Ordering::Relaxed) == 0
             || !self.exchanges.get(exchange).is_some_and(|e| e.delayed)
         {
-            return false;
+            return None;
         }
-        let Some(delay) = delayed::requested_delay(headers) else {
-            return false;
-        };
-        self.delayed
-            .hold(&self.me, exchange, message.clone(), delay);
-        true
+        let delay = delayed::requested_delay(headers)?;
+        Some(self.delayed.hold(
+            &self.me,
+            self.store.as_deref(),
+            exchange,
+            message.clone(),
+            delay,
+            sync,
+        ))
+    }
+
+    /// The store, if the broker has one.
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.store.as_ref()
     }
 
     /// Routes and enqueues a message the broker publishes itself (a delayed one coming due):
@@ -235,6 +245,9 @@ impl Vhost {
                     vhost: self.name.to_string(),
                     name: name.to_string(),
                 });
+                if let Some(queue) = self.delayed.remove_store(name) {
+                    cmds.push(Command::DeleteQueue { queue });
+                }
                 drop(store.submit(cmds, true));
             }
         }
@@ -380,14 +393,28 @@ impl Vhost {
         };
         if durable {
             if let Some(store) = &self.store {
-                drop(store.submit(
-                    vec![Command::DeclareExchange {
+                let mut cmds = vec![Command::DeclareExchange {
+                    vhost: self.name.to_string(),
+                    name: name.to_string(),
+                    def: persist::encode_exchange(&meta),
+                }];
+                if meta.delayed {
+                    // Where its persistent held messages are kept (crate::delayed).
+                    let queue = store.allocate_queue_id();
+                    cmds.push(Command::DeclareQueue {
                         vhost: self.name.to_string(),
-                        name: name.to_string(),
-                        def: persist::encode_exchange(&meta),
-                    }],
-                    true,
-                ));
+                        name: delayed::hidden_queue_name(name),
+                        queue,
+                        def: persist::encode_queue(&QueueOptions {
+                            durable: true,
+                            exclusive_owner: None,
+                            auto_delete: false,
+                            arguments: FieldTable::new(),
+                        }),
+                    });
+                    self.delayed.add_store(name, queue, 0);
+                }
+                drop(store.submit(cmds, true));
             }
         }
         self.restore_exchange(name, meta);
@@ -440,6 +467,25 @@ impl Vhost {
         for q in queues {
             q.kick();
         }
+        self.delayed.finish_recovery(&self.me);
+    }
+
+    /// Recovery: the persistent messages durable delayed exchange `exchange` held. `false` if
+    /// there is no such delayed exchange (any more): the caller drops the stored queue.
+    pub fn restore_delayed(
+        &self,
+        exchange: &str,
+        queue: warren_store::QueueId,
+        next_seq: u64,
+    ) -> Result<bool, warren_store::StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(false);
+        };
+        if !self.exchanges.get(exchange).is_some_and(|e| e.delayed) {
+            return Ok(false);
+        }
+        self.delayed.restore(store, exchange, queue, next_seq)?;
+        Ok(true)
     }
 
     /// Adds a recovered binding; an error if either end no longer exists.

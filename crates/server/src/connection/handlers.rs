@@ -701,11 +701,17 @@ impl Connection {
             return Ok(());
         }
         // A delayed-message exchange holds the message now and routes it when it is due.
-        if reply.is_none()
-            && !self.vhost.is_internal(exchange)
-            && self.vhost.hold_if_delayed(exchange, headers, &message)
-        {
-            return Ok(());
+        if reply.is_none() && !self.vhost.is_internal(exchange) {
+            if let Some(stored) = self
+                .vhost
+                .hold_if_delayed(exchange, headers, &message, sync)
+            {
+                if let Some(stored) = stored {
+                    self.store_reply = Some(stored);
+                    self.store_submits += 1;
+                }
+                return Ok(());
+            }
         }
         let mut targets = std::mem::take(&mut self.route_buf);
         let outcome = if reply == Some(false) {
