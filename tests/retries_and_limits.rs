@@ -5,9 +5,7 @@
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
-use warren_codec::frame;
-use warren_codec::generated::BasicPublish;
-use warren_codec::{ContentHeader, Method, ShortStr};
+use warren_codec::ShortStr;
 use warren_tests::{connect, start_broker, within, RawClient};
 
 fn ae_arguments(alternate: &str) -> FieldTable {
@@ -533,24 +531,11 @@ async fn per_message_expiration_drops_at_the_head_and_invalid_ones_are_refused()
         let mut c = RawClient::connect(&server).await;
         c.handshake().await;
         c.open_channel(1).await;
-        let mut out = bytes::BytesMut::new();
         let props = warren_codec::BasicProperties {
             expiration: Some(ShortStr::from_static(value)),
             ..Default::default()
         };
-        let publish = Method::BasicPublish(BasicPublish {
-            routing_key: ShortStr::from_static("plain"),
-            ..Default::default()
-        });
-        frame::encode_content(
-            1,
-            &publish,
-            &ContentHeader::new(1, props),
-            b"x",
-            0,
-            &mut out,
-        );
-        c.send_bytes(&out).await;
+        c.publish(1, "plain", props, b"x").await;
         let text = c.expect_channel_close(1, 406).await;
         assert_eq!(
             text,
@@ -935,24 +920,11 @@ async fn direct_reply_to_misuse_gets_rabbitmqs_406s() {
     let mut c = RawClient::connect(&server).await;
     c.handshake().await;
     c.open_channel(1).await;
-    let mut out = bytes::BytesMut::new();
     let props = warren_codec::BasicProperties {
         reply_to: Some(ShortStr::from_static("amq.rabbitmq.reply-to")),
         ..Default::default()
     };
-    let publish = Method::BasicPublish(BasicPublish {
-        routing_key: ShortStr::from_static("anywhere"),
-        ..Default::default()
-    });
-    frame::encode_content(
-        1,
-        &publish,
-        &ContentHeader::new(1, props),
-        b"x",
-        0,
-        &mut out,
-    );
-    c.send_bytes(&out).await;
+    c.publish(1, "anywhere", props, b"x").await;
     let text = c.expect_channel_close(1, 406).await;
     assert_eq!(
         text,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use warren_codec::frame::{self, FrameDecoder, PROTOCOL_HEADER};
-use warren_codec::generated::{ConnectionOpen, ConnectionStartOk, ConnectionTuneOk};
-use warren_codec::{FieldTable, Frame, LongStr, Method, ShortStr};
+use warren_codec::generated::{BasicPublish, ConnectionOpen, ConnectionStartOk, ConnectionTuneOk};
+use warren_codec::{BasicProperties, ContentHeader, FieldTable, Frame, LongStr, Method, ShortStr};
 use warren_server::{Config, Server};
 
 /// A broker listening on 127.0.0.1 with an ephemeral port, its data dir a fresh temporary
@@ -83,6 +83,25 @@ impl RawClient {
     pub async fn send_method(&mut self, channel: u16, method: Method) {
         let mut out = BytesMut::new();
         frame::encode_method(channel, &method, &mut out);
+        self.send_bytes(&out).await;
+    }
+
+    /// A whole basic.publish (method, header with `props`, one body frame) to the default
+    /// exchange with routing key `routing_key`.
+    pub async fn publish(
+        &mut self,
+        channel: u16,
+        routing_key: &'static str,
+        props: BasicProperties,
+        body: &[u8],
+    ) {
+        let publish = Method::BasicPublish(BasicPublish {
+            routing_key: ShortStr::from_static(routing_key),
+            ..Default::default()
+        });
+        let header = ContentHeader::new(body.len() as u64, props);
+        let mut out = BytesMut::new();
+        frame::encode_content(channel, &publish, &header, body, 0, &mut out);
         self.send_bytes(&out).await;
     }
 

@@ -548,24 +548,33 @@ impl Queue {
             if head.expires_at == 0 || head.expires_at >= now {
                 break;
             }
-            if head.message.is_none() && self.dead_letter.is_some() {
-                self.page_in(st);
-                continue;
-            }
-            let Some(entry) = st.pop_ready() else {
+            if !self.remove_head(st, Reason::Expired) {
                 break;
-            };
-            if entry.stored {
-                if entry.message.is_some() {
-                    st.resident = st.resident.saturating_sub(1);
-                    st.resident_bytes = st.resident_bytes.saturating_sub(entry.body_len());
-                }
-                self.submit_acks(vec![entry.seq]);
-            }
-            if let (Some(_), Some(message)) = (&self.dead_letter, entry.message) {
-                st.dead.push((message, Reason::Expired));
             }
         }
+    }
+
+    /// Takes the head entry out for `reason` (expired, or over a length limit): off the store,
+    /// and to the dead-letter exchange if the queue has one (reading its body back first if it
+    /// was paged out). `false` if the queue is empty.
+    fn remove_head(&self, st: &mut State, reason: Reason) -> bool {
+        while st.ready.front().is_some_and(|e| e.message.is_none()) && self.dead_letter.is_some() {
+            self.page_in(st);
+        }
+        let Some(entry) = st.pop_ready() else {
+            return false;
+        };
+        if entry.stored {
+            if entry.message.is_some() {
+                st.resident = st.resident.saturating_sub(1);
+                st.resident_bytes = st.resident_bytes.saturating_sub(entry.body_len());
+            }
+            self.submit_acks(vec![entry.seq]);
+        }
+        if let (Some(_), Some(message)) = (&self.dead_letter, entry.message) {
+            st.dead.push((message, reason));
+        }
+        true
     }
 
     /// Makes sure a timer will expire the head when its time comes, even with no consumer.
@@ -687,25 +696,7 @@ impl Queue {
                     .max_length_bytes
                     .is_some_and(|max| st.ready_bytes > max)
         };
-        while over(st) {
-            if st.ready.front().is_some_and(|e| e.message.is_none()) && self.dead_letter.is_some() {
-                self.page_in(st);
-                continue;
-            }
-            let Some(entry) = st.pop_ready() else {
-                break;
-            };
-            if entry.stored {
-                if entry.message.is_some() {
-                    st.resident = st.resident.saturating_sub(1);
-                    st.resident_bytes = st.resident_bytes.saturating_sub(entry.body_len());
-                }
-                self.submit_acks(vec![entry.seq]);
-            }
-            if let (Some(_), Some(message)) = (&self.dead_letter, entry.message) {
-                st.dead.push((message, Reason::MaxLen));
-            }
-        }
+        while over(st) && self.remove_head(st, Reason::MaxLen) {}
     }
 
     /// Appends a persistent message to durable queues, storing it once with an index entry
