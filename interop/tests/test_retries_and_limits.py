@@ -428,3 +428,43 @@ def test_delayed_message_exchange_holds_messages_for_their_x_delay(broker, conn,
     assert _drain(ch, queue) == [b"now"]
     _, _, body = _get_eventually(conn, ch, queue, "the delayed message")
     assert body == b"in 200 ms"
+
+
+@pytest.mark.parametrize("key,value,why", [
+    ("x-message-ttl", -1, "{value_negative,-1}"),
+    ("x-message-ttl", "abc", '"expected integer, got longstr"'),
+    ("x-expires", 0, "{value_zero,0}"),
+    ("x-max-length", -1, "{value_negative,-1}"),
+    ("x-max-length-bytes", -2, "{value_negative,-2}"),
+    ("x-max-priority", 256, "{max_value_exceeded,256}"),
+    ("x-overflow", "bogus", "invalid_overflow"),
+    ("x-single-active-consumer", "yes", "{unacceptable_type,longstr}"),
+    ("x-dead-letter-routing-key", 5, "{unacceptable_type,signedint}"),
+    ("x-queue-mode", "bogus", "\"unsupported queue mode 'bogus'\""),
+])
+def test_invalid_queue_arguments_are_refused(ch, scratch, key, value, why):
+    name = scratch.queue(ch, "argprobe")  # a unique name, then a fresh one that never exists
+    bad = name + ".bad"
+    arguments = {key: value}
+    if key == "x-dead-letter-routing-key":
+        arguments["x-dead-letter-exchange"] = ""
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+        ch.queue_declare(bad, arguments=arguments)
+    assert closed_with(err.value) == (
+        406, f"PRECONDITION_FAILED - invalid arg '{key}' for queue '{bad}' in vhost '/': {why}")
+
+
+def test_dead_letter_arguments_are_checked(conn, scratch):
+    ch = conn.channel()
+    name = scratch.queue(ch, "dlprobe") + ".bad"
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+        ch.queue_declare(name, arguments={"x-dead-letter-exchange": 5})
+    assert closed_with(err.value) == (406, (
+        f"PRECONDITION_FAILED - invalid type 'signedint' for arg 'x-dead-letter-exchange' in "
+        f"queue '{name}' in vhost '/'"))
+    ch = conn.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+        ch.queue_declare(name, arguments={"x-dead-letter-routing-key": "k"})
+    assert closed_with(err.value) == (406, (
+        f"PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue '{name}' in "
+        f"vhost '/': routing_key_but_no_dlx_defined"))

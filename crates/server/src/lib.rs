@@ -12,6 +12,7 @@
 //! - [`error`]: the AMQP error value and its mapping to channel/connection close.
 //! - [`config`]: settings with RabbitMQ's defaults.
 
+pub mod arguments;
 pub mod broker;
 pub mod config;
 mod connection;

@@ -569,6 +569,7 @@ impl Vhost {
             }
             name.to_string()
         };
+        crate::arguments::check_queue_arguments(&name, &self.name, arguments)?;
         let options = QueueOptions {
             durable,
             exclusive_owner: exclusive.then_some(conn),

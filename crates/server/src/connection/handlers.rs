@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use warren_codec::frame;
 use warren_codec::generated::*;
-use warren_codec::{ContentHeader, FieldTable, FieldValue, Method, ReplyCode, ShortStr};
+use warren_codec::{ContentHeader, FieldTable, Method, ReplyCode, ShortStr};
 use warren_routing::RouteOutcome;
 
 /// Names as text. RabbitMQ checks short strings of content-less methods for UTF-8 and closes
@@ -1038,34 +1038,10 @@ fn consumer_priority(args: &FieldTable, queue: &str, vhost: &str) -> AmqpResult<
         None => Ok(0),
         Some(v) => v.as_i64().ok_or_else(|| {
             AmqpError::precondition_failed(format!(
-                "invalid arg 'x-priority' for queue '{queue}' in vhost '{vhost}': \
-                 \"expected integer, got {}\"",
-                field_type_name(v)
+                "invalid arg 'x-priority' for queue '{queue}' in vhost '{vhost}': {}",
+                crate::arguments::expected_integer(v)
             ))
             .with_ids(60, 20)
         }),
-    }
-}
-
-/// RabbitMQ's name for a field value's type, as its error texts print it.
-fn field_type_name(v: &FieldValue) -> &'static str {
-    match v {
-        FieldValue::Bool(_) => "bool",
-        FieldValue::I8(_) => "byte",
-        FieldValue::U8(_) => "unsignedbyte",
-        FieldValue::I16(_) => "short",
-        FieldValue::U16(_) => "unsignedshort",
-        FieldValue::I32(_) => "signedint",
-        FieldValue::U32(_) => "unsignedint",
-        FieldValue::I64(_) => "long",
-        FieldValue::F32(_) => "float",
-        FieldValue::F64(_) => "double",
-        FieldValue::Decimal { .. } => "decimal",
-        FieldValue::LongStr(_) => "longstr",
-        FieldValue::Bytes(_) => "binary",
-        FieldValue::Array(_) => "array",
-        FieldValue::Timestamp(_) => "timestamp",
-        FieldValue::Table(_) => "table",
-        FieldValue::Void => "void",
     }
 }
