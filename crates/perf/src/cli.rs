@@ -87,6 +87,13 @@ pub struct RunArgs {
     /// For --scenario connections-N / backlog-N: how many.
     #[arg(long)]
     pub count: Option<u64>,
+    /// For --scenario retry-pipeline: the retry queue's x-message-ttl, ms (default 20).
+    #[arg(long)]
+    pub ttl_ms: Option<u64>,
+    /// For --scenario retry-pipeline: the most messages published and not yet completed
+    /// (default 10,000).
+    #[arg(long)]
+    pub window: Option<u32>,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<String>,
@@ -173,8 +180,13 @@ impl RunArgs {
             sc.apply(Overrides {
                 size: self.size,
                 persistent: self.persistent,
+                ttl: self.ttl_ms.map(Duration::from_millis),
+                window: self.window,
             })?;
             return Ok(sc);
+        }
+        if self.ttl_ms.is_some() || self.window.is_some() {
+            return Err("--ttl-ms and --window go with --scenario retry-pipeline".into());
         }
         let exchange = ExchangeType::parse(&self.exchange_type)
             .ok_or_else(|| format!("unknown exchange type {}", self.exchange_type))?;
@@ -460,6 +472,64 @@ mod tests {
                 .unwrap_err()
                 .contains("do not apply")
         );
+    }
+
+    #[test]
+    fn retry_pipeline_by_name_with_its_own_overrides() {
+        let scenario_of = |args: &[&str]| {
+            let Command::Run(a) = parse(args).command else {
+                panic!()
+            };
+            a.to_scenario()
+        };
+        let sc = scenario_of(&[
+            "warren-perf",
+            "run",
+            "--scenario",
+            "retry",
+            "-z",
+            "3",
+            "--ttl-ms",
+            "50",
+            "--window",
+            "5000",
+        ])
+        .unwrap();
+        assert_eq!(sc.name, "retry-pipeline");
+        let Kind::Retry(r) = sc.kind else { panic!() };
+        assert_eq!(
+            (r.duration, r.ttl, r.window, r.retries),
+            (Duration::from_secs(3), Duration::from_millis(50), 5000, 1)
+        );
+        assert!(scenario_of(&["warren-perf", "run", "--ttl-ms", "50"])
+            .unwrap_err()
+            .contains("retry-pipeline"));
+        assert!(scenario_of(&[
+            "warren-perf",
+            "run",
+            "--scenario",
+            "transient-16b",
+            "--window",
+            "5"
+        ])
+        .unwrap_err()
+        .contains("not a retry pipeline"));
+        let Command::Compare(c) = parse(&[
+            "warren-perf",
+            "compare",
+            "--uri-a",
+            "amqp://127.0.0.1:5683",
+            "--uri-b",
+            "amqp://127.0.0.1:5672",
+            "--scenarios",
+            "retry-pipeline",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        let names: Vec<String> = c.scenarios().unwrap().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["retry-pipeline"]);
     }
 
     #[test]

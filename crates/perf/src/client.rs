@@ -411,9 +411,23 @@ impl Conn {
 
     /// Declares a queue; returns its message count.
     pub async fn declare_queue(&mut self, ch: u16, name: &str, durable: bool) -> Result<u32> {
+        self.declare_queue_with(ch, name, durable, FieldTable::new())
+            .await
+    }
+
+    /// Declares a queue with arguments (`x-message-ttl`, `x-dead-letter-exchange`, ...);
+    /// returns its message count.
+    pub async fn declare_queue_with(
+        &mut self,
+        ch: u16,
+        name: &str,
+        durable: bool,
+        arguments: FieldTable,
+    ) -> Result<u32> {
         let m = Method::QueueDeclare(QueueDeclare {
             queue: short(name),
             durable,
+            arguments,
             ..Default::default()
         });
         match self.call(ch, m).await? {
@@ -694,6 +708,43 @@ pub fn classify(raw: RawFrame) -> Result<Incoming> {
     }
 }
 
+/// Bit of the first property-flags word that says a `headers` table is present.
+const HEADERS_FLAG: u16 = 1 << 13;
+
+/// How many times the message of a content header (a header frame's payload) was rejected from
+/// `queue`: the `count` of its `x-death` entry for (`queue`, "rejected"), 0 without one.
+///
+/// Messages without headers (every first delivery in the retry pipeline) are answered from the
+/// flags word alone; the others have their properties decoded, as any client would to read
+/// `x-death`.
+pub fn rejected_count(header_payload: &bytes::Bytes, queue: &str) -> Result<u64> {
+    // class (2), weight (2), body size (8), then the property flags and list.
+    if header_payload.len() < 14 {
+        return Err(ClientError::Protocol("short content header".into()));
+    }
+    let flags = u16::from_be_bytes([header_payload[12], header_payload[13]]);
+    if flags & HEADERS_FLAG == 0 {
+        return Ok(0);
+    }
+    let props = warren_codec::BasicProperties::from_raw(&header_payload.slice(12..))?;
+    let Some(FieldValue::Array(deaths)) = props.headers.as_ref().and_then(|h| h.get("x-death"))
+    else {
+        return Ok(0);
+    };
+    let count = deaths
+        .0
+        .iter()
+        .filter_map(FieldValue::as_table)
+        .find(|d| {
+            d.get("queue").and_then(FieldValue::as_str) == Some(queue)
+                && d.get("reason").and_then(FieldValue::as_str) == Some("rejected")
+        })
+        .and_then(|d| d.get("count"))
+        .and_then(FieldValue::as_i64)
+        .unwrap_or(0);
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// Turns an unexpected method seen in a hot loop into an error if it is a close (answering
 /// nothing: the loop ends and the connection is dropped), else ignores it.
 pub fn check_other(channel: u16, m: &Method) -> Result<()> {
@@ -736,6 +787,70 @@ mod tests {
         );
         assert!("http://x".parse::<AmqpUri>().is_err());
         assert!("amqp://h:notaport".parse::<AmqpUri>().is_err());
+    }
+
+    /// The payload of a content header frame carrying `props`.
+    fn header_payload(props: BasicProperties) -> Bytes {
+        let mut b = BytesMut::new();
+        ContentHeader::new(16, props).encode_payload(&mut b);
+        b.freeze()
+    }
+
+    fn death(queue: &str, reason: &str, count: i64) -> FieldValue {
+        let mut t = FieldTable::new();
+        t.push(short("count"), FieldValue::I64(count));
+        t.push(short("reason"), FieldValue::LongStr(reason.into()));
+        t.push(short("queue"), FieldValue::LongStr(queue.into()));
+        t.push(short("exchange"), FieldValue::LongStr("".into()));
+        t.push(
+            short("routing-keys"),
+            FieldValue::Array(warren_codec::FieldArray(vec![FieldValue::LongStr(
+                queue.into(),
+            )])),
+        );
+        t.push(short("time"), FieldValue::Timestamp(1_700_000_000));
+        FieldValue::Table(t)
+    }
+
+    #[test]
+    fn rejected_count_reads_x_death_for_the_work_queue() {
+        // No headers at all (a first delivery): answered from the flags word.
+        let plain = header_payload(BasicProperties {
+            delivery_mode: Some(1),
+            ..Default::default()
+        });
+        assert_eq!(rejected_count(&plain, "work").unwrap(), 0);
+        // After two trips: most recent first, one entry per (queue, reason), as brokers write it.
+        let mut headers = FieldTable::new();
+        headers.push(
+            short("x-death"),
+            FieldValue::Array(warren_codec::FieldArray(vec![
+                death("retry", "expired", 2),
+                death("work", "rejected", 2),
+            ])),
+        );
+        headers.push(
+            short("x-first-death-queue"),
+            FieldValue::LongStr("work".into()),
+        );
+        let retried = header_payload(BasicProperties {
+            delivery_mode: Some(1),
+            headers: Some(headers),
+            ..Default::default()
+        });
+        assert_eq!(rejected_count(&retried, "work").unwrap(), 2);
+        // Expiries from the retry queue are not rejections from it; other queues count nothing.
+        assert_eq!(rejected_count(&retried, "retry").unwrap(), 0);
+        assert_eq!(rejected_count(&retried, "other").unwrap(), 0);
+        // Headers without x-death.
+        let mut other = FieldTable::new();
+        other.push(short("app"), FieldValue::Bool(true));
+        let other = header_payload(BasicProperties {
+            headers: Some(other),
+            ..Default::default()
+        });
+        assert_eq!(rejected_count(&other, "work").unwrap(), 0);
+        assert!(rejected_count(&Bytes::from_static(&[0, 60, 0]), "work").is_err());
     }
 
     fn raw_of(f: &[u8]) -> RawFrame {

@@ -128,6 +128,38 @@ const BACKLOG_RSS_PER_MSG: Metric = Metric {
     compared: true,
     get: |r| r.backlog.as_ref().and_then(|b| b.rss_per_msg_bytes),
 };
+/// Retry pipeline: messages acked after their retries (the runs' `received`).
+const COMPLETED: Metric = Metric {
+    name: "completed (acked after the retry)",
+    ..RECEIVED
+};
+/// Retry pipeline: the producer is held to the pipeline's window, so what it sends follows
+/// what completes: context.
+const PUBLISHED: Metric = Metric {
+    name: "published",
+    compared: false,
+    ..SENT
+};
+/// Retry pipeline: publish to the completing delivery, the TTL wait included; with up to a
+/// window of messages in the pipeline it is mostly queueing: shown, not compared.
+const P50_PIPELINE: Metric = Metric {
+    name: "latency p50, publish to completion (TTL included)",
+    compared: false,
+    ..P50
+};
+const P99_PIPELINE: Metric = Metric {
+    name: "latency p99, publish to completion (TTL included)",
+    compared: false,
+    ..P99
+};
+const BROKER_CPU_COMPLETED: Metric = Metric {
+    name: "broker CPU per 100k completed msgs",
+    ..BROKER_CPU
+};
+const CLIENT_CPU_COMPLETED: Metric = Metric {
+    name: "client CPU per 100k completed msgs",
+    ..CLIENT_CPU
+};
 const BROKER_CPU: Metric = Metric {
     name: "broker CPU per 100k msgs",
     unit: "s",
@@ -175,6 +207,14 @@ pub fn metrics_for(kind: &crate::scenario::Kind) -> Vec<Metric> {
             BACKLOG_RSS,
             BROKER_CPU,
             CLIENT_CPU,
+        ],
+        Kind::Retry(_) => vec![
+            COMPLETED,
+            PUBLISHED,
+            P50_PIPELINE,
+            P99_PIPELINE,
+            BROKER_CPU_COMPLETED,
+            CLIENT_CPU_COMPLETED,
         ],
         Kind::Flow(f) if f.rate.is_some() => {
             vec![RECEIVED, P50, P99, P999, MAX, BROKER_CPU, CLIENT_CPU]
@@ -337,7 +377,8 @@ pub fn runs_table(runs: &[RunResult]) -> String {
     s
 }
 
-/// One line per connection or backlog run with the figures the runs table has no column for.
+/// One line per connection, backlog or retry run with the figures the runs table has no column
+/// for.
 pub fn details(runs: &[RunResult]) -> String {
     let mut s = String::new();
     for r in runs {
@@ -365,6 +406,21 @@ pub fn details(runs: &[RunResult]) -> String {
                 "- {} on {}: {} messages, publish+confirm {:.2} s, drain {:.2} s; {rss} (after publishing); {} B per queued message",
                 r.scenario, r.broker, b.messages, b.publish_secs, b.drain_secs,
                 fmt_num(b.rss_per_msg_bytes),
+            );
+        }
+        if let Some(t) = &r.retry {
+            let _ = writeln!(
+                s,
+                "- {} on {}: {} completed ({}/s), {} deliveries nacked for a retry, {} retr{} per message, retry TTL {} ms, window {}",
+                r.scenario,
+                r.broker,
+                r.received,
+                fmt_num(Some(r.received_rate())),
+                t.nacked,
+                t.retries,
+                if t.retries == 1 { "y" } else { "ies" },
+                t.ttl_ms,
+                t.window,
             );
         }
     }
@@ -437,6 +493,7 @@ mod tests {
             broker_rss_after_kib: None,
             connections: None,
             backlog: None,
+            retry: None,
             errors: vec![],
             kept_queues: vec![],
             kept_exchange: None,
@@ -511,6 +568,43 @@ mod tests {
             "{t}"
         );
         assert!(details(&[a]).contains("150 B per queued message"));
+    }
+
+    #[test]
+    fn retry_pipeline_compares_completions_and_cpu_per_completion() {
+        let retry = |broker: &str, completed: u64, broker_cpu: f64| RunResult {
+            sent: completed + 20_000,
+            broker_cpu_secs: Some(broker_cpu),
+            retry: Some(crate::runner::RetryStats {
+                nacked: completed + 1000,
+                retries: 1,
+                ttl_ms: 20,
+                window: 20_000,
+            }),
+            ..run(broker, completed, 20_000.0)
+        };
+        // 10 s runs: 100k/s and 10k/s completed; CPU per 100k *completed* messages.
+        let (a, b) = (retry("W", 1_000_000, 8.0), retry("R", 100_000, 9.0));
+        assert_eq!(a.broker_cpu_per_100k(), Some(0.8));
+        assert_eq!(b.broker_cpu_per_100k(), Some(9.0));
+        let spec = crate::scenario::RetrySpec::default();
+        let rows = rows_for(
+            "retry-pipeline",
+            &metrics_for(&crate::scenario::Kind::Retry(spec)),
+            &[&a],
+            &[&b],
+        );
+        let get = |m: &str| rows.iter().find(|r| r.metric.starts_with(m)).unwrap();
+        assert_eq!(get("completed").ratio, Some(10.0));
+        assert_eq!(get("published").ratio, None, "context: follows completions");
+        assert_eq!(get("latency p50").ratio, None, "queueing: not compared");
+        let cpu = get("broker CPU per 100k completed");
+        assert!((cpu.ratio.unwrap() - 11.25).abs() < 1e-9, "{cpu:?}");
+        let d = details(&[a]);
+        assert!(
+            d.contains("1000000 completed (100,000/s), 1001000 deliveries nacked for a retry, 1 retry per message, retry TTL 20 ms, window 20000"),
+            "{d}"
+        );
     }
 
     #[test]

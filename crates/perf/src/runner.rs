@@ -2,20 +2,24 @@
 //! consumer hot loops, samples client and broker CPU/RSS around the measured window, cleans
 //! up, and returns a [`RunResult`]. Every loop here is bounded in time (and, where it publishes
 //! a fixed amount, in count) and stops by itself.
+//!
+//! The retry pipeline is a flow run with two additions: the consumer reads each delivery's
+//! `x-death` and nacks it (requeue false) or acks it, and the producer keeps a window of
+//! messages in the pipeline, woken by the consumer as messages complete.
 
 use crate::client::{self, AmqpUri, ClientError, Conn, ConnReader, ConnWriter, Incoming};
 use crate::procstat::{self, ProcSample};
-use crate::scenario::{self, FlowSpec, Kind, Scenario, Topology};
+use crate::scenario::{self, FlowSpec, Kind, RetryQueues, RetrySpec, Scenario, Topology};
 use crate::stats::{self, ConfirmTracker, LatencySummary};
 use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 use warren_codec::frame;
-use warren_codec::generated::{BasicAck, BasicPublish};
+use warren_codec::generated::{BasicAck, BasicNack, BasicPublish, FRAME_HEADER};
 use warren_codec::{BasicProperties, ContentHeader, Method, ShortStr};
 
 /// A broker to measure.
@@ -58,6 +62,19 @@ pub struct BacklogStats {
     pub rss_per_msg_bytes: Option<f64>,
 }
 
+/// Retry-pipeline figures (the completed messages are [`RunResult::received`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryStats {
+    /// Deliveries nacked (requeue false) for a retry in the measured window.
+    pub nacked: u64,
+    /// Retries per message before its ack.
+    pub retries: u32,
+    /// The retry queue's TTL, ms.
+    pub ttl_ms: u64,
+    /// The most messages in the pipeline.
+    pub window: u32,
+}
+
 /// Everything measured in one run of one scenario against one broker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
@@ -67,9 +84,13 @@ pub struct RunResult {
     pub secs: f64,
     pub sent: u64,
     pub confirmed: u64,
+    /// Publisher nacks (confirm mode).
     pub nacked: u64,
+    /// Messages consumed; in the retry pipeline, messages completed (acked after their
+    /// retries), not deliveries.
     pub received: u64,
-    /// Publish-to-deliver latency (flow scenarios with bodies of 8 bytes or more).
+    /// Publish-to-deliver latency (flow scenarios with bodies of 8 bytes or more); in the retry
+    /// pipeline, publish to the completing delivery, TTLs included.
     pub latency: Option<LatencySummary>,
     pub client_cpu_secs: f64,
     pub broker_cpu_secs: Option<f64>,
@@ -77,6 +98,7 @@ pub struct RunResult {
     pub broker_rss_after_kib: Option<u64>,
     pub connections: Option<ConnStats>,
     pub backlog: Option<BacklogStats>,
+    pub retry: Option<RetryStats>,
     /// Errors from individual producers or consumers (the run still reports what it got).
     pub errors: Vec<String>,
     /// Queues left in the broker at the end (`--keep`).
@@ -102,6 +124,7 @@ impl RunResult {
             broker_rss_after_kib: None,
             connections: None,
             backlog: None,
+            retry: None,
             errors: vec![],
             kept_queues: vec![],
             kept_exchange: None,
@@ -129,8 +152,12 @@ impl RunResult {
         }
     }
 
-    /// Messages the CPU figures are divided by: published ones (confirmed when confirming).
+    /// Messages the CPU figures are divided by: published ones (confirmed when confirming); in
+    /// the retry pipeline, completed ones (each costs a publish, its retries and an ack).
     pub fn messages_for_cpu(&self) -> u64 {
+        if self.retry.is_some() {
+            return self.received;
+        }
         self.sent.max(self.confirmed)
     }
 
@@ -173,6 +200,10 @@ impl RunResult {
                 "messages": b.messages, "publish_secs": b.publish_secs, "drain_secs": b.drain_secs,
                 "rss_per_msg_bytes": b.rss_per_msg_bytes,
             })),
+            "retry": self.retry.as_ref().map(|r| json!({
+                "completed": self.received, "nacked_for_retry": r.nacked, "retries": r.retries,
+                "ttl_ms": r.ttl_ms, "window": r.window,
+            })),
             "errors": self.errors,
             "kept_queues": self.kept_queues,
             "kept_exchange": self.kept_exchange,
@@ -193,6 +224,7 @@ pub async fn run_with(
 ) -> Result<RunResult, ClientError> {
     match &sc.kind {
         Kind::Flow(f) => run_flow(&sc.name, f, target, opts).await,
+        Kind::Retry(r) => run_retry(&sc.name, r, target, opts).await,
         Kind::Connections { count, hold } => run_connections(&sc.name, *count, *hold, target).await,
         Kind::Backlog {
             messages,
@@ -240,7 +272,49 @@ struct Counters {
     sent: AtomicU64,
     confirmed: AtomicU64,
     nacked: AtomicU64,
+    /// Messages consumed (retry pipeline: completed).
     received: AtomicU64,
+    /// Retry pipeline: deliveries nacked for a retry.
+    rejected: AtomicU64,
+}
+
+/// The counters at one instant (the retry pipeline's window starts after a warm-up, so its
+/// figures are differences).
+#[derive(Debug, Clone, Copy, Default)]
+struct Snapshot {
+    sent: u64,
+    confirmed: u64,
+    nacked: u64,
+    received: u64,
+    rejected: u64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            sent: self.sent.load(Ordering::Relaxed),
+            confirmed: self.confirmed.load(Ordering::Relaxed),
+            nacked: self.nacked.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The longest a retry run waits for its pipeline to fill before measuring.
+const RETRY_WARM_UP_MAX: Duration = Duration::from_secs(20);
+
+/// A retry run's shared state: the pipeline's bound, the wake-up the consumer gives the
+/// producer when messages complete, and whether the measured window (after the warm-up) has
+/// started.
+#[derive(Clone)]
+struct RetryRun {
+    queues: RetryQueues,
+    retries: u32,
+    ttl_ms: u64,
+    window: u64,
+    wake: Arc<Notify>,
+    measuring: Arc<AtomicBool>,
 }
 
 /// One pre-encoded publish (method, header and body frames) per routing key; only the
@@ -291,6 +365,9 @@ fn templates(top: &Topology, f: &FlowSpec, frame_max: u32) -> Templates {
 struct ProducerPlan {
     tpl: Arc<Templates>,
     confirm: Option<u32>,
+    /// Retry pipeline: at most this many messages published and not yet completed (sent minus
+    /// received, over every producer); `wake` is notified as messages complete.
+    window: Option<(u64, Arc<Notify>)>,
     rate: Option<f64>,
     /// Stop after this many messages (and their confirms).
     limit: Option<u64>,
@@ -318,6 +395,7 @@ async fn producer(
     let mut tracker = ConfirmTracker::default();
     let mut pending = BytesMut::with_capacity(128 * 1024);
     let mut seq: usize = 0;
+    let wake = plan.window.as_ref().map(|(_, w)| w.clone());
     loop {
         if *stop.borrow() || Instant::now() >= plan.hard_deadline {
             break;
@@ -330,10 +408,23 @@ async fn producer(
             }
         }
         let mut next_due = None;
+        let mut window_full = false;
         if pending.is_empty() && limit_left > 0 {
             let room = plan.confirm.map_or(u64::MAX, |wnd| {
                 (wnd as u64).saturating_sub(sent - tracker.settled())
             });
+            let room = match &plan.window {
+                None => room,
+                Some((max, _)) => {
+                    let in_pipeline = counters
+                        .sent
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(counters.received.load(Ordering::Relaxed));
+                    let left = max.saturating_sub(in_pipeline);
+                    window_full = left == 0;
+                    room.min(left)
+                }
+            };
             let due = match plan.rate {
                 None => u64::MAX,
                 Some(rate) => {
@@ -391,6 +482,14 @@ async fn producer(
                 }
             }
             _ = tokio::time::sleep_until(next_due.unwrap_or(plan.hard_deadline)), if next_due.is_some() => {}
+            // A stored permit (a completion while we were busy) makes this return at once, so
+            // no wake-up is lost; a stale one costs one more pass round the loop.
+            _ = async {
+                match &wake {
+                    Some(w) => w.notified().await,
+                    None => std::future::pending().await,
+                }
+            }, if window_full => {}
             _ = tokio::time::sleep_until(plan.hard_deadline) => break,
         }
     }
@@ -399,9 +498,21 @@ async fn producer(
     Ok(())
 }
 
+/// What a retry-pipeline consumer needs: whose `x-death` count to read, how many retries make
+/// a message complete, and whom to wake when messages complete.
+struct RetryPlan {
+    work_queue: String,
+    retries: u32,
+    wake: Arc<Notify>,
+    /// Latencies are recorded from the end of the warm-up on.
+    measuring: Arc<AtomicBool>,
+}
+
 struct ConsumerPlan {
     autoack: bool,
     multi_ack_every: u32,
+    /// Retry pipeline: settle each delivery singly, nack or ack by its `x-death` count.
+    retry: Option<RetryPlan>,
     timestamps: bool,
     /// Stop by itself after this many messages.
     limit: Option<u64>,
@@ -423,10 +534,31 @@ async fn consumer(
     let mut unacked: u32 = 0;
     let mut total: u64 = 0;
     let multiple = plan.multi_ack_every > 1;
+    // Retry pipeline: the x-death rejected count of the delivery being read (its header comes
+    // before its body).
+    let mut tries: u64 = 0;
     loop {
         let mut got = 0u64;
+        let mut rejected = 0u64;
         while let Some(raw) = r.next_buffered()? {
             let mut complete = false;
+            if let Some(rp) = &plan.retry {
+                if raw.kind == FRAME_HEADER {
+                    tries = client::rejected_count(&raw.payload, &rp.work_queue)?;
+                }
+            }
+            let completes = plan
+                .retry
+                .as_ref()
+                .is_none_or(|rp| tries >= u64::from(rp.retries));
+            // Only completing deliveries carry a latency worth recording (publish to the end
+            // of the pipeline; the retried ones would mix in the first hop), and only after the
+            // warm-up.
+            let record = completes
+                && plan
+                    .retry
+                    .as_ref()
+                    .is_none_or(|rp| rp.measuring.load(Ordering::Relaxed));
             match client::classify(raw)? {
                 Incoming::Deliver { delivery_tag } => {
                     tag = delivery_tag;
@@ -437,7 +569,7 @@ async fn consumer(
                     complete = body_size == 0;
                 }
                 Incoming::Body { payload } => {
-                    if first_body && plan.timestamps && payload.len() >= 8 {
+                    if first_body && plan.timestamps && record && payload.len() >= 8 {
                         let sent_at = (&payload[..8]).get_u64();
                         stats::record_latency(&mut hist, now_ns().saturating_sub(sent_at));
                     }
@@ -453,7 +585,30 @@ async fn consumer(
                 }
                 _ => {}
             }
-            if complete {
+            if complete && plan.retry.is_some() {
+                // Each delivery is settled on its own, as a retrying consumer decides per
+                // message; `multiple` would also settle deliveries that need the other answer.
+                if completes {
+                    w.push_method(
+                        1,
+                        &Method::BasicAck(BasicAck {
+                            delivery_tag: tag,
+                            multiple: false,
+                        }),
+                    );
+                    got += 1;
+                } else {
+                    w.push_method(
+                        1,
+                        &Method::BasicNack(BasicNack {
+                            delivery_tag: tag,
+                            multiple: false,
+                            requeue: false,
+                        }),
+                    );
+                    rejected += 1;
+                }
+            } else if complete {
                 got += 1;
                 if !plan.autoack {
                     unacked += 1;
@@ -470,9 +625,15 @@ async fn consumer(
                 }
             }
         }
+        if rejected > 0 {
+            counters.rejected.fetch_add(rejected, Ordering::Relaxed);
+        }
         if got > 0 {
             counters.received.fetch_add(got, Ordering::Relaxed);
             total += got;
+            if let Some(rp) = &plan.retry {
+                rp.wake.notify_one();
+            }
         }
         if !w.buf.is_empty() {
             let left = plan.hard_deadline.saturating_duration_since(Instant::now());
@@ -553,8 +714,9 @@ async fn declare(admin: &mut Conn, top: &Topology, durable: bool) -> Result<(), 
     if let Some((name, kind)) = &top.exchange {
         admin.declare_exchange(1, name, kind, durable).await?;
     }
-    for q in &top.queues {
-        admin.declare_queue(1, q, durable).await?;
+    for (i, q) in top.queues.iter().enumerate() {
+        let args = top.arguments.get(i).cloned().unwrap_or_default();
+        admin.declare_queue_with(1, q, durable, args).await?;
     }
     admin.bind_many(1, &top.bindings).await
 }
@@ -662,7 +824,49 @@ async fn run_flow(
     let top = scenario::topology(f, &unique_prefix());
     let mut admin = Conn::connect(&target.uri, "warren-perf setup").await?;
     admin.open_channel(1).await?;
-    let res = run_flow_declared(name, f, target, &top, &mut admin).await;
+    let res = run_flow_declared(name, f, target, &top, &mut admin, None).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), admin.close()).await;
+    finish(target, &top, opts, res).await
+}
+
+/// The flow a retry pipeline runs: one producer to the work queue, one consumer on it, each
+/// delivery settled singly.
+fn retry_flow(r: &RetrySpec) -> FlowSpec {
+    FlowSpec {
+        producers: 1,
+        consumers: 1,
+        queues: 1,
+        size: r.size,
+        persistent: r.persistent,
+        confirm: None,
+        prefetch: r.prefetch,
+        multi_ack_every: 1,
+        autoack: false,
+        rate: None,
+        duration: r.duration,
+        ..FlowSpec::default()
+    }
+}
+
+async fn run_retry(
+    name: &str,
+    r: &RetrySpec,
+    target: &Target,
+    opts: RunOptions,
+) -> Result<RunResult, ClientError> {
+    scenario::validate_retry(r).map_err(ClientError::Protocol)?;
+    let (top, queues) = scenario::retry_topology(r, &unique_prefix());
+    let run = RetryRun {
+        queues,
+        retries: r.retries,
+        ttl_ms: r.ttl.as_millis() as u64,
+        window: u64::from(r.window),
+        wake: Arc::new(Notify::new()),
+        measuring: Arc::new(AtomicBool::new(false)),
+    };
+    let mut admin = Conn::connect(&target.uri, "warren-perf setup").await?;
+    admin.open_channel(1).await?;
+    let res = run_flow_declared(name, &retry_flow(r), target, &top, &mut admin, Some(&run)).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), admin.close()).await;
     finish(target, &top, opts, res).await
 }
@@ -673,6 +877,7 @@ async fn run_flow_declared(
     target: &Target,
     top: &Topology,
     admin: &mut Conn,
+    retry: Option<&RetryRun>,
 ) -> Result<RunResult, ClientError> {
     declare(admin, top, f.persistent).await?;
     let counters = Arc::new(Counters::default());
@@ -688,27 +893,31 @@ async fn run_flow_declared(
             let plan = ConsumerPlan {
                 autoack: f.autoack,
                 multi_ack_every: f.multi_ack_every,
+                retry: retry.map(|r| RetryPlan {
+                    work_queue: r.queues.work.clone(),
+                    retries: r.retries,
+                    wake: r.wake.clone(),
+                    measuring: r.measuring.clone(),
+                }),
                 timestamps: f.size >= 8,
                 limit: None,
                 hard_deadline: hard,
             };
-            consumers.push(
-                start_consumer(
-                    target,
-                    top.consumer_queue(i),
-                    plan,
-                    f.prefetch,
-                    &counters,
-                    &stop_rx,
-                )
-                .await?,
-            );
+            // The retry pipeline's consumers all read the work queue; the retry queue has none
+            // (its messages leave it by expiring).
+            let queue = match retry {
+                Some(r) => r.queues.work.as_str(),
+                None => top.consumer_queue(i),
+            };
+            consumers
+                .push(start_consumer(target, queue, plan, f.prefetch, &counters, &stop_rx).await?);
         }
         let tpl = Arc::new(templates(top, f, admin_frame_max(target).await?));
         for _ in 0..f.producers {
             let plan = ProducerPlan {
                 tpl: tpl.clone(),
                 confirm: f.confirm,
+                window: retry.map(|r| (r.window, r.wake.clone())),
                 rate: f.rate,
                 limit: None,
                 hard_deadline: hard,
@@ -735,16 +944,43 @@ async fn run_flow_declared(
         return Err(e);
     }
 
+    if let Some(r) = retry {
+        // The pipeline starts empty and fills: until a whole window of messages has made its
+        // round trip, the completed rate is lower than the steady one by an amount that depends
+        // on the broker's speed (a slower broker spends a larger share of a 10 s run filling
+        // its pipeline). So the retry pipeline measures from there on.
+        let _ = go_tx.send(true);
+        let until = Instant::now() + RETRY_WARM_UP_MAX;
+        while counters.received.load(Ordering::Relaxed) < r.window && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if counters.received.load(Ordering::Relaxed) < r.window {
+            result.errors.push(format!(
+                "warm-up: fewer than {} messages completed in {} s; measured anyway",
+                r.window,
+                RETRY_WARM_UP_MAX.as_secs()
+            ));
+        }
+        r.measuring.store(true, Ordering::Relaxed);
+    }
     let (c0, b0) = sample_pair(target.pid);
+    let s0 = counters.snapshot();
     let t0 = Instant::now();
     let _ = go_tx.send(true);
     tokio::time::sleep_until(t0 + f.duration).await;
     let (c1, b1) = sample_pair(target.pid);
+    let s1 = counters.snapshot();
     result.secs = t0.elapsed().as_secs_f64();
-    result.sent = counters.sent.load(Ordering::Relaxed);
-    result.confirmed = counters.confirmed.load(Ordering::Relaxed);
-    result.nacked = counters.nacked.load(Ordering::Relaxed);
-    result.received = counters.received.load(Ordering::Relaxed);
+    result.sent = s1.sent - s0.sent;
+    result.confirmed = s1.confirmed - s0.confirmed;
+    result.nacked = s1.nacked - s0.nacked;
+    result.received = s1.received - s0.received;
+    result.retry = retry.map(|r| RetryStats {
+        nacked: s1.rejected - s0.rejected,
+        retries: r.retries,
+        ttl_ms: r.ttl_ms,
+        window: u32::try_from(r.window).unwrap_or(u32::MAX),
+    });
     let _ = stop_tx.send(true);
 
     result.client_cpu_secs = cpu_delta(c0, c1).unwrap_or(0.0);
@@ -798,6 +1034,7 @@ async fn run_backlog(
         let plan = ProducerPlan {
             tpl,
             confirm: f.confirm,
+            window: None,
             rate: None,
             limit: Some(messages),
             hard_deadline: hard,
@@ -813,6 +1050,7 @@ async fn run_backlog(
             let plan = ConsumerPlan {
                 autoack: false,
                 multi_ack_every: f.multi_ack_every,
+                retry: None,
                 timestamps: false,
                 limit: Some(counters.confirmed.load(Ordering::Relaxed)),
                 hard_deadline: hard,
@@ -1051,6 +1289,54 @@ mod tests {
         assert_eq!(r.received_rate(), 2000.0);
         r.client_cpu_secs = 0.01;
         assert_eq!(r.client_cpu_per_100k(), Some(1.0));
+    }
+
+    #[test]
+    fn retry_runs_divide_cpu_by_completed_messages() {
+        let mut r = RunResult::empty("retry-pipeline", "x");
+        r.sent = 120_000;
+        r.received = 100_000;
+        r.broker_cpu_secs = Some(2.0);
+        assert_eq!(r.broker_cpu_per_100k(), Some(2.0 * 100_000.0 / 120_000.0));
+        r.retry = Some(RetryStats {
+            nacked: 110_000,
+            retries: 1,
+            ttl_ms: 20,
+            window: 20_000,
+        });
+        assert_eq!(r.broker_cpu_per_100k(), Some(2.0));
+        assert_eq!(r.to_json()["retry"]["completed"], 100_000);
+        assert_eq!(r.to_json()["retry"]["nacked_for_retry"], 110_000);
+    }
+
+    #[test]
+    fn retry_flow_is_one_to_one_with_single_settles() {
+        let f = retry_flow(&RetrySpec::default());
+        scenario::validate(&f).unwrap();
+        assert_eq!(
+            (
+                f.producers,
+                f.consumers,
+                f.multi_ack_every,
+                f.autoack,
+                f.rate
+            ),
+            (1, 1, 1, false, None)
+        );
+        // The template publishes to the work queue through the default exchange.
+        let (top, q) = scenario::retry_topology(&RetrySpec::default(), "t");
+        let tpl = templates(&top, &f, 131_072);
+        let mut buf = tpl.frames[0].0.clone();
+        match warren_codec::FrameDecoder::new(0).decode(&mut buf).unwrap() {
+            Some(warren_codec::Frame::Method {
+                method: Method::BasicPublish(p),
+                ..
+            }) => {
+                assert_eq!(p.exchange.as_str(), Some(""));
+                assert_eq!(p.routing_key.as_str(), Some(q.work.as_str()));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

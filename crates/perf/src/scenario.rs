@@ -1,7 +1,9 @@
 //! What a run does: the scenario types, the standard compare set, and the topology (queues,
-//! exchange, bindings, routing keys) a flow scenario declares. No I/O here.
+//! queue arguments, exchange, bindings, routing keys) a flow or retry scenario declares. No
+//! I/O here.
 
 use std::time::Duration;
+use warren_codec::{FieldTable, FieldValue, LongStr, ShortStr};
 
 /// The exchange producers publish to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +82,68 @@ impl Default for FlowSpec {
     }
 }
 
+/// A dead-letter retry pipeline (RabbitMQ's DLX + TTL pattern): producers publish to a work
+/// queue whose dead-letter route leads to a retry queue; the retry queue has `x-message-ttl`
+/// and dead-letters back to the work queue. The consumer of the work queue nacks (requeue
+/// false) each delivery until its `x-death` count for the work queue reaches `retries`, then
+/// acks it. A message is *completed* when it is acked.
+///
+/// The producer is flat out but closed-loop: at most `window` messages are published and not
+/// yet completed. Unbounded, it would only measure a growing backlog: Warren has no flow
+/// control towards queues (docs/benchmarks.md), so the work queue would grow without limit and
+/// every retried message would wait behind all of it, and the completed rate would say how long
+/// that backlog took to build. With the window the pipeline holds a bounded number of messages,
+/// and it is the broker's rate as long as the window is larger than rate x (TTL + the time a
+/// message spends being delivered twice), checked in docs/benchmarks.md by changing it. The
+/// measured window starts once a whole window of messages has completed (at most 20 s after
+/// the start): before that the pipeline is still filling, and a slower broker spends a larger
+/// share of a fixed-length run filling it, so counting those seconds would widen the gap
+/// beyond the difference in steady rates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrySpec {
+    /// Body size in bytes (8 or more carries the send time: publish-to-completion latency).
+    pub size: usize,
+    /// delivery_mode 2 and durable queues.
+    pub persistent: bool,
+    /// The retry queue's `x-message-ttl`.
+    pub ttl: Duration,
+    /// Deliveries nacked before the one that is acked (each is one trip through the retry
+    /// queue).
+    pub retries: u32,
+    /// Most messages published and not yet completed, over all producers.
+    pub window: u32,
+    /// Consumer prefetch (basic.qos), 0 = unlimited.
+    pub prefetch: u16,
+    pub duration: Duration,
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        RetrySpec {
+            size: 16,
+            persistent: false,
+            ttl: Duration::from_millis(20),
+            retries: 1,
+            window: 10_000,
+            prefetch: 1000,
+            duration: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The names of a retry pipeline's two queues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryQueues {
+    pub work: String,
+    pub retry: String,
+}
+
 /// One kind of measurement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     Flow(FlowSpec),
+    /// A DLX + TTL retry pipeline; see [`RetrySpec`].
+    Retry(RetrySpec),
     /// Open `count` connections, each with one channel, one server-named exclusive
     /// auto-delete queue and one consumer (with acks) on it; hold them, close them (which
     /// deletes the queues). Measures the opening rate and broker RSS per connection.
@@ -115,18 +175,26 @@ pub struct Scenario {
 }
 
 /// Command-line overrides of a standard scenario's messages (`run --scenario ... -s N
-/// --persistent`).
+/// --persistent`, and for the retry pipeline `--ttl-ms` and `--window`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Overrides {
     /// Body size in bytes instead of the scenario's own.
     pub size: Option<usize>,
     /// Persistent messages and durable queues (`false` leaves the scenario as it is).
     pub persistent: bool,
+    /// The retry queue's TTL (retry pipeline only).
+    pub ttl: Option<Duration>,
+    /// The most messages in the pipeline (retry pipeline only).
+    pub window: Option<u32>,
 }
 
 impl Overrides {
     pub fn is_empty(&self) -> bool {
-        self.size.is_none() && !self.persistent
+        self.size.is_none() && !self.persistent && self.ttl.is_none() && self.window.is_none()
+    }
+
+    fn retry_only(&self) -> bool {
+        self.ttl.is_some() || self.window.is_some()
     }
 }
 
@@ -137,11 +205,32 @@ impl Scenario {
         if o.is_empty() {
             return Ok(());
         }
+        if o.retry_only() && !matches!(self.kind, Kind::Retry(_)) {
+            return Err(format!(
+                "{} is not a retry pipeline: --ttl-ms and --window do not apply",
+                self.name
+            ));
+        }
         match &mut self.kind {
             Kind::Connections { .. } => Err(format!(
                 "{} sends no messages: --size and --persistent do not apply",
                 self.name
             )),
+            Kind::Retry(r) => {
+                if let Some(size) = o.size {
+                    r.size = size;
+                }
+                r.persistent |= o.persistent;
+                if let Some(ttl) = o.ttl {
+                    r.ttl = ttl;
+                }
+                if let Some(window) = o.window {
+                    r.window = window;
+                }
+                validate_retry(r)?;
+                self.description = retry_description(r);
+                Ok(())
+            }
             Kind::Flow(f) => {
                 if let Some(size) = o.size {
                     f.size = size;
@@ -192,6 +281,33 @@ pub fn backlog_description(messages: u64, size: usize, persistent: bool, confirm
     )
 }
 
+/// The description of a retry-pipeline scenario.
+pub fn retry_description(r: &RetrySpec) -> String {
+    format!(
+        "1 producer -> work queue -> 1 consumer, {} B {}; the consumer nacks each message {} \
+         (dead-lettered to a retry queue with x-message-ttl {} ms, which dead-letters it back) \
+         and acks it after {}; at most {} messages in the pipeline; completed (acked) msg/s",
+        r.size,
+        if r.persistent {
+            "persistent, durable queues"
+        } else {
+            "transient"
+        },
+        if r.retries == 1 {
+            "once".to_string()
+        } else {
+            format!("{} times", r.retries)
+        },
+        r.ttl.as_millis(),
+        if r.retries == 1 {
+            "its retry".to_string()
+        } else {
+            format!("{} retries", r.retries)
+        },
+        r.window,
+    )
+}
+
 /// Knobs the compare mode applies to the whole standard set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StandardParams {
@@ -211,7 +327,9 @@ impl Default for StandardParams {
 }
 
 /// The standard scenario set, in the order compare mode runs it. The connection scenario runs
-/// first so that its RSS delta is not blurred by memory the broker kept from earlier runs.
+/// first so that its RSS delta is not blurred by memory the broker kept from earlier runs. The
+/// retry pipeline came later than the others and runs last, so that the earlier scenarios run
+/// exactly as they did before it existed (their figures stay comparable with older runs).
 pub fn standard_set(p: &StandardParams) -> Vec<Scenario> {
     let flow = |f: FlowSpec| {
         Kind::Flow(FlowSpec {
@@ -299,6 +417,17 @@ pub fn standard_set(p: &StandardParams) -> Vec<Scenario> {
                 timeout: Duration::from_secs(300),
             },
         },
+        {
+            let r = RetrySpec {
+                duration: p.duration,
+                ..RetrySpec::default()
+            };
+            Scenario {
+                name: "retry-pipeline".into(),
+                description: retry_description(&r),
+                kind: Kind::Retry(r),
+            }
+        },
     ]
 }
 
@@ -351,12 +480,35 @@ pub fn validate(f: &FlowSpec) -> Result<(), String> {
     Ok(())
 }
 
-/// What a flow scenario declares and where producers publish.
+/// Checks a retry spec for combinations that cannot work.
+pub fn validate_retry(r: &RetrySpec) -> Result<(), String> {
+    check_size(r.size)?;
+    if r.retries == 0 {
+        return Err("a retry pipeline needs at least one retry".into());
+    }
+    if r.window == 0 {
+        return Err("window must be at least 1".into());
+    }
+    // x-message-ttl is whole milliseconds; 0 would expire every message at once, before any
+    // consumer sees it in the retry queue, which is a different pipeline.
+    if r.ttl < Duration::from_millis(1) || r.ttl > Duration::from_secs(3600) {
+        return Err("retry TTL must be between 1 ms and 1 hour".into());
+    }
+    if r.duration.is_zero() {
+        return Err("duration must be positive".into());
+    }
+    Ok(())
+}
+
+/// What a flow or retry scenario declares and where producers publish.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Topology {
     /// The exchange to declare (name, type), unless the default exchange is used.
     pub exchange: Option<(String, &'static str)>,
     pub queues: Vec<String>,
+    /// queue.declare arguments, one table per queue of `queues` (same order); empty tables
+    /// for plain queues.
+    pub arguments: Vec<FieldTable>,
     /// (queue, exchange, routing key) for queue.bind.
     pub bindings: Vec<(String, String, String)>,
     /// The exchange producers publish to.
@@ -401,6 +553,7 @@ pub fn topology(f: &FlowSpec, prefix: &str) -> Topology {
     match f.exchange {
         ExchangeType::Default => Topology {
             exchange: None,
+            arguments: plain(&queues),
             routing_keys: queues.clone(),
             queues,
             bindings: vec![],
@@ -408,6 +561,7 @@ pub fn topology(f: &FlowSpec, prefix: &str) -> Topology {
         },
         ExchangeType::Fanout => Topology {
             exchange: Some((xname.clone(), "fanout")),
+            arguments: plain(&queues),
             bindings: queues
                 .iter()
                 .map(|q| (q.clone(), xname.clone(), String::new()))
@@ -420,6 +574,7 @@ pub fn topology(f: &FlowSpec, prefix: &str) -> Topology {
             let bindings = spread(&|j| format!("k{j}"));
             Topology {
                 exchange: Some((xname.clone(), "direct")),
+                arguments: plain(&queues),
                 routing_keys: bindings.iter().map(|b| b.2.clone()).collect(),
                 bindings,
                 queues,
@@ -431,6 +586,7 @@ pub fn topology(f: &FlowSpec, prefix: &str) -> Topology {
             let bindings = spread(&|j| format!("perf.{j}.*"));
             Topology {
                 exchange: Some((xname.clone(), "topic")),
+                arguments: plain(&queues),
                 routing_keys: (0..nb).map(|j| format!("perf.{j}.x")).collect(),
                 bindings,
                 queues,
@@ -438,6 +594,52 @@ pub fn topology(f: &FlowSpec, prefix: &str) -> Topology {
             }
         }
     }
+}
+
+fn plain(queues: &[String]) -> Vec<FieldTable> {
+    vec![FieldTable::new(); queues.len()]
+}
+
+fn dead_letter_to(queue: &str) -> FieldTable {
+    let mut t = FieldTable::new();
+    // The default exchange with the target queue's name as routing key: no exchange or binding
+    // to declare, and the same route on every broker.
+    t.push(
+        ShortStr::from_static("x-dead-letter-exchange"),
+        FieldValue::LongStr(LongStr::from(String::new())),
+    );
+    t.push(
+        ShortStr::from_static("x-dead-letter-routing-key"),
+        FieldValue::LongStr(LongStr::from(queue.to_string())),
+    );
+    t
+}
+
+/// Builds a retry pipeline's topology; all names start with `prefix`. Producers publish to the
+/// work queue through the default exchange; both dead-letter routes also use it.
+pub fn retry_topology(r: &RetrySpec, prefix: &str) -> (Topology, RetryQueues) {
+    let q = RetryQueues {
+        work: format!("{prefix}-work"),
+        retry: format!("{prefix}-retry"),
+    };
+    let work_args = dead_letter_to(&q.retry);
+    let mut retry_args = FieldTable::new();
+    retry_args.push(
+        ShortStr::from_static("x-message-ttl"),
+        FieldValue::I64(r.ttl.as_millis().min(i64::MAX as u128) as i64),
+    );
+    for (k, v) in dead_letter_to(&q.work).iter() {
+        retry_args.push(k.clone(), v.clone());
+    }
+    let top = Topology {
+        exchange: None,
+        queues: vec![q.work.clone(), q.retry.clone()],
+        arguments: vec![work_args, retry_args],
+        bindings: vec![],
+        publish_exchange: String::new(),
+        routing_keys: vec![q.work.clone()],
+    };
+    (top, q)
 }
 
 #[cfg(test)]
@@ -458,7 +660,8 @@ mod tests {
                 "fanout-10",
                 "topic-1k-bindings",
                 "latency-5k",
-                "backlog-500k"
+                "backlog-500k",
+                "retry-pipeline"
             ]
         );
         for s in &set {
@@ -467,6 +670,25 @@ mod tests {
                 assert_eq!(f.duration, Duration::from_secs(10));
             }
         }
+        let Kind::Retry(r) = &set[8].kind else {
+            panic!()
+        };
+        validate_retry(r).unwrap();
+        assert_eq!(
+            (r.size, r.persistent, r.ttl, r.retries, r.duration),
+            (
+                16,
+                false,
+                Duration::from_millis(20),
+                1,
+                Duration::from_secs(10)
+            )
+        );
+        assert!(
+            set[8].description.contains("x-message-ttl 20 ms"),
+            "{}",
+            set[8].description
+        );
         // The issue's parameters: 1,000 confirms in flight, 500,000 x 100 B transient backlog.
         let Kind::Flow(pc) = &set[3].kind else {
             panic!()
@@ -502,6 +724,7 @@ mod tests {
         b.apply(Overrides {
             size: Some(1024),
             persistent: true,
+            ..Overrides::default()
         })
         .unwrap();
         let Kind::Backlog {
@@ -520,7 +743,7 @@ mod tests {
         let mut f = set[1].clone();
         f.apply(Overrides {
             size: Some(100),
-            persistent: false,
+            ..Overrides::default()
         })
         .unwrap();
         let Kind::Flow(spec) = &f.kind else { panic!() };
@@ -529,17 +752,118 @@ mod tests {
         let mut c = set[0].clone();
         assert!(c
             .apply(Overrides {
-                size: None,
-                persistent: true
+                persistent: true,
+                ..Overrides::default()
             })
             .is_err());
         assert!(set[7]
             .clone()
             .apply(Overrides {
                 size: Some(65 * 1024 * 1024),
-                persistent: false
+                ..Overrides::default()
             })
             .is_err());
+    }
+
+    #[test]
+    fn overrides_change_the_retry_pipeline_and_only_it() {
+        let set = standard_set(&StandardParams::default());
+        let mut r = set[8].clone();
+        r.apply(Overrides {
+            size: Some(1024),
+            persistent: true,
+            ttl: Some(Duration::from_millis(50)),
+            window: Some(500),
+        })
+        .unwrap();
+        let Kind::Retry(spec) = &r.kind else { panic!() };
+        assert_eq!(
+            (
+                spec.size,
+                spec.persistent,
+                spec.ttl,
+                spec.window,
+                spec.retries
+            ),
+            (1024, true, Duration::from_millis(50), 500, 1)
+        );
+        assert!(r.description.contains("1024 B persistent, durable queues"));
+        assert!(r.description.contains("x-message-ttl 50 ms"));
+        assert!(r.description.contains("at most 500 messages"));
+        // A window of 0 would never publish; a TTL under 1 ms is not a TTL x-message-ttl has.
+        for bad in [
+            Overrides {
+                window: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                ttl: Some(Duration::ZERO),
+                ..Overrides::default()
+            },
+        ] {
+            assert!(set[8].clone().apply(bad).is_err(), "{bad:?}");
+        }
+        // --ttl-ms and --window mean nothing to the other scenarios.
+        let err = set[1]
+            .clone()
+            .apply(Overrides {
+                window: Some(10),
+                ..Overrides::default()
+            })
+            .unwrap_err();
+        assert!(err.contains("not a retry pipeline"), "{err}");
+        assert!(validate_retry(&RetrySpec {
+            retries: 0,
+            ..RetrySpec::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn retry_topology_dead_letters_work_to_retry_and_back() {
+        let spec = RetrySpec {
+            ttl: Duration::from_millis(30),
+            ..RetrySpec::default()
+        };
+        let (t, q) = retry_topology(&spec, "p");
+        assert_eq!((q.work.as_str(), q.retry.as_str()), ("p-work", "p-retry"));
+        assert_eq!(t.queues, vec!["p-work".to_string(), "p-retry".to_string()]);
+        assert_eq!(t.arguments.len(), 2);
+        // Producers publish to the work queue through the default exchange; nothing to bind.
+        assert_eq!(
+            (t.exchange.clone(), t.publish_exchange.as_str()),
+            (None, "")
+        );
+        assert_eq!(t.routing_keys, vec!["p-work".to_string()]);
+        assert!(t.bindings.is_empty());
+        let text =
+            |t: &FieldTable, k: &str| t.get(k).and_then(FieldValue::as_str).map(String::from);
+        let work = &t.arguments[0];
+        assert_eq!(text(work, "x-dead-letter-exchange").as_deref(), Some(""));
+        assert_eq!(
+            text(work, "x-dead-letter-routing-key").as_deref(),
+            Some("p-retry")
+        );
+        assert_eq!(work.get("x-message-ttl"), None);
+        let retry = &t.arguments[1];
+        assert_eq!(
+            retry.get("x-message-ttl").and_then(FieldValue::as_i64),
+            Some(30)
+        );
+        assert_eq!(text(retry, "x-dead-letter-exchange").as_deref(), Some(""));
+        assert_eq!(
+            text(retry, "x-dead-letter-routing-key").as_deref(),
+            Some("p-work")
+        );
+        // Flow topologies declare plain queues.
+        let flow = topology(
+            &FlowSpec {
+                queues: 3,
+                ..FlowSpec::default()
+            },
+            "f",
+        );
+        assert_eq!(flow.arguments, vec![FieldTable::new(); 3]);
     }
 
     #[test]

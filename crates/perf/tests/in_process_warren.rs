@@ -1,10 +1,11 @@
 //! Runs short warren-perf scenarios against an in-process Warren on a loopback port: the tool's
-//! client speaks enough correct AMQP for every scenario kind, and the runner measures them.
+//! client speaks enough correct AMQP for every scenario kind (the retry pipeline's queue
+//! arguments, nacks and x-death included), and the runner measures them.
 
 use std::time::Duration;
 use warren_perf::client::{AmqpUri, Conn};
 use warren_perf::runner::{self, RunOptions, Target};
-use warren_perf::scenario::{ExchangeType, FlowSpec, Kind, Scenario};
+use warren_perf::scenario::{ExchangeType, FlowSpec, Kind, RetrySpec, Scenario};
 use warren_server::{Config, Server};
 
 async fn warren() -> (Server, Target) {
@@ -164,6 +165,30 @@ async fn one_second_scenarios_against_in_process_warren() {
         "{r:?}"
     );
     assert!(r.kept_queues.is_empty());
+
+    // The retry pipeline: every completed message was nacked once, went through the retry
+    // queue's TTL and came back with an x-death the consumer read.
+    let retry = Scenario {
+        name: "retry-pipeline".into(),
+        description: String::new(),
+        kind: Kind::Retry(RetrySpec {
+            ttl: Duration::from_millis(20),
+            window: 200,
+            duration: Duration::from_secs(1),
+            ..RetrySpec::default()
+        }),
+    };
+    let r = runner::run(&retry, &target).await.unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let stats = r.retry.clone().expect("retry stats");
+    assert!(r.received > 0, "{r:?}");
+    // A message is completed only after its own nack: at most the window's worth of nacks were
+    // for messages still in the pipeline at the end.
+    assert!(stats.nacked + 200 >= r.received, "{r:?}");
+    assert!(r.sent <= r.received + 200, "the window holds: {r:?}");
+    // Publish to completion includes at least one TTL.
+    let lat = r.latency.expect("16 B bodies carry timestamps");
+    assert!(lat.p50_us >= 20_000.0, "{lat:?}");
 
     server.shutdown().await;
 }
