@@ -75,7 +75,7 @@ pub fn dead_lettered(
     reason: Reason,
     target: &DeadLetterTarget,
     now_secs: u64,
-) -> Option<Message> {
+) -> Option<DeadLetter> {
     let mut props = BasicProperties::from_raw(&message.properties).ok()?;
     let mut headers = props.headers.take().unwrap_or_default();
     let exchange = message.exchange.to_string_lossy().into_owned();
@@ -150,13 +150,25 @@ pub fn dead_lettered(
         Some(key) => ShortStr::new(Bytes::copy_from_slice(key.as_bytes())).ok()?,
         None => message.routing_key.clone(),
     };
-    Some(Message {
-        exchange: ShortStr::new(Bytes::copy_from_slice(target.exchange.as_bytes())).ok()?,
-        routing_key,
-        properties: props.to_raw(),
-        body: message.body.clone(),
-        persistent: message.persistent,
+    let properties = props.to_raw();
+    Some(DeadLetter {
+        message: Message {
+            exchange: ShortStr::new(Bytes::copy_from_slice(target.exchange.as_bytes())).ok()?,
+            routing_key,
+            properties,
+            body: message.body.clone(),
+            persistent: message.persistent,
+        },
+        headers: props.headers.unwrap_or_default(),
     })
+}
+
+/// A dead-lettered message, with its headers decoded (routing and the cycle check need them;
+/// decoding them again from the encoded properties would cost as much as building them).
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub message: Message,
+    pub headers: FieldTable,
 }
 
 /// RabbitMQ's cycle rule: the dead-lettered message (its `x-death` already updated) must not
@@ -239,7 +251,9 @@ mod tests {
             expiration: Some(ShortStr::from_static("5000")),
             ..Default::default()
         });
-        let d = dead_lettered(&m, "work", Reason::Rejected, &target, 1_700_000_000).unwrap();
+        let d = dead_lettered(&m, "work", Reason::Rejected, &target, 1_700_000_000)
+            .unwrap()
+            .message;
         assert_eq!(d.exchange.as_bytes(), b"retry-x");
         assert_eq!(d.routing_key.as_bytes(), b"job");
         assert_eq!(d.body, m.body);
@@ -269,9 +283,15 @@ mod tests {
             routing_key: Some("work".into()),
         };
         let m = message(BasicProperties::default());
-        let m = dead_lettered(&m, "work", Reason::Rejected, &to_retry, 1).unwrap();
-        let m = dead_lettered(&m, "retry", Reason::Expired, &to_work, 2).unwrap();
-        let m = dead_lettered(&m, "work", Reason::Rejected, &to_retry, 3).unwrap();
+        let m = dead_lettered(&m, "work", Reason::Rejected, &to_retry, 1)
+            .unwrap()
+            .message;
+        let m = dead_lettered(&m, "retry", Reason::Expired, &to_work, 2)
+            .unwrap()
+            .message;
+        let m = dead_lettered(&m, "work", Reason::Rejected, &to_retry, 3)
+            .unwrap()
+            .message;
         let d = deaths(&m);
         assert_eq!(d.len(), 2);
         assert_eq!(text_of(&d[0], "queue").unwrap(), "work");
@@ -293,16 +313,18 @@ mod tests {
         };
         let m = message(BasicProperties::default());
         // a expires into b, b expires back into a: a cycle with no rejection.
-        let m1 = dead_lettered(&m, "a", Reason::Expired, &back, 1).unwrap();
+        let m1 = dead_lettered(&m, "a", Reason::Expired, &back, 1)
+            .unwrap()
+            .message;
         let m2 = dead_lettered(&m1, "b", Reason::Expired, &back, 2).unwrap();
-        let h2 = BasicProperties::from_raw(&m2.properties).unwrap().headers;
-        assert!(is_cycle(h2.as_ref(), "a"));
-        assert!(!is_cycle(h2.as_ref(), "c"));
+        assert!(is_cycle(Some(&m2.headers), "a"));
+        assert!(!is_cycle(Some(&m2.headers), "c"));
         // With a rejection in the loop it is a retry, not a cycle.
-        let r1 = dead_lettered(&m, "a", Reason::Rejected, &back, 1).unwrap();
+        let r1 = dead_lettered(&m, "a", Reason::Rejected, &back, 1)
+            .unwrap()
+            .message;
         let r2 = dead_lettered(&r1, "b", Reason::Expired, &back, 2).unwrap();
-        let h = BasicProperties::from_raw(&r2.properties).unwrap().headers;
-        assert!(!is_cycle(h.as_ref(), "a"));
+        assert!(!is_cycle(Some(&r2.headers), "a"));
     }
 
     #[test]

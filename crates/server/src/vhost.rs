@@ -913,23 +913,20 @@ impl Vhost {
                 );
                 continue;
             };
-            let headers = BasicProperties::from_raw(&dead.properties)
-                .ok()
-                .and_then(|p| p.headers);
             targets.clear();
             let outcome = self.route(
                 &target.exchange,
-                dead.routing_key.as_bytes(),
-                headers.as_ref(),
+                dead.message.routing_key.as_bytes(),
+                Some(&dead.headers),
                 &mut targets,
             );
             if !matches!(outcome, RouteOutcome::Routed(_)) {
                 continue;
             }
             if reason != Reason::Rejected {
-                targets.retain(|q| !dead_letter::is_cycle(headers.as_ref(), &q.name));
+                targets.retain(|q| !dead_letter::is_cycle(Some(&dead.headers), &q.name));
             }
-            self.enqueue_unconfirmed(&targets, Arc::new(dead));
+            self.enqueue_unconfirmed(&targets, Arc::new(dead.message));
         }
     }
 
