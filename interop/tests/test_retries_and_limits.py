@@ -327,7 +327,7 @@ def test_x_expires_deletes_a_queue_once_unused(conn, ch, scratch):
     consumed = scratch.queue(ch, "consumed", arguments={"x-expires": 150})
     cch = conn.channel()
     cch.basic_consume(consumed, lambda *a: None)
-    conn.sleep(0.4)
+    conn.sleep(0.7)
 
     def exists(name):
         probe = conn.channel()
@@ -344,7 +344,7 @@ def test_x_expires_deletes_a_queue_once_unused(conn, ch, scratch):
     # Once its last consumer is gone, the clock starts. (Not polled: a passive declare is a
     # use and restarts it.)
     cch.close()
-    conn.sleep(0.4)
+    conn.sleep(0.7)
     assert not exists(consumed)
 
 
