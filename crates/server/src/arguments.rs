@@ -1,4 +1,4 @@
-//! Validation of the queue arguments RabbitMQ checks at declare, with its reply texts (406
+//! Validation of the queue and consume arguments RabbitMQ checks, with its reply texts (406
 //! PRECONDITION_FAILED "invalid arg '<key>' for queue '<q>' in vhost '<v>': <why>"), so a
 //! client that declares a bad TTL or limit learns it at once instead of getting a queue that
 //! silently ignores it.
@@ -111,6 +111,21 @@ pub fn check_queue_arguments(queue: &str, vhost: &str, args: &FieldTable) -> Amq
         checked.map_err(|why| invalid(&key, why))?;
     }
     Ok(())
+}
+
+/// The `x-priority` consume argument: any integer type, default 0. Another type is refused
+/// with RabbitMQ's 406 and its wording.
+pub fn consumer_priority(args: &FieldTable, queue: &str, vhost: &str) -> AmqpResult<i64> {
+    match args.get("x-priority") {
+        None => Ok(0),
+        Some(v) => v.as_i64().ok_or_else(|| {
+            AmqpError::precondition_failed(format!(
+                "invalid arg 'x-priority' for queue '{queue}' in vhost '{vhost}': {}",
+                expected_integer(v)
+            ))
+            .with_ids(60, 20)
+        }),
+    }
 }
 
 #[cfg(test)]

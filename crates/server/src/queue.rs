@@ -299,12 +299,8 @@ impl Queue {
             options.arguments.get("x-single-active-consumer"),
             Some(FieldValue::Bool(true))
         );
-        let message_ttl = options
-            .arguments
-            .get("x-message-ttl")
-            .and_then(FieldValue::as_i64)
-            .and_then(|t| u64::try_from(t).ok());
         let dead_letter = DeadLetterTarget::from_arguments(&options.arguments);
+        // Validated at declare (crate::arguments): integers, not negative.
         let limit = |key: &str| {
             options
                 .arguments
@@ -312,6 +308,7 @@ impl Queue {
                 .and_then(FieldValue::as_i64)
                 .map(|n| u64::try_from(n).unwrap_or(0))
         };
+        let message_ttl = limit("x-message-ttl");
         let expires = limit("x-expires").filter(|&ms| ms > 0);
         let max_priority = limit("x-max-priority")
             .filter(|&p| p > 0)
@@ -455,7 +452,9 @@ impl Queue {
 
     /// Records a use of the queue for `x-expires` (declare, basic.get, consume, last cancel).
     pub fn touch(&self) {
-        self.last_used.store(now_ms(), Ordering::Relaxed);
+        if self.expires.is_some() {
+            self.last_used.store(now_ms(), Ordering::Relaxed);
+        }
     }
 
     /// For `x-expires`: when the queue expires if nothing uses it meanwhile, or `None` while
@@ -486,13 +485,14 @@ impl Queue {
     /// When a message enqueued now expires (0: never): the queue's TTL or the message's own
     /// `expiration`, whichever is shorter. Reads the properties only if the message has one.
     fn expiry_for(&self, message: &Message) -> u64 {
-        self.expiry_since(message, Some(now_ms()))
+        self.expiry_since(message, None)
     }
 
-    /// When a message published at `published_at` (ms since the epoch; `None`, from an old
-    /// record: now) expires in this queue, 0 for never.
+    /// When a message published at `published_at` (ms since the epoch; `None`: now, for a
+    /// publish being enqueued or an old record without the time) expires in this queue, 0 for
+    /// never. The clock is read only when there is a TTL.
     fn expiry_since(&self, message: &Message, published_at: Option<u64>) -> u64 {
-        let own = has_expiration(&message.properties)
+        let own = has_property(&message.properties, EXPIRATION_FLAG)
             .then(|| {
                 warren_codec::BasicProperties::from_raw(&message.properties)
                     .ok()
@@ -517,12 +517,10 @@ impl Queue {
         let Some(max) = self.max_priority else {
             return 0;
         };
-        let raw = &message.properties;
-        let has_priority = raw.len() >= 2 && u16::from_be_bytes([raw[0], raw[1]]) & (1 << 11) != 0;
-        if !has_priority {
+        if !has_property(&message.properties, PRIORITY_FLAG) {
             return 0;
         }
-        warren_codec::BasicProperties::from_raw(raw)
+        warren_codec::BasicProperties::from_raw(&message.properties)
             .ok()
             .and_then(|p| p.priority)
             .map_or(0, |p| p.min(max))
@@ -891,9 +889,9 @@ impl Queue {
             return st.consumers[0].has_credit().then_some(0);
         }
         let start = st.next_consumer % n;
-        let order = (0..n).map(|k| (start + k) % n);
+        let mut order = (0..n).map(|k| (start + k) % n);
         if !st.prioritized {
-            return order.clone().find(|&i| st.consumers[i].has_credit());
+            return order.find(|&i| st.consumers[i].has_credit());
         }
         let best = st
             .consumers
@@ -901,9 +899,7 @@ impl Queue {
             .filter(|c| c.has_credit())
             .map(|c| c.priority)
             .max()?;
-        order
-            .clone()
-            .find(|&i| st.consumers[i].priority == best && st.consumers[i].has_credit())
+        order.find(|&i| st.consumers[i].priority == best && st.consumers[i].has_credit())
     }
 
     /// Acknowledges delivered messages; frees them and lets dispatch continue.
@@ -1302,7 +1298,12 @@ fn body_len_of(m: &Message) -> u32 {
     u32::try_from(m.body_len()).unwrap_or(u32::MAX)
 }
 
-/// Whether raw basic properties (flags word first) carry `expiration` (flag bit 8).
-fn has_expiration(raw: &[u8]) -> bool {
-    raw.len() >= 2 && u16::from_be_bytes([raw[0], raw[1]]) & (1 << 8) != 0
+/// Property-flag bits of `expiration` and `priority` in the first flags word.
+const EXPIRATION_FLAG: u16 = 1 << 8;
+const PRIORITY_FLAG: u16 = 1 << 11;
+
+/// Whether raw basic properties (flags word first) carry the property with flag bit `flag`:
+/// lets the hot path skip decoding properties it does not need.
+fn has_property(raw: &[u8], flag: u16) -> bool {
+    raw.len() >= 2 && u16::from_be_bytes([raw[0], raw[1]]) & flag != 0
 }

@@ -414,7 +414,8 @@ impl Connection {
         } else {
             m.consumer_tag.detached()
         };
-        let priority = consumer_priority(&m.arguments, &queue_name, &self.vhost.name)?;
+        let priority =
+            crate::arguments::consumer_priority(&m.arguments, &queue_name, &self.vhost.name)?;
         let conn_id = self.id;
         let tx = self.events_tx.clone();
         let ch = self.channel(channel)?;
@@ -1029,19 +1030,4 @@ fn return_delivery(d: Delivery) {
         cc.give_back(1);
     }
     d.queue.requeue(&[d.seq]);
-}
-
-/// The `x-priority` consume argument: any integer type, default 0. Another type is refused
-/// with RabbitMQ's 406 and its wording.
-fn consumer_priority(args: &FieldTable, queue: &str, vhost: &str) -> AmqpResult<i64> {
-    match args.get("x-priority") {
-        None => Ok(0),
-        Some(v) => v.as_i64().ok_or_else(|| {
-            AmqpError::precondition_failed(format!(
-                "invalid arg 'x-priority' for queue '{queue}' in vhost '{vhost}': {}",
-                crate::arguments::expected_integer(v)
-            ))
-            .with_ids(60, 20)
-        }),
-    }
 }
