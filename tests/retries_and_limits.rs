@@ -337,6 +337,14 @@ fn args(pairs: &[(&str, AMQPValue)]) -> FieldTable {
     t
 }
 
+/// Queue arguments: `more`, plus dead-lettering through the default exchange to `queue`.
+fn dead_lettering_to(queue: &str, more: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = args(more);
+    t.insert("x-dead-letter-exchange".into(), text(""));
+    t.insert("x-dead-letter-routing-key".into(), text(queue));
+    t
+}
+
 fn text(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s))
 }
@@ -484,11 +492,7 @@ async fn queue_ttl_expires_messages_without_consumers_into_the_dead_letter_queue
     queue_with(
         &ch,
         "short-lived",
-        args(&[
-            ("x-message-ttl", AMQPValue::LongInt(100)),
-            ("x-dead-letter-exchange", text("")),
-            ("x-dead-letter-routing-key", text("expired")),
-        ]),
+        dead_lettering_to("expired", &[("x-message-ttl", AMQPValue::LongInt(100))]),
     )
     .await;
     for i in 0..3u8 {
@@ -550,23 +554,11 @@ async fn retry_pipeline_parks_a_message_after_three_attempts() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    queue_with(
-        &ch,
-        "work",
-        args(&[
-            ("x-dead-letter-exchange", text("")),
-            ("x-dead-letter-routing-key", text("retry")),
-        ]),
-    )
-    .await;
+    queue_with(&ch, "work", dead_lettering_to("retry", &[])).await;
     queue_with(
         &ch,
         "retry",
-        args(&[
-            ("x-message-ttl", AMQPValue::LongInt(50)),
-            ("x-dead-letter-exchange", text("")),
-            ("x-dead-letter-routing-key", text("work")),
-        ]),
+        dead_lettering_to("work", &[("x-message-ttl", AMQPValue::LongInt(50))]),
     )
     .await;
     queue_with(&ch, "parked", FieldTable::default()).await;
@@ -633,11 +625,7 @@ async fn a_dead_letter_cycle_without_rejections_is_dropped() {
     queue_with(
         &ch,
         "loop",
-        args(&[
-            ("x-message-ttl", AMQPValue::LongInt(30)),
-            ("x-dead-letter-exchange", text("")),
-            ("x-dead-letter-routing-key", text("loop")),
-        ]),
+        dead_lettering_to("loop", &[("x-message-ttl", AMQPValue::LongInt(30))]),
     )
     .await;
     publish(&ch, "loop", b"round and round").await;
@@ -664,10 +652,6 @@ async fn publish_confirmed(ch: &Channel, queue: &str, body: &[u8]) -> bool {
     }
 }
 
-async fn drain(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
-    bodies(ch, queue).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_length_drops_from_the_head_into_the_dead_letter_queue() {
     let server = start_broker().await;
@@ -677,17 +661,13 @@ async fn max_length_drops_from_the_head_into_the_dead_letter_queue() {
     queue_with(
         &ch,
         "bounded",
-        args(&[
-            ("x-max-length", AMQPValue::LongInt(2)),
-            ("x-dead-letter-exchange", text("")),
-            ("x-dead-letter-routing-key", text("overflowed")),
-        ]),
+        dead_lettering_to("overflowed", &[("x-max-length", AMQPValue::LongInt(2))]),
     )
     .await;
     for i in 1..=5u8 {
         publish(&ch, "bounded", &[i]).await;
     }
-    assert_eq!(drain(&ch, "bounded").await, vec![vec![4], vec![5]]);
+    assert_eq!(bodies(&ch, "bounded").await, vec![vec![4], vec![5]]);
     let mut dropped = Vec::new();
     for _ in 0..3 {
         let m = wait_get(&ch, "overflowed").await;
@@ -709,7 +689,7 @@ async fn max_length_drops_from_the_head_into_the_dead_letter_queue() {
         publish(&ch, "byte-bounded", &[i; 4]).await;
     }
     assert_eq!(
-        drain(&ch, "byte-bounded").await,
+        bodies(&ch, "byte-bounded").await,
         vec![vec![3; 4], vec![4; 4]]
     );
 }
@@ -739,7 +719,7 @@ async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_
         v
     };
     assert_eq!(acks, vec![true, true, false, false]);
-    assert_eq!(drain(&ch, "full").await, vec![vec![1], vec![2]]);
+    assert_eq!(bodies(&ch, "full").await, vec![vec![1], vec![2]]);
     // Room again: accepted again.
     assert!(publish_confirmed(&ch, "full", &[5]).await);
 
@@ -747,12 +727,13 @@ async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_
     queue_with(
         &ch,
         "full-dlx",
-        args(&[
-            ("x-max-length", AMQPValue::LongInt(1)),
-            ("x-overflow", text("reject-publish-dlx")),
-            ("x-dead-letter-exchange", text("")),
-            ("x-dead-letter-routing-key", text("refused")),
-        ]),
+        dead_lettering_to(
+            "refused",
+            &[
+                ("x-max-length", AMQPValue::LongInt(1)),
+                ("x-overflow", text("reject-publish-dlx")),
+            ],
+        ),
     )
     .await;
     assert!(publish_confirmed(&ch, "full-dlx", b"kept").await);
@@ -763,7 +744,7 @@ async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_
         as_text(&x_death(&m.delivery.properties)[0]["reason"]),
         "maxlen"
     );
-    assert_eq!(drain(&ch, "full-dlx").await, vec![b"kept".to_vec()]);
+    assert_eq!(bodies(&ch, "full-dlx").await, vec![b"kept".to_vec()]);
 }
 
 async fn queue_exists(conn: &lapin::Connection, name: &str) -> bool {
@@ -990,7 +971,7 @@ async fn priority_queue_delivers_highest_priority_first_and_requeues_in_place() 
     queue_with(&ch, "fifo", FieldTable::default()).await;
     publish_with(&ch, "fifo", &[1], with_priority(1)).await;
     publish_with(&ch, "fifo", &[2], with_priority(9)).await;
-    assert_eq!(drain(&ch, "fifo").await, vec![vec![1], vec![2]]);
+    assert_eq!(bodies(&ch, "fifo").await, vec![vec![1], vec![2]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1025,7 +1006,7 @@ async fn durable_priority_queue_keeps_its_order_across_a_restart() {
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
     assert_eq!(
-        drain(&ch, "durable-prio").await,
+        bodies(&ch, "durable-prio").await,
         vec![vec![5], vec![2], vec![4], vec![1], vec![3]]
     );
 }
@@ -1073,7 +1054,7 @@ async fn delayed_message_exchange_holds_messages_for_their_x_delay() {
     publish_to(b"in 150 ms", delayed(150)).await;
     publish_to(b"now", BasicProperties::default()).await;
     // Routed like a direct exchange: the undelayed one is there at once, the others are not.
-    assert_eq!(drain(&ch, "reminders").await, vec![b"now".to_vec()]);
+    assert_eq!(bodies(&ch, "reminders").await, vec![b"now".to_vec()]);
     let first = wait_get(&ch, "reminders").await;
     assert_eq!(first.delivery.data, b"in 150 ms");
     assert!(start.elapsed() >= std::time::Duration::from_millis(150));
