@@ -321,6 +321,89 @@ pub fn encode_content_raw(
 ) {
     buf.reserve(64 + 12 + raw_properties.len() + body.len() + 2 * FRAME_OVERHEAD);
     encode_method(channel, method, buf);
+    encode_header_and_body_raw(channel, raw_properties, body, frame_max, buf);
+}
+
+/// The fields of the two methods that carry a queued message to a consumer, borrowed from
+/// wherever the broker keeps them (no owned strings per delivery).
+#[derive(Debug, Clone, Copy)]
+pub enum DeliveryMethod<'a> {
+    /// `basic.deliver`.
+    Deliver {
+        consumer_tag: &'a [u8],
+        delivery_tag: u64,
+        redelivered: bool,
+    },
+    /// `basic.get-ok`.
+    GetOk {
+        delivery_tag: u64,
+        redelivered: bool,
+        message_count: u32,
+    },
+}
+
+/// Like [`encode_content_raw`] for `basic.deliver` or `basic.get-ok`, with the exchange and
+/// routing key given as bytes (each at most 255: callers hold them as short strings).
+#[allow(clippy::too_many_arguments)]
+pub fn encode_delivery_raw(
+    channel: u16,
+    method: DeliveryMethod<'_>,
+    exchange: &[u8],
+    routing_key: &[u8],
+    raw_properties: &[u8],
+    body: &[u8],
+    frame_max: u32,
+    buf: &mut BytesMut,
+) {
+    let short = |buf: &mut BytesMut, s: &[u8]| {
+        let s = &s[..s.len().min(255)];
+        buf.put_u8(s.len() as u8);
+        buf.put_slice(s);
+    };
+    buf.reserve(64 + 3 * 256 + 12 + raw_properties.len() + body.len() + 2 * FRAME_OVERHEAD);
+    buf.put_u8(FRAME_METHOD);
+    buf.put_u16(channel);
+    let at = wire::begin_len(buf);
+    buf.put_u16(crate::generated::CLASS_BASIC);
+    match method {
+        DeliveryMethod::Deliver {
+            consumer_tag,
+            delivery_tag,
+            redelivered,
+        } => {
+            buf.put_u16(60);
+            short(buf, consumer_tag);
+            buf.put_u64(delivery_tag);
+            buf.put_u8(u8::from(redelivered));
+            short(buf, exchange);
+            short(buf, routing_key);
+        }
+        DeliveryMethod::GetOk {
+            delivery_tag,
+            redelivered,
+            message_count,
+        } => {
+            buf.put_u16(71);
+            buf.put_u64(delivery_tag);
+            buf.put_u8(u8::from(redelivered));
+            short(buf, exchange);
+            short(buf, routing_key);
+            buf.put_u32(message_count);
+        }
+    }
+    wire::patch_len(buf, at);
+    buf.put_u8(FRAME_END);
+    encode_header_and_body_raw(channel, raw_properties, body, frame_max, buf);
+}
+
+/// The header frame (from raw property bytes) and the body frames of a basic-class message.
+fn encode_header_and_body_raw(
+    channel: u16,
+    raw_properties: &[u8],
+    body: &[u8],
+    frame_max: u32,
+    buf: &mut BytesMut,
+) {
     put_frame_header(buf, FRAME_HEADER, channel, 12 + raw_properties.len());
     buf.put_u16(crate::generated::CLASS_BASIC);
     buf.put_u16(0);
@@ -383,6 +466,55 @@ mod tests {
         encode_content(3, &method, &header, b"payload", 4096, &mut a);
         encode_content_raw(3, &method, &header.raw_properties, b"payload", 4096, &mut b);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn borrowed_delivery_encoding_matches_the_generated_methods() {
+        use crate::generated::{BasicDeliver, BasicGetOk};
+        let raw = ContentHeader::new(0, Default::default()).raw_properties;
+        let (ex, rk) = (
+            ShortStr::from_static("amq.topic"),
+            ShortStr::from_static("a.b"),
+        );
+        let deliver = Method::BasicDeliver(BasicDeliver {
+            consumer_tag: ShortStr::from_static("ctag-1"),
+            delivery_tag: 42,
+            redelivered: true,
+            exchange: ex.clone(),
+            routing_key: rk.clone(),
+        });
+        let get_ok = Method::BasicGetOk(BasicGetOk {
+            delivery_tag: 9,
+            redelivered: false,
+            exchange: ex.clone(),
+            routing_key: rk.clone(),
+            message_count: 77,
+        });
+        let cases = [
+            (
+                deliver,
+                DeliveryMethod::Deliver {
+                    consumer_tag: b"ctag-1",
+                    delivery_tag: 42,
+                    redelivered: true,
+                },
+            ),
+            (
+                get_ok,
+                DeliveryMethod::GetOk {
+                    delivery_tag: 9,
+                    redelivered: false,
+                    message_count: 77,
+                },
+            ),
+        ];
+        for (method, borrowed) in cases {
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            encode_content_raw(5, &method, &raw, &[1u8; 300], 128, &mut a);
+            let (e, r) = (ex.as_bytes(), rk.as_bytes());
+            encode_delivery_raw(5, borrowed, e, r, &raw, &[1u8; 300], 128, &mut b);
+            assert_eq!(a, b);
+        }
     }
 
     #[test]

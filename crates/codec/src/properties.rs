@@ -147,12 +147,14 @@ pub fn decode_properties_into<'a>(
 
 impl BasicProperties {
     /// Decodes properties kept as raw flags-and-list bytes (what a broker stores with a
-    /// message), for the rare paths that must change them (dead-lettering).
-    pub fn from_raw(raw: &Bytes) -> Result<BasicProperties, DecodeError> {
+    /// message), for the rare paths that must read or change them (dead-lettering, headers
+    /// routing of a broker-made message). The strings of the result are views of a copy.
+    pub fn from_raw(raw: &[u8]) -> Result<BasicProperties, DecodeError> {
+        let raw = Bytes::copy_from_slice(raw);
         let mut props = BasicProperties::default();
         wire::finish(
             "basic properties",
-            decode_properties_into(&mut props, raw, raw),
+            decode_properties_into(&mut props, &raw, &raw),
         )?;
         Ok(props)
     }

@@ -12,13 +12,12 @@
 //!
 //! Run: `cargo bench -p warren-server --bench queue -- --warm-up-time 1 --measurement-time 3`.
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 use warren_codec::{FieldTable, FieldValue, ShortStr};
-use warren_server::message::Message;
+use warren_server::message::{Message, Route};
 use warren_server::queue::{Queue, QueueOptions};
 
 fn queue_with(args: &[(&'static str, i64)]) -> Arc<Queue> {
@@ -38,14 +37,13 @@ fn queue_with(args: &[(&'static str, i64)]) -> Arc<Queue> {
     )
 }
 
-fn message() -> Arc<Message> {
-    Arc::new(Message {
-        exchange: ShortStr::from_static(""),
-        routing_key: ShortStr::from_static("bench"),
-        properties: Bytes::from_static(&[0, 0]),
-        body: Bytes::from_static(b"0123456789abcdef"),
-        persistent: false,
-    })
+fn message() -> Message {
+    Message::new(
+        Route::new(b"", b"bench"),
+        &[0, 0],
+        b"0123456789abcdef",
+        false,
+    )
 }
 
 fn publish(c: &mut Criterion) {

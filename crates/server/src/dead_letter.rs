@@ -9,8 +9,7 @@
 //! rejection in it is dropped for that queue instead of looping forever. The routing and
 //! enqueueing live in `Vhost::dead_letter`; this module is the pure part.
 
-use crate::message::Message;
-use bytes::Bytes;
+use crate::message::{Message, Route};
 use warren_codec::{BasicProperties, FieldArray, FieldTable, FieldValue, LongStr, ShortStr};
 
 /// Why a message left its queue (the `reason` RabbitMQ writes into `x-death`).
@@ -76,9 +75,9 @@ pub fn dead_lettered(
     target: &DeadLetterTarget,
     now_secs: u64,
 ) -> Option<DeadLetter> {
-    let mut props = BasicProperties::from_raw(&message.properties).ok()?;
+    let mut props = BasicProperties::from_raw(message.properties()).ok()?;
     let mut headers = props.headers.take().unwrap_or_default();
-    let exchange = message.exchange.to_string_lossy().into_owned();
+    let exchange = String::from_utf8_lossy(message.exchange()).into_owned();
     let deaths = match headers.get("x-death") {
         Some(FieldValue::Array(a)) => a.0.clone(),
         _ => Vec::new(),
@@ -114,9 +113,9 @@ pub fn dead_lettered(
             t.push(ShortStr::from_static("reason"), long_str(reason.as_str()));
             t.push(
                 ShortStr::from_static("routing-keys"),
-                FieldValue::Array(FieldArray(vec![long_str(
-                    &message.routing_key.to_string_lossy(),
-                )])),
+                FieldValue::Array(FieldArray(vec![long_str(&String::from_utf8_lossy(
+                    message.routing_key(),
+                ))])),
             );
             t.push(
                 ShortStr::from_static("time"),
@@ -147,18 +146,12 @@ pub fn dead_lettered(
     props.expiration = None;
     props.headers = Some(headers);
     let routing_key = match &target.routing_key {
-        Some(key) => ShortStr::new(Bytes::copy_from_slice(key.as_bytes())).ok()?,
-        None => message.routing_key.clone(),
+        Some(key) => key.as_bytes(),
+        None => message.routing_key(),
     };
-    let properties = props.to_raw();
+    let route = Route::new(target.exchange.as_bytes(), routing_key);
     Some(DeadLetter {
-        message: Message {
-            exchange: ShortStr::new(Bytes::copy_from_slice(target.exchange.as_bytes())).ok()?,
-            routing_key,
-            properties,
-            body: message.body.clone(),
-            persistent: message.persistent,
-        },
+        message: Message::new(route, &props.to_raw(), message.body(), message.persistent()),
         headers: props.headers.unwrap_or_default(),
     })
 }
@@ -217,17 +210,16 @@ mod tests {
     use super::*;
 
     fn message(props: BasicProperties) -> Message {
-        Message {
-            exchange: ShortStr::from_static("work-x"),
-            routing_key: ShortStr::from_static("job"),
-            properties: props.to_raw(),
-            body: Bytes::from_static(b"payload"),
-            persistent: false,
-        }
+        Message::new(
+            Route::new(b"work-x", b"job"),
+            &props.to_raw(),
+            b"payload",
+            false,
+        )
     }
 
     fn deaths(m: &Message) -> Vec<FieldTable> {
-        let props = BasicProperties::from_raw(&m.properties).unwrap();
+        let props = BasicProperties::from_raw(m.properties()).unwrap();
         match props.headers.unwrap().get("x-death") {
             Some(FieldValue::Array(a)) => {
                 a.0.iter()
@@ -254,10 +246,10 @@ mod tests {
         let d = dead_lettered(&m, "work", Reason::Rejected, &target, 1_700_000_000)
             .unwrap()
             .message;
-        assert_eq!(d.exchange.as_bytes(), b"retry-x");
-        assert_eq!(d.routing_key.as_bytes(), b"job");
-        assert_eq!(d.body, m.body);
-        let props = BasicProperties::from_raw(&d.properties).unwrap();
+        assert_eq!(d.exchange(), b"retry-x");
+        assert_eq!(d.routing_key(), b"job");
+        assert_eq!(d.body(), m.body());
+        let props = BasicProperties::from_raw(d.properties()).unwrap();
         assert_eq!(props.expiration, None);
         let h = props.headers.unwrap();
         assert_eq!(text_of(&h, "x-first-death-reason").unwrap(), "rejected");
@@ -299,10 +291,10 @@ mod tests {
         assert_eq!(text_of(&d[1], "queue").unwrap(), "retry");
         assert_eq!(d[1].get("count").and_then(FieldValue::as_i64), Some(1));
         // x-first-death-* stay those of the first death.
-        let props = BasicProperties::from_raw(&m.properties).unwrap();
+        let props = BasicProperties::from_raw(m.properties()).unwrap();
         let h = props.headers.unwrap();
         assert_eq!(text_of(&h, "x-first-death-queue").unwrap(), "work");
-        assert_eq!(m.routing_key.as_bytes(), b"retry");
+        assert_eq!(m.routing_key(), b"retry");
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub fn requested_delay(headers: Option<&FieldTable>) -> Option<u64> {
 #[derive(Debug)]
 struct Held {
     exchange: String,
-    message: Arc<Message>,
+    message: Message,
     /// Its entry in the exchange's hidden store queue, if it was written there.
     stored: Option<(QueueId, u64)>,
 }
@@ -105,7 +105,7 @@ impl DelayedMessages {
         vhost: &Weak<Vhost>,
         store: Option<&Store>,
         exchange: &str,
-        message: Arc<Message>,
+        message: Message,
         delay_ms: u64,
         sync: bool,
     ) -> Option<Reply> {
@@ -115,7 +115,7 @@ impl DelayedMessages {
             let mut reply = None;
             let mut stored = None;
             if let (true, Some(store), Some(hs)) =
-                (message.persistent, store, p.stores.get_mut(exchange))
+                (message.persistent(), store, p.stores.get_mut(exchange))
             {
                 let seq = hs.next_seq;
                 hs.next_seq += 1;
@@ -150,7 +150,7 @@ impl DelayedMessages {
         p: &mut Pending,
         due: u64,
         exchange: &str,
-        message: Arc<Message>,
+        message: Message,
         stored: Option<(QueueId, u64)>,
     ) {
         p.arrivals += 1;
@@ -200,21 +200,21 @@ impl DelayedMessages {
         p.recovering = true;
         p.stores
             .insert(exchange.to_string(), HeldStore { queue, next_seq });
-        let (mut after, mut count) = (None, 0);
+        let (mut after, mut count, mut last_route) = (None, 0, None);
         loop {
             let page = store.read_queue(queue, after, 1024)?;
             let Some(last) = page.last() else { break };
             after = Some(last.seq);
             for e in page {
-                match persist::decode_message_timed(&e.message) {
+                match persist::decode_message_timed(&e.message, &mut last_route) {
                     Ok((m, published_at)) => {
-                        let headers = BasicProperties::from_raw(&m.properties)
+                        let headers = BasicProperties::from_raw(m.properties())
                             .ok()
                             .and_then(|p| p.headers);
                         let due = published_at
                             .unwrap_or_else(now_ms)
                             .saturating_add(requested_delay(headers.as_ref()).unwrap_or(0));
-                        self.insert(&mut p, due, exchange, Arc::new(m), Some((queue, e.seq)));
+                        self.insert(&mut p, due, exchange, m, Some((queue, e.seq)));
                         count += 1;
                     }
                     Err(err) => {

@@ -60,7 +60,7 @@ pub struct Delivery {
     pub queue: Arc<Queue>,
     /// The queue's sequence number for the message (how the queue finds it again on ack).
     pub seq: u64,
-    pub message: Arc<Message>,
+    pub message: Message,
     pub redelivered: bool,
     pub no_ack: bool,
     /// Credits to return on ack/nack/reject (none for no-ack deliveries).
@@ -83,7 +83,7 @@ pub enum ConnEvent {
     DirectReply {
         channel: u16,
         key: u64,
-        message: Arc<Message>,
+        message: Message,
     },
     /// A batch of persistent publishes reached the store (synced, for confirm and tx
     /// channels), or the store failed (`ok` false). Sent by the connection's own waiter.

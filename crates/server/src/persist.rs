@@ -7,13 +7,13 @@
 //! starts with a version byte so a later release can read what an older one wrote.
 
 use crate::broker::Broker;
-use crate::message::Message;
+use crate::message::{Message, Route};
 use crate::queue::{QueueOptions, StoredQueue};
 use crate::vhost::ExchangeMeta;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::Arc;
 use std::time::Instant;
-use warren_codec::{FieldTable, ShortStr};
+use warren_codec::FieldTable;
 use warren_routing::{Binding, DestinationKind, ExchangeKind};
 use warren_store::{Command, Recovered, Store};
 
@@ -124,44 +124,54 @@ fn put_short(out: &mut BytesMut, s: &[u8]) {
 /// properties:u32-prefixed ‖ body (the rest)`. (v1, still read, had no publish time.)
 pub fn encode_message(m: &Message, published_at_ms: u64) -> Bytes {
     let mut out = BytesMut::with_capacity(
-        1 + 8 + 2 + m.exchange.len() + m.routing_key.len() + 4 + m.properties.len() + m.body.len(),
+        1 + 8
+            + 2
+            + m.exchange().len()
+            + m.routing_key().len()
+            + 4
+            + m.properties().len()
+            + m.body_len(),
     );
     out.put_u8(FORMAT_V2);
     out.put_u64(published_at_ms);
-    put_short(&mut out, m.exchange.as_bytes());
-    put_short(&mut out, m.routing_key.as_bytes());
-    out.put_u32(m.properties.len() as u32);
-    out.put_slice(&m.properties);
-    out.put_slice(&m.body);
+    put_short(&mut out, m.exchange());
+    put_short(&mut out, m.routing_key());
+    out.put_u32(m.properties().len() as u32);
+    out.put_slice(m.properties());
+    out.put_slice(m.body());
     out.freeze()
 }
 
-/// The inverse of [`encode_message`]; every part is a view of `bytes`.
+/// The inverse of [`encode_message`] (the parts are copied into a new [`Message`]).
 pub fn decode_message(bytes: &Bytes) -> Result<Message, FormatError> {
-    decode_message_timed(bytes).map(|(m, _)| m)
+    decode_message_timed(bytes, &mut None).map(|(m, _)| m)
 }
 
 /// [`decode_message`] and the publish time (`None` for a v1 record, which has none).
-pub fn decode_message_timed(bytes: &Bytes) -> Result<(Message, Option<u64>), FormatError> {
+/// `last_route`: the route of the previous message read, shared when this one has the same
+/// (a page of one queue's messages mostly does); replaced when it differs.
+pub fn decode_message_timed(
+    bytes: &Bytes,
+    last_route: &mut Option<Route>,
+) -> Result<(Message, Option<u64>), FormatError> {
     let (mut r, version) = Reader::new_versioned(bytes, "message", &[FORMAT_V1, FORMAT_V2])?;
     let published_at = if version == FORMAT_V2 {
         Some(r.u64()?)
     } else {
         None
     };
-    let exchange = ShortStr::new(r.short()?).map_err(|e| bad("message", e.to_string()))?;
-    let routing_key = ShortStr::new(r.short()?).map_err(|e| bad("message", e.to_string()))?;
+    let exchange = r.short()?;
+    let routing_key = r.short()?;
     let props_len = r.u32()? as usize;
     let properties = r.take(props_len)?;
     let body = r.rest();
-    let message = Message {
-        exchange,
-        routing_key,
-        properties,
-        body,
-        persistent: true,
+    let route = match last_route {
+        Some(route) if route.is(&exchange, &routing_key) => route.clone(),
+        _ => last_route
+            .insert(Route::new(&exchange, &routing_key))
+            .clone(),
     };
-    Ok((message, published_at))
+    Ok((Message::new(route, &properties, &body, true), published_at))
 }
 
 // ----- exchanges -----
@@ -421,7 +431,7 @@ pub fn recover(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warren_codec::FieldValue;
+    use warren_codec::{FieldValue, ShortStr};
 
     fn args() -> FieldTable {
         let mut t = FieldTable::new();
@@ -434,34 +444,29 @@ mod tests {
     }
 
     #[test]
-    fn message_round_trips_as_views() {
-        let m = Message {
-            exchange: ShortStr::from_static("orders"),
-            routing_key: ShortStr::from_static("order.placed"),
-            properties: Bytes::from_static(&[0x10, 0x00, 2]),
-            body: Bytes::from_static(b"hello"),
-            persistent: true,
-        };
+    fn message_round_trips_and_shares_repeated_routes() {
+        let m = Message::new(
+            Route::new(b"orders", b"order.placed"),
+            &[0x10, 0x00, 2],
+            b"hello",
+            true,
+        );
         let bytes = encode_message(&m, 1_700_000_000_123);
-        let (back, at) = decode_message_timed(&bytes).unwrap();
+        let mut last = None;
+        let (back, at) = decode_message_timed(&bytes, &mut last).unwrap();
         assert_eq!(at, Some(1_700_000_000_123));
-        assert_eq!(back.exchange, m.exchange);
-        assert_eq!(back.routing_key, m.routing_key);
-        assert_eq!(back.properties, m.properties);
-        assert_eq!(back.body, m.body);
-        let inside = bytes.as_ptr_range();
-        assert!(inside.contains(&back.body.as_ptr()));
+        assert_eq!(back.exchange(), m.exchange());
+        assert_eq!(back.routing_key(), m.routing_key());
+        assert_eq!(back.properties(), m.properties());
+        assert_eq!(back.body(), m.body());
+        assert!(back.persistent());
+        let (again, _) = decode_message_timed(&bytes, &mut last).unwrap();
+        assert!(Route::ptr_eq(back.route(), again.route()));
     }
 
     #[test]
     fn truncated_or_foreign_records_are_errors() {
-        let m = Message {
-            exchange: ShortStr::from_static("x"),
-            routing_key: ShortStr::from_static("k"),
-            properties: Bytes::from_static(&[0, 0]),
-            body: Bytes::new(),
-            persistent: true,
-        };
+        let m = Message::new(Route::new(b"x", b"k"), &[0, 0], b"", true);
         let bytes = encode_message(&m, 0);
         for n in 0..bytes.len() - 1 {
             assert!(decode_message(&bytes.slice(..n)).is_err(), "prefix {n}");

@@ -73,7 +73,7 @@ enum Overflow {
 }
 
 /// Messages on their way to the dead-letter exchange, with why they left.
-type DeadLetters = Vec<(Arc<Message>, Reason)>;
+type DeadLetters = Vec<(Message, Reason)>;
 
 type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
 
@@ -82,7 +82,7 @@ struct Entry {
     seq: u64,
     /// `None`: the body is only in the store (paged out, or recovered at startup); it is
     /// read back before delivery.
-    message: Option<Arc<Message>>,
+    message: Option<Message>,
     /// How often the message was delivered; `> 0` is the redelivered flag. 16 bits keep
     /// the entry at 32 bytes; it saturates (the store keeps 32).
     delivery_count: u16,
@@ -392,7 +392,7 @@ impl Queue {
             return;
         };
         let mut after = None;
-        let (mut loaded, mut bytes) = (0, 0);
+        let (mut loaded, mut bytes, mut last_route) = (0, 0, None);
         loop {
             let page = match store.read_queue(stored.id, after, PAGE_IN) {
                 Ok(page) if !page.is_empty() => page,
@@ -408,7 +408,8 @@ impl Queue {
                 let Ok(i) = st.ready.binary_search_by_key(&stored_entry.seq, |e| e.seq) else {
                     continue;
                 };
-                if let Ok((m, published_at)) = persist::decode_message_timed(&stored_entry.message)
+                if let Ok((m, published_at)) =
+                    persist::decode_message_timed(&stored_entry.message, &mut last_route)
                 {
                     let expires_at = self.expiry_since(&m, published_at);
                     let entry = &mut st.ready[i];
@@ -419,7 +420,7 @@ impl Queue {
                     }
                     loaded += 1;
                     bytes += m.body_len();
-                    entry.message = Some(Arc::new(m));
+                    entry.message = Some(m);
                 }
             }
         }
@@ -492,9 +493,9 @@ impl Queue {
     /// publish being enqueued or an old record without the time) expires in this queue, 0 for
     /// never. The clock is read only when there is a TTL.
     fn expiry_since(&self, message: &Message, published_at: Option<u64>) -> u64 {
-        let own = has_property(&message.properties, EXPIRATION_FLAG)
+        let own = has_property(message.properties(), EXPIRATION_FLAG)
             .then(|| {
-                warren_codec::BasicProperties::from_raw(&message.properties)
+                warren_codec::BasicProperties::from_raw(message.properties())
                     .ok()
                     .and_then(|p| p.expiration)
                     .and_then(|e| dead_letter::parse_expiration(e.as_bytes()).ok())
@@ -517,10 +518,10 @@ impl Queue {
         let Some(max) = self.max_priority else {
             return 0;
         };
-        if !has_property(&message.properties, PRIORITY_FLAG) {
+        if !has_property(message.properties(), PRIORITY_FLAG) {
             return 0;
         }
-        warren_codec::BasicProperties::from_raw(&message.properties)
+        warren_codec::BasicProperties::from_raw(message.properties())
             .ok()
             .and_then(|p| p.priority)
             .map_or(0, |p| p.min(max))
@@ -635,7 +636,7 @@ impl Queue {
 
     /// Appends a message and hands it on if a consumer has room. `false`: refused by a
     /// length limit with `x-overflow` reject-publish(-dlx); a confirming publisher gets a nack.
-    pub fn publish(self: &Arc<Self>, message: Arc<Message>) -> bool {
+    pub fn publish(self: &Arc<Self>, message: Message) -> bool {
         let expires_at = self.expiry_for(&message);
         let mut st = self.lock();
         if st.deleted {
@@ -663,7 +664,7 @@ impl Queue {
     /// With `x-overflow` reject-publish(-dlx): whether one more message would break a length
     /// limit (RabbitMQ counts ready messages only); a refused message goes to the dead-letter
     /// exchange under reject-publish-dlx.
-    fn refuses(&self, st: &mut State, message: &Arc<Message>) -> bool {
+    fn refuses(&self, st: &mut State, message: &Message) -> bool {
         if self.overflow == Overflow::DropHead {
             return false;
         }
@@ -704,7 +705,7 @@ impl Queue {
     /// pushes each (queue, seq) to `written` for [`Queue::mark_persisted`] once it resolves.
     pub fn publish_persistent(
         queues: &[Arc<Queue>],
-        message: Arc<Message>,
+        message: Message,
         store: &Store,
         sync: bool,
         written: &mut Vec<(Arc<Queue>, u64)>,
@@ -784,7 +785,7 @@ impl Queue {
     }
 
     /// basic.get: the head message and how many remain.
-    pub fn get(self: &Arc<Self>, no_ack: bool) -> Option<(u64, Arc<Message>, bool, u32)> {
+    pub fn get(self: &Arc<Self>, no_ack: bool) -> Option<(u64, Message, bool, u32)> {
         self.touch();
         let mut st = self.lock();
         self.expire_head(&mut st);
@@ -1093,7 +1094,7 @@ impl Queue {
 
     /// Takes the head entry with its body, reading a page back from the store first if the
     /// body was paged out.
-    fn pop_loaded(&self, st: &mut State) -> Option<(Entry, Arc<Message>)> {
+    fn pop_loaded(&self, st: &mut State) -> Option<(Entry, Message)> {
         loop {
             let head = st.ready.front()?;
             if head.message.is_none() {
@@ -1141,6 +1142,7 @@ impl Queue {
             Ok(page) => {
                 let mut i = 0;
                 let (mut loaded, mut bytes, mut learnt) = (0, 0, 0);
+                let mut last_route = None;
                 for stored_entry in page {
                     while i < st.ready.len() && st.ready[i].seq < stored_entry.seq {
                         i += 1;
@@ -1151,7 +1153,7 @@ impl Queue {
                     if entry.seq != stored_entry.seq || entry.message.is_some() {
                         continue;
                     }
-                    match persist::decode_message_timed(&stored_entry.message) {
+                    match persist::decode_message_timed(&stored_entry.message, &mut last_route) {
                         Ok((m, published_at)) => {
                             if entry.expires_at == EXPIRY_UNKNOWN {
                                 entry.expires_at = self.expiry_since(&m, published_at);
@@ -1162,7 +1164,7 @@ impl Queue {
                                 entry.body_len = body_len_of(&m);
                                 learnt += u64::from(entry.body_len);
                             }
-                            entry.message = Some(Arc::new(m));
+                            entry.message = Some(m);
                         }
                         Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost,
                             seq = entry.seq, error = %e, "unreadable stored message"),

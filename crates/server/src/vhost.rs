@@ -175,7 +175,7 @@ impl Vhost {
         &self,
         exchange: &str,
         headers: Option<&FieldTable>,
-        message: &Arc<Message>,
+        message: &Message,
         sync: bool,
     ) -> Option<Option<warren_store::Reply>> {
         if self.delayed_count.load(Ordering::Relaxed) == 0
@@ -201,14 +201,14 @@ impl Vhost {
 
     /// Routes and enqueues a message the broker publishes itself (a delayed one coming due):
     /// dropped if the exchange is gone or routes nowhere.
-    pub(crate) fn route_broker_publish(&self, exchange: &str, message: Arc<Message>) {
-        let headers = BasicProperties::from_raw(&message.properties)
+    pub(crate) fn route_broker_publish(&self, exchange: &str, message: Message) {
+        let headers = BasicProperties::from_raw(message.properties())
             .ok()
             .and_then(|p| p.headers);
         let mut targets = Vec::new();
         let outcome = self.route(
             exchange,
-            message.routing_key.as_bytes(),
+            message.routing_key(),
             headers.as_ref(),
             &mut targets,
         );
@@ -898,7 +898,7 @@ impl Vhost {
         &self,
         from: &str,
         target: &DeadLetterTarget,
-        items: Vec<(Arc<Message>, Reason)>,
+        items: Vec<(Message, Reason)>,
     ) {
         let now_secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -916,7 +916,7 @@ impl Vhost {
             targets.clear();
             let outcome = self.route(
                 &target.exchange,
-                dead.message.routing_key.as_bytes(),
+                dead.message.routing_key(),
                 Some(&dead.headers),
                 &mut targets,
             );
@@ -926,15 +926,15 @@ impl Vhost {
             if reason != Reason::Rejected {
                 targets.retain(|q| !dead_letter::is_cycle(Some(&dead.headers), &q.name));
             }
-            self.enqueue_unconfirmed(&targets, Arc::new(dead.message));
+            self.enqueue_unconfirmed(&targets, dead.message);
         }
     }
 
     /// Enqueues a message the broker itself publishes (a dead letter, a delayed message coming
     /// due): nobody waits for a confirm, so persistent messages are written without an fsync;
     /// a queue refusing it (length limit) drops it.
-    pub(crate) fn enqueue_unconfirmed(&self, targets: &[Arc<Queue>], message: Arc<Message>) {
-        let store = self.store.as_ref().filter(|_| message.persistent);
+    pub(crate) fn enqueue_unconfirmed(&self, targets: &[Arc<Queue>], message: Message) {
+        let store = self.store.as_ref().filter(|_| message.persistent());
         match store {
             Some(store) if targets.iter().any(|q| q.stored().is_some()) => {
                 for q in targets.iter().filter(|q| q.stored().is_none()) {

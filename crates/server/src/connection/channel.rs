@@ -2,7 +2,7 @@
 //! consumers, prefetch, confirm and transaction modes.
 
 use crate::events::Credit;
-use crate::message::Message;
+use crate::message::{Message, Route};
 use crate::queue::Queue;
 use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};
@@ -78,7 +78,7 @@ pub struct Unacked {
 #[derive(Debug)]
 pub struct PendingPublish {
     pub publish: BasicPublish,
-    pub message: Arc<Message>,
+    pub message: Message,
     /// Decoded headers, for routing at commit.
     pub headers: Option<warren_codec::FieldTable>,
 }
@@ -133,6 +133,9 @@ pub struct Channel {
     /// The consumer of `amq.rabbitmq.reply-to` on this channel (direct reply-to).
     pub reply_consumer: Option<ReplyConsumer>,
     pub tx: Option<Transaction>,
+    /// The route of the last publish: publishers mostly repeat exchange and routing key, and
+    /// their messages then share one [`Route`] instead of holding a copy each.
+    pub last_route: Option<Route>,
 }
 
 impl Channel {
@@ -153,6 +156,7 @@ impl Channel {
             nacked: Vec::new(),
             reply_consumer: None,
             tx: None,
+            last_route: None,
         }
     }
 

@@ -14,9 +14,8 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::events::ConnEvent;
 use crate::message::Message;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
-use warren_codec::frame;
-use warren_codec::generated::{BasicConsume, BasicConsumeOk, BasicDeliver};
+use warren_codec::frame::{self, DeliveryMethod};
+use warren_codec::generated::{BasicConsume, BasicConsumeOk};
 use warren_codec::{ContentHeader, Method, ShortStr};
 
 /// The pseudo-queue a client consumes replies from.
@@ -114,7 +113,7 @@ impl Connection {
 
     /// Routing of a publish to the default exchange: a reply address goes to its channel.
     /// `None`: not a reply address; `Some(false)`: an address nobody answers at (unroutable).
-    pub(super) fn route_reply(&self, routing_key: &[u8], message: &Arc<Message>) -> Option<bool> {
+    pub(super) fn route_reply(&self, routing_key: &[u8], message: &Message) -> Option<bool> {
         if !routing_key.starts_with(ADDRESS_PREFIX.as_bytes()) {
             return None;
         }
@@ -132,29 +131,28 @@ impl Connection {
     }
 
     /// Writes a reply to the channel's reply consumer, if it is still the one addressed.
-    pub(super) fn deliver_reply(&mut self, channel: u16, key: u64, message: Arc<Message>) {
+    pub(super) fn deliver_reply(&mut self, channel: u16, key: u64, message: Message) {
         let Some(ch) = self.channels.get_mut(&channel).filter(|c| !c.closing) else {
             return;
         };
         let Some(reply) = ch.reply_consumer.as_ref().filter(|r| r.key == key) else {
             return;
         };
-        let deliver = Method::BasicDeliver(BasicDeliver {
-            consumer_tag: reply.tag.clone(),
-            delivery_tag: ch.next_tag,
-            redelivered: false,
-            exchange: message.exchange.clone(),
-            routing_key: message.routing_key.clone(),
-        });
-        ch.next_tag += 1;
-        frame::encode_content_raw(
+        frame::encode_delivery_raw(
             channel,
-            &deliver,
-            &message.properties,
-            &message.body,
+            DeliveryMethod::Deliver {
+                consumer_tag: reply.tag.as_bytes(),
+                delivery_tag: ch.next_tag,
+                redelivered: false,
+            },
+            message.exchange(),
+            message.routing_key(),
+            message.properties(),
+            message.body(),
             self.frame_max,
             &mut self.out,
         );
+        ch.next_tag += 1;
     }
 }
 

@@ -5,13 +5,13 @@ use super::channel::{Assembly, BodyParts, Channel, PendingPublish, Settle, Trans
 use super::Connection;
 use crate::error::{AmqpError, AmqpResult};
 use crate::events::{ConnEvent, Credit, Delivery};
-use crate::message::Message;
+use crate::message::{Message, Route};
 use crate::queue::{Consumer, Queue};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use warren_codec::frame;
+use warren_codec::frame::{self, DeliveryMethod};
 use warren_codec::generated::*;
 use warren_codec::{ContentHeader, FieldTable, Method, ReplyCode, ShortStr};
 use warren_routing::RouteOutcome;
@@ -475,18 +475,17 @@ impl Connection {
                         credits: None,
                     });
                 }
-                let get_ok = Method::BasicGetOk(BasicGetOk {
-                    delivery_tag: tag,
-                    redelivered,
-                    exchange: message.exchange.clone(),
-                    routing_key: message.routing_key.clone(),
-                    message_count: remaining,
-                });
-                frame::encode_content_raw(
+                frame::encode_delivery_raw(
                     channel,
-                    &get_ok,
-                    &message.properties,
-                    &message.body,
+                    DeliveryMethod::GetOk {
+                        delivery_tag: tag,
+                        redelivered,
+                        message_count: remaining,
+                    },
+                    message.exchange(),
+                    message.routing_key(),
+                    message.properties(),
+                    message.body(),
                     self.frame_max,
                     &mut self.out,
                 );
@@ -656,15 +655,23 @@ impl Connection {
                 .with_ids(60, 40));
             }
         }
-        let message = Arc::new(Message {
-            exchange: publish.exchange.clone(),
-            routing_key: publish.routing_key.clone(),
-            properties: header.raw_properties.clone(),
-            body,
-            persistent: header.properties.delivery_mode == Some(2),
-        });
-        let headers = header.properties.headers;
         let ch = self.channel(channel)?;
+        let (exchange, routing_key) = (publish.exchange.as_bytes(), publish.routing_key.as_bytes());
+        let route = match &ch.last_route {
+            Some(route) if route.is(exchange, routing_key) => route.clone(),
+            _ => ch
+                .last_route
+                .insert(Route::new(exchange, routing_key))
+                .clone(),
+        };
+        let message = Message::new(
+            route,
+            &header.raw_properties,
+            &body,
+            header.properties.delivery_mode == Some(2),
+        );
+        drop(body);
+        let headers = header.properties.headers;
         if let Some(tx) = ch.tx.as_mut() {
             tx.publishes.push(PendingPublish {
                 publish,
@@ -687,14 +694,14 @@ impl Connection {
         &mut self,
         channel: u16,
         publish: &BasicPublish,
-        message: Arc<Message>,
+        message: Message,
         headers: Option<&FieldTable>,
         sync: bool,
     ) -> AmqpResult<()> {
         let exchange = ok_name(&publish.exchange)?;
         // A reply to a direct reply-to address skips the queues altogether.
         let reply = if exchange.is_empty() {
-            self.route_reply(message.routing_key.as_bytes(), &message)
+            self.route_reply(message.routing_key(), &message)
         } else {
             None
         };
@@ -718,12 +725,8 @@ impl Connection {
         let outcome = if reply == Some(false) {
             RouteOutcome::Unroutable
         } else {
-            self.vhost.route(
-                exchange,
-                message.routing_key.as_bytes(),
-                headers,
-                &mut targets,
-            )
+            self.vhost
+                .route(exchange, message.routing_key(), headers, &mut targets)
         };
         let result = match outcome {
             RouteOutcome::NoSuchExchange => Err(AmqpError::not_found(format!(
@@ -747,8 +750,8 @@ impl Connection {
                     frame::encode_content_raw(
                         channel,
                         &ret,
-                        &message.properties,
-                        &message.body,
+                        message.properties(),
+                        message.body(),
                         self.frame_max,
                         &mut self.out,
                     );
@@ -756,7 +759,11 @@ impl Connection {
                 Ok(())
             }
             RouteOutcome::Routed(_) => {
-                let store = self.broker.store().filter(|_| message.persistent).cloned();
+                let store = self
+                    .broker
+                    .store()
+                    .filter(|_| message.persistent())
+                    .cloned();
                 let mut refused = false;
                 match store {
                     Some(store) if targets.iter().any(|q| q.stored().is_some()) => {
@@ -952,18 +959,17 @@ impl Connection {
         }
         let tag = ch.next_tag;
         ch.next_tag += 1;
-        let deliver = Method::BasicDeliver(BasicDeliver {
-            consumer_tag: d.consumer_tag,
-            delivery_tag: tag,
-            redelivered: d.redelivered,
-            exchange: d.message.exchange.clone(),
-            routing_key: d.message.routing_key.clone(),
-        });
-        frame::encode_content_raw(
+        frame::encode_delivery_raw(
             d.channel,
-            &deliver,
-            &d.message.properties,
-            &d.message.body,
+            DeliveryMethod::Deliver {
+                consumer_tag: d.consumer_tag.as_bytes(),
+                delivery_tag: tag,
+                redelivered: d.redelivered,
+            },
+            d.message.exchange(),
+            d.message.routing_key(),
+            d.message.properties(),
+            d.message.body(),
             self.frame_max,
             &mut self.out,
         );
