@@ -88,6 +88,7 @@ const MAX_REFS: u32 = i32::MAX as u32;
 
 /// A shared, immutable message: route, raw property bytes (flags and list exactly as
 /// published), body and the persistent flag. Cloning it is a reference count increment.
+#[repr(transparent)]
 pub struct Message {
     head: NonNull<Head>,
 }
@@ -215,6 +216,105 @@ impl Drop for Message {
     }
 }
 
+/// A queue entry's hold on its message, in one word: the message itself, or, while the body
+/// is only in the store (paged out, or recovered and not read back yet), the body's length,
+/// which length limits keep counting. (`Option<Message>` plus a length took 16 bytes of a
+/// 32-byte entry; see docs/storage.md, "Message layout in memory".)
+///
+/// Encoding: a message's head is 8-aligned, so a resident slot is that pointer with bit 0
+/// clear; a paged slot is `length << 1 | 1`, an address-free pointer never dereferenced.
+#[repr(transparent)]
+pub struct Slot(NonNull<u8>);
+
+// SAFETY: a slot is either a `Message` (Send + Sync) or a plain number.
+unsafe impl Send for Slot {}
+unsafe impl Sync for Slot {}
+
+const _: () = assert!(
+    usize::BITS >= 64,
+    "a paged slot keeps a u32 length above its tag bit"
+);
+const _: () = assert!(std::mem::align_of::<Head>() >= 2);
+
+impl Slot {
+    pub fn resident(message: Message) -> Slot {
+        let message = std::mem::ManuallyDrop::new(message);
+        Slot(message.head.cast())
+    }
+
+    pub fn paged(body_len: u32) -> Slot {
+        let bits = ((body_len as usize) << 1) | 1;
+        Slot(NonNull::new(std::ptr::without_provenance_mut(bits)).expect("tag bit is set"))
+    }
+
+    fn is_paged(&self) -> bool {
+        self.0.as_ptr().addr() & 1 == 1
+    }
+
+    pub fn is_resident(&self) -> bool {
+        !self.is_paged()
+    }
+
+    pub fn message(&self) -> Option<&Message> {
+        if self.is_paged() {
+            return None;
+        }
+        // SAFETY: resident, so the word is a `Message`'s head pointer, and both types are
+        // `repr(transparent)` over a non-null pointer.
+        Some(unsafe { &*(self as *const Slot).cast::<Message>() })
+    }
+
+    /// The body length, known whether or not the body is in memory (0 for a recovered entry
+    /// whose record has not been read yet).
+    pub fn body_len(&self) -> u32 {
+        match self.message() {
+            Some(m) => m.head().body_len,
+            None => (self.0.as_ptr().addr() >> 1) as u32,
+        }
+    }
+
+    /// Takes the message out, leaving its length (the body is now only in the store).
+    pub fn take(&mut self) -> Option<Message> {
+        let len = self.body_len();
+        let old = std::mem::replace(self, Slot::paged(len));
+        old.into_message()
+    }
+
+    /// Puts a message read back from the store in (dropping any it held).
+    pub fn set(&mut self, message: Message) {
+        *self = Slot::resident(message);
+    }
+
+    pub fn into_message(self) -> Option<Message> {
+        let this = std::mem::ManuallyDrop::new(self);
+        if this.is_paged() {
+            return None;
+        }
+        Some(Message {
+            head: this.0.cast(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.is_resident() {
+            drop(Message {
+                head: self.0.cast(),
+            });
+        }
+    }
+}
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.message() {
+            Some(m) => m.fmt(f),
+            None => write!(f, "paged out ({} bytes)", self.body_len()),
+        }
+    }
+}
+
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Message")
@@ -265,6 +365,32 @@ mod tests {
         drop(copies);
         std::thread::spawn(move || drop(m)).join().unwrap();
         assert_eq!(Arc::strong_count(&route.0), 1);
+    }
+
+    #[test]
+    fn a_slot_holds_a_message_or_its_length_in_one_word() {
+        assert_eq!(std::mem::size_of::<Slot>(), 8);
+        assert_eq!(std::mem::size_of::<Option<Slot>>(), 8);
+        let m = Message::new(Route::new(b"", b"q"), b"\x00\x00", &[9u8; 300], true);
+        let mut slot = Slot::resident(m.clone());
+        assert!(slot.is_resident());
+        assert!(Message::ptr_eq(slot.message().unwrap(), &m));
+        assert_eq!(slot.body_len(), 300);
+        let taken = slot.take().unwrap();
+        assert!(Message::ptr_eq(&taken, &m));
+        assert!(!slot.is_resident() && slot.message().is_none());
+        assert_eq!(slot.body_len(), 300);
+        assert!(slot.take().is_none());
+        slot.set(taken);
+        assert_eq!(slot.message().unwrap().body(), &[9u8; 300][..]);
+        // Dropping a resident slot releases its reference; a paged one holds none.
+        drop(slot);
+        let recovered = Slot::paged(0);
+        assert_eq!(recovered.body_len(), 0);
+        assert_eq!(Slot::paged(u32::MAX).body_len(), u32::MAX);
+        let back = Slot::resident(m.clone()).into_message().unwrap();
+        drop(back);
+        assert_eq!(m.head().refs.load(Ordering::Relaxed), 1);
     }
 
     #[test]

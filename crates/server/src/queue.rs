@@ -14,7 +14,7 @@
 use crate::dead_letter::{self, DeadLetterTarget, Reason};
 use crate::error::{AmqpError, AmqpResult};
 use crate::events::{ConnEvent, Credit, Delivery};
-use crate::message::Message;
+use crate::message::{Message, Slot};
 use crate::persist;
 use crate::vhost::Vhost;
 use std::collections::{HashMap, VecDeque};
@@ -61,8 +61,17 @@ impl Hasher for SeqHasher {
     }
 }
 
+/// How many bits of an entry's packed word hold its expiry time (ms since the epoch: enough
+/// until the year 2527; later expiries are clamped).
+const EXPIRY_BITS: u32 = 44;
 /// `Entry::expires_at` of a recovered entry whose body (and so publish time) is not read yet.
-const EXPIRY_UNKNOWN: u64 = u64::MAX;
+const EXPIRY_UNKNOWN: u64 = (1 << EXPIRY_BITS) - 1;
+const PRIORITY_SHIFT: u32 = EXPIRY_BITS;
+const STORED_BIT: u64 = 1 << (PRIORITY_SHIFT + 8);
+const DELIVERIES_SHIFT: u32 = PRIORITY_SHIFT + 9;
+/// Delivery counts saturate here (11 bits): only "more than zero" (the redelivered flag) is
+/// ever read back, and the store is told the saturated count.
+const MAX_DELIVERIES: u64 = (1 << (64 - DELIVERIES_SHIFT)) - 1;
 
 /// `x-overflow`: what a queue does when a publish would take it past a length limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,29 +86,87 @@ type DeadLetters = Vec<(Message, Reason)>;
 
 type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
 
-#[derive(Debug, Clone)]
+/// One message in a queue. 24 bytes: the ready list holds one per queued message, so its size
+/// is part of every queued message's memory (docs/storage.md, "Message layout in memory").
+#[derive(Debug)]
 struct Entry {
     seq: u64,
-    /// `None`: the body is only in the store (paged out, or recovered at startup); it is
-    /// read back before delivery.
-    message: Option<Message>,
-    /// How often the message was delivered; `> 0` is the redelivered flag. 16 bits keep
-    /// the entry at 32 bytes; it saturates (the store keeps 32).
-    delivery_count: u16,
-    /// Body size, known even while the body is paged out (length limits count it).
-    body_len: u32,
-    /// Its priority in an `x-max-priority` queue (0 elsewhere): ready entries are kept highest
-    /// priority first, in publish order within a priority.
-    priority: u8,
-    /// The message has an index entry in the store under this queue.
-    stored: bool,
-    /// When it expires (per-queue or per-message TTL), in ms since the Unix epoch; 0: never.
-    expires_at: u64,
+    /// Packed, low bits first: the expiry time (`EXPIRY_BITS`), the priority (8 bits), the
+    /// stored flag, the delivery count (the rest). Read through the methods below.
+    packed: u64,
+    /// The message, or while it is only in the store (paged out, or recovered at startup) its
+    /// body length; the body is read back before delivery.
+    body: Slot,
 }
 
+const _: () = assert!(std::mem::size_of::<Entry>() == 24);
+
 impl Entry {
+    /// `priority`: its place in an `x-max-priority` queue (0 elsewhere; ready entries are kept
+    /// highest priority first, in publish order within a priority). `stored`: it has an index
+    /// entry in the store under this queue. `expires_at`: when it expires (per-queue or
+    /// per-message TTL), in ms since the Unix epoch; 0: never.
+    fn new(seq: u64, body: Slot, priority: u8, stored: bool, expires_at: u64) -> Entry {
+        let mut e = Entry {
+            seq,
+            packed: 0,
+            body,
+        };
+        e.set_expires_at(expires_at);
+        e.set_priority(priority);
+        if stored {
+            e.packed |= STORED_BIT;
+        }
+        e
+    }
+
+    fn expires_at(&self) -> u64 {
+        self.packed & EXPIRY_UNKNOWN
+    }
+
+    fn set_expires_at(&mut self, at: u64) {
+        self.packed = (self.packed & !EXPIRY_UNKNOWN) | at.min(EXPIRY_UNKNOWN);
+    }
+
+    fn priority(&self) -> u8 {
+        (self.packed >> PRIORITY_SHIFT) as u8
+    }
+
+    fn set_priority(&mut self, priority: u8) {
+        self.packed =
+            (self.packed & !(0xff << PRIORITY_SHIFT)) | (u64::from(priority) << PRIORITY_SHIFT);
+    }
+
+    fn stored(&self) -> bool {
+        self.packed & STORED_BIT != 0
+    }
+
+    fn delivery_count(&self) -> u32 {
+        (self.packed >> DELIVERIES_SHIFT) as u32
+    }
+
+    fn set_delivery_count(&mut self, n: u32) {
+        let n = u64::from(n).min(MAX_DELIVERIES);
+        self.packed =
+            (self.packed & !(MAX_DELIVERIES << DELIVERIES_SHIFT)) | (n << DELIVERIES_SHIFT);
+    }
+
+    /// The redelivered flag.
+    fn redelivered(&self) -> bool {
+        self.delivery_count() > 0
+    }
+
+    fn count_delivery(&mut self) {
+        self.set_delivery_count(self.delivery_count() + 1);
+    }
+
+    fn mark_redelivered(&mut self) {
+        self.set_delivery_count(self.delivery_count().max(1));
+    }
+
+    /// Body size, known even while the body is paged out (length limits count it).
     fn body_len(&self) -> usize {
-        self.body_len as usize
+        self.body.body_len() as usize
     }
 }
 
@@ -189,35 +256,35 @@ struct State {
 
 impl State {
     fn push_ready(&mut self, e: Entry) {
-        self.ready_bytes += u64::from(e.body_len);
-        if e.priority == 0
+        self.ready_bytes += e.body_len() as u64;
+        if e.priority() == 0
             || self
                 .ready
                 .back()
-                .is_none_or(|last| last.priority >= e.priority)
+                .is_none_or(|last| last.priority() >= e.priority())
         {
             self.ready.push_back(e);
         } else {
             // A priority queue: after every entry of at least this priority. Near the front
             // for a high priority, so the deque shifts few entries.
-            let pos = self.ready.partition_point(|x| x.priority >= e.priority);
+            let pos = self.ready.partition_point(|x| x.priority() >= e.priority());
             self.ready.insert(pos, e);
         }
     }
 
     fn push_ready_front(&mut self, e: Entry) {
-        self.ready_bytes += u64::from(e.body_len);
+        self.ready_bytes += e.body_len() as u64;
         self.ready.push_front(e);
     }
 
     fn insert_ready(&mut self, pos: usize, e: Entry) {
-        self.ready_bytes += u64::from(e.body_len);
+        self.ready_bytes += e.body_len() as u64;
         self.ready.insert(pos, e);
     }
 
     fn pop_ready(&mut self) -> Option<Entry> {
         let e = self.ready.pop_front()?;
-        self.ready_bytes = self.ready_bytes.saturating_sub(u64::from(e.body_len));
+        self.ready_bytes = self.ready_bytes.saturating_sub(e.body_len() as u64);
         Some(e)
     }
 
@@ -367,15 +434,11 @@ impl Queue {
             st.evicted_below = next_seq;
             st.ready = entries
                 .into_iter()
-                .map(|(seq, delivery_count)| Entry {
-                    seq,
-                    message: None,
-                    delivery_count: u16::try_from(delivery_count).unwrap_or(u16::MAX),
-                    // Learnt when the body is read back (page_in).
-                    body_len: 0,
-                    priority: 0,
-                    stored: true,
-                    expires_at,
+                .map(|(seq, delivery_count)| {
+                    // The body length is learnt when the body is read back (page_in).
+                    let mut e = Entry::new(seq, Slot::paged(0), 0, true, expires_at);
+                    e.set_delivery_count(delivery_count);
+                    e
                 })
                 .collect();
             if prioritized {
@@ -413,24 +476,23 @@ impl Queue {
                 {
                     let expires_at = self.expiry_since(&m, published_at);
                     let entry = &mut st.ready[i];
-                    entry.body_len = body_len_of(&m);
-                    entry.priority = self.priority_of(&m);
-                    if entry.expires_at == EXPIRY_UNKNOWN {
-                        entry.expires_at = expires_at;
+                    entry.set_priority(self.priority_of(&m));
+                    if entry.expires_at() == EXPIRY_UNKNOWN {
+                        entry.set_expires_at(expires_at);
                     }
                     loaded += 1;
                     bytes += m.body_len();
-                    entry.message = Some(m);
+                    entry.body.set(m);
                 }
             }
         }
         st.resident += loaded;
         st.resident_bytes += bytes;
-        st.ready_bytes = st.ready.iter().map(|e| u64::from(e.body_len)).sum();
+        st.ready_bytes = st.ready.iter().map(|e| e.body_len() as u64).sum();
         // Stable: publish order within a priority is kept.
         st.ready
             .make_contiguous()
-            .sort_by_key(|e| std::cmp::Reverse(e.priority));
+            .sort_by_key(|e| std::cmp::Reverse(e.priority()));
     }
 
     /// The store and id of a durable queue.
@@ -534,17 +596,17 @@ impl Queue {
         let Some(head) = st.ready.front() else {
             return;
         };
-        if head.expires_at == 0 {
+        if head.expires_at() == 0 {
             return;
         }
         let now = now_ms();
         while let Some(head) = st.ready.front() {
-            if head.expires_at == EXPIRY_UNKNOWN {
+            if head.expires_at() == EXPIRY_UNKNOWN {
                 // Recovered: its expiry is learnt when its body is read back.
                 self.page_in(st);
                 continue;
             }
-            if head.expires_at == 0 || head.expires_at >= now {
+            if head.expires_at() == 0 || head.expires_at() >= now {
                 break;
             }
             if !self.remove_head(st, Reason::Expired) {
@@ -557,20 +619,22 @@ impl Queue {
     /// and to the dead-letter exchange if the queue has one (reading its body back first if it
     /// was paged out). `false` if the queue is empty.
     fn remove_head(&self, st: &mut State, reason: Reason) -> bool {
-        while st.ready.front().is_some_and(|e| e.message.is_none()) && self.dead_letter.is_some() {
+        while st.ready.front().is_some_and(|e| e.body.message().is_none())
+            && self.dead_letter.is_some()
+        {
             self.page_in(st);
         }
         let Some(entry) = st.pop_ready() else {
             return false;
         };
-        if entry.stored {
-            if entry.message.is_some() {
+        if entry.stored() {
+            if entry.body.is_resident() {
                 st.resident = st.resident.saturating_sub(1);
                 st.resident_bytes = st.resident_bytes.saturating_sub(entry.body_len());
             }
             self.submit_acks(vec![entry.seq]);
         }
-        if let (Some(_), Some(message)) = (&self.dead_letter, entry.message) {
+        if let (Some(_), Some(message)) = (&self.dead_letter, entry.body.into_message()) {
             st.dead.push((message, reason));
         }
         true
@@ -579,7 +643,7 @@ impl Queue {
     /// Makes sure a timer will expire the head when its time comes, even with no consumer.
     /// One timer per queue at a time; it re-arms itself through `dispatch`.
     fn arm_expiry_timer(self: &Arc<Self>, st: &mut State) {
-        let Some(at) = st.ready.front().map(|e| e.expires_at).filter(|&t| t != 0) else {
+        let Some(at) = st.ready.front().map(|e| e.expires_at()).filter(|&t| t != 0) else {
             return;
         };
         // A recovered head whose expiry is not known yet: look (read its body) right away.
@@ -630,7 +694,7 @@ impl Queue {
     /// (ready messages, ready messages whose body is in memory): what paging keeps resident.
     pub fn memory_counts(&self) -> (usize, usize) {
         let st = self.lock();
-        let in_memory = st.ready.iter().filter(|e| e.message.is_some()).count();
+        let in_memory = st.ready.iter().filter(|e| e.body.is_resident()).count();
         (st.ready.len(), in_memory)
     }
 
@@ -647,15 +711,14 @@ impl Queue {
         }
         let seq = st.next_seq;
         st.next_seq += 1;
-        st.push_ready(Entry {
+        let priority = self.priority_of(&message);
+        st.push_ready(Entry::new(
             seq,
-            body_len: body_len_of(&message),
-            priority: self.priority_of(&message),
-            message: Some(message),
-            delivery_count: 0,
-            stored: false,
+            Slot::resident(message),
+            priority,
+            false,
             expires_at,
-        });
+        ));
         self.dispatch(&mut st);
         self.drop_head_over_limit(&mut st);
         true
@@ -747,15 +810,13 @@ impl Queue {
             st.resident += 1;
             st.resident_bytes += message.body_len();
             let expires_at = q.expiry_for(&message);
-            st.push_ready(Entry {
+            st.push_ready(Entry::new(
                 seq,
-                message: Some(message.clone()),
-                body_len: body_len_of(&message),
-                priority: q.priority_of(&message),
-                delivery_count: 0,
-                stored: true,
+                Slot::resident(message.clone()),
+                q.priority_of(&message),
+                true,
                 expires_at,
-            });
+            ));
             written.push(((*q).clone(), seq));
             q.dispatch(st);
             q.drop_head_over_limit(st);
@@ -792,13 +853,13 @@ impl Queue {
         let (mut entry, message) = self.pop_loaded(&mut st)?;
         let seq = entry.seq;
         let remaining = st.ready.len() as u32;
-        let redelivered = entry.delivery_count > 0;
+        let redelivered = entry.redelivered();
         if no_ack {
-            if entry.stored {
+            if entry.stored() {
                 self.submit_acks(vec![seq]);
             }
         } else {
-            entry.delivery_count = entry.delivery_count.saturating_add(1);
+            entry.count_delivery();
             if let Some(cmd) = self.delivery_count_command(&entry) {
                 self.submit_detached(vec![cmd]);
             }
@@ -909,7 +970,7 @@ impl Queue {
         let mut stored = Vec::new();
         for seq in seqs {
             if let Some(e) = st.unacked.remove(seq) {
-                if e.stored {
+                if e.stored() {
                     stored.push(e.seq);
                 }
             }
@@ -927,13 +988,14 @@ impl Queue {
         back.sort_by_key(|e| e.seq);
         for mut entry in back {
             // Delivered at least once, whatever the count said (a no-ack get never requeues).
-            entry.delivery_count = entry.delivery_count.max(1);
-            if entry.stored && entry.message.is_some() {
+            entry.mark_redelivered();
+            if entry.stored() && entry.body.is_resident() {
                 st.resident += 1;
                 st.resident_bytes += entry.body_len();
             }
             let pos = st.ready.partition_point(|e| {
-                e.priority > entry.priority || (e.priority == entry.priority && e.seq < entry.seq)
+                e.priority() > entry.priority()
+                    || (e.priority() == entry.priority() && e.seq < entry.seq)
             });
             st.insert_ready(pos, entry);
         }
@@ -952,10 +1014,10 @@ impl Queue {
         let mut stored = Vec::new();
         for seq in seqs {
             if let Some(e) = st.unacked.remove(seq) {
-                if e.stored {
+                if e.stored() {
                     stored.push(e.seq);
                 }
-                if let Some(message) = e.message {
+                if let Some(message) = e.body.into_message() {
                     st.dead.push((message, Reason::Rejected));
                 }
             }
@@ -977,11 +1039,11 @@ impl Queue {
         let mut st = self.lock();
         let n = st.ready.len() as u32;
         if let Some((stored, store)) = self.stored_with_store() {
-            if st.ready.iter().any(|e| e.stored) {
+            if st.ready.iter().any(|e| e.stored()) {
                 let mut keep: Vec<u64> = st
                     .unacked
                     .values()
-                    .filter(|e| e.stored)
+                    .filter(|e| e.stored())
                     .map(|e| e.seq)
                     .collect();
                 keep.sort_unstable();
@@ -1060,7 +1122,7 @@ impl Queue {
                 queue: me.clone(),
                 seq: entry.seq,
                 message,
-                redelivered: entry.delivery_count > 0,
+                redelivered: entry.redelivered(),
                 no_ack: c.no_ack,
                 credits,
             };
@@ -1077,11 +1139,11 @@ impl Queue {
                 continue;
             }
             if no_ack {
-                if entry.stored {
+                if entry.stored() {
                     counts.push(self.ack_command(vec![entry.seq]));
                 }
             } else {
-                entry.delivery_count = entry.delivery_count.saturating_add(1);
+                entry.count_delivery();
                 counts.extend(self.delivery_count_command(&entry));
                 st.unacked.insert(entry.seq, entry);
             }
@@ -1097,7 +1159,7 @@ impl Queue {
     fn pop_loaded(&self, st: &mut State) -> Option<(Entry, Message)> {
         loop {
             let head = st.ready.front()?;
-            if head.message.is_none() {
+            if head.body.message().is_none() {
                 self.page_in(st);
                 continue;
             }
@@ -1108,8 +1170,8 @@ impl Queue {
                 let keep = st.ready.len() * 2;
                 st.ready.shrink_to(keep);
             }
-            let message = entry.message.clone()?;
-            if entry.stored {
+            let message = entry.body.message().cloned()?;
+            if entry.stored() {
                 st.resident = st.resident.saturating_sub(1);
                 st.resident_bytes = st.resident_bytes.saturating_sub(message.body_len());
             }
@@ -1119,7 +1181,7 @@ impl Queue {
 
     /// Undoes `pop_loaded` for a delivery that could not be handed over.
     fn push_front_loaded(&self, st: &mut State, entry: Entry) {
-        if entry.stored {
+        if entry.stored() {
             st.resident += 1;
             st.resident_bytes += entry.body_len();
         }
@@ -1150,21 +1212,20 @@ impl Queue {
                     let Some(entry) = st.ready.get_mut(i) else {
                         break;
                     };
-                    if entry.seq != stored_entry.seq || entry.message.is_some() {
+                    if entry.seq != stored_entry.seq || entry.body.is_resident() {
                         continue;
                     }
                     match persist::decode_message_timed(&stored_entry.message, &mut last_route) {
                         Ok((m, published_at)) => {
-                            if entry.expires_at == EXPIRY_UNKNOWN {
-                                entry.expires_at = self.expiry_since(&m, published_at);
+                            if entry.expires_at() == EXPIRY_UNKNOWN {
+                                entry.set_expires_at(self.expiry_since(&m, published_at));
                             }
                             loaded += 1;
                             bytes += m.body_len();
-                            if entry.body_len == 0 {
-                                entry.body_len = body_len_of(&m);
-                                learnt += u64::from(entry.body_len);
+                            if entry.body.body_len() == 0 {
+                                learnt += m.body_len() as u64;
                             }
-                            entry.message = Some(m);
+                            entry.body.set(m);
                         }
                         Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost,
                             seq = entry.seq, error = %e, "unreadable stored message"),
@@ -1177,7 +1238,7 @@ impl Queue {
             Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
                 "cannot read messages back from the store"),
         }
-        if st.ready.front().is_some_and(|e| e.message.is_none()) {
+        if st.ready.front().is_some_and(|e| e.body.message().is_none()) {
             tracing::error!(queue = %self.name, vhost = %self.vhost, seq = head_seq,
                 "dropping a stored message that cannot be read back");
             st.pop_ready();
@@ -1209,8 +1270,8 @@ impl Queue {
                 break;
             }
             next = e.seq + 1;
-            if e.stored {
-                if let Some(m) = e.message.take() {
+            if e.stored() {
+                if let Some(m) = e.body.take() {
                     freed += 1;
                     bytes += m.body_len();
                 }
@@ -1235,11 +1296,11 @@ impl Queue {
     }
 
     fn delivery_count_command(&self, entry: &Entry) -> Option<Command> {
-        let stored = self.stored.as_ref().filter(|_| entry.stored)?;
+        let stored = self.stored.as_ref().filter(|_| entry.stored())?;
         Some(Command::SetDeliveryCount {
             queue: stored.id,
             seq: entry.seq,
-            count: u32::from(entry.delivery_count),
+            count: entry.delivery_count(),
         })
     }
 
@@ -1294,12 +1355,6 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A message's body size as an entry keeps it (bodies over 4 GiB cannot be published: the
-/// configured maximum message size is far below).
-fn body_len_of(m: &Message) -> u32 {
-    u32::try_from(m.body_len()).unwrap_or(u32::MAX)
-}
-
 /// Property-flag bits of `expiration` and `priority` in the first flags word.
 const EXPIRATION_FLAG: u16 = 1 << 8;
 const PRIORITY_FLAG: u16 = 1 << 11;
@@ -1308,4 +1363,40 @@ const PRIORITY_FLAG: u16 = 1 << 11;
 /// lets the hot path skip decoding properties it does not need.
 fn has_property(raw: &[u8], flag: u16) -> bool {
     raw.len() >= 2 && u16::from_be_bytes([raw[0], raw[1]]) & flag != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Route;
+
+    #[test]
+    fn an_entrys_packed_fields_do_not_disturb_each_other() {
+        let m = Message::new(Route::new(b"", b"q"), &[0, 0], b"body", false);
+        let at = 1_764_460_800_123; // 2025-11-30
+        let mut e = Entry::new(7, Slot::resident(m), 9, true, at);
+        assert_eq!((e.expires_at(), e.priority(), e.stored()), (at, 9, true));
+        assert!(!e.redelivered());
+        e.count_delivery();
+        e.count_delivery();
+        assert_eq!(e.delivery_count(), 2);
+        e.set_priority(255);
+        e.set_expires_at(0);
+        assert_eq!((e.expires_at(), e.priority(), e.stored()), (0, 255, true));
+        assert_eq!(e.delivery_count(), 2);
+        e.set_expires_at(u64::MAX - 5);
+        assert_eq!(e.expires_at(), EXPIRY_UNKNOWN);
+        assert_eq!((e.priority(), e.delivery_count()), (255, 2));
+        e.set_delivery_count(u32::MAX);
+        assert_eq!(e.delivery_count() as u64, MAX_DELIVERIES);
+        e.count_delivery();
+        assert_eq!(e.delivery_count() as u64, MAX_DELIVERIES);
+        assert_eq!(
+            (e.expires_at(), e.priority(), e.stored()),
+            (EXPIRY_UNKNOWN, 255, true)
+        );
+        assert_eq!((e.seq, e.body_len()), (7, 4));
+        let e = Entry::new(8, Slot::paged(0), 0, false, 0);
+        assert!(!e.stored() && e.priority() == 0 && e.expires_at() == 0 && e.body_len() == 0);
+    }
 }
