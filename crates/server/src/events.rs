@@ -42,6 +42,23 @@ impl Credit {
         self.used.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn take_n(&self, n: u32) {
+        self.used.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Like [`Credit::give_back`]; `true` if this reopened a window that had no room left
+    /// (whoever stopped offering for lack of it must be told).
+    pub fn give_back_reopens(&self, n: u32) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        let before = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(n))
+            })
+            .unwrap_or(0);
+        limit != 0 && before >= limit && before.saturating_sub(n) < limit
+    }
+
     pub fn give_back(&self, n: u32) {
         // Saturating: a credit can be returned after a qos reset without going negative.
         let _ = self
@@ -50,6 +67,21 @@ impl Credit {
                 Some(u.saturating_sub(n))
             });
     }
+}
+
+/// A connection's delivery window, in bytes: deliveries queues have handed to it that have not
+/// yet left for the socket. When a slow reader fills it, queues stop offering to that
+/// connection's consumers (the messages wait in the queue instead of in output buffers), as
+/// RabbitMQ's credit flow between queue, channel and writer does. It never limits a consumer
+/// that keeps up: a delivery leaves the window as soon as the socket takes it.
+pub const DELIVERY_WINDOW: u32 = 4 << 20;
+
+/// What one delivery of `m` counts against [`DELIVERY_WINDOW`]: its body and about what its
+/// frames and the bookkeeping around them add.
+pub fn window_cost(m: &Message) -> u32 {
+    u32::try_from(m.body_len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(128)
 }
 
 /// One message handed to a consumer's connection.

@@ -3,7 +3,7 @@
 //!
 //! Why not `Arc<struct { Bytes, Bytes, ... }>` with views of the read buffer: for the small
 //! messages that dominate real traffic that layout cost 2.5x the message itself (see
-//! docs/storage.md, "Message layout in memory"): a 160-byte `Arc` holding four `Bytes` views,
+//! docs/server.md, "Message layout in memory"): a 160-byte `Arc` holding four `Bytes` views,
 //! and behind them the whole frame-set as received (frame headers, method arguments), pinned
 //! in the read buffer for as long as the message is queued. Here the raw properties and the
 //! body are copied once, at publish, into a single allocation with a 28-byte header; the
@@ -219,7 +219,7 @@ impl Drop for Message {
 /// A queue entry's hold on its message, in one word: the message itself, or, while the body
 /// is only in the store (paged out, or recovered and not read back yet), the body's length,
 /// which length limits keep counting. (`Option<Message>` plus a length took 16 bytes of a
-/// 32-byte entry; see docs/storage.md, "Message layout in memory".)
+/// 32-byte entry; see docs/server.md, "Message layout in memory".)
 ///
 /// Encoding: a message's head is 8-aligned, so a resident slot is that pointer with bit 0
 /// clear; a paged slot is `length << 1 | 1`, an address-free pointer never dereferenced.

@@ -13,7 +13,7 @@
 
 use crate::dead_letter::{self, DeadLetterTarget, Reason};
 use crate::error::{AmqpError, AmqpResult};
-use crate::events::{ConnEvent, Credit, Delivery};
+use crate::events::{window_cost, ConnEvent, Credit, Delivery};
 use crate::message::{Message, Slot};
 use crate::persist;
 use crate::vhost::Vhost;
@@ -87,7 +87,7 @@ type DeadLetters = Vec<(Message, Reason)>;
 type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
 
 /// One message in a queue. 24 bytes: the ready list holds one per queued message, so its size
-/// is part of every queued message's memory (docs/storage.md, "Message layout in memory").
+/// is part of every queued message's memory (docs/server.md, "Message layout in memory").
 #[derive(Debug)]
 struct Entry {
     seq: u64,
@@ -211,11 +211,14 @@ pub struct Consumer {
     /// RabbitMQ's consumer priority (`x-priority` consume argument, default 0): messages go to
     /// the highest-priority consumers that have credit, round-robin among equals.
     pub priority: i64,
+    /// The connection's delivery window (`events::DELIVERY_WINDOW`), shared by its consumers.
+    pub window: Arc<Credit>,
 }
 
 impl Consumer {
     fn has_credit(&self) -> bool {
-        self.no_ack || (self.credit.has_room() && self.channel_credit.has_room())
+        self.window.has_room()
+            && (self.no_ack || (self.credit.has_room() && self.channel_credit.has_room()))
     }
 }
 
@@ -1109,6 +1112,8 @@ impl Queue {
             };
             st.next_consumer = (idx + 1) % n;
             let c = &st.consumers[idx];
+            let cost = window_cost(&message);
+            c.window.take_n(cost);
             let credits = if c.no_ack {
                 None
             } else {
@@ -1130,6 +1135,7 @@ impl Queue {
             if c.tx.send(ConnEvent::Deliver(delivery)).is_err() {
                 // The connection is gone; its cleanup will remove the consumer. Put the message
                 // back and stop offering to this consumer now.
+                c.window.give_back(cost);
                 if !no_ack {
                     c.credit.give_back(1);
                     c.channel_credit.give_back(1);

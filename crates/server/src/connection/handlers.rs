@@ -4,7 +4,7 @@
 use super::channel::{Assembly, BodyParts, Channel, PendingPublish, Settle, Transaction, Unacked};
 use super::Connection;
 use crate::error::{AmqpError, AmqpResult};
-use crate::events::{ConnEvent, Credit, Delivery};
+use crate::events::{window_cost, ConnEvent, Credit, Delivery};
 use crate::message::{Message, Route};
 use crate::queue::{Consumer, Queue};
 use bytes::Bytes;
@@ -418,6 +418,7 @@ impl Connection {
             crate::arguments::consumer_priority(&m.arguments, &queue_name, &self.vhost.name)?;
         let conn_id = self.id;
         let tx = self.events_tx.clone();
+        let window = self.window.clone();
         let ch = self.channel(channel)?;
         if ch.consumers.contains_key(&tag) {
             return Err(AmqpError::not_allowed(format!(
@@ -434,6 +435,7 @@ impl Connection {
             credit: Credit::new(ch.consumer_prefetch),
             channel_credit: ch.channel_credit.clone(),
             priority,
+            window,
         };
         ch.consumers.insert(tag.clone(), queue.clone());
         if let Err(e) = queue.add_consumer(consumer) {
@@ -948,6 +950,9 @@ impl Connection {
 
     /// Writes a delivery from a queue, or hands it back if its channel is gone.
     pub(super) fn deliver(&mut self, d: Delivery) {
+        // Held against the window until the frames have left for the socket (or, if the
+        // delivery is handed back, until the next flush).
+        self.out_window = self.out_window.saturating_add(window_cost(&d.message));
         let Some(ch) = self.channels.get_mut(&d.channel).filter(|c| !c.closing) else {
             return_delivery(d);
             return;

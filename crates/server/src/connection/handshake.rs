@@ -56,7 +56,7 @@ impl Io<'_> {
     fn send(&self, method: Method) {
         let mut out = BytesMut::with_capacity(512);
         frame::encode_method(0, &method, &mut out);
-        self.writer.send(out.freeze());
+        self.writer.send(out.freeze(), 0);
     }
 
     async fn fill(&mut self) -> Result<(), Failure> {
@@ -180,7 +180,7 @@ async fn negotiate(
             Some(ProtocolHeader::Amqp091) => break,
             Some(ProtocolHeader::Unsupported(seen)) => {
                 debug!(%peer, ?seen, "unsupported protocol header");
-                io.writer.send(Bytes::from_static(&PROTOCOL_HEADER));
+                io.writer.send(Bytes::from_static(&PROTOCOL_HEADER), 0);
                 return Err(Failure::Gone);
             }
             None => io.fill().await?,

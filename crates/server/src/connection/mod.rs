@@ -15,7 +15,7 @@ mod outbox;
 
 use crate::broker::Broker;
 use crate::error::AmqpError;
-use crate::events::ConnEvent;
+use crate::events::{ConnEvent, Credit, DELIVERY_WINDOW};
 use crate::queue::ConnectionId;
 use crate::vhost::Vhost;
 use bytes::BytesMut;
@@ -63,6 +63,10 @@ pub(crate) struct Connection {
     decoder: FrameDecoder,
     /// Encoded output not yet handed to the writer task.
     out: BytesMut,
+    /// How much of the delivery window the deliveries in `out` hold (returned on flush).
+    out_window: u32,
+    /// The delivery window its consumers share (`events::DELIVERY_WINDOW`).
+    window: Arc<Credit>,
     writer: outbox::Outbox,
     events_tx: mpsc::UnboundedSender<ConnEvent>,
     frame_max: u32,
@@ -96,7 +100,8 @@ pub(crate) struct Connection {
 pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
     let (reader, writer_half) = socket.into_split();
-    let (writer, writer_task) = outbox::Outbox::start(writer_half);
+    let window = Credit::new(DELIVERY_WINDOW);
+    let (writer, writer_task) = outbox::Outbox::start(writer_half, window.clone());
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let hs = handshake::run(&broker, reader, peer, &writer).await;
     let Some(hs) = hs else {
@@ -117,6 +122,8 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
         decoder: FrameDecoder::new(hs.frame_max),
         // Grows on first use: idle connections hold no output buffer.
         out: BytesMut::new(),
+        out_window: 0,
+        window,
         writer,
         events_tx,
         frame_max: hs.frame_max,
@@ -147,12 +154,33 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
 
 impl Connection {
     fn flush(&mut self) {
-        if !self.out.is_empty() {
+        if !self.out.is_empty() || self.out_window > 0 {
             // The whole buffer goes, not just its filled part: a split would leave the spare
             // capacity (and so the allocation) with an idle connection.
             let chunk = std::mem::take(&mut self.out).freeze();
-            self.writer.send(chunk);
-            self.last_write = Instant::now();
+            if !chunk.is_empty() {
+                self.last_write = Instant::now();
+            }
+            if self
+                .writer
+                .send(chunk, std::mem::take(&mut self.out_window))
+            {
+                self.offer_again();
+            }
+        }
+    }
+
+    /// The delivery window has room again: queues that stopped offering to this connection's
+    /// consumers for lack of it look again.
+    fn offer_again(&self) {
+        let mut queues: Vec<&Arc<crate::queue::Queue>> = Vec::new();
+        for q in self.channels.values().flat_map(|c| c.consumers.values()) {
+            if !queues.iter().any(|x| Arc::ptr_eq(x, q)) {
+                queues.push(q);
+            }
+        }
+        for q in queues {
+            q.kick();
         }
     }
 
@@ -177,6 +205,11 @@ impl Connection {
         ticker.tick().await;
         loop {
             let flow_paused = self.broker.flow_paused();
+            // Flow control (see `outbox`): stop reading while the client is not reading what
+            // we send, and wait for the socket when deliveries have filled the window.
+            let congested = self.writer.is_congested();
+            let wait_for_socket =
+                self.writer.is_backed_up() && (congested || !self.window.has_room());
             // Unbiased: neither a delivery flood nor a publish flood may starve the other.
             tokio::select! {
                 ev = events.recv() => {
@@ -200,8 +233,12 @@ impl Connection {
                     // Not reading counts as hearing from the client: the pause is ours.
                     self.last_read = Instant::now();
                 }
+                _ = self.writer.drained(), if wait_for_socket => {
+                    self.last_read = Instant::now();
+                    self.offer_again();
+                }
                 // Wait for data before holding a buffer for it: an idle connection keeps none.
-                ready = self.reader.readable(), if !flow_paused => {
+                ready = self.reader.readable(), if !flow_paused && !congested => {
                     if ready.is_err() {
                         return Exit::Done;
                     }
@@ -214,6 +251,10 @@ impl Connection {
                     tokio::task::consume_budget().await;
                 }
                 _ = ticker.tick() => {
+                    if congested {
+                        // Its heartbeats wait unread behind what we do not read.
+                        self.last_read = Instant::now();
+                    }
                     if !hb.is_zero() {
                         if self.last_read.elapsed() > hb * 2 {
                             warn!(connection = self.id, peer = %self.peer,
