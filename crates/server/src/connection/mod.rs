@@ -67,6 +67,8 @@ pub(crate) struct Connection {
     out_window: u32,
     /// The delivery window its consumers share (`events::DELIVERY_WINDOW`).
     window: Arc<Credit>,
+    /// The window was seen full and its queues have not been told since it has room again.
+    window_starved: bool,
     writer: outbox::Outbox,
     events_tx: mpsc::UnboundedSender<ConnEvent>,
     frame_max: u32,
@@ -124,6 +126,7 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
         out: BytesMut::new(),
         out_window: 0,
         window,
+        window_starved: false,
         writer,
         events_tx,
         frame_max: hs.frame_max,
@@ -165,6 +168,7 @@ impl Connection {
                 .writer
                 .send(chunk, std::mem::take(&mut self.out_window))
             {
+                self.window_starved = false;
                 self.offer_again();
             }
         }
@@ -208,8 +212,15 @@ impl Connection {
             // Flow control (see `outbox`): stop reading while the client is not reading what
             // we send, and wait for the socket when deliveries have filled the window.
             let congested = self.writer.is_congested();
-            let wait_for_socket =
-                self.writer.is_backed_up() && (congested || !self.window.has_room());
+            let starved = !self.window.has_room();
+            if starved {
+                self.window_starved = true;
+            } else if self.window_starved {
+                // Reopened by the writer task (or by a flush whose news a wake-up missed).
+                self.window_starved = false;
+                self.offer_again();
+            }
+            let wait_for_socket = self.writer.is_backed_up() && (congested || starved);
             // Unbiased: neither a delivery flood nor a publish flood may starve the other.
             tokio::select! {
                 ev = events.recv() => {
@@ -233,9 +244,9 @@ impl Connection {
                     // Not reading counts as hearing from the client: the pause is ours.
                     self.last_read = Instant::now();
                 }
+                // Wakes the loop, whose top tells the queues if the window has room again.
                 _ = self.writer.drained(), if wait_for_socket => {
                     self.last_read = Instant::now();
-                    self.offer_again();
                 }
                 // Wait for data before holding a buffer for it: an idle connection keeps none.
                 ready = self.reader.readable(), if !flow_paused && !congested => {
