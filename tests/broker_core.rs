@@ -933,3 +933,24 @@ async fn many_channels_on_one_connection() {
         assert_eq!(m.delivery.data, format!("{i}").into_bytes());
     }
 }
+
+#[tokio::test]
+async fn message_sizes_over_rabbitmqs_512_mib_cap_are_refused_at_start() {
+    for config in [
+        warren_server::Config {
+            max_message_size: (512 << 20) + 1,
+            ..Default::default()
+        },
+        warren_server::Config {
+            frame_max: (512 << 20) + 1,
+            ..Default::default()
+        },
+    ] {
+        let err = match warren_server::Server::start(config).await {
+            Ok(_) => panic!("a broker started with an oversized limit"),
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("512 MiB"), "{err}");
+    }
+}

@@ -5,6 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The largest `max_message_size` (and `frame_max`) the broker accepts: 512 MiB, RabbitMQ's cap
+/// on message sizes. A message is held in one allocation with 32-bit lengths (`message.rs`).
+pub const MESSAGE_SIZE_LIMIT: u64 = 512 << 20;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Addresses to listen on. Empty means `[::]:5672` (dual-stack), falling back to
@@ -23,7 +27,8 @@ pub struct Config {
     pub channel_max: u16,
     /// Heartbeat we propose in seconds (RabbitMQ: 60).
     pub heartbeat: u16,
-    /// Largest message body accepted (RabbitMQ 3.10: 128 MiB).
+    /// Largest message body accepted (RabbitMQ 3.10: 128 MiB; at most
+    /// [`MESSAGE_SIZE_LIMIT`]).
     pub max_message_size: u64,
     /// How long a client may take to finish the handshake (RabbitMQ: 10 s).
     pub handshake_timeout: Duration,

@@ -53,6 +53,18 @@ impl Server {
     /// opened (corrupt, locked by another broker, not a Warren store) is an error naming the
     /// data dir: the broker never starts empty over data it could not read.
     pub async fn start(config: Config) -> io::Result<Server> {
+        let limit = crate::config::MESSAGE_SIZE_LIMIT;
+        for (name, value) in [
+            ("max_message_size", config.max_message_size),
+            ("frame_max", u64::from(config.frame_max)),
+        ] {
+            if value > limit {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{name} {value} is over the limit of {limit} bytes (512 MiB, as RabbitMQ caps message sizes)"),
+                ));
+            }
+        }
         let dir = config.data_dir.clone();
         let options = config.store_options.clone();
         let (store, recovered) = tokio::task::spawn_blocking(move || Store::open(&dir, options))
