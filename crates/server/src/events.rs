@@ -38,18 +38,15 @@ impl Credit {
         limit == 0 || self.used.load(Ordering::Relaxed) < limit
     }
 
-    pub fn take(&self) {
-        self.used.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn take_n(&self, n: u32) {
+    pub fn take(&self, n: u32) {
         self.used.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Like [`Credit::give_back`]; `true` if this reopened a window that had no room left
-    /// (whoever stopped offering for lack of it must be told).
-    pub fn give_back_reopens(&self, n: u32) -> bool {
+    /// Returns `n`; `true` if that reopened a window that had no room left (whoever stopped
+    /// offering for lack of it must be told).
+    pub fn give_back(&self, n: u32) -> bool {
         let limit = self.limit.load(Ordering::Relaxed);
+        // Saturating: a credit can be returned after a qos reset without going negative.
         let before = self
             .used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
@@ -57,15 +54,6 @@ impl Credit {
             })
             .unwrap_or(0);
         limit != 0 && before >= limit && before.saturating_sub(n) < limit
-    }
-
-    pub fn give_back(&self, n: u32) {
-        // Saturating: a credit can be returned after a qos reset without going negative.
-        let _ = self
-            .used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
-                Some(u.saturating_sub(n))
-            });
     }
 }
 

@@ -102,18 +102,31 @@ impl Message {
     /// Copies `properties` and `body` into a new message.
     ///
     /// # Panics
-    /// If the properties are 2 GiB or more or the body is 4 GiB or more (frames and the
-    /// maximum message size keep both far smaller).
+    /// If the properties are 2 GiB or more or the body is 4 GiB or more (frame_max and the
+    /// maximum message size are capped far below: `config::MESSAGE_SIZE_LIMIT`).
     pub fn new(route: Route, properties: &[u8], body: &[u8], persistent: bool) -> Message {
+        Message::from_pieces(route, properties, &[body], persistent)
+    }
+
+    /// Like [`Message::new`] with the body given in pieces (body frames as received), copied
+    /// one after the other.
+    pub fn from_pieces<B: AsRef<[u8]>>(
+        route: Route,
+        properties: &[u8],
+        body: &[B],
+        persistent: bool,
+    ) -> Message {
+        let body_size: usize = body.iter().map(|p| p.as_ref().len()).sum();
         let props_len = u32::try_from(properties.len())
             .ok()
             .filter(|&n| n < PERSISTENT)
             .expect("properties under 2 GiB");
-        let body_len = u32::try_from(body.len()).expect("body under 4 GiB");
-        let layout = layout_for(properties.len() + body.len());
+        let body_len = u32::try_from(body_size).expect("body under 4 GiB");
+        let layout = layout_for(properties.len() + body_size);
         // SAFETY: the layout has a non-zero size (at least `size_of::<Head>()`). The head is
-        // written whole (padding included) before the data, then the data is copied into the
-        // bytes after DATA_OFFSET, which the layout covers.
+        // written whole (padding included) before the data, then the properties and the body
+        // pieces (the same immutable slices whose lengths sized the layout) are copied into
+        // the bytes after DATA_OFFSET, which the layout covers.
         unsafe {
             let raw = alloc::alloc(layout);
             let Some(head) = NonNull::new(raw.cast::<Head>()) else {
@@ -125,9 +138,11 @@ impl Message {
                 body_len,
                 props_len_persistent: props_len | if persistent { PERSISTENT } else { 0 },
             });
-            let data = raw.add(DATA_OFFSET);
-            std::ptr::copy_nonoverlapping(properties.as_ptr(), data, properties.len());
-            std::ptr::copy_nonoverlapping(body.as_ptr(), data.add(properties.len()), body.len());
+            let mut at = raw.add(DATA_OFFSET);
+            for piece in std::iter::once(properties).chain(body.iter().map(AsRef::as_ref)) {
+                std::ptr::copy_nonoverlapping(piece.as_ptr(), at, piece.len());
+                at = at.add(piece.len());
+            }
             Message { head }
         }
     }
@@ -348,6 +363,10 @@ mod tests {
                 assert_eq!(m.persistent(), persistent);
             }
         }
+        let pieces = [&b"body "[..], b"", b"in ", b"frames"];
+        let m = Message::from_pieces(route.clone(), b"\x00\x00", &pieces, false);
+        assert_eq!(m.body(), b"body in frames");
+        assert_eq!(m.properties(), b"\x00\x00");
         let empty = Route::new(b"", b"");
         assert!(empty.is(b"", b""));
         assert!(!route.is(b"orders", b"order"));

@@ -1113,12 +1113,12 @@ impl Queue {
             st.next_consumer = (idx + 1) % n;
             let c = &st.consumers[idx];
             let cost = window_cost(&message);
-            c.window.take_n(cost);
+            c.window.take(cost);
             let credits = if c.no_ack {
                 None
             } else {
-                c.credit.take();
-                c.channel_credit.take();
+                c.credit.take(1);
+                c.channel_credit.take(1);
                 Some((c.credit.clone(), c.channel_credit.clone()))
             };
             let delivery = Delivery {

@@ -4,7 +4,7 @@
 use crate::events::Credit;
 use crate::message::{Message, Route};
 use crate::queue::Queue;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use warren_codec::generated::BasicPublish;
@@ -30,37 +30,35 @@ pub enum Assembly {
     },
 }
 
-/// Body fragments: a single frame stays a zero-copy view; several are joined once.
+/// Body frames as received, views of the read buffer: they are copied once, straight into the
+/// message (`Message::from_pieces`), so several frames are never joined first. One frame, the
+/// common case, needs no `Vec`.
 #[derive(Debug, Default)]
 pub enum BodyParts {
     #[default]
     Empty,
     One(Bytes),
-    Many(BytesMut),
+    Many(Vec<Bytes>),
 }
 
 impl BodyParts {
     pub fn push(&mut self, part: Bytes) {
         *self = match std::mem::take(self) {
             BodyParts::Empty => BodyParts::One(part),
-            BodyParts::One(first) => {
-                let mut joined = BytesMut::with_capacity(first.len() + part.len());
-                joined.extend_from_slice(&first);
-                joined.extend_from_slice(&part);
-                BodyParts::Many(joined)
-            }
-            BodyParts::Many(mut joined) => {
-                joined.extend_from_slice(&part);
-                BodyParts::Many(joined)
+            BodyParts::One(first) => BodyParts::Many(vec![first, part]),
+            BodyParts::Many(mut parts) => {
+                parts.push(part);
+                BodyParts::Many(parts)
             }
         }
     }
 
-    pub fn finish(self) -> Bytes {
+    /// The frames' payloads in order.
+    pub fn pieces(&self) -> &[Bytes] {
         match self {
-            BodyParts::Empty => Bytes::new(),
-            BodyParts::One(b) => b,
-            BodyParts::Many(b) => b.freeze(),
+            BodyParts::Empty => &[],
+            BodyParts::One(b) => std::slice::from_ref(b),
+            BodyParts::Many(parts) => parts,
         }
     }
 }
@@ -242,12 +240,12 @@ mod tests {
         let frame = Bytes::from_static(b"hello");
         let mut parts = BodyParts::default();
         parts.push(frame.clone());
-        let body = parts.finish();
+        let [body] = parts.pieces() else { panic!() };
         assert_eq!(body.as_ptr(), frame.as_ptr());
         let mut parts = BodyParts::default();
         parts.push(Bytes::from_static(b"ab"));
         parts.push(Bytes::from_static(b"cd"));
         parts.push(Bytes::from_static(b"e"));
-        assert_eq!(&parts.finish()[..], b"abcde");
+        assert_eq!(parts.pieces().concat(), b"abcde");
     }
 }

@@ -9,12 +9,13 @@
 //! consumer on the same channel).
 
 use super::channel::ReplyConsumer;
+use super::handlers::write_delivery;
 use super::Connection;
 use crate::error::{AmqpError, AmqpResult};
 use crate::events::ConnEvent;
 use crate::message::Message;
 use std::hash::{BuildHasher, Hasher};
-use warren_codec::frame::{self, DeliveryMethod};
+use warren_codec::frame::DeliveryMethod;
 use warren_codec::generated::{BasicConsume, BasicConsumeOk};
 use warren_codec::{ContentHeader, Method, ShortStr};
 
@@ -138,20 +139,12 @@ impl Connection {
         let Some(reply) = ch.reply_consumer.as_ref().filter(|r| r.key == key) else {
             return;
         };
-        frame::encode_delivery_raw(
-            channel,
-            DeliveryMethod::Deliver {
-                consumer_tag: reply.tag.as_bytes(),
-                delivery_tag: ch.next_tag,
-                redelivered: false,
-            },
-            message.exchange(),
-            message.routing_key(),
-            message.properties(),
-            message.body(),
-            self.frame_max,
-            &mut self.out,
-        );
+        let deliver = DeliveryMethod::Deliver {
+            consumer_tag: reply.tag.as_bytes(),
+            delivery_tag: ch.next_tag,
+            redelivered: false,
+        };
+        write_delivery(&mut self.out, self.frame_max, channel, deliver, &message);
         ch.next_tag += 1;
     }
 }

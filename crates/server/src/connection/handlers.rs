@@ -7,7 +7,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::events::{window_cost, ConnEvent, Credit, Delivery};
 use crate::message::{Message, Route};
 use crate::queue::{Consumer, Queue};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -477,20 +477,12 @@ impl Connection {
                         credits: None,
                     });
                 }
-                frame::encode_delivery_raw(
-                    channel,
-                    DeliveryMethod::GetOk {
-                        delivery_tag: tag,
-                        redelivered,
-                        message_count: remaining,
-                    },
-                    message.exchange(),
-                    message.routing_key(),
-                    message.properties(),
-                    message.body(),
-                    self.frame_max,
-                    &mut self.out,
-                );
+                let get_ok = DeliveryMethod::GetOk {
+                    delivery_tag: tag,
+                    redelivered,
+                    message_count: remaining,
+                };
+                write_delivery(&mut self.out, self.frame_max, channel, get_ok, &message);
             }
         }
         Ok(())
@@ -586,7 +578,7 @@ impl Connection {
             .with_ids(60, 40));
         }
         if header.body_size == 0 {
-            return self.publish(channel, publish, header, Bytes::new());
+            return self.publish(channel, publish, header, BodyParts::Empty);
         }
         let remaining = header.body_size;
         self.channel(channel)?.assembly = Assembly::Body {
@@ -635,7 +627,7 @@ impl Connection {
         else {
             return Ok(());
         };
-        self.publish(channel, publish, header, body.finish())
+        self.publish(channel, publish, header, body)
     }
 
     /// A complete publish: check, route, enqueue, return if unroutable, confirm.
@@ -644,7 +636,7 @@ impl Connection {
         channel: u16,
         publish: BasicPublish,
         header: Box<ContentHeader>,
-        body: Bytes,
+        body: BodyParts,
     ) -> AmqpResult<()> {
         let mut header = header;
         self.address_replies(channel, &mut header)?;
@@ -666,10 +658,10 @@ impl Connection {
                 .insert(Route::new(exchange, routing_key))
                 .clone(),
         };
-        let message = Message::new(
+        let message = Message::from_pieces(
             route,
             &header.raw_properties,
-            &body,
+            body.pieces(),
             header.properties.delivery_mode == Some(2),
         );
         drop(body);
@@ -964,19 +956,17 @@ impl Connection {
         }
         let tag = ch.next_tag;
         ch.next_tag += 1;
-        frame::encode_delivery_raw(
-            d.channel,
-            DeliveryMethod::Deliver {
-                consumer_tag: d.consumer_tag.as_bytes(),
-                delivery_tag: tag,
-                redelivered: d.redelivered,
-            },
-            d.message.exchange(),
-            d.message.routing_key(),
-            d.message.properties(),
-            d.message.body(),
-            self.frame_max,
+        let deliver = DeliveryMethod::Deliver {
+            consumer_tag: d.consumer_tag.as_bytes(),
+            delivery_tag: tag,
+            redelivered: d.redelivered,
+        };
+        write_delivery(
             &mut self.out,
+            self.frame_max,
+            d.channel,
+            deliver,
+            &d.message,
         );
         if !d.no_ack {
             ch.unacked.push_back(Unacked {
@@ -1032,6 +1022,26 @@ fn settle_by_queue(settled: Vec<Unacked>, how: Settle) {
 }
 
 /// A delivery that could not be written goes back to its queue.
+/// Appends a queued message as basic.deliver or basic.get-ok (method, header, body frames).
+pub(super) fn write_delivery(
+    out: &mut BytesMut,
+    frame_max: u32,
+    channel: u16,
+    method: DeliveryMethod<'_>,
+    message: &Message,
+) {
+    frame::encode_delivery_raw(
+        channel,
+        method,
+        message.exchange(),
+        message.routing_key(),
+        message.properties(),
+        message.body(),
+        frame_max,
+        out,
+    );
+}
+
 fn return_delivery(d: Delivery) {
     if d.no_ack {
         return;

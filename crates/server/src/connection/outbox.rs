@@ -64,10 +64,10 @@ impl Outbox {
     pub(crate) fn send(&self, mut chunk: Bytes, window: u32) -> bool {
         if self.shared.queued.load(Ordering::Acquire) == 0 {
             match self.shared.socket.try_write(&chunk) {
-                Ok(n) if n == chunk.len() => return self.shared.window.give_back_reopens(window),
+                Ok(n) if n == chunk.len() => return self.shared.window.give_back(window),
                 Ok(n) => chunk.advance(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => return self.shared.window.give_back_reopens(window),
+                Err(_) => return self.shared.window.give_back(window),
             }
         }
         self.shared
@@ -79,7 +79,7 @@ impl Outbox {
             // The writer task is gone (dead socket): nothing will be written.
             self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-            return self.shared.window.give_back_reopens(window);
+            return self.shared.window.give_back(window);
         }
         false
     }
