@@ -664,7 +664,6 @@ impl Connection {
             body.pieces(),
             header.properties.delivery_mode == Some(2),
         );
-        drop(body);
         let headers = header.properties.headers;
         if let Some(tx) = ch.tx.as_mut() {
             tx.publishes.push(PendingPublish {
