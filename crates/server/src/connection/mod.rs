@@ -21,6 +21,7 @@ use crate::vhost::Vhost;
 use bytes::BytesMut;
 use channel::Channel;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -253,7 +254,7 @@ impl Connection {
                     if ready.is_err() {
                         return Exit::Done;
                     }
-                    if let Some(exit) = self.read_and_process() {
+                    if let Some(exit) = self.read_and_process().await {
                         return exit;
                     }
                     // `readable` does not count against tokio's cooperative budget as a read
@@ -283,13 +284,27 @@ impl Connection {
     }
 
     /// One non-blocking read into the read buffer, then every complete frame in it handled.
-    fn read_and_process(&mut self) -> Option<Exit> {
+    async fn read_and_process(&mut self) -> Option<Exit> {
         let had_no_buffer = self.read_buf.capacity() == 0;
         if self.read_buf.capacity() - self.read_buf.len() < 1024 {
             self.read_buf.reserve(self.read_chunk);
         }
         let spare = self.read_buf.capacity() - self.read_buf.len();
-        match self.reader.try_read_buf(&mut self.read_buf) {
+        // Polled once, not awaited. Unlike `try_read_buf`, tokio's `poll_read` takes a read
+        // that did not fill the buffer as proof the socket is drained and clears its readiness,
+        // which saves the read that would only find it empty: a system call per wake-up, made
+        // before this task lets the consumers it just woke write their deliveries (latency).
+        let read = {
+            let mut read = std::pin::pin!(self.reader.read_buf(&mut self.read_buf));
+            std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+                std::task::Poll::Ready(r) => std::task::Poll::Ready(r),
+                std::task::Poll::Pending => {
+                    std::task::Poll::Ready(Err(std::io::ErrorKind::WouldBlock.into()))
+                }
+            })
+            .await
+        };
+        match read {
             Ok(0) => return Some(Exit::Done),
             Ok(n) => {
                 if n == spare {
