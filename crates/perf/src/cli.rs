@@ -1,6 +1,7 @@
 //! The command line (clap) and its translation into scenarios and targets.
 
 use crate::client::AmqpUri;
+use crate::floor::FloorSpec;
 use crate::runner::RunOptions;
 use crate::runner::Target;
 use crate::scenario::{self, ExchangeType, FlowSpec, Kind, Overrides, Scenario, StandardParams};
@@ -29,6 +30,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// List the standard scenarios.
     List(ListArgs),
+    /// Measure this machine's latency floor: a forwarder that does no work, paced like
+    /// latency-5k (see docs/benchmarks.md).
+    Floor(FloorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +148,41 @@ pub struct CompareArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FloorArgs {
+    /// Records per second.
+    #[arg(short = 'r', long, default_value_t = 5000.0)]
+    pub rate: f64,
+    /// Seconds to run.
+    #[arg(short = 'z', long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Worker threads of the forwarder's runtime (default: one per core, as Warren's).
+    #[arg(long)]
+    pub forwarder_threads: Option<usize>,
+    /// Times to run it (each printed, then the medians).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
+    /// A forwarder that busy-polls (never sleeps) instead of a tokio runtime.
+    #[arg(long)]
+    pub spin: bool,
+}
+
+impl FloorArgs {
+    pub fn spec(&self) -> Result<FloorSpec, String> {
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err("--rate must be above 0".into());
+        }
+        Ok(FloorSpec {
+            rate: self.rate,
+            duration: secs(self.duration, "--duration")?,
+            forwarder_threads: self
+                .forwarder_threads
+                .unwrap_or_else(crate::floor::default_threads),
+            spin: self.spin,
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -2,10 +2,11 @@
 //! scenario (A then B, the order flipped every other round so neither broker always goes
 //! first), and builds the ratio table.
 
+use crate::floor::{self, FloorSpec};
 use crate::procstat;
-use crate::report::{self, Row};
+use crate::report::{self, FloorRuns, Row};
 use crate::runner::{self, RunResult, Target};
-use crate::scenario::Scenario;
+use crate::scenario::{Kind, Scenario};
 use std::time::Duration;
 
 /// Everything a compare run produced.
@@ -17,6 +18,8 @@ pub struct CompareReport {
     pub rows: Vec<Row>,
     /// (scenario, broker, error) for runs that failed outright.
     pub failures: Vec<(String, String, String)>,
+    /// The machine's latency floor, measured in each round of every paced scenario.
+    pub floors: Vec<FloorRuns>,
 }
 
 impl CompareReport {
@@ -26,6 +29,7 @@ impl CompareReport {
             "b": self.b,
             "ratio": "A/B for higher-is-better metrics, B/A for lower-is-better: above 1 means A is better",
             "rows": report::rows_json(&self.rows),
+            "latency_floor": report::floors_json(&self.floors, &self.rows),
             "runs": self.runs.iter().map(RunResult::to_json).collect::<Vec<_>>(),
             "failures": self.failures.iter().map(|(s, b, e)| serde_json::json!({
                 "scenario": s, "broker": b, "error": e
@@ -40,6 +44,19 @@ pub fn order(round: u32) -> [usize; 2] {
         [0, 1]
     } else {
         [1, 0]
+    }
+}
+
+/// The floor measurement matching a paced (fixed-rate) scenario: same rate and duration.
+pub fn floor_spec_for(sc: &Scenario) -> Option<FloorSpec> {
+    match &sc.kind {
+        Kind::Flow(f) => f.rate.map(|rate| FloorSpec {
+            rate: rate * f64::from(f.producers.max(1)),
+            duration: f.duration,
+            forwarder_threads: floor::default_threads(),
+            spin: false,
+        }),
+        _ => None,
     }
 }
 
@@ -84,11 +101,17 @@ pub async fn compare(
     let mut runs = Vec::new();
     let mut failures = Vec::new();
     let mut rows = Vec::new();
+    let mut floors = Vec::new();
     for t in targets {
         settle(t.pid).await;
     }
     for sc in set {
         let mut mine: [Vec<RunResult>; 2] = [vec![], vec![]];
+        let floor_spec = floor_spec_for(sc);
+        let mut floor_runs = FloorRuns {
+            scenario: sc.name.clone(),
+            runs: Vec::new(),
+        };
         for round in 0..rounds.max(1) {
             for i in order(round) {
                 let t = targets[i];
@@ -131,6 +154,26 @@ pub async fn compare(
                     }
                 }
             }
+            if let Some(spec) = floor_spec {
+                // After both brokers, with both idle: what any broker pays here before working.
+                progress(&format!(
+                    "{} latency floor (round {}/{})",
+                    sc.name,
+                    round + 1,
+                    rounds.max(1)
+                ));
+                match floor::measure(spec).await {
+                    Ok(l) => {
+                        progress(&format!("  p50 {:.1} us, p99 {:.1} us", l.p50_us, l.p99_us));
+                        floor_runs.runs.push(l);
+                    }
+                    Err(e) => progress(&format!("  failed: {e}")),
+                }
+                tokio::time::sleep(pause).await;
+            }
+        }
+        if floor_spec.is_some() {
+            floors.push(floor_runs);
         }
         let ar: Vec<&RunResult> = mine[0].iter().collect();
         let br: Vec<&RunResult> = mine[1].iter().collect();
@@ -150,6 +193,7 @@ pub async fn compare(
         runs,
         rows,
         failures,
+        floors,
     }
 }
 

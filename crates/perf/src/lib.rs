@@ -7,6 +7,7 @@
 //! - [`scenario`]: scenario types, the standard compare set, topologies.
 //! - [`runner`]: runs one scenario against one broker and measures it.
 //! - [`compare`]: runs the standard set against two brokers, interleaved.
+//! - [`floor`]: the machine's latency floor (a forwarder that does no work), for context.
 //! - [`stats`]: percentiles, confirm bookkeeping, rates and ratios.
 //! - [`procstat`]: CPU and RSS from /proc.
 //! - [`report`]: text tables and JSON.
@@ -17,6 +18,7 @@
 pub mod cli;
 pub mod client;
 pub mod compare;
+pub mod floor;
 pub mod procstat;
 pub mod report;
 pub mod runner;

@@ -4,7 +4,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 use warren_perf::cli::{Cli, Command};
-use warren_perf::{compare, report, runner, scenario};
+use warren_perf::{compare, floor, report, runner, scenario, stats};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -72,6 +72,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Floor(a) => {
+            let spec = a.spec()?;
+            let mut runs = Vec::new();
+            for round in 1..=a.rounds.max(1) {
+                let l = floor::measure(spec).await.map_err(|e| e.to_string())?;
+                println!(
+                    "round {round}: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us ({} records)",
+                    l.p50_us, l.p99_us, l.p999_us, l.max_us, l.count
+                );
+                runs.push(l);
+            }
+            let p50 = stats::median(runs.iter().map(|l| l.p50_us).collect());
+            let p99 = stats::median(runs.iter().map(|l| l.p99_us).collect());
+            println!(
+                "median: p50 {} us, p99 {} us",
+                report::fmt_num(p50),
+                report::fmt_num(p99)
+            );
+            Ok(())
+        }
         Command::Compare(a) => {
             let set = a.scenarios()?;
             let (ta, tb) = a.targets()?;
@@ -87,6 +107,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             println!("\n## {} vs {}\n", rep.a, rep.b);
             println!("{}", report::compare_table(&rep.a, &rep.b, &rep.rows));
+            if !rep.floors.is_empty() {
+                println!("\n## Latency floor of this machine (a forwarder doing no work)\n");
+                println!(
+                    "{}",
+                    report::floor_table(&rep.a, &rep.b, &rep.floors, &rep.rows)
+                );
+            }
             write_json(&a.json, &rep.to_json())
         }
     }

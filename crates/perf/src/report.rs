@@ -2,7 +2,7 @@
 //! compare table (A, B and the oriented ratio per scenario and metric), and their JSON forms.
 
 use crate::runner::RunResult;
-use crate::stats::{self, Better};
+use crate::stats::{self, Better, LatencySummary};
 use serde_json::json;
 use std::fmt::Write;
 
@@ -332,6 +332,76 @@ pub fn compare_table(a_label: &str, b_label: &str, rows: &[Row]) -> String {
         );
     }
     s
+}
+
+/// The latency-floor runs measured beside one paced scenario (see [`crate::floor`]).
+#[derive(Debug, Clone)]
+pub struct FloorRuns {
+    pub scenario: String,
+    pub runs: Vec<LatencySummary>,
+}
+
+/// Medians of the floor runs: (p50, p99) in microseconds.
+fn floor_medians(f: &FloorRuns) -> (Option<f64>, Option<f64>) {
+    (
+        stats::median(f.runs.iter().map(|l| l.p50_us).collect()),
+        stats::median(f.runs.iter().map(|l| l.p99_us).collect()),
+    )
+}
+
+/// The compared p99 of a scenario from the compare rows: (A, B).
+fn p99s(rows: &[Row], scenario: &str) -> (Option<f64>, Option<f64>) {
+    rows.iter()
+        .find(|r| r.scenario == scenario && r.metric == P99.name)
+        .map_or((None, None), |r| (r.a, r.b))
+}
+
+/// The floor beside each paced scenario, with the p99 ratio a broker doing no work at all
+/// would have shown against B: the most any broker can show on this machine.
+pub fn floor_table(a_label: &str, b_label: &str, floors: &[FloorRuns], rows: &[Row]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| scenario | floor p50 (us) | floor p99 (us) | {a_label} p99 (us) | {b_label} p99 (us) \
+         | best possible ratio ({b_label} p99 / floor p99) | {a_label}'s ratio |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    for f in floors {
+        let (p50, p99) = floor_medians(f);
+        let (a, b) = p99s(rows, &f.scenario);
+        let x = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}x"));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            f.scenario,
+            fmt_num(p50),
+            fmt_num(p99),
+            fmt_num(a),
+            fmt_num(b),
+            x(stats::ratio(p99, b, Better::Lower)),
+            x(stats::ratio(a, b, Better::Lower)),
+        );
+    }
+    s
+}
+
+pub fn floors_json(floors: &[FloorRuns], rows: &[Row]) -> serde_json::Value {
+    serde_json::Value::Array(
+        floors
+            .iter()
+            .map(|f| {
+                let (p50, p99) = floor_medians(f);
+                let (_, b) = p99s(rows, &f.scenario);
+                json!({
+                    "scenario": f.scenario,
+                    "p50_us": p50,
+                    "p99_us": p99,
+                    "runs": f.runs.iter().map(|l| json!({"p50_us": l.p50_us, "p99_us": l.p99_us, "p999_us": l.p999_us, "max_us": l.max_us})).collect::<Vec<_>>(),
+                    "best_possible_p99_ratio_against_b": stats::ratio(p99, b, Better::Lower),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// The table of individual runs (run mode, and every run of compare mode).

@@ -14,7 +14,7 @@ use crate::stats::{self, ConfirmTracker, LatencySummary};
 use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
@@ -248,16 +248,6 @@ pub async fn run_with(
     }
 }
 
-/// Monotonic nanoseconds since the first call, shared by producers and consumers of this
-/// process (the send time travels in the first 8 bytes of the body).
-fn now_ns() -> u64 {
-    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
-    EPOCH
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_nanos() as u64
-}
-
 fn unique_prefix() -> String {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     format!(
@@ -438,7 +428,7 @@ async fn producer(
             };
             let n = tpl.batch.min(room).min(due).min(limit_left);
             if n > 0 {
-                let ts = now_ns();
+                let ts = stats::now_ns();
                 for _ in 0..n {
                     let (t, ts_offset) = &tpl.frames[seq % tpl.frames.len()];
                     seq = seq.wrapping_add(1);
@@ -571,7 +561,7 @@ async fn consumer(
                 Incoming::Body { payload } => {
                     if first_body && plan.timestamps && record && payload.len() >= 8 {
                         let sent_at = (&payload[..8]).get_u64();
-                        stats::record_latency(&mut hist, now_ns().saturating_sub(sent_at));
+                        stats::record_latency(&mut hist, stats::now_ns().saturating_sub(sent_at));
                     }
                     first_body = false;
                     remaining = remaining.saturating_sub(payload.len() as u64);

@@ -1,8 +1,20 @@
-//! The pure arithmetic of a run: latency percentiles from an HDR histogram, publisher-confirm
-//! bookkeeping, per-second and per-100k-message rates, and the A-versus-B ratio.
+//! The clock and the pure arithmetic of a run: latency percentiles from an HDR histogram,
+//! publisher-confirm bookkeeping, per-second and per-100k-message rates, and the A-versus-B
+//! ratio.
 
 use hdrhistogram::Histogram;
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+/// Monotonic nanoseconds since the first call, shared by the senders and receivers of this
+/// process (the send time travels in the first 8 bytes of the body).
+pub fn now_ns() -> u64 {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+}
 
 /// Latencies are recorded in nanoseconds, from 1 ns to 60 s, to 3 significant digits.
 pub fn new_latency_histogram() -> Histogram<u64> {
