@@ -644,4 +644,29 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["warren-perf", "compare", "--uri-a", "x"]).is_err());
     }
+
+    #[test]
+    fn floor_flags_become_a_floor_spec() {
+        let floor = |args: &[&str]| {
+            let mut all = vec!["warren-perf", "floor"];
+            all.extend_from_slice(args);
+            match parse(&all).command {
+                Command::Floor(f) => f,
+                other => panic!("{other:?}"),
+            }
+        };
+        let spec = floor(&[]).spec().unwrap();
+        assert_eq!(spec.rate, 5000.0);
+        assert_eq!(spec.duration, Duration::from_secs(10));
+        assert!(spec.forwarder_threads >= 1 && !spec.spin);
+        let spec = floor(&["--spin", "-r", "200", "-z", "2", "--forwarder-threads", "1"])
+            .spec()
+            .unwrap();
+        assert_eq!(
+            (spec.rate, spec.duration, spec.forwarder_threads, spec.spin),
+            (200.0, Duration::from_secs(2), 1, true)
+        );
+        assert!(floor(&["--rate", "0"]).spec().is_err());
+        assert!(floor(&["-z", "0"]).spec().is_err());
+    }
 }

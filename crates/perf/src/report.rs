@@ -599,6 +599,37 @@ mod tests {
     }
 
     #[test]
+    fn floor_table_gives_the_best_possible_ratio_beside_the_brokers() {
+        // p99 is twice p50 in `run`: Warren 160, RabbitMQ 600.
+        let a = [run("W", 50_000, 80.0)];
+        let b = [run("R", 50_000, 300.0)];
+        let ar: Vec<&RunResult> = a.iter().collect();
+        let br: Vec<&RunResult> = b.iter().collect();
+        let rows = rows_for("latency-5k", &[P50, P99], &ar, &br);
+        let floor = |p50_us, p99_us| LatencySummary {
+            count: 50_000,
+            p50_us,
+            p99_us,
+            p999_us: p99_us,
+            max_us: p99_us,
+            mean_us: p50_us,
+        };
+        let floors = [FloorRuns {
+            scenario: "latency-5k".into(),
+            runs: vec![floor(40.0, 100.0), floor(50.0, 150.0), floor(45.0, 120.0)],
+        }];
+        let t = floor_table("Warren", "RabbitMQ", &floors, &rows);
+        // Medians: floor p99 120, so the best possible ratio is 600 / 120 = 5x; Warren's 3.75x.
+        assert!(
+            t.contains("| latency-5k | 45.0 | 120 | 160 | 600 | 5.00x | 3.75x |"),
+            "{t}"
+        );
+        let j = floors_json(&floors, &rows);
+        assert_eq!(j[0]["best_possible_p99_ratio_against_b"], 5.0);
+        assert_eq!(j[0]["runs"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
     fn backlog_memory_per_message_is_compared_lower_better() {
         let backlog = |broker: &str, before: u64, after: u64, per_msg: f64| RunResult {
             broker_rss_before_kib: Some(before),
