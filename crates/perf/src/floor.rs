@@ -12,7 +12,7 @@
 use crate::stats::{self, LatencySummary};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// Bytes per record: the send time, then padding (the latency scenario's body size).
@@ -45,8 +45,6 @@ pub struct FloorSpec {
 pub enum FloorError {
     #[error("floor: {0}")]
     Io(#[from] std::io::Error),
-    #[error("floor: the forwarder thread did not start")]
-    NoForwarder,
     #[error("floor: no record came back")]
     NoSamples,
     #[error("floor: {sent} records sent, {received} came back")]
@@ -61,10 +59,12 @@ pub async fn measure(spec: FloorSpec) -> Result<LatencySummary, FloorError> {
     if !(spec.rate.is_finite() && spec.rate > 0.0) || spec.duration < Duration::from_millis(1) {
         return Err(FloorError::BadSpec);
     }
-    let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+    // Bound here, so the port is known before the forwarder thread starts.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
     let threads = spec.forwarder_threads.max(1);
     let forwarder = if spec.spin {
-        std::thread::spawn(move || spin_one_pair(port_tx))
+        std::thread::spawn(move || spin_one_pair(listener))
     } else {
         // Its own runtime on its own threads, as a broker process would have.
         std::thread::spawn(move || {
@@ -72,33 +72,37 @@ pub async fn measure(spec: FloorSpec) -> Result<LatencySummary, FloorError> {
                 .worker_threads(threads)
                 .enable_io()
                 .build()?;
-            rt.block_on(forward_one_pair(port_tx))
+            rt.block_on(forward_one_pair(listener))
         })
     };
-    let port = port_rx.await.map_err(|_| FloorError::NoForwarder)??;
     let res = run_client(port, spec).await;
-    // The forwarder ends when the client's connections close (they did, with `run_client`).
-    let _ = tokio::task::spawn_blocking(move || forwarder.join()).await;
+    // After a complete run the forwarder ends with the client's connections, which are closed
+    // by now. After a failure it may still wait for a connection that never came: leave it.
+    if res.is_ok() {
+        let _ = tokio::task::spawn_blocking(move || forwarder.join()).await;
+    }
     res
 }
 
-/// Accepts a sending and a receiving connection and copies the first into the second until
-/// the sender closes.
-async fn forward_one_pair(
-    port_tx: tokio::sync::oneshot::Sender<Result<u16, std::io::Error>>,
-) -> Result<(), std::io::Error> {
-    let listener = match TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = port_tx.send(Err(e));
-            return Ok(());
-        }
-    };
-    let _ = port_tx.send(listener.local_addr().map(|a| a.port()));
-    let (mut from, _) = listener.accept().await?;
-    let (mut to, _) = listener.accept().await?;
+/// The first two connections to `listener`: the sending one, then the receiving one.
+fn accept_pair(
+    listener: &std::net::TcpListener,
+) -> std::io::Result<(std::net::TcpStream, std::net::TcpStream)> {
+    let (from, _) = listener.accept()?;
+    let (to, _) = listener.accept()?;
     from.set_nodelay(true)?;
     to.set_nodelay(true)?;
+    Ok((from, to))
+}
+
+/// Copies the sending connection into the receiving one until the sender closes.
+async fn forward_one_pair(listener: std::net::TcpListener) -> std::io::Result<()> {
+    // Accepting blocks, but nothing else runs on this runtime until the pair is there.
+    let (from, to) = accept_pair(&listener)?;
+    for s in [&from, &to] {
+        s.set_nonblocking(true)?;
+    }
+    let (mut from, mut to) = (TcpStream::from_std(from)?, TcpStream::from_std(to)?);
     // A task, as a broker's connection is: the wake-up goes through the runtime's scheduler.
     tokio::spawn(async move {
         let mut buf = vec![0u8; 64 * 1024];
@@ -113,23 +117,10 @@ async fn forward_one_pair(
     .unwrap_or(Ok(()))
 }
 
-/// The busy-polling forwarder: blocking accept, then a non-blocking read in a tight loop.
-fn spin_one_pair(
-    port_tx: tokio::sync::oneshot::Sender<Result<u16, std::io::Error>>,
-) -> Result<(), std::io::Error> {
+/// The busy-polling forwarder: a non-blocking read in a tight loop.
+fn spin_one_pair(listener: std::net::TcpListener) -> std::io::Result<()> {
     use std::io::{ErrorKind, Read, Write};
-    let listener = match std::net::TcpListener::bind("127.0.0.1:0") {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = port_tx.send(Err(e));
-            return Ok(());
-        }
-    };
-    let _ = port_tx.send(listener.local_addr().map(|a| a.port()));
-    let (mut from, _) = listener.accept()?;
-    let (mut to, _) = listener.accept()?;
-    from.set_nodelay(true)?;
-    to.set_nodelay(true)?;
+    let (mut from, mut to) = accept_pair(&listener)?;
     from.set_nonblocking(true)?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -4,7 +4,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 use warren_perf::cli::{Cli, Command};
-use warren_perf::{compare, floor, report, runner, scenario, stats};
+use warren_perf::{compare, floor, report, runner, scenario};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -74,17 +74,19 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Floor(a) => {
             let spec = a.spec()?;
-            let mut runs = Vec::new();
+            let mut floor_runs = report::FloorRuns {
+                scenario: "floor".into(),
+                runs: Vec::new(),
+            };
             for round in 1..=a.rounds.max(1) {
                 let l = floor::measure(spec).await.map_err(|e| e.to_string())?;
                 println!(
                     "round {round}: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us ({} records)",
                     l.p50_us, l.p99_us, l.p999_us, l.max_us, l.count
                 );
-                runs.push(l);
+                floor_runs.runs.push(l);
             }
-            let p50 = stats::median(runs.iter().map(|l| l.p50_us).collect());
-            let p99 = stats::median(runs.iter().map(|l| l.p99_us).collect());
+            let (p50, p99) = report::floor_medians(&floor_runs);
             println!(
                 "median: p50 {} us, p99 {} us",
                 report::fmt_num(p50),

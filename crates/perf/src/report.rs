@@ -342,7 +342,7 @@ pub struct FloorRuns {
 }
 
 /// Medians of the floor runs: (p50, p99) in microseconds.
-fn floor_medians(f: &FloorRuns) -> (Option<f64>, Option<f64>) {
+pub fn floor_medians(f: &FloorRuns) -> (Option<f64>, Option<f64>) {
     (
         stats::median(f.runs.iter().map(|l| l.p50_us).collect()),
         stats::median(f.runs.iter().map(|l| l.p99_us).collect()),
