@@ -1020,7 +1020,6 @@ fn settle_by_queue(settled: Vec<Unacked>, how: Settle) {
     }
 }
 
-/// A delivery that could not be written goes back to its queue.
 /// Appends a queued message as basic.deliver or basic.get-ok (method, header, body frames).
 pub(super) fn write_delivery(
     out: &mut BytesMut,
@@ -1041,6 +1040,7 @@ pub(super) fn write_delivery(
     );
 }
 
+/// A delivery that could not be written goes back to its queue.
 fn return_delivery(d: Delivery) {
     if d.no_ack {
         return;

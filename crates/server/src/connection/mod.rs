@@ -297,10 +297,10 @@ impl Connection {
         let read = {
             let mut read = std::pin::pin!(self.reader.read_buf(&mut self.read_buf));
             std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
-                std::task::Poll::Ready(r) => std::task::Poll::Ready(r),
                 std::task::Poll::Pending => {
                     std::task::Poll::Ready(Err(std::io::ErrorKind::WouldBlock.into()))
                 }
+                ready => ready,
             })
             .await
         };
