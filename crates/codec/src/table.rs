@@ -107,6 +107,30 @@ impl FieldValue {
         }
     }
 
+    /// RabbitMQ's name for this value's type, as its error texts print it.
+    pub fn rabbit_type_name(&self) -> &'static str {
+        use FieldValue::*;
+        match self {
+            Bool(_) => "bool",
+            I8(_) => "byte",
+            U8(_) => "unsignedbyte",
+            I16(_) => "short",
+            U16(_) => "unsignedshort",
+            I32(_) => "signedint",
+            U32(_) => "unsignedint",
+            I64(_) => "long",
+            F32(_) => "float",
+            F64(_) => "double",
+            Decimal { .. } => "decimal",
+            LongStr(_) => "longstr",
+            Bytes(_) => "binary",
+            Array(_) => "array",
+            Timestamp(_) => "timestamp",
+            Table(_) => "table",
+            Void => "void",
+        }
+    }
+
     /// Any integer type as i64 (what RabbitMQ accepts for numeric arguments such as
     /// `x-max-length` or `x-message-ttl`, whichever width the client chose).
     pub fn as_i64(&self) -> Option<i64> {

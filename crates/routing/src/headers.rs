@@ -54,15 +54,17 @@ impl HeadersSpec {
                 b"any-with-x" => XMatch::AnyWithX,
                 other => {
                     return Err(format!(
-                        "Invalid x-match field value {:?}; expected all, any, all-with-x, or any-with-x",
+                        "Invalid x-match field value <<\"{}\">>; expected all, any, all-with-x, or \
+                         any-with-x",
                         String::from_utf8_lossy(other)
                     ))
                 }
             },
             Some(other) => {
                 return Err(format!(
-                    "Invalid x-match field type {:?}; expected longstr",
-                    char::from(other.type_letter())
+                    "Invalid x-match field type {} (value {}); expected longstr",
+                    other.rabbit_type_name(),
+                    erlang_term(other)
                 ))
             }
         };
@@ -126,6 +128,21 @@ impl HeadersSpec {
                 }
             }
         }
+    }
+}
+
+/// A value as Erlang's `~p` prints it, for RabbitMQ's x-match texts: binaries as `<<"...">>`.
+fn erlang_term(v: &FieldValue) -> String {
+    match v {
+        FieldValue::LongStr(s) => format!("<<\"{}\">>", s.to_string_lossy()),
+        FieldValue::Bytes(b) => format!("<<\"{}\">>", String::from_utf8_lossy(b)),
+        FieldValue::Bool(b) => b.to_string(),
+        FieldValue::F32(f) => f.to_string(),
+        FieldValue::F64(f) => f.to_string(),
+        FieldValue::Void => "undefined".to_string(),
+        other => other
+            .as_i64()
+            .map_or_else(|| format!("{other:?}"), |i| i.to_string()),
     }
 }
 

@@ -125,7 +125,8 @@ pub enum RoutingError {
     /// 403 access-refused: the default exchange cannot be bound to or from.
     #[error("operation not permitted on the default exchange")]
     DefaultExchange,
-    /// 406 precondition-failed: invalid headers-exchange binding arguments (`x-match`).
+    /// 406 precondition-failed: invalid headers-exchange binding arguments (`x-match`); the
+    /// string is RabbitMQ's reply text.
     #[error("invalid binding: {0}")]
     InvalidBinding(String),
 }

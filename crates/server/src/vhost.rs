@@ -3,6 +3,7 @@
 //! queues and the bindings between durable entities are also written to the store here, and
 //! rebuilt from it at startup (`restore_*`, called by `persist::recover`).
 
+use crate::arguments::{self, NewQueue};
 use crate::dead_letter::{self, DeadLetterTarget, Reason};
 use crate::delayed::{self, DelayedMessages};
 use crate::error::{AmqpError, AmqpResult};
@@ -10,12 +11,11 @@ use crate::message::Message;
 use crate::persist;
 use crate::queue::{now_ms, ConnectionId, Queue, QueueOptions, StoredQueue};
 use dashmap::DashMap;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use tracing::warn;
 use warren_codec::{BasicProperties, FieldTable, FieldValue};
-use warren_routing::{Binding, DestinationKind, ExchangeKind, RouteOutcome, Router};
+use warren_routing::{Binding, DestinationKind, ExchangeKind, RouteOutcome, Router, RoutingError};
 use warren_store::{Command, Store};
 
 /// Exchange properties compared on redeclare.
@@ -44,20 +44,6 @@ impl ExchangeMeta {
 
 /// The exchange argument naming where unroutable messages go.
 const ALTERNATE_EXCHANGE: &str = "alternate-exchange";
-
-/// Queue arguments RabbitMQ compares on redeclare (others are ignored, as RabbitMQ does).
-const CHECKED_QUEUE_ARGS: &[&str] = &[
-    "x-dead-letter-exchange",
-    "x-dead-letter-routing-key",
-    "x-expires",
-    "x-max-length",
-    "x-max-length-bytes",
-    "x-max-priority",
-    "x-message-ttl",
-    "x-overflow",
-    "x-queue-type",
-    "x-single-active-consumer",
-];
 
 pub struct Vhost {
     pub name: Arc<str>,
@@ -97,21 +83,23 @@ fn bool_text(b: bool) -> &'static str {
     }
 }
 
+/// A server-named queue's name as RabbitMQ makes it: `amq.gen-` and 16 bytes from the OS's
+/// CSPRNG in unpadded URL-safe base64 (22 characters), so another client cannot guess it.
 fn generate_queue_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let state = std::collections::hash_map::RandomState::new();
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+    let bits = u128::from_be_bytes(bytes);
     let mut name = String::from("amq.gen-");
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    for round in 0..2u64 {
-        let mut h = state.build_hasher();
-        h.write_u64(n);
-        h.write_u64(round);
-        let mut v = h.finish();
-        for _ in 0..11 {
-            name.push(ALPHABET[(v & 63) as usize] as char);
-            v >>= 6;
-        }
+    // 22 six-bit digits cover 132 bits: the 128 random ones, then four zero bits.
+    for digit in 0..22 {
+        let shift = 128 - 6 * (digit + 1) as i32;
+        let value = if shift >= 0 {
+            bits >> shift
+        } else {
+            bits << -shift
+        };
+        name.push(ALPHABET[(value & 63) as usize] as char);
     }
     name
 }
@@ -316,9 +304,7 @@ impl Vhost {
                 return Ok(());
             }
             if name.is_empty() {
-                return Err(AmqpError::access_refused(
-                    "operation not permitted on the default exchange",
-                ));
+                return Err(default_exchange_refused());
             }
             let check = |arg: &str, got: &str, have: &str| -> AmqpResult<()> {
                 if got == have {
@@ -344,17 +330,16 @@ impl Vhost {
                 bool_text(existing.internal),
             )?;
             // The one exchange argument RabbitMQ compares.
-            let (got, have) = (
+            let difference = arguments::difference(
+                ALTERNATE_EXCHANGE,
                 arguments.get(ALTERNATE_EXCHANGE),
                 existing.arguments.get(ALTERNATE_EXCHANGE),
             );
-            if !arg_equivalent(got, have) {
+            if let Some(difference) = difference {
                 return Err(AmqpError::precondition_failed(format!(
                     "inequivalent arg '{ALTERNATE_EXCHANGE}' for exchange '{name}' in vhost '{}': \
-                     received {} but current is {}",
-                    self.name,
-                    describe_arg(got),
-                    describe_arg(have)
+                     {difference}",
+                    self.name
                 )));
             }
             return Ok(());
@@ -504,14 +489,13 @@ impl Vhost {
     }
 
     pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
-        if name.is_empty() || name.starts_with("amq.") {
+        if name.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        if name.starts_with("amq.") {
             return Err(AmqpError::access_refused(format!(
-                "operation not permitted on the {} exchange",
-                if name.is_empty() {
-                    "default".to_string()
-                } else {
-                    format!("'{name}'")
-                }
+                "deletion of system exchange '{name}' in vhost '{}' not allowed",
+                self.name
             )));
         }
         if !self.exchanges.contains_key(name) {
@@ -559,7 +543,8 @@ impl Vhost {
                 consumer_count,
             });
         }
-        let name = if name.is_empty() {
+        let server_named = name.is_empty();
+        let name = if server_named {
             generate_queue_name()
         } else {
             if name.starts_with("amq.") {
@@ -569,7 +554,6 @@ impl Vhost {
             }
             name.to_string()
         };
-        crate::arguments::check_queue_arguments(&name, &self.name, arguments)?;
         let options = QueueOptions {
             durable,
             exclusive_owner: exclusive.then_some(conn),
@@ -588,6 +572,17 @@ impl Vhost {
                 q
             }
             dashmap::mapref::entry::Entry::Vacant(v) => {
+                // Only a queue about to be created has its arguments checked: a redeclare is
+                // compared with the queue instead, as RabbitMQ does.
+                arguments::check_new_queue(&NewQueue {
+                    name: &name,
+                    vhost: &self.name,
+                    server_named,
+                    durable,
+                    exclusive,
+                    auto_delete,
+                    arguments,
+                })?;
                 let stored = self.store_new_queue(&name, &options);
                 let q = Queue::with_store(&name, self.name.clone(), options, stored);
                 q.link_vhost(self.me.clone());
@@ -625,42 +620,28 @@ impl Vhost {
     }
 
     fn check_equivalent(&self, q: &Queue, new: &QueueOptions) -> AmqpResult<()> {
-        let fail = |arg: &str, got: String, have: String| {
-            Err(AmqpError::precondition_failed(format!(
-                "inequivalent arg '{arg}' for queue '{}' in vhost '{}': received {got} but \
-                 current is {have}",
-                q.name, self.name
-            )))
-        };
         let old = &q.options;
-        if old.durable != new.durable {
-            return fail(
-                "durable",
-                format!("'{}'", bool_text(new.durable)),
-                format!("'{}'", bool_text(old.durable)),
-            );
-        }
-        if old.exclusive_owner.is_some() != new.exclusive_owner.is_some() {
-            return fail(
+        let properties = [
+            ("durable", new.durable, old.durable),
+            (
                 "exclusive",
-                format!("'{}'", bool_text(new.exclusive_owner.is_some())),
-                format!("'{}'", bool_text(old.exclusive_owner.is_some())),
-            );
+                new.exclusive_owner.is_some(),
+                old.exclusive_owner.is_some(),
+            ),
+            ("auto_delete", new.auto_delete, old.auto_delete),
+        ];
+        let difference = properties
+            .into_iter()
+            .find(|(_, got, have)| got != have)
+            .map(|(key, got, have)| (key, format!("received '{got}' but current is '{have}'")))
+            .or_else(|| arguments::queue_difference(&new.arguments, &old.arguments));
+        match difference {
+            Some((key, difference)) => Err(AmqpError::precondition_failed(format!(
+                "inequivalent arg '{key}' for queue '{}' in vhost '{}': {difference}",
+                q.name, self.name
+            ))),
+            None => Ok(()),
         }
-        if old.auto_delete != new.auto_delete {
-            return fail(
-                "auto_delete",
-                format!("'{}'", bool_text(new.auto_delete)),
-                format!("'{}'", bool_text(old.auto_delete)),
-            );
-        }
-        for key in CHECKED_QUEUE_ARGS {
-            let (a, b) = (new.arguments.get(key), old.arguments.get(key));
-            if !arg_equivalent(a, b) {
-                return fail(key, describe_arg(a), describe_arg(b));
-            }
-        }
-        Ok(())
     }
 
     /// A queue by name, whoever owns it (for inspection; clients go through `queue_for`).
@@ -773,11 +754,21 @@ impl Vhost {
         }
     }
 
+    /// RabbitMQ's reply to a refused binding operation, decided here for every kind.
+    fn routing_error(&self, e: RoutingError) -> AmqpError {
+        match e {
+            RoutingError::NoSuchExchange(name) => self.no_exchange(&name),
+            RoutingError::NoSuchQueue(name) => self.no_queue(&name),
+            RoutingError::DefaultExchange => default_exchange_refused(),
+            RoutingError::InvalidBinding(why) => AmqpError::precondition_failed(why),
+        }
+    }
+
+    /// The checks of queue.bind and exchange.bind, in RabbitMQ's order: neither end the
+    /// default exchange, then the source exchange exists, then the destination.
     fn check_bindable_source(&self, exchange: &str) -> AmqpResult<()> {
         if exchange.is_empty() {
-            return Err(AmqpError::access_refused(
-                "operation not permitted on the default exchange",
-            ));
+            return Err(default_exchange_refused());
         }
         if !self.exchanges.contains_key(exchange) {
             return Err(self.no_exchange(exchange));
@@ -793,12 +784,12 @@ impl Vhost {
         key: &str,
         args: &FieldTable,
     ) -> AmqpResult<()> {
-        let q = self.queue_for(conn, queue)?;
         self.check_bindable_source(exchange)?;
+        let q = self.queue_for(conn, queue)?;
         let created = self
             .router
             .bind_queue(exchange, queue, key, args)
-            .map_err(|e| AmqpError::not_found(e.to_string()))?;
+            .map_err(|e| self.routing_error(e))?;
         if created {
             self.store_binding(
                 q.stored().is_some(),
@@ -808,6 +799,9 @@ impl Vhost {
         Ok(())
     }
 
+    /// queue.unbind is idempotent in RabbitMQ 3.10.8: unbind-ok when the queue, the exchange or
+    /// the binding does not exist. Only the default exchange (403) and another connection's
+    /// exclusive queue that does have the binding (405) are refused.
     pub fn unbind_queue(
         &self,
         conn: ConnectionId,
@@ -816,12 +810,24 @@ impl Vhost {
         key: &str,
         args: &FieldTable,
     ) -> AmqpResult<()> {
-        let q = self.queue_for(conn, queue)?;
-        self.check_bindable_source(exchange)?;
-        let removed = self
-            .router
-            .unbind_queue(exchange, queue, key, args)
-            .map_err(|e| AmqpError::not_found(e.to_string()))?;
+        if exchange.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        let Some(q) = self.queue(queue) else {
+            return Ok(());
+        };
+        if q.is_exclusive_to_other(conn) {
+            let wanted = binding(DestinationKind::Queue, exchange, queue, key, args);
+            if self.router.queue_bindings(queue).contains(&wanted) {
+                return Err(q.locked_error());
+            }
+            return Ok(());
+        }
+        let removed = match self.router.unbind_queue(exchange, queue, key, args) {
+            Ok(removed) => removed,
+            Err(RoutingError::NoSuchExchange(_) | RoutingError::NoSuchQueue(_)) => false,
+            Err(e) => return Err(self.routing_error(e)),
+        };
         if removed && q.stored().is_some() {
             self.unstore_binding(&binding(DestinationKind::Queue, exchange, queue, key, args));
         }
@@ -836,12 +842,15 @@ impl Vhost {
         key: &str,
         args: &FieldTable,
     ) -> AmqpResult<()> {
+        if destination.is_empty() {
+            return Err(default_exchange_refused());
+        }
         self.check_bindable_source(source)?;
         self.check_bindable_source(destination)?;
         let created = self
             .router
             .bind_exchange(destination, source, key, args)
-            .map_err(|e| AmqpError::not_found(e.to_string()))?;
+            .map_err(|e| self.routing_error(e))?;
         if created {
             self.store_binding(
                 self.is_durable_exchange(destination),
@@ -851,6 +860,7 @@ impl Vhost {
         Ok(())
     }
 
+    /// exchange.unbind is idempotent like queue.unbind: only the default exchange is refused.
     pub fn unbind_exchange(
         &self,
         destination: &str,
@@ -858,12 +868,14 @@ impl Vhost {
         key: &str,
         args: &FieldTable,
     ) -> AmqpResult<()> {
-        self.check_bindable_source(source)?;
-        self.check_bindable_source(destination)?;
-        let removed = self
-            .router
-            .unbind_exchange(destination, source, key, args)
-            .map_err(|e| AmqpError::not_found(e.to_string()))?;
+        if source.is_empty() || destination.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        let removed = match self.router.unbind_exchange(destination, source, key, args) {
+            Ok(removed) => removed,
+            Err(RoutingError::NoSuchExchange(_)) => false,
+            Err(e) => return Err(self.routing_error(e)),
+        };
         if removed && self.is_durable_exchange(destination) && self.is_durable_exchange(source) {
             self.unstore_binding(&binding(
                 DestinationKind::Exchange,
@@ -969,6 +981,10 @@ impl Vhost {
     }
 }
 
+fn default_exchange_refused() -> AmqpError {
+    AmqpError::access_refused("operation not permitted on the default exchange")
+}
+
 fn binding(
     destination_kind: DestinationKind,
     source: &str,
@@ -982,28 +998,5 @@ fn binding(
         destination_kind,
         routing_key: routing_key.to_string(),
         arguments: arguments.clone(),
-    }
-}
-
-fn arg_equivalent(a: Option<&FieldValue>, b: Option<&FieldValue>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(x), Some(y)) => match (x.as_i64(), y.as_i64()) {
-            // RabbitMQ compares numbers by value whatever integer width the client chose.
-            (Some(i), Some(j)) => i == j,
-            _ => x == y,
-        },
-        _ => false,
-    }
-}
-
-fn describe_arg(v: Option<&FieldValue>) -> String {
-    match v {
-        None => "none".to_string(),
-        Some(FieldValue::LongStr(s)) => format!("the value '{s}' of type 'longstr'"),
-        Some(v) => match v.as_i64() {
-            Some(i) => format!("the value '{i}' of type 'signedint'"),
-            None => format!("the value '{v:?}'"),
-        },
     }
 }

@@ -14,7 +14,6 @@ use super::Connection;
 use crate::error::{AmqpError, AmqpResult};
 use crate::events::ConnEvent;
 use crate::message::Message;
-use std::hash::{BuildHasher, Hasher};
 use warren_codec::frame::DeliveryMethod;
 use warren_codec::generated::{BasicConsume, BasicConsumeOk};
 use warren_codec::{ContentHeader, Method, ShortStr};
@@ -23,12 +22,9 @@ use warren_codec::{ContentHeader, Method, ShortStr};
 pub(super) const PSEUDO_QUEUE: &str = "amq.rabbitmq.reply-to";
 const ADDRESS_PREFIX: &str = "amq.rabbitmq.reply-to.";
 
-/// An unguessable key: `RandomState` is seeded from the OS per thread and differs per
-/// instance.
+/// An unguessable key: 64 bits from the OS's CSPRNG.
 fn random_key() -> u64 {
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
+    getrandom::u64().expect("the OS random number generator failed")
 }
 
 /// (connection, channel, key) from a routing key `amq.rabbitmq.reply-to.<c>.<ch>.<key>`.
