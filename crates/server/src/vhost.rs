@@ -91,16 +91,11 @@ fn generate_queue_name() -> String {
     getrandom::fill(&mut bytes).expect("the OS random number generator failed");
     let bits = u128::from_be_bytes(bytes);
     let mut name = String::from("amq.gen-");
-    // 22 six-bit digits cover 132 bits: the 128 random ones, then four zero bits.
-    for digit in 0..22 {
-        let shift = 128 - 6 * (digit + 1) as i32;
-        let value = if shift >= 0 {
-            bits >> shift
-        } else {
-            bits << -shift
-        };
-        name.push(ALPHABET[(value & 63) as usize] as char);
+    for digit in 0..21 {
+        name.push(ALPHABET[((bits >> (122 - 6 * digit)) & 63) as usize] as char);
     }
+    // The 22nd digit holds the last two bits, padded with zeros as base64 pads.
+    name.push(ALPHABET[((bits & 3) << 4) as usize] as char);
     name
 }
 
