@@ -139,6 +139,20 @@ def test_deleting_what_does_not_exist_is_ok_but_system_exchanges_stay(broker, co
     )
 
 
+def test_exchange_declare_checks_the_type_then_the_default_exchange(broker, conn, ch, scratch):
+    assert refused(lambda: ch.exchange_declare("", "direct", passive=True)) == (
+        403,
+        "ACCESS_REFUSED - operation not permitted on the default exchange",
+    )
+    existing = scratch.exchange(conn.channel(), "direct", "typed")
+    # A passive declare does not look at the type.
+    conn.channel().exchange_declare(existing, "nosuchtype", passive=True)
+    # Otherwise an unknown type is a connection error, whatever the name.
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as err:
+        conn.channel().exchange_declare(existing, "nosuchtype")
+    assert closed_with(err.value) == (503, "COMMAND_INVALID - unknown exchange type 'nosuchtype'")
+
+
 # --- x-queue-type and the other declare arguments ------------------------------------------
 
 

@@ -294,12 +294,19 @@ impl Vhost {
         internal: bool,
         arguments: &FieldTable,
     ) -> AmqpResult<()> {
+        // RabbitMQ's order: the type (unless passive), the default exchange, then the name.
+        let delayed = kind == delayed::EXCHANGE_TYPE;
+        if !passive && !delayed && kind.parse::<ExchangeKind>().is_err() {
+            return Err(AmqpError::command_invalid(format!(
+                "unknown exchange type '{kind}'"
+            )));
+        }
+        if name.is_empty() {
+            return Err(default_exchange_refused());
+        }
         if let Some(existing) = self.exchanges.get(name) {
             if passive {
                 return Ok(());
-            }
-            if name.is_empty() {
-                return Err(default_exchange_refused());
             }
             let check = |arg: &str, got: &str, have: &str| -> AmqpResult<()> {
                 if got == have {
@@ -347,7 +354,6 @@ impl Vhost {
                 "exchange name '{name}' contains reserved prefix 'amq.*'"
             )));
         }
-        let delayed = kind == delayed::EXCHANGE_TYPE;
         let kind_parsed: ExchangeKind = if delayed {
             match arguments.get(delayed::DELAYED_TYPE_ARG) {
                 Some(FieldValue::LongStr(t)) => t.to_string_lossy().parse().ok(),
