@@ -765,8 +765,8 @@ impl Vhost {
         }
     }
 
-    /// The checks of queue.bind and exchange.bind, in RabbitMQ's order: neither end the
-    /// default exchange, then the source exchange exists, then the destination.
+    /// A bind's source (or exchange destination): not the default exchange, and existing. The
+    /// bind methods call it in RabbitMQ's order: the source exchange before the destination.
     fn check_bindable_source(&self, exchange: &str) -> AmqpResult<()> {
         if exchange.is_empty() {
             return Err(default_exchange_refused());
