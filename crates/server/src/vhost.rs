@@ -9,6 +9,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
 use crate::persist;
 use crate::queue::{now_ms, ConnectionId, Queue, QueueOptions, StoredQueue};
+use crate::sender_selected;
 use dashmap::DashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -877,7 +878,7 @@ impl Vhost {
         Ok(())
     }
 
-    /// Routes a publish; `out` receives the target queues.
+    /// Routes a publish; `out` receives the target queues. `CC`/`BCC` header keys route too.
     pub fn route(
         &self,
         exchange: &str,
@@ -885,6 +886,9 @@ impl Vhost {
         headers: Option<&FieldTable>,
         out: &mut Vec<Arc<Queue>>,
     ) -> RouteOutcome {
+        if sender_selected::has_keys(headers) {
+            return sender_selected::route(&self.router, exchange, routing_key, headers, out);
+        }
         self.router.route(exchange, routing_key, headers, out)
     }
 }

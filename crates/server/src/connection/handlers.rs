@@ -649,6 +649,11 @@ impl Connection {
                 .with_ids(60, 40));
             }
         }
+        crate::sender_selected::check(header.properties.headers.as_ref())?;
+        // The decoded headers keep BCC: routing needs its keys.
+        if let Some(raw) = crate::sender_selected::without_bcc(&header.properties) {
+            header.raw_properties = raw;
+        }
         let ch = self.channel(channel)?;
         let (exchange, routing_key) = (publish.exchange.as_bytes(), publish.routing_key.as_bytes());
         let route = match &ch.last_route {
