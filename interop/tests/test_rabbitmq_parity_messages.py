@@ -101,6 +101,30 @@ def test_a_returned_message_keeps_cc_and_loses_bcc(conn, ch, scratch):
     assert props.headers == {"CC": ["interop.nowhere2"]}
 
 
+def test_the_alternate_exchange_gets_a_cc_message_only_if_no_key_matched(ch, scratch):
+    ch.confirm_delivery()
+    ae = scratch.exchange(ch, "fanout", "ae")
+    unrouted = scratch.queue(ch, "unrouted")
+    ch.queue_bind(unrouted, ae)
+    x = scratch.exchange(ch, "direct", "main", arguments={"alternate-exchange": ae})
+    main = scratch.queue(ch, "main")
+    ch.queue_bind(main, x, "good")
+    ch.basic_publish(x, "bad", b"cc good", pika.BasicProperties(headers={"CC": ["good"]}))
+    ch.basic_publish(x, "bad", b"cc worse", pika.BasicProperties(headers={"CC": ["worse"]}))
+    assert _bodies(ch, main) == [b"cc good"]
+    assert _bodies(ch, unrouted) == [b"cc worse"]
+
+
+def test_a_headers_exchange_does_not_see_bcc(ch, scratch):
+    ch.confirm_delivery()
+    x = scratch.exchange(ch, "headers", "hdr")
+    q = scratch.queue(ch, "matched")
+    ch.queue_bind(q, x, arguments={"x-match": "any", "BCC": ["z"], "CC": ["y"]})
+    ch.basic_publish(x, "", b"bcc", pika.BasicProperties(headers={"BCC": ["z"]}))
+    ch.basic_publish(x, "", b"cc", pika.BasicProperties(headers={"CC": ["y"]}))
+    assert _bodies(ch, q) == [b"cc"]
+
+
 @pytest.mark.parametrize("header,value,type_name", [
     ("CC", "c1", "longstr"),
     ("BCC", "c1", "longstr"),
