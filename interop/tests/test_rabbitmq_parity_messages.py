@@ -143,26 +143,27 @@ def test_cc_and_bcc_must_be_arrays(ch, scratch, header, value, type_name):
 
 @pytest.mark.parametrize("dead_letter_key", [None, "dk"])
 def test_dead_lettering_a_cc_message(conn, ch, scratch, dead_letter_key):
-    """Without a dead-letter routing key the message goes on with its own key and CC keys
-    and keeps CC; with one, only that key is used and CC is dropped. Either way x-death
-    records the original key and the CC keys."""
+    """Without a dead-letter routing key the message goes on with its own key, CC and BCC
+    keys and keeps CC; with one, only that key is used and CC is dropped. Either way x-death
+    records the original key and the CC keys (not BCC)."""
     ch.confirm_delivery()
     x, _ = _fan(ch, scratch, [])
-    dlx, dead = _fan(ch, scratch, ["k", "c1", "c2", "dk"])
+    dlx, dead = _fan(ch, scratch, ["k", "c1", "c2", "b1", "dk"])
     args = {"x-dead-letter-exchange": dlx}
     if dead_letter_key:
         args["x-dead-letter-routing-key"] = dead_letter_key
     work = scratch.queue(ch, "work", arguments=args)
     for key in ["k", "c1"]:
         ch.queue_bind(work, x, key)
-    ch.basic_publish(x, "k", b"job", pika.BasicProperties(headers={"CC": ["c1", "c2"]}))
+    ch.basic_publish(x, "k", b"job", pika.BasicProperties(
+        headers={"CC": ["c1", "c2"], "BCC": ["b1"]}))
     ch2 = conn.channel()
     method, props, _ = ch2.basic_get(work)
     assert props.headers == {"CC": ["c1", "c2"]}
     assert ch2.basic_get(work, auto_ack=True)[0] is None  # one copy, though two keys match
     ch2.basic_reject(method.delivery_tag, requeue=False)
 
-    reached = ["dk"] if dead_letter_key else ["k", "c1", "c2"]
+    reached = ["dk"] if dead_letter_key else ["k", "c1", "c2", "b1"]
     for key in reached:
         method, props, body = _get(conn, ch, dead[key], f"the dead letter via {key}")
         assert (method.routing_key, body) == (dead_letter_key or "k", b"job")
@@ -214,6 +215,21 @@ def test_a_message_with_no_positive_x_delay_goes_at_once_unchanged(broker, ch, s
     ch.basic_publish(later, "k", b"now", pika.BasicProperties(headers={"x-delay": delay}))
     [(_, props, body)] = _drain(ch, q)
     assert (body, props.headers) == (b"now", {"x-delay": delay})
+
+
+def test_a_delayed_message_goes_to_its_cc_and_bcc_keys_too(broker, conn, ch, scratch):
+    _needs_the_plugin(broker)
+    later = _delayed(ch, scratch)
+    queues = {}
+    for key in ["k", "c1", "b1"]:
+        queues[key] = scratch.queue(ch, key)
+        ch.queue_bind(queues[key], later, key)
+    ch.basic_publish(later, "k", b"later", pika.BasicProperties(
+        headers={"x-delay": 200, "CC": ["c1"], "BCC": ["b1"]}))
+    for key in ["k", "c1", "b1"]:
+        method, props, body = _get(conn, ch, queues[key], f"the delayed copy for {key}")
+        assert (method.routing_key, body) == ("k", b"later")
+        assert props.headers == {"x-delay": -200, "CC": ["c1"]}
 
 
 def test_a_message_through_two_delayed_exchanges_is_delayed_once(broker, conn, ch, scratch):

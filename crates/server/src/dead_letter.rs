@@ -5,8 +5,8 @@
 //! recent first, each with a `count`), `x-first-death-reason/queue/exchange` on its first
 //! death, loses its per-message `expiration` (kept as `original-expiration` in its `x-death`
 //! entry), and is published to the queue's dead-letter exchange with the dead-letter routing
-//! key (or its own routing key and `CC` keys; a dead-letter routing key replaces them all and
-//! drops the `CC` header, as in RabbitMQ). A message that would go round a cycle of queues with no
+//! key (or its own routing key, `CC` and `BCC` keys; a dead-letter routing key replaces them
+//! all and drops the `CC` header, as in RabbitMQ). A message that would go round a cycle of queues with no
 //! rejection in it is dropped for that queue instead of looping forever. The routing and
 //! enqueueing live in `Vhost::dead_letter`; this module is the pure part.
 
@@ -144,16 +144,18 @@ pub fn dead_lettered(
         );
     }
     props.expiration = None;
-    let routing_key = match &target.routing_key {
+    let route = match &target.routing_key {
         Some(key) => {
             // Only the dead-letter routing key is used: the CC keys go with the header.
             headers.remove("CC");
-            key.as_bytes()
+            Route::new(target.exchange.as_bytes(), key.as_bytes())
         }
-        None => message.routing_key(),
+        None => {
+            let bcc: Vec<&[u8]> = message.route().bcc_keys().collect();
+            Route::with_bcc_keys(target.exchange.as_bytes(), message.routing_key(), &bcc)
+        }
     };
     props.headers = Some(headers);
-    let route = Route::new(target.exchange.as_bytes(), routing_key);
     Some(DeadLetter {
         message: Message::new(route, &props.to_raw(), message.body(), message.persistent()),
         headers: props.headers.unwrap_or_default(),
@@ -314,16 +316,22 @@ mod tests {
     }
 
     #[test]
-    fn cc_keys_are_recorded_and_kept_only_without_a_dead_letter_routing_key() {
+    fn cc_and_bcc_keys_go_on_only_without_a_dead_letter_routing_key() {
         let mut headers = FieldTable::new();
         headers.push(
             ShortStr::from_static("CC"),
             FieldValue::Array(FieldArray(vec![long_str("c1"), FieldValue::I32(5)])),
         );
-        let m = message(BasicProperties {
-            headers: Some(headers),
-            ..Default::default()
-        });
+        let m = Message::new(
+            Route::with_bcc_keys(b"work-x", b"job", &[b"b1"]),
+            &BasicProperties {
+                headers: Some(headers),
+                ..Default::default()
+            }
+            .to_raw(),
+            b"payload",
+            false,
+        );
         for (key, cc_kept) in [(None, true), (Some("dk".to_string()), false)] {
             let target = DeadLetterTarget {
                 exchange: "dlx".into(),
@@ -331,6 +339,9 @@ mod tests {
             };
             let d = dead_lettered(&m, "work", Reason::Rejected, &target, 1).unwrap();
             assert_eq!(d.headers.get("CC").is_some(), cc_kept);
+            // The BCC keys go on with the message's own key, not with a dead-letter key.
+            let bcc: Vec<&[u8]> = d.message.route().bcc_keys().collect();
+            assert_eq!(bcc.is_empty(), !cc_kept);
             let [x] = &deaths(&d.message)[..] else {
                 panic!()
             };

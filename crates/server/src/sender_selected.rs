@@ -3,10 +3,13 @@
 //! publish's own, reaching each queue once. `BCC` is taken off the message before it is
 //! routed, so no consumer (nor a mandatory return) ever sees it; `CC` stays. Either header
 //! holding anything but an array closes the channel (406); array elements that are not
-//! strings are ignored.
+//! strings are ignored. The message's [`Route`] remembers the `BCC` keys: dead-lettered
+//! without a dead-letter routing key, or released by a delayed exchange, it is routed with
+//! them again, as in RabbitMQ (not after a restart: the store keeps only the routing key).
 
 use crate::arguments::type_name;
 use crate::error::{AmqpError, AmqpResult};
+use crate::message::Route;
 use crate::queue::Queue;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -62,23 +65,36 @@ fn cc_like<'a>(headers: Option<&'a FieldTable>, name: &str, keys: &mut Vec<&'a [
     }
 }
 
-/// Routes with the publish's routing key and every `CC`/`BCC` key. A headers exchange
-/// matches on the headers without `BCC`, which RabbitMQ has removed by then.
+/// Routes with the routing key, every `CC`/`BCC` key of the headers and the `BCC` keys the
+/// message carries from its publish (`carried`). A headers exchange matches on the headers
+/// without `BCC`, which RabbitMQ has removed by then.
 pub fn route(
     router: &Router<Arc<Queue>>,
     exchange: &str,
     routing_key: &[u8],
+    carried: &[&[u8]],
     headers: Option<&FieldTable>,
     out: &mut Vec<Arc<Queue>>,
 ) -> RouteOutcome {
     let mut keys = vec![routing_key];
     extend_keys(headers, &mut keys);
+    keys.extend_from_slice(carried);
     let visible = headers.filter(|h| h.get("BCC").is_some()).map(|h| {
         let mut h = h.clone();
         h.remove("BCC");
         h
     });
     router.route_keys(exchange, &keys, visible.as_ref().or(headers), out)
+}
+
+/// The publish's route, remembering the `BCC` keys (if any) for where the message goes next.
+pub fn with_bcc_keys(route: Route, headers: Option<&FieldTable>) -> Route {
+    let mut bcc = Vec::new();
+    cc_like(headers, "BCC", &mut bcc);
+    if bcc.is_empty() {
+        return route;
+    }
+    Route::with_bcc_keys(route.exchange(), route.routing_key(), &bcc)
 }
 
 /// If the properties carry `BCC`: the raw properties to keep with the message instead,

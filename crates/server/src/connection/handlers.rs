@@ -663,6 +663,8 @@ impl Connection {
                 .insert(Route::new(exchange, routing_key))
                 .clone(),
         };
+        let route =
+            crate::sender_selected::with_bcc_keys(route, header.properties.headers.as_ref());
         let message = Message::from_pieces(
             route,
             &header.raw_properties,
