@@ -305,13 +305,27 @@ def _put_back(path, consumer_conn, consumer_ch, tags, consumer_tag):
 @pytest.mark.parametrize("path", PUT_BACK)
 def test_length_limit_after_messages_are_put_back(broker, conn, ch, scratch,
                                                   path, overflow, limit, limit_value):
+    _put_back_scenario(broker, conn, ch, scratch, path, overflow, limit, limit_value)
+
+
+@pytest.mark.parametrize("overflow", OVERFLOW)
+@pytest.mark.parametrize("path", ["nack", "connection_close"])
+def test_length_limit_after_persistent_messages_are_put_back(broker, conn, ch, scratch,
+                                                             path, overflow):
+    _put_back_scenario(broker, conn, ch, scratch, path, overflow, "x-max-length", 2,
+                       persistent=True)
+
+
+def _put_back_scenario(broker, conn, ch, scratch, path, overflow, limit, limit_value,
+                       persistent=False):
     ch.confirm_delivery()
-    dead = scratch.queue(ch, "dead")
-    q = scratch.queue(ch, "bounded", arguments={
+    dead = scratch.queue(ch, "dead", durable=persistent)
+    q = scratch.queue(ch, "bounded", durable=persistent, arguments={
         limit: limit_value, "x-overflow": overflow,
         "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead})
+    props = pika.BasicProperties(delivery_mode=2 if persistent else 1)
     for body in [b"m0", b"m1"]:
-        ch.basic_publish("", q, body)
+        ch.basic_publish("", q, body, props)
     consumer_conn = broker.connect()
     try:
         consumer_ch = consumer_conn.channel()
@@ -319,7 +333,7 @@ def test_length_limit_after_messages_are_put_back(broker, conn, ch, scratch,
         nacked = []
         for body in [b"m2", b"m3", b"m4"]:
             try:
-                ch.basic_publish("", q, body)
+                ch.basic_publish("", q, body, props)
             except pika.exceptions.NackError:
                 nacked.append(body)
         _put_back(path, consumer_conn, consumer_ch, tags, consumer_tag)
