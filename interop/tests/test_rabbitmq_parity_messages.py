@@ -177,6 +177,20 @@ def test_dead_lettering_a_cc_message(conn, ch, scratch, dead_letter_key):
         assert _count(ch, dead[key]) == 0
 
 
+def test_a_dead_lettered_message_has_its_headers_sorted_by_key(conn, ch, scratch):
+    ch.confirm_delivery()
+    dead = scratch.queue(ch, "dead")
+    work = scratch.queue(ch, "work", arguments={
+        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead})
+    ch.basic_publish("", work, b"m", pika.BasicProperties(headers={"zz": 1, "B": 2, "aa": 3}))
+    method, props, _ = ch.basic_get(work)
+    assert list(props.headers) == ["zz", "B", "aa"]  # as published
+    ch.basic_reject(method.delivery_tag, requeue=False)
+    _, props, _ = _get(conn, ch, dead, "the dead letter")
+    assert list(props.headers) == ["B", "aa", "x-death", "x-first-death-exchange",
+                                   "x-first-death-queue", "x-first-death-reason", "zz"]
+
+
 # ----- delayed-message exchange -----
 
 
@@ -202,6 +216,7 @@ def test_a_delayed_message_arrives_with_x_delay_negated(broker, conn, ch, scratc
     _, props, body = _get(conn, ch, q, "the delayed message")
     assert body == b"later"
     assert props.headers == {"x-delay": -300, "app": "a"}
+    assert list(props.headers) == ["app", "x-delay"]  # sorted, as the plugin leaves them
     assert (props.message_id, props.delivery_mode) == ("m-1", 2)
 
 

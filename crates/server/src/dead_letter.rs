@@ -155,11 +155,20 @@ pub fn dead_lettered(
             Route::with_bcc_keys(target.exchange.as_bytes(), message.routing_key(), &bcc)
         }
     };
-    props.headers = Some(headers);
+    // RabbitMQ sorts the table whenever it sets a header in it (`rabbit_misc:set_table_value`).
+    props.headers = Some(sorted_by_key(headers));
     Some(DeadLetter {
         message: Message::new(route, &props.to_raw(), message.body(), message.persistent()),
         headers: props.headers.unwrap_or_default(),
     })
+}
+
+/// The table's entries in key order (bytes; stable, so repeated keys keep their order), as
+/// RabbitMQ leaves a header table it has changed.
+pub(crate) fn sorted_by_key(table: FieldTable) -> FieldTable {
+    let mut entries = table.into_entries();
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    entries.into_iter().collect()
 }
 
 /// What `x-death` records as the keys the message was published with: its routing key and
@@ -270,6 +279,8 @@ mod tests {
         let props = BasicProperties::from_raw(d.properties()).unwrap();
         assert_eq!(props.expiration, None);
         let h = props.headers.unwrap();
+        let keys: Vec<&[u8]> = h.iter().map(|(k, _)| k.as_bytes()).collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "sorted: {keys:?}");
         assert_eq!(text_of(&h, "x-first-death-reason").unwrap(), "rejected");
         assert_eq!(text_of(&h, "x-first-death-queue").unwrap(), "work");
         assert_eq!(text_of(&h, "x-first-death-exchange").unwrap(), "work-x");

@@ -60,7 +60,8 @@ pub fn requested_delay(headers: Option<&FieldTable>) -> Option<u64> {
 }
 
 /// The message as a delayed exchange releases it: `x-delay` replaced by its negation as a
-/// signed 32-bit integer (wrapping as the plugin's encoding does beyond `i32`). Unchanged if
+/// signed 32-bit integer (wrapping as the plugin's encoding does beyond `i32`), the headers
+/// sorted by key. Unchanged if
 /// its properties do not decode (they were accepted at publish, so only a bug gets here).
 fn released(message: Message) -> Message {
     let Ok(mut props) = BasicProperties::from_raw(message.properties()) else {
@@ -70,8 +71,10 @@ fn released(message: Message) -> Message {
         return message;
     };
     let negated = (delay as i64).wrapping_neg() as i32;
-    let headers = props.headers.get_or_insert_with(FieldTable::new);
+    let mut headers = props.headers.take().unwrap_or_default();
     headers.insert(ShortStr::from_static("x-delay"), FieldValue::I32(negated));
+    // Sorted by key, as the plugin's `rabbit_misc:set_table_value` leaves it.
+    props.headers = Some(crate::dead_letter::sorted_by_key(headers));
     Message::new(
         message.route().clone(),
         &props.to_raw(),
