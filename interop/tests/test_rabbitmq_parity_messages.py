@@ -141,6 +141,23 @@ def test_cc_and_bcc_must_be_arrays(ch, scratch, header, value, type_name):
              f'"{header}",{type_name}}}')
 
 
+def test_a_missing_or_internal_exchange_is_reported_before_a_bad_cc(broker, ch, scratch):
+    ch.basic_publish("interop.no-such-exchange", "k", b"x",
+                     pika.BasicProperties(headers={"CC": "c1"}))
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+        ch.queue_declare("", exclusive=True)
+    assert closed_with(err.value) == (
+        404, f"NOT_FOUND - no exchange 'interop.no-such-exchange' in vhost '{broker.vhost}'")
+    ch = ch.connection.channel()
+    internal = scratch.exchange(ch, "direct", "internal", internal=True)
+    ch.basic_publish(internal, "k", b"x", pika.BasicProperties(headers={"BCC": 5}))
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+        ch.queue_declare("", exclusive=True)
+    assert closed_with(err.value) == (
+        403, f"ACCESS_REFUSED - cannot publish to internal exchange '{internal}' "
+             f"in vhost '{broker.vhost}'")
+
+
 @pytest.mark.parametrize("dead_letter_key", [None, "dk"])
 def test_dead_lettering_a_cc_message(conn, ch, scratch, dead_letter_key):
     """Without a dead-letter routing key the message goes on with its own key, CC and BCC

@@ -11,6 +11,7 @@ use crate::arguments::type_name;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Route;
 use crate::queue::Queue;
+use crate::vhost::Vhost;
 use bytes::Bytes;
 use std::sync::Arc;
 use warren_codec::{BasicProperties, FieldTable, FieldValue};
@@ -36,6 +37,33 @@ pub fn check(headers: Option<&FieldTable>) -> AmqpResult<()> {
         }
     }
     Ok(())
+}
+
+/// [`check`] for a publish to `exchange`, after what RabbitMQ checks before it reads the
+/// headers: a missing exchange is 404 and an internal one 403 (texts as the publish path's).
+pub fn check_publish(
+    vhost: &Vhost,
+    exchange: &str,
+    headers: Option<&FieldTable>,
+) -> AmqpResult<()> {
+    let Err(bad) = check(headers) else {
+        return Ok(());
+    };
+    if vhost.router.exchange_kind(exchange).is_none() {
+        return Err(AmqpError::not_found(format!(
+            "no exchange '{exchange}' in vhost '{}'",
+            vhost.name
+        ))
+        .with_ids(60, 40));
+    }
+    if vhost.is_internal(exchange) {
+        return Err(AmqpError::access_refused(format!(
+            "cannot publish to internal exchange '{exchange}' in vhost '{}'",
+            vhost.name
+        ))
+        .with_ids(60, 40));
+    }
+    Err(bad)
 }
 
 /// Whether the headers name any extra routing key (cheap: two lookups).

@@ -649,7 +649,11 @@ impl Connection {
                 .with_ids(60, 40));
             }
         }
-        crate::sender_selected::check(header.properties.headers.as_ref())?;
+        crate::sender_selected::check_publish(
+            &self.vhost,
+            ok_name(&publish.exchange)?,
+            header.properties.headers.as_ref(),
+        )?;
         // The decoded headers keep BCC: routing needs its keys.
         if let Some(raw) = crate::sender_selected::without_bcc(&header.properties) {
             header.raw_properties = raw;
