@@ -273,10 +273,22 @@ impl<Q: Clone + Eq + Hash + Send + Sync + 'static> Router<Q> {
         headers: Option<&FieldTable>,
         out: &mut Vec<Q>,
     ) -> RouteOutcome {
+        self.route_keys(exchange, &[routing_key], headers, out)
+    }
+
+    /// Like [`Router::route`] for a message with several routing keys (the publish's and
+    /// those of its `CC`/`BCC` headers, RabbitMQ's sender-selected distribution): each queue
+    /// any key reaches, once. As in RabbitMQ, an exchange hands the message to its alternate
+    /// only if no key matched there.
+    pub fn route_keys(
+        &self,
+        exchange: &str,
+        keys: &[&[u8]],
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Q>,
+    ) -> RouteOutcome {
         out.clear();
-        self.with_state(|state, scratch| {
-            route_in(state, scratch, exchange, routing_key, headers, out)
-        })
+        self.with_state(|state, scratch| route_in(state, scratch, exchange, keys, headers, out))
     }
 
     // ----- reads -----
@@ -455,28 +467,22 @@ fn route_in<Q: Clone>(
     state: &State<Q>,
     scratch: &mut Scratch,
     exchange: &str,
-    key: &[u8],
+    keys: &[&[u8]],
     headers: Option<&FieldTable>,
     out: &mut Vec<Q>,
 ) -> RouteOutcome {
     if exchange.is_empty() {
-        return match state.queues.get(key) {
-            Some(q) => {
-                out.push(q.handle.clone());
-                RouteOutcome::Routed(1)
-            }
-            None => RouteOutcome::Unroutable,
-        };
+        return route_default(state, scratch, keys, out);
     }
     let Some(root) = state.exchanges.get(exchange.as_bytes()) else {
         return RouteOutcome::NoSuchExchange;
     };
     // Fast path: a direct or fanout exchange whose matching set holds only queues needs no
     // dedup (a set holds each destination once) and no traversal. Exchange destinations,
-    // or no match on an exchange with an alternate, take the general walk below.
-    let single = match &root.matcher {
-        Matcher::Direct(map) => Some(map.get(key)),
-        Matcher::Fanout(set) => Some(Some(set)),
+    // several keys, or no match on an exchange with an alternate, take the general walk below.
+    let single = match (&root.matcher, keys) {
+        (Matcher::Direct(map), [key]) => Some(map.get(key)),
+        (Matcher::Fanout(set), _) => Some(Some(set)),
         _ => None,
     };
     if let Some(set) = single {
@@ -500,16 +506,19 @@ fn route_in<Q: Clone>(
     let mut next: Option<&ExchangeRec<Q>> = Some(root);
     while let Some(x) = next {
         let matched = match &x.matcher {
-            Matcher::Direct(map) => match map.get(key) {
-                Some(set) => dedup.emit_set(set, out),
-                None => 0,
-            },
+            Matcher::Direct(map) => keys
+                .iter()
+                .filter_map(|key| map.get(*key))
+                .map(|set| dedup.emit_set(set, out))
+                .sum(),
             Matcher::Fanout(set) => dedup.emit_set(set, out),
             Matcher::Topic(trie) => {
                 let mut n = 0;
-                trie.matches(key, memo, &mut |set| n += dedup.emit_set(set, out));
-                if !memo.is_empty() {
-                    memo.clear();
+                for key in keys {
+                    trie.matches(key, memo, &mut |set| n += dedup.emit_set(set, out));
+                    if !memo.is_empty() {
+                        memo.clear();
+                    }
                 }
                 n
             }
@@ -540,6 +549,31 @@ fn route_in<Q: Clone>(
                 next = Some(x);
                 break;
             }
+        }
+    }
+    dedup.reset();
+    outcome(out)
+}
+
+/// The default exchange: the queue named by each key, once.
+fn route_default<Q: Clone>(
+    state: &State<Q>,
+    scratch: &mut Scratch,
+    keys: &[&[u8]],
+    out: &mut Vec<Q>,
+) -> RouteOutcome {
+    if let [key] = keys {
+        if let Some(q) = state.queues.get(key) {
+            out.push(q.handle.clone());
+        }
+        return outcome(out);
+    }
+    let dedup = &mut scratch.dedup;
+    dedup.reset();
+    for q in keys.iter().filter_map(|key| state.queues.get(*key)) {
+        if set_bit(&mut dedup.queue_bits, q.id) {
+            dedup.queue_ids.push(q.id);
+            out.push(q.handle.clone());
         }
     }
     dedup.reset();

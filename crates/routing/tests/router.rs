@@ -313,6 +313,46 @@ fn internal_exchanges_are_flagged_and_reachable_through_e2e() {
     );
 }
 
+fn route_keys(r: &Router<String>, x: &str, keys: &[&str]) -> (RouteOutcome, BTreeSet<String>) {
+    let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+    let mut out = Vec::new();
+    let outcome = r.route_keys(x, &keys, None, &mut out);
+    let set: BTreeSet<String> = out.iter().cloned().collect();
+    assert_eq!(set.len(), out.len(), "duplicate deliveries: {out:?}");
+    (outcome, set)
+}
+
+#[test]
+fn several_routing_keys_reach_each_queue_once() {
+    let r = router_with_queues(&["a", "b", "c", "unrouted"]);
+    r.bind_queue("amq.direct", "a", "red", &none()).unwrap();
+    r.bind_queue("amq.direct", "a", "green", &none()).unwrap();
+    r.bind_queue("amq.direct", "b", "green", &none()).unwrap();
+    r.bind_queue("amq.topic", "c", "*.x", &none()).unwrap();
+    r.bind_queue("amq.topic", "b", "b.#", &none()).unwrap();
+    assert_eq!(
+        route_keys(&r, "amq.direct", &["red", "green", "blue"]),
+        (RouteOutcome::Routed(2), set(&["a", "b"]))
+    );
+    assert_eq!(
+        route_keys(&r, "amq.topic", &["a.x", "b.x"]).1,
+        set(&["b", "c"])
+    );
+    assert_eq!(
+        route_keys(&r, "", &["a", "c", "a", "none"]),
+        (RouteOutcome::Routed(2), set(&["a", "c"]))
+    );
+    assert_eq!(route_keys(&r, "", &["none"]).0, RouteOutcome::Unroutable);
+    // The alternate gets the message only when no key matched.
+    r.declare_exchange("x", ExchangeKind::Direct, false);
+    r.declare_exchange("ae", ExchangeKind::Fanout, false);
+    r.bind_queue("x", "a", "good", &none()).unwrap();
+    r.bind_queue("ae", "unrouted", "", &none()).unwrap();
+    r.set_alternate_exchange("x", Some("ae"));
+    assert_eq!(route_keys(&r, "x", &["bad", "good"]).1, set(&["a"]));
+    assert_eq!(route_keys(&r, "x", &["bad", "worse"]).1, set(&["unrouted"]));
+}
+
 #[test]
 fn alternate_exchanges() {
     let r = router_with_queues(&["main", "unrouted", "other"]);

@@ -5,11 +5,13 @@
 //! recent first, each with a `count`), `x-first-death-reason/queue/exchange` on its first
 //! death, loses its per-message `expiration` (kept as `original-expiration` in its `x-death`
 //! entry), and is published to the queue's dead-letter exchange with the dead-letter routing
-//! key (or its own routing key). A message that would go round a cycle of queues with no
+//! key (or its own routing key, `CC` and `BCC` keys; a dead-letter routing key replaces them
+//! all and drops the `CC` header, as in RabbitMQ). A message that would go round a cycle of queues with no
 //! rejection in it is dropped for that queue instead of looping forever. The routing and
 //! enqueueing live in `Vhost::dead_letter`; this module is the pure part.
 
 use crate::message::{Message, Route};
+use crate::sender_selected;
 use warren_codec::{BasicProperties, FieldArray, FieldTable, FieldValue, LongStr, ShortStr};
 
 /// Why a message left its queue (the `reason` RabbitMQ writes into `x-death`).
@@ -113,9 +115,7 @@ pub fn dead_lettered(
             t.push(ShortStr::from_static("reason"), long_str(reason.as_str()));
             t.push(
                 ShortStr::from_static("routing-keys"),
-                FieldValue::Array(FieldArray(vec![long_str(&String::from_utf8_lossy(
-                    message.routing_key(),
-                ))])),
+                routing_keys(message.routing_key(), &headers),
             );
             t.push(
                 ShortStr::from_static("time"),
@@ -144,16 +144,43 @@ pub fn dead_lettered(
         );
     }
     props.expiration = None;
-    props.headers = Some(headers);
-    let routing_key = match &target.routing_key {
-        Some(key) => key.as_bytes(),
-        None => message.routing_key(),
+    let route = match &target.routing_key {
+        Some(key) => {
+            // Only the dead-letter routing key is used: the CC keys go with the header.
+            headers.remove("CC");
+            Route::new(target.exchange.as_bytes(), key.as_bytes())
+        }
+        None => {
+            let bcc: Vec<&[u8]> = message.route().bcc_keys().collect();
+            Route::with_bcc_keys(target.exchange.as_bytes(), message.routing_key(), &bcc)
+        }
     };
-    let route = Route::new(target.exchange.as_bytes(), routing_key);
+    // RabbitMQ sorts the table whenever it sets a header in it (`rabbit_misc:set_table_value`).
+    props.headers = Some(sorted_by_key(headers));
     Some(DeadLetter {
         message: Message::new(route, &props.to_raw(), message.body(), message.persistent()),
         headers: props.headers.unwrap_or_default(),
     })
+}
+
+/// The table's entries in key order (bytes; stable, so repeated keys keep their order), as
+/// RabbitMQ leaves a header table it has changed.
+pub(crate) fn sorted_by_key(table: FieldTable) -> FieldTable {
+    let mut entries = table.into_entries();
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    entries.into_iter().collect()
+}
+
+/// What `x-death` records as the keys the message was published with: its routing key and
+/// its `CC` keys (`BCC` was taken off at publish).
+fn routing_keys(routing_key: &[u8], headers: &FieldTable) -> FieldValue {
+    let mut keys = vec![routing_key];
+    sender_selected::extend_cc_keys(Some(headers), &mut keys);
+    FieldValue::Array(FieldArray(
+        keys.into_iter()
+            .map(|k| FieldValue::LongStr(LongStr::from(k.to_vec())))
+            .collect(),
+    ))
 }
 
 /// A dead-lettered message, with its headers decoded (routing and the cycle check need them;
@@ -252,6 +279,8 @@ mod tests {
         let props = BasicProperties::from_raw(d.properties()).unwrap();
         assert_eq!(props.expiration, None);
         let h = props.headers.unwrap();
+        let keys: Vec<&[u8]> = h.iter().map(|(k, _)| k.as_bytes()).collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "sorted: {keys:?}");
         assert_eq!(text_of(&h, "x-first-death-reason").unwrap(), "rejected");
         assert_eq!(text_of(&h, "x-first-death-queue").unwrap(), "work");
         assert_eq!(text_of(&h, "x-first-death-exchange").unwrap(), "work-x");
@@ -295,6 +324,46 @@ mod tests {
         let h = props.headers.unwrap();
         assert_eq!(text_of(&h, "x-first-death-queue").unwrap(), "work");
         assert_eq!(m.routing_key(), b"retry");
+    }
+
+    #[test]
+    fn cc_and_bcc_keys_go_on_only_without_a_dead_letter_routing_key() {
+        let mut headers = FieldTable::new();
+        headers.push(
+            ShortStr::from_static("CC"),
+            FieldValue::Array(FieldArray(vec![long_str("c1"), FieldValue::I32(5)])),
+        );
+        let m = Message::new(
+            Route::with_bcc_keys(b"work-x", b"job", &[b"b1"]),
+            &BasicProperties {
+                headers: Some(headers),
+                ..Default::default()
+            }
+            .to_raw(),
+            b"payload",
+            false,
+        );
+        for (key, cc_kept) in [(None, true), (Some("dk".to_string()), false)] {
+            let target = DeadLetterTarget {
+                exchange: "dlx".into(),
+                routing_key: key,
+            };
+            let d = dead_lettered(&m, "work", Reason::Rejected, &target, 1).unwrap();
+            assert_eq!(d.headers.get("CC").is_some(), cc_kept);
+            // The BCC keys go on with the message's own key, not with a dead-letter key.
+            let bcc: Vec<&[u8]> = d.message.route().bcc_keys().collect();
+            assert_eq!(bcc.is_empty(), !cc_kept);
+            let [x] = &deaths(&d.message)[..] else {
+                panic!()
+            };
+            assert_eq!(
+                x.get("routing-keys"),
+                Some(&FieldValue::Array(FieldArray(vec![
+                    long_str("job"),
+                    long_str("c1")
+                ])))
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! the earliest is due (woken early when an earlier one arrives), then routes what is due as
 //! the broker's own publish: nobody is returned to, as with the plugin.
 //!
+//! As the plugin does, a released message carries `x-delay` negated (a signed 32-bit integer,
+//! `-500` for `500`): consumers can tell it was delayed, and another delayed exchange it
+//! passes through (an exchange-to-exchange binding) routes it at once. A message published
+//! with no positive `x-delay` is routed at once with its headers untouched.
+//!
 //! A durable delayed exchange also keeps the persistent messages it holds in the store, as a
 //! hidden queue named `amq.warren.delayed.<exchange>` (clients cannot declare `amq.` names):
 //! written (and synced, for a confirming publisher) when held, acked when released. At
@@ -20,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
-use warren_codec::{BasicProperties, FieldTable, FieldValue};
+use warren_codec::{BasicProperties, FieldTable, FieldValue, ShortStr};
 use warren_store::{Command, QueueId, Reply, Store};
 
 /// The store name of a durable delayed exchange's held messages.
@@ -40,13 +45,42 @@ pub const EXCHANGE_TYPE: &str = "x-delayed-message";
 /// The declare argument naming how the exchange routes.
 pub const DELAYED_TYPE_ARG: &str = "x-delayed-type";
 
-/// How long a message asks to be held: its `x-delay` header, if a positive integer.
+/// The longest delay the plugin holds a message for (Erlang's timer limit); a longer one is
+/// routed at once, as by the plugin.
+const MAX_DELAY_MS: u64 = u32::MAX as u64;
+
+/// How long a message asks to be held: its `x-delay` header, if a positive integer the
+/// plugin would hold it for.
 pub fn requested_delay(headers: Option<&FieldTable>) -> Option<u64> {
     headers?
         .get("x-delay")
         .and_then(FieldValue::as_i64)
         .and_then(|ms| u64::try_from(ms).ok())
-        .filter(|&ms| ms > 0)
+        .filter(|&ms| ms > 0 && ms <= MAX_DELAY_MS)
+}
+
+/// The message as a delayed exchange releases it: `x-delay` replaced by its negation as a
+/// signed 32-bit integer (wrapping as the plugin's encoding does beyond `i32`), the headers
+/// sorted by key. Unchanged if
+/// its properties do not decode (they were accepted at publish, so only a bug gets here).
+fn released(message: Message) -> Message {
+    let Ok(mut props) = BasicProperties::from_raw(message.properties()) else {
+        return message;
+    };
+    let Some(delay) = requested_delay(props.headers.as_ref()) else {
+        return message;
+    };
+    let negated = (delay as i64).wrapping_neg() as i32;
+    let mut headers = props.headers.take().unwrap_or_default();
+    headers.insert(ShortStr::from_static("x-delay"), FieldValue::I32(negated));
+    // Sorted by key, as the plugin's `rabbit_misc:set_table_value` leaves it.
+    props.headers = Some(crate::dead_letter::sorted_by_key(headers));
+    Message::new(
+        message.route().clone(),
+        &props.to_raw(),
+        message.body(),
+        message.persistent(),
+    )
 }
 
 #[derive(Debug)]
@@ -268,7 +302,7 @@ async fn release_due(held: Arc<DelayedMessages>, vhost: Weak<Vhost>) {
             };
             let mut acks: Vec<Command> = Vec::new();
             for m in due {
-                v.route_broker_publish(&m.exchange, m.message);
+                v.route_broker_publish(&m.exchange, released(m.message));
                 if let Some((queue, seq)) = m.stored {
                     acks.push(Command::Ack {
                         queue,
@@ -300,7 +334,7 @@ async fn release_due(held: Arc<DelayedMessages>, vhost: Weak<Vhost>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warren_codec::ShortStr;
+    use crate::message::Route;
 
     #[test]
     fn x_delay_must_be_a_positive_integer() {
@@ -320,5 +354,66 @@ mod tests {
             None
         );
         assert_eq!(requested_delay(None), None);
+        assert_eq!(
+            requested_delay(Some(&with(FieldValue::I64(u32::MAX as i64)))),
+            Some(u32::MAX as u64)
+        );
+        assert_eq!(
+            requested_delay(Some(&with(FieldValue::I64(u32::MAX as i64 + 1)))),
+            None
+        );
+    }
+
+    fn x_delay_after_release(value: FieldValue) -> Option<FieldValue> {
+        let mut headers = FieldTable::new();
+        headers.push(ShortStr::from_static("x-delay"), value);
+        headers.push(ShortStr::from_static("app"), FieldValue::I32(7));
+        let props = BasicProperties {
+            headers: Some(headers),
+            ..Default::default()
+        };
+        let m = released(Message::new(
+            Route::new(b"later", b"k"),
+            &props.to_raw(),
+            b"body",
+            true,
+        ));
+        assert_eq!(
+            (m.exchange(), m.routing_key(), m.body()),
+            (&b"later"[..], &b"k"[..], &b"body"[..])
+        );
+        assert!(m.persistent());
+        let h = BasicProperties::from_raw(m.properties())
+            .unwrap()
+            .headers
+            .unwrap();
+        assert_eq!(h.get("app"), Some(&FieldValue::I32(7)));
+        h.get("x-delay").cloned()
+    }
+
+    #[test]
+    fn a_released_message_carries_x_delay_negated_as_a_signed_32_bit_integer() {
+        assert_eq!(
+            x_delay_after_release(FieldValue::I32(500)),
+            Some(FieldValue::I32(-500))
+        );
+        assert_eq!(
+            x_delay_after_release(FieldValue::I64(500)),
+            Some(FieldValue::I32(-500))
+        );
+        assert_eq!(
+            x_delay_after_release(FieldValue::U8(5)),
+            Some(FieldValue::I32(-5))
+        );
+        // Past i32 the plugin's 32-bit encoding wraps.
+        assert_eq!(
+            x_delay_after_release(FieldValue::I64(3_000_000_000)),
+            Some(FieldValue::I32(1_294_967_296))
+        );
+        // Nothing held, nothing changed.
+        assert_eq!(
+            x_delay_after_release(FieldValue::I32(-500)),
+            Some(FieldValue::I32(-500))
+        );
     }
 }

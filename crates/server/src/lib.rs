@@ -8,6 +8,7 @@
 //! - [`queue`]: ready and unacked messages, consumers, round-robin dispatch with credit.
 //! - [`events`]: what queues send to connections (deliveries, cancels) and prefetch credit.
 //! - [`message`]: a published message shared by every queue it reached.
+//! - [`sender_selected`]: the `CC` and `BCC` headers' extra routing keys.
 //! - [`persist`]: what goes to the durable store (formats) and the recovery at startup.
 //! - [`error`]: the AMQP error value and its mapping to channel/connection close.
 //! - [`config`]: settings with RabbitMQ's defaults.
@@ -23,6 +24,7 @@ pub mod events;
 pub mod message;
 pub mod persist;
 pub mod queue;
+pub mod sender_selected;
 pub mod server;
 pub mod vhost;
 

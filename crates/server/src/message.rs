@@ -23,7 +23,10 @@ use std::sync::atomic::{self, AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// Where a message was published: the exchange name and the routing key, in one shared
-/// allocation (`[exchange length][exchange][routing key]`).
+/// allocation (`[exchange length][exchange][key length][routing key]`), then the keys of a
+/// `BCC` header if it had one (each as a 4-byte little-endian length and the key): `BCC` is
+/// taken off the message at publish, but where the message goes next (dead-lettered without
+/// a dead-letter routing key, released by a delayed exchange) RabbitMQ routes it with them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Route(Arc<[u8]>);
 
@@ -31,12 +34,24 @@ impl Route {
     /// Exchange and routing key must each be a `shortstr` (at most 255 bytes); the codec has
     /// checked that for anything that came off the wire.
     pub fn new(exchange: &[u8], routing_key: &[u8]) -> Route {
+        Route::with_bcc_keys(exchange, routing_key, &[])
+    }
+
+    /// A route that also remembers the `BCC` keys the message was published with.
+    pub fn with_bcc_keys(exchange: &[u8], routing_key: &[u8], bcc: &[&[u8]]) -> Route {
         let exchange = &exchange[..exchange.len().min(255)];
         let routing_key = &routing_key[..routing_key.len().min(255)];
-        let mut bytes = Vec::with_capacity(1 + exchange.len() + routing_key.len());
+        let extra: usize = bcc.iter().map(|k| 4 + k.len()).sum();
+        let mut bytes = Vec::with_capacity(2 + exchange.len() + routing_key.len() + extra);
         bytes.push(exchange.len() as u8);
         bytes.extend_from_slice(exchange);
+        bytes.push(routing_key.len() as u8);
         bytes.extend_from_slice(routing_key);
+        for key in bcc {
+            let key = &key[..key.len().min(u32::MAX as usize)];
+            bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(key);
+        }
         Route(bytes.into())
     }
 
@@ -44,8 +59,31 @@ impl Route {
         &self.0[1..1 + self.0[0] as usize]
     }
 
+    fn key_start(&self) -> usize {
+        2 + self.0[0] as usize
+    }
+
+    fn bcc_start(&self) -> usize {
+        self.key_start() + self.0[self.key_start() - 1] as usize
+    }
+
     pub fn routing_key(&self) -> &[u8] {
-        &self.0[1 + self.0[0] as usize..]
+        &self.0[self.key_start()..self.bcc_start()]
+    }
+
+    /// The `BCC` keys the message was published with (none for most).
+    pub fn bcc_keys(&self) -> impl Iterator<Item = &[u8]> {
+        let mut rest = &self.0[self.bcc_start()..];
+        std::iter::from_fn(move || {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let (key, tail) = tail.split_at(u32::from_le_bytes(*len) as usize);
+            rest = tail;
+            Some(key)
+        })
+    }
+
+    pub fn has_bcc_keys(&self) -> bool {
+        self.bcc_start() < self.0.len()
     }
 
     /// Whether both are one shared allocation.
@@ -53,9 +91,9 @@ impl Route {
         Arc::ptr_eq(&a.0, &b.0)
     }
 
-    /// Whether this is the route of a publish to `exchange` with `routing_key`.
+    /// Whether this is the route of a publish to `exchange` with `routing_key` (and no `BCC`).
     pub fn is(&self, exchange: &[u8], routing_key: &[u8]) -> bool {
-        self.exchange() == exchange && self.routing_key() == routing_key
+        self.exchange() == exchange && self.routing_key() == routing_key && !self.has_bcc_keys()
     }
 }
 
@@ -370,6 +408,22 @@ mod tests {
         let empty = Route::new(b"", b"");
         assert!(empty.is(b"", b""));
         assert!(!route.is(b"orders", b"order"));
+    }
+
+    #[test]
+    fn a_route_keeps_bcc_keys_apart_from_its_routing_key() {
+        let long = vec![b'k'; 300];
+        let r = Route::with_bcc_keys(b"x", b"rk", &[b"b1", b"", &long]);
+        assert_eq!((r.exchange(), r.routing_key()), (&b"x"[..], &b"rk"[..]));
+        assert!(r.has_bcc_keys());
+        assert_eq!(
+            r.bcc_keys().collect::<Vec<_>>(),
+            [&b"b1"[..], b"", &long[..]]
+        );
+        assert!(!r.is(b"x", b"rk"));
+        let plain = Route::new(b"x", b"rk");
+        assert!(plain.is(b"x", b"rk") && !plain.has_bcc_keys());
+        assert_eq!(plain.bcc_keys().count(), 0);
     }
 
     #[test]

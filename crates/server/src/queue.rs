@@ -984,7 +984,10 @@ impl Queue {
         self.dispatch(&mut st);
     }
 
-    /// Puts delivered messages back at their original position, marked redelivered.
+    /// Puts delivered messages back at their original position, marked redelivered. As in
+    /// RabbitMQ, drop-head then trims the queue back to its length limits from the head (the
+    /// requeued messages usually go first, dead-lettered `maxlen`); under reject-publish(-dlx)
+    /// the queue may stay over its limit.
     pub fn requeue(self: &Arc<Self>, seqs: &[u64]) {
         let mut st = self.lock();
         let mut back: Vec<Entry> = seqs.iter().filter_map(|s| st.unacked.remove(s)).collect();
@@ -1003,6 +1006,7 @@ impl Queue {
             st.insert_ready(pos, entry);
         }
         if !st.deleted {
+            self.drop_head_over_limit(&mut st);
             self.dispatch(&mut st);
         }
     }

@@ -10,6 +10,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
 use crate::persist;
 use crate::queue::{now_ms, ConnectionId, Queue, QueueOptions, StoredQueue};
+use crate::sender_selected;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -189,12 +190,7 @@ impl Vhost {
             .ok()
             .and_then(|p| p.headers);
         let mut targets = Vec::new();
-        let outcome = self.route(
-            exchange,
-            message.routing_key(),
-            headers.as_ref(),
-            &mut targets,
-        );
+        let outcome = self.route_message(exchange, &message, headers.as_ref(), &mut targets);
         if matches!(outcome, RouteOutcome::Routed(_)) {
             self.enqueue_unconfirmed(&targets, message);
         }
@@ -890,7 +886,7 @@ impl Vhost {
         Ok(())
     }
 
-    /// Routes a publish; `out` receives the target queues.
+    /// Routes a publish; `out` receives the target queues. `CC`/`BCC` header keys route too.
     pub fn route(
         &self,
         exchange: &str,
@@ -898,7 +894,34 @@ impl Vhost {
         headers: Option<&FieldTable>,
         out: &mut Vec<Arc<Queue>>,
     ) -> RouteOutcome {
+        if sender_selected::has_keys(headers) {
+            return sender_selected::route(&self.router, exchange, routing_key, &[], headers, out);
+        }
         self.router.route(exchange, routing_key, headers, out)
+    }
+
+    /// Routes a message the broker sends on itself (a dead letter, a delayed one coming due):
+    /// like [`Vhost::route`], with the `BCC` keys it was published with too.
+    pub(crate) fn route_message(
+        &self,
+        exchange: &str,
+        message: &Message,
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Arc<Queue>>,
+    ) -> RouteOutcome {
+        let route = message.route();
+        if !route.has_bcc_keys() {
+            return self.route(exchange, route.routing_key(), headers, out);
+        }
+        let bcc: Vec<&[u8]> = route.bcc_keys().collect();
+        sender_selected::route(
+            &self.router,
+            exchange,
+            route.routing_key(),
+            &bcc,
+            headers,
+            out,
+        )
     }
 }
 
@@ -927,9 +950,9 @@ impl Vhost {
                 continue;
             };
             targets.clear();
-            let outcome = self.route(
+            let outcome = self.route_message(
                 &target.exchange,
-                dead.message.routing_key(),
+                &dead.message,
                 Some(&dead.headers),
                 &mut targets,
             );

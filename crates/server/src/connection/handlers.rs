@@ -649,6 +649,15 @@ impl Connection {
                 .with_ids(60, 40));
             }
         }
+        crate::sender_selected::check_publish(
+            &self.vhost,
+            ok_name(&publish.exchange)?,
+            header.properties.headers.as_ref(),
+        )?;
+        // The decoded headers keep BCC: routing needs its keys.
+        if let Some(raw) = crate::sender_selected::without_bcc(&header.properties) {
+            header.raw_properties = raw;
+        }
         let ch = self.channel(channel)?;
         let (exchange, routing_key) = (publish.exchange.as_bytes(), publish.routing_key.as_bytes());
         let route = match &ch.last_route {
@@ -658,6 +667,8 @@ impl Connection {
                 .insert(Route::new(exchange, routing_key))
                 .clone(),
         };
+        let route =
+            crate::sender_selected::with_bcc_keys(route, header.properties.headers.as_ref());
         let message = Message::from_pieces(
             route,
             &header.raw_properties,
