@@ -292,7 +292,11 @@ async fn heartbeat_on_a_channel_is_unexpected() {
 
 #[tokio::test]
 async fn client_close_is_answered_and_the_socket_reaped() {
-    let server = start_broker().await;
+    let server = start_broker_with(Config {
+        closing_timeout: Duration::from_millis(500),
+        ..Config::default()
+    })
+    .await;
     let mut c = RawClient::connect(&server).await;
     c.handshake().await;
     c.send_method(
@@ -306,11 +310,17 @@ async fn client_close_is_answered_and_the_socket_reaped() {
     .await;
     let (_, ok) = c.next_method().await.expect("close-ok");
     assert!(matches!(ok, Method::ConnectionCloseOk(_)), "{ok:?}");
-    // The client lingers without closing its side: the broker drops the socket itself.
+    // As RabbitMQ: what the client writes after its close is read and dropped (no
+    // channel.open-ok), and a client that never closes its side is dropped after the
+    // closing timeout.
+    let closed_at = std::time::Instant::now();
+    c.send_method(2, Method::ChannelOpen(Default::default()))
+        .await;
     assert!(
         c.next_frame().await.is_none(),
         "socket closed by the broker"
     );
+    assert!(closed_at.elapsed() >= Duration::from_millis(400));
 }
 
 #[tokio::test]

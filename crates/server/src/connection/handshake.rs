@@ -4,6 +4,7 @@
 //! Until tune-ok, frames are capped at 4096 bytes (the spec's frame-min-size), so a client
 //! cannot make us buffer a large frame before it has logged in.
 
+use super::closing::{Closing, SILENT_CLOSE_DELAY};
 use super::outbox::Outbox;
 use crate::broker::Broker;
 use crate::error::AmqpError;
@@ -19,7 +20,9 @@ use warren_codec::generated::{
     ConnectionOpenOk, ConnectionStart, ConnectionStartOk, ConnectionTune, ConnectionTuneOk,
     FRAME_MIN_SIZE,
 };
-use warren_codec::{FieldTable, FieldValue, Frame, LongStr, Method, ProtocolHeader, ShortStr};
+use warren_codec::{
+    FieldTable, FieldValue, Frame, LongStr, Method, ProtocolHeader, ReplyCode, ShortStr,
+};
 
 pub(super) struct Handshake {
     pub reader: OwnedReadHalf,
@@ -35,7 +38,10 @@ pub(super) struct Handshake {
 enum Failure {
     /// The peer left or the handshake timed out: just drop the socket.
     Gone,
-    /// Send connection.close with this error, then drop the socket.
+    /// A refused login the client cannot be told about (it did not ask for
+    /// authentication_failure_close): keep the socket for RabbitMQ's silent close delay.
+    Refused,
+    /// Send connection.close with this error, wait for close-ok, then drop the socket.
     Close(AmqpError),
 }
 
@@ -52,7 +58,16 @@ struct Io<'a> {
     writer: &'a Outbox,
 }
 
-impl Io<'_> {
+impl<'a> Io<'a> {
+    fn into_closing(self) -> Closing<'a> {
+        Closing {
+            reader: self.reader,
+            buf: self.buf,
+            decoder: self.decoder,
+            writer: self.writer,
+        }
+    }
+
     fn send(&self, method: Method) {
         let mut out = BytesMut::with_capacity(512);
         frame::encode_method(0, &method, &mut out);
@@ -150,6 +165,19 @@ pub(super) async fn run(
         Ok(Err(Failure::Close(err))) => {
             warn!(%peer, error = %err, "closing connection during handshake");
             io.send(err.to_connection_close());
+            // RabbitMQ waits for close-ok: its closing timeout once connection.open was
+            // refused (an open connection's close), its silent close delay before that.
+            let timeout = if (err.class_id, err.method_id) == (10, 40) {
+                broker.config.closing_timeout
+            } else {
+                SILENT_CLOSE_DELAY
+            };
+            let trust_frames = !matches!(err.code, ReplyCode::FrameError | ReplyCode::SyntaxError);
+            io.into_closing().finish(timeout, trust_frames).await;
+            None
+        }
+        Ok(Err(Failure::Refused)) => {
+            io.into_closing().finish(SILENT_CLOSE_DELAY, false).await;
             None
         }
         Ok(Err(Failure::Gone)) => None,
@@ -345,7 +373,7 @@ fn authenticate(
                 )),
             )
         } else {
-            Failure::Gone
+            Failure::Refused
         }
     };
     let Some((user, pass)) = creds else {
