@@ -210,3 +210,63 @@ def test_expiration_is_checked_before_delivery_mode(ch, scratch):
         ch.queue_declare(queue, passive=True)
     assert (err.value.reply_code, err.value.reply_text) == (
         406, "PRECONDITION_FAILED - invalid expiration 'abc': no_integer")
+
+
+def _seventh_goes_to(broker, conn, ch, queue, same_connection):
+    """hi (x-priority 10, prefetch 2) and lo (x-priority 1, prefetch 10) share `queue`; after
+    six messages (2 to hi, 4 to lo) hi acks one, then a third connection publishes a seventh.
+    Returns who got it.
+
+    The ack's effect is confirmed by a round trip on hi's channel (basic.qos) before the
+    publish: an ack and a publish on two different connections race inside either broker
+    (both brokers were seen to lose it now and then without the round trip).
+    """
+    other = conn if same_connection else broker.connect()
+    publisher = broker.connect()
+    try:
+        got = {"hi": [], "lo": []}
+
+        def on_message(name):
+            return lambda _ch, method, _props, body: got[name].append((method.delivery_tag, body))
+
+        hi = ch
+        hi.basic_qos(prefetch_count=2)
+        hi.basic_consume(queue, on_message("hi"), arguments={"x-priority": 10})
+        lo = other.channel()
+        lo.basic_qos(prefetch_count=10)
+        lo.basic_consume(queue, on_message("lo"), arguments={"x-priority": 1})
+        pch = publisher.channel()
+        pch.confirm_delivery()
+        for i in range(6):
+            pch.basic_publish("", queue, b"m%d" % i)
+
+        def pump(until, what):
+            def step():
+                for c in {id(conn): conn, id(other): other}.values():
+                    c.process_data_events(time_limit=0.01)
+                return until()
+            wait_for(step, what)
+
+        pump(lambda: len(got["hi"]) == 2 and len(got["lo"]) == 4, "2 messages to hi, 4 to lo")
+        hi.basic_ack(got["hi"][0][0])
+        hi.basic_qos(prefetch_count=2)  # round trip: the broker has handled the ack
+        pch.basic_publish("", queue, b"seventh")
+        pump(lambda: any(b == b"seventh" for k in got for _, b in got[k]), "the seventh message")
+        return [k for k in got if any(b == b"seventh" for _, b in got[k])]
+    finally:
+        publisher.close()
+        if other is not conn:
+            other.close()
+
+
+@pytest.mark.parametrize("same_connection", [False, True], ids=["connections", "channels"])
+def test_acked_credit_goes_to_the_higher_priority_consumer(broker, conn, scratch,
+                                                           same_connection):
+    for _ in range(3):
+        queue = scratch.queue(conn.channel(), "parity.prio")
+        fresh = broker.connect()
+        try:
+            assert _seventh_goes_to(broker, fresh, fresh.channel(), queue,
+                                    same_connection) == ["hi"]
+        finally:
+            fresh.close()
