@@ -6,6 +6,7 @@ point here is what the broker does with frames written after (or behind) a close
 """
 
 import socket
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -270,3 +271,46 @@ def test_acked_credit_goes_to_the_higher_priority_consumer(broker, conn, scratch
                                     same_connection) == ["hi"]
         finally:
             fresh.close()
+
+
+def test_global_prefetch_holds_while_many_queues_dispatch_at_once(broker, conn, ch, scratch):
+    # basic.qos global=true: one limit for all the channel's consumers. Publishers on eight
+    # connections fill eight queues at once, so the queues hand out messages concurrently;
+    # together they must stop at the limit, not overshoot it.
+    limit, queues = 5, [scratch.queue(ch, "parity.global") for _ in range(8)]
+    consumer = broker.connect()
+    try:
+        cch = consumer.channel()
+        cch.basic_qos(prefetch_count=limit, global_qos=True)
+        got = []
+        for queue in queues:
+            cch.basic_consume(queue, lambda _c, m, _p, _b: got.append(m.delivery_tag))
+        start = threading.Barrier(len(queues))
+        errors = []
+
+        def publish(queue):
+            try:
+                with broker.connect() as publisher:
+                    pch = publisher.channel()
+                    start.wait(timeout=WAIT)
+                    for _ in range(50):
+                        pch.basic_publish("", queue, b"g")
+            except Exception as e:  # reported below: a thread cannot fail the test itself
+                errors.append(e)
+
+        threads = [threading.Thread(target=publish, args=(q,)) for q in queues]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert not errors, errors
+        wait_for(lambda: sum(ready_count(ch, q) for q in queues) == 8 * 50 - limit,
+                 "every message but the prefetched ones ready", conn=consumer)
+        consumer.process_data_events(time_limit=0.3)
+        assert len(got) == limit
+        cch.basic_ack(got[0])
+        wait_for(lambda: len(got) == limit + 1, "one more delivery after one ack", conn=consumer)
+        consumer.process_data_events(time_limit=0.3)
+        assert len(got) == limit + 1
+    finally:
+        consumer.close()
