@@ -29,16 +29,19 @@ pub(super) struct Closing<'a> {
     pub buf: BytesMut,
     pub decoder: FrameDecoder,
     pub writer: &'a Outbox,
+    /// How long to wait for the client at most.
+    pub timeout: Duration,
+    /// False after a framing error: the input is then only discarded, never decoded (the
+    /// client learns of the close and closes, or the timeout ends it).
+    pub trust_frames: bool,
 }
 
 impl Closing<'_> {
-    /// Reads until close-ok, EOF or `timeout` (the configured closing timeout, RabbitMQ 30 s). Every other frame is dropped, except that a
-    /// connection.close (the client closing while we do) is answered with close-ok. With
-    /// `trust_frames` false (after a framing error) the input is only discarded, never
-    /// decoded: the client learns of the close and closes, or the timeout ends it.
-    pub(super) async fn finish(mut self, timeout: Duration, trust_frames: bool) {
-        let deadline = Instant::now() + timeout;
-        let mut decoding = trust_frames;
+    /// Reads until close-ok, EOF or the timeout. Every other frame is dropped, except that a
+    /// connection.close (the client closing while we do) is answered with close-ok.
+    pub(super) async fn finish(mut self) {
+        let deadline = Instant::now() + self.timeout;
+        let mut decoding = self.trust_frames;
         loop {
             if decoding {
                 match self.next_close_ok() {

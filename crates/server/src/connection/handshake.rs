@@ -12,6 +12,7 @@ use crate::vhost::Vhost;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tracing::{debug, warn};
@@ -59,12 +60,14 @@ struct Io<'a> {
 }
 
 impl<'a> Io<'a> {
-    fn into_closing(self) -> Closing<'a> {
+    fn into_closing(self, timeout: Duration, trust_frames: bool) -> Closing<'a> {
         Closing {
             reader: self.reader,
             buf: self.buf,
             decoder: self.decoder,
             writer: self.writer,
+            timeout,
+            trust_frames,
         }
     }
 
@@ -137,13 +140,14 @@ fn server_properties() -> FieldTable {
 /// Read step while the handshake runs.
 const HANDSHAKE_READ: usize = 512;
 
-/// Runs the handshake. `None` means the connection is finished (refused, failed or gone).
-pub(super) async fn run(
+/// Runs the handshake. An error means the connection is finished: gone (`None`), or refused
+/// and closing (the caller lets go of the broker before it waits for the client).
+pub(super) async fn run<'a>(
     broker: &Arc<Broker>,
     reader: OwnedReadHalf,
     peer: SocketAddr,
-    writer: &Outbox,
-) -> Option<Handshake> {
+    writer: &'a Outbox,
+) -> Result<Handshake, Option<Closing<'a>>> {
     let mut io = Io {
         reader,
         buf: BytesMut::new(),
@@ -152,7 +156,7 @@ pub(super) async fn run(
     };
     let timeout = broker.config.handshake_timeout;
     match tokio::time::timeout(timeout, negotiate(broker, &mut io, peer)).await {
-        Ok(Ok(n)) => Some(Handshake {
+        Ok(Ok(n)) => Ok(Handshake {
             reader: io.reader,
             read_buf: io.buf,
             vhost: n.vhost,
@@ -173,17 +177,13 @@ pub(super) async fn run(
                 SILENT_CLOSE_DELAY
             };
             let trust_frames = !matches!(err.code, ReplyCode::FrameError | ReplyCode::SyntaxError);
-            io.into_closing().finish(timeout, trust_frames).await;
-            None
+            Err(Some(io.into_closing(timeout, trust_frames)))
         }
-        Ok(Err(Failure::Refused)) => {
-            io.into_closing().finish(SILENT_CLOSE_DELAY, false).await;
-            None
-        }
-        Ok(Err(Failure::Gone)) => None,
+        Ok(Err(Failure::Refused)) => Err(Some(io.into_closing(SILENT_CLOSE_DELAY, false))),
+        Ok(Err(Failure::Gone)) => Err(None),
         Err(_) => {
             warn!(%peer, "handshake timeout: closing connection");
-            None
+            Err(None)
         }
     }
 }

@@ -107,11 +107,18 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
     let window = Credit::new(DELIVERY_WINDOW);
     let (writer, writer_task) = outbox::Outbox::start(writer_half, window.clone());
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let hs = handshake::run(&broker, reader, peer, &writer).await;
-    let Some(hs) = hs else {
-        drop(writer);
-        let _ = writer_task.await;
-        return;
+    let hs = match handshake::run(&broker, reader, peer, &writer).await {
+        Ok(hs) => hs,
+        Err(closing) => {
+            // A lingering socket holds nothing of the broker (shutdown waits for that).
+            drop(broker);
+            if let Some(closing) = closing {
+                closing.finish().await;
+            }
+            drop(writer);
+            let _ = writer_task.await;
+            return;
+        }
     };
     let id = broker.register_connection(events_tx.clone());
     info!(connection = id, %peer, user = %hs.user, vhost = %hs.vhost.name, "connection opened");
@@ -156,6 +163,9 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
     conn.cleanup();
     broker.unregister_connection(id);
     info!(connection = id, %peer, "connection closed");
+    let timeout = broker.config.closing_timeout;
+    // A lingering socket holds nothing of the broker (shutdown waits for that).
+    drop(broker);
     if let Some(trust_frames) = wait {
         let (reader, buf, decoder, writer) = conn.into_closing();
         let closing = closing::Closing {
@@ -163,10 +173,10 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
             buf,
             decoder,
             writer: &writer,
+            timeout,
+            trust_frames,
         };
-        closing
-            .finish(broker.config.closing_timeout, trust_frames)
-            .await;
+        closing.finish().await;
     } else {
         drop(conn);
     }
