@@ -6,7 +6,7 @@ use warren_codec::frame::{self, PROTOCOL_HEADER};
 use warren_codec::generated::{BasicPublish, QueueDeclare};
 use warren_codec::{BasicProperties, ContentHeader, Method, ShortStr};
 use warren_server::Config;
-use warren_tests::{start_broker, start_broker_with, RawClient};
+use warren_tests::{start_broker, start_broker_in, start_broker_with, RawClient};
 
 #[tokio::test]
 async fn wrong_protocol_header_gets_our_header_and_a_close() {
@@ -292,7 +292,11 @@ async fn heartbeat_on_a_channel_is_unexpected() {
 
 #[tokio::test]
 async fn client_close_is_answered_and_the_socket_reaped() {
-    let server = start_broker().await;
+    let server = start_broker_with(Config {
+        closing_timeout: Duration::from_millis(500),
+        ..Config::default()
+    })
+    .await;
     let mut c = RawClient::connect(&server).await;
     c.handshake().await;
     c.send_method(
@@ -306,11 +310,40 @@ async fn client_close_is_answered_and_the_socket_reaped() {
     .await;
     let (_, ok) = c.next_method().await.expect("close-ok");
     assert!(matches!(ok, Method::ConnectionCloseOk(_)), "{ok:?}");
-    // The client lingers without closing its side: the broker drops the socket itself.
+    // As RabbitMQ: what the client writes after its close is read and dropped (no
+    // channel.open-ok), and a client that never closes its side is dropped after the
+    // closing timeout.
+    let closed_at = std::time::Instant::now();
+    c.send_method(2, Method::ChannelOpen(Default::default()))
+        .await;
     assert!(
         c.next_frame().await.is_none(),
         "socket closed by the broker"
     );
+    assert!(closed_at.elapsed() >= Duration::from_millis(400));
+}
+
+#[tokio::test]
+async fn a_client_that_never_answers_the_shutdown_close_holds_nothing_of_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start_broker_in(&data).await;
+    let mut c = RawClient::connect(&server).await;
+    c.handshake().await;
+    let started = std::time::Instant::now();
+    server.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "shutdown waited for the client"
+    );
+    // Its socket lingers for the closing timeout, waiting for a close-ok that never comes,
+    // yet the store is closed: the data dir opens again.
+    let again = start_broker_in(&data).await;
+    match c.next_method().await {
+        Some((0, Method::ConnectionClose(close))) => assert_eq!(close.reply_code, 320),
+        other => panic!("expected connection.close 320, got {other:?}"),
+    }
+    again.shutdown().await;
 }
 
 #[tokio::test]

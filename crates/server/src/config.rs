@@ -32,6 +32,9 @@ pub struct Config {
     pub max_message_size: u64,
     /// How long a client may take to finish the handshake (RabbitMQ: 10 s).
     pub handshake_timeout: Duration,
+    /// How long a closing connection waits for the client's close-ok, and a closed one for
+    /// the client to close its socket (RabbitMQ: 30 s).
+    pub closing_timeout: Duration,
     /// Flow control: connections stop reading while the store has more than this many bytes
     /// submitted and not yet written.
     pub store_pending_max: u64,
@@ -53,6 +56,7 @@ impl Default for Config {
             heartbeat: 60,
             max_message_size: 128 * 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),
+            closing_timeout: Duration::from_secs(30),
             store_pending_max: 64 * 1024 * 1024,
             store_options: warren_store::StoreOptions::default(),
         }

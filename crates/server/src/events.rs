@@ -2,7 +2,9 @@
 //!
 //! A queue decides *which* consumer gets a message (it checks the credit); the connection task
 //! decides the delivery tag, records the unacked entry and writes the frames. Credit is an
-//! atomic pair so the queue can take it and the connection can return it without a lock.
+//! atomic pair so the queue can take it and the connection can return it without a lock;
+//! taking is one compare-and-swap, so queues on different threads sharing a channel's credit
+//! (global qos) or a connection's window cannot overshoot it together.
 
 use crate::message::Message;
 use crate::queue::Queue;
@@ -38,8 +40,15 @@ impl Credit {
         limit == 0 || self.used.load(Ordering::Relaxed) < limit
     }
 
-    pub fn take(&self, n: u32) {
-        self.used.fetch_add(n, Ordering::Relaxed);
+    /// Takes `n` if there is room (`has_room`), as one atomic step: of several threads taking
+    /// at once, no more get through than the limit allows. `false` takes nothing.
+    pub fn try_take(&self, n: u32) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                let limit = self.limit.load(Ordering::Relaxed);
+                (limit == 0 || used < limit).then(|| used.saturating_add(n))
+            })
+            .is_ok()
     }
 
     /// Returns `n`; `true` if that reopened a window that had no room left (whoever stopped
@@ -114,4 +123,51 @@ pub enum ConnEvent {
         /// Channels whose tx.commit-ok waited for this write.
         commits: Vec<u16>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    #[test]
+    fn try_take_stops_at_the_limit_and_give_back_reopens() {
+        let c = Credit::new(2);
+        assert!(c.try_take(1) && c.try_take(1));
+        assert!(!c.try_take(1) && !c.has_room());
+        assert!(
+            c.give_back(1),
+            "back under the limit: whoever waited must be told"
+        );
+        assert!(c.try_take(1));
+        // No limit: always room.
+        let free = Credit::new(0);
+        assert!((0..1000).all(|_| free.try_take(1)));
+        // A byte window admits one take while under the limit, however large.
+        let window = Credit::new(100);
+        assert!(window.try_take(99) && window.try_take(500) && !window.try_take(1));
+    }
+
+    #[test]
+    fn concurrent_try_take_never_exceeds_the_limit() {
+        const THREADS: usize = 8;
+        for limit in [1, 3, 50] {
+            let credit = Credit::new(limit);
+            let start = Arc::new(Barrier::new(THREADS));
+            let taken: u32 = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..THREADS)
+                    .map(|_| {
+                        let (credit, start) = (credit.clone(), start.clone());
+                        s.spawn(move || {
+                            start.wait();
+                            (0..1000).filter(|_| credit.try_take(1)).count() as u32
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            assert_eq!(taken, limit);
+            assert!(!credit.has_room());
+        }
+    }
 }

@@ -220,6 +220,30 @@ impl Consumer {
         self.window.has_room()
             && (self.no_ack || (self.credit.has_room() && self.channel_credit.has_room()))
     }
+
+    /// Takes one delivery's credit, all of it or none: `has_credit` only looked, and the
+    /// channel credit (global qos) and the window are shared with queues dispatching on other
+    /// threads. The window goes last: when it is what fails, the channel credit given back
+    /// here is offered again once the window reopens (the connection kicks its queues then).
+    fn try_take_credit(&self, cost: u32) -> bool {
+        if !self.no_ack {
+            if !self.credit.try_take(1) {
+                return false;
+            }
+            if !self.channel_credit.try_take(1) {
+                self.credit.give_back(1);
+                return false;
+            }
+        }
+        if self.window.try_take(cost) {
+            return true;
+        }
+        if !self.no_ack {
+            self.credit.give_back(1);
+            self.channel_credit.give_back(1);
+        }
+        false
+    }
 }
 
 /// Declared properties, compared on redeclare.
@@ -1117,14 +1141,12 @@ impl Queue {
             st.next_consumer = (idx + 1) % n;
             let c = &st.consumers[idx];
             let cost = window_cost(&message);
-            c.window.take(cost);
-            let credits = if c.no_ack {
-                None
-            } else {
-                c.credit.take(1);
-                c.channel_credit.take(1);
-                Some((c.credit.clone(), c.channel_credit.clone()))
-            };
+            if !c.try_take_credit(cost) {
+                // Another queue took the shared credit since `pick_consumer` looked.
+                self.push_front_loaded(st, entry);
+                continue;
+            }
+            let credits = (!c.no_ack).then(|| (c.credit.clone(), c.channel_credit.clone()));
             let delivery = Delivery {
                 channel: c.channel,
                 consumer_tag: c.tag.clone(),

@@ -640,15 +640,7 @@ impl Connection {
     ) -> AmqpResult<()> {
         let mut header = header;
         self.address_replies(channel, &mut header)?;
-        if let Some(expiration) = &header.properties.expiration {
-            if let Err(why) = crate::dead_letter::parse_expiration(expiration.as_bytes()) {
-                return Err(AmqpError::precondition_failed(format!(
-                    "invalid expiration '{}': {why}",
-                    expiration.to_string_lossy()
-                ))
-                .with_ids(60, 40));
-            }
-        }
+        check_properties(&header.properties)?;
         crate::sender_selected::check_publish(
             &self.vhost,
             ok_name(&publish.exchange)?,
@@ -1061,4 +1053,25 @@ fn return_delivery(d: Delivery) {
         cc.give_back(1);
     }
     d.queue.requeue(&[d.seq]);
+}
+
+/// The properties RabbitMQ refuses at publish, in its order and words (406, channel closed):
+/// an unparsable expiration, then a delivery-mode other than 1 or 2 (absent is fine).
+fn check_properties(props: &warren_codec::BasicProperties) -> AmqpResult<()> {
+    if let Some(expiration) = &props.expiration {
+        if let Err(why) = crate::dead_letter::parse_expiration(expiration.as_bytes()) {
+            return Err(AmqpError::precondition_failed(format!(
+                "invalid expiration '{}': {why}",
+                expiration.to_string_lossy()
+            ))
+            .with_ids(60, 40));
+        }
+    }
+    match props.delivery_mode {
+        None | Some(1 | 2) => Ok(()),
+        Some(mode) => Err(AmqpError::precondition_failed(format!(
+            "invalid message: {{delivery_mode_unknown,{mode}}}"
+        ))
+        .with_ids(60, 40)),
+    }
 }

@@ -4,6 +4,7 @@
 //! Until tune-ok, frames are capped at 4096 bytes (the spec's frame-min-size), so a client
 //! cannot make us buffer a large frame before it has logged in.
 
+use super::closing::{Closing, SILENT_CLOSE_DELAY};
 use super::outbox::Outbox;
 use crate::broker::Broker;
 use crate::error::AmqpError;
@@ -11,6 +12,7 @@ use crate::vhost::Vhost;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tracing::{debug, warn};
@@ -19,7 +21,9 @@ use warren_codec::generated::{
     ConnectionOpenOk, ConnectionStart, ConnectionStartOk, ConnectionTune, ConnectionTuneOk,
     FRAME_MIN_SIZE,
 };
-use warren_codec::{FieldTable, FieldValue, Frame, LongStr, Method, ProtocolHeader, ShortStr};
+use warren_codec::{
+    FieldTable, FieldValue, Frame, LongStr, Method, ProtocolHeader, ReplyCode, ShortStr,
+};
 
 pub(super) struct Handshake {
     pub reader: OwnedReadHalf,
@@ -35,7 +39,10 @@ pub(super) struct Handshake {
 enum Failure {
     /// The peer left or the handshake timed out: just drop the socket.
     Gone,
-    /// Send connection.close with this error, then drop the socket.
+    /// A refused login the client cannot be told about (it did not ask for
+    /// authentication_failure_close): keep the socket for RabbitMQ's silent close delay.
+    Refused,
+    /// Send connection.close with this error, wait for close-ok, then drop the socket.
     Close(AmqpError),
 }
 
@@ -52,7 +59,18 @@ struct Io<'a> {
     writer: &'a Outbox,
 }
 
-impl Io<'_> {
+impl<'a> Io<'a> {
+    fn into_closing(self, timeout: Duration, trust_frames: bool) -> Closing<'a> {
+        Closing {
+            reader: self.reader,
+            buf: self.buf,
+            decoder: self.decoder,
+            writer: self.writer,
+            timeout,
+            trust_frames,
+        }
+    }
+
     fn send(&self, method: Method) {
         let mut out = BytesMut::with_capacity(512);
         frame::encode_method(0, &method, &mut out);
@@ -122,13 +140,14 @@ fn server_properties() -> FieldTable {
 /// Read step while the handshake runs.
 const HANDSHAKE_READ: usize = 512;
 
-/// Runs the handshake. `None` means the connection is finished (refused, failed or gone).
-pub(super) async fn run(
+/// Runs the handshake. An error means the connection is finished: gone (`None`), or refused
+/// and closing (the caller lets go of the broker before it waits for the client).
+pub(super) async fn run<'a>(
     broker: &Arc<Broker>,
     reader: OwnedReadHalf,
     peer: SocketAddr,
-    writer: &Outbox,
-) -> Option<Handshake> {
+    writer: &'a Outbox,
+) -> Result<Handshake, Option<Closing<'a>>> {
     let mut io = Io {
         reader,
         buf: BytesMut::new(),
@@ -137,7 +156,7 @@ pub(super) async fn run(
     };
     let timeout = broker.config.handshake_timeout;
     match tokio::time::timeout(timeout, negotiate(broker, &mut io, peer)).await {
-        Ok(Ok(n)) => Some(Handshake {
+        Ok(Ok(n)) => Ok(Handshake {
             reader: io.reader,
             read_buf: io.buf,
             vhost: n.vhost,
@@ -150,12 +169,21 @@ pub(super) async fn run(
         Ok(Err(Failure::Close(err))) => {
             warn!(%peer, error = %err, "closing connection during handshake");
             io.send(err.to_connection_close());
-            None
+            // RabbitMQ waits for close-ok: its closing timeout once connection.open was
+            // refused (an open connection's close), its silent close delay before that.
+            let timeout = if (err.class_id, err.method_id) == (10, 40) {
+                broker.config.closing_timeout
+            } else {
+                SILENT_CLOSE_DELAY
+            };
+            let trust_frames = !matches!(err.code, ReplyCode::FrameError | ReplyCode::SyntaxError);
+            Err(Some(io.into_closing(timeout, trust_frames)))
         }
-        Ok(Err(Failure::Gone)) => None,
+        Ok(Err(Failure::Refused)) => Err(Some(io.into_closing(SILENT_CLOSE_DELAY, false))),
+        Ok(Err(Failure::Gone)) => Err(None),
         Err(_) => {
             warn!(%peer, "handshake timeout: closing connection");
-            None
+            Err(None)
         }
     }
 }
@@ -345,7 +373,7 @@ fn authenticate(
                 )),
             )
         } else {
-            Failure::Gone
+            Failure::Refused
         }
     };
     let Some((user, pass)) = creds else {

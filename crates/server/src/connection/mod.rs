@@ -8,6 +8,7 @@
 //! that queue.
 
 mod channel;
+mod closing;
 mod direct_reply;
 mod handlers;
 mod handshake;
@@ -35,8 +36,6 @@ use warren_codec::frame::{self, FrameDecoder};
 use warren_codec::generated::ConnectionCloseOk;
 use warren_codec::{Frame, Method};
 
-/// How long we wait for close-ok after sending connection.close before dropping the socket.
-const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Read buffer growth: an idle connection keeps a small buffer (memory per connection is a
 /// target); one whose reads fill the buffer doubles its chunk up to the maximum.
 const READ_CHUNK_MIN: usize = 4 * 1024;
@@ -46,8 +45,10 @@ const FLOW_RECHECK: Duration = Duration::from_millis(2);
 
 /// Why the main loop ended.
 enum Exit {
-    /// Close handshake finished, or the peer went away.
+    /// The peer went away (or stopped sending heartbeats).
     Done,
+    /// The client closed and has its close-ok: read until it closes the socket.
+    Closed,
     /// A hard error: send connection.close and wait for close-ok.
     Close(AmqpError),
 }
@@ -106,11 +107,18 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
     let window = Credit::new(DELIVERY_WINDOW);
     let (writer, writer_task) = outbox::Outbox::start(writer_half, window.clone());
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let hs = handshake::run(&broker, reader, peer, &writer).await;
-    let Some(hs) = hs else {
-        drop(writer);
-        let _ = writer_task.await;
-        return;
+    let hs = match handshake::run(&broker, reader, peer, &writer).await {
+        Ok(hs) => hs,
+        Err(closing) => {
+            // A lingering socket holds nothing of the broker (shutdown waits for that).
+            drop(broker);
+            if let Some(closing) = closing {
+                closing.finish().await;
+            }
+            drop(writer);
+            let _ = writer_task.await;
+            return;
+        }
     };
     let id = broker.register_connection(events_tx.clone());
     info!(connection = id, %peer, user = %hs.user, vhost = %hs.vhost.name, "connection opened");
@@ -146,13 +154,32 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
         syncs_in_flight: 0,
     };
     let exit = conn.run(events_rx).await;
-    if let Exit::Close(err) = exit {
-        conn.close_with(err).await;
-    }
+    // Whether to wait for the client, and whether its frames can still be decoded.
+    let wait = match exit {
+        Exit::Done => None,
+        Exit::Closed => Some(true),
+        Exit::Close(err) => Some(conn.send_close(err)),
+    };
     conn.cleanup();
     broker.unregister_connection(id);
     info!(connection = id, %peer, "connection closed");
-    drop(conn);
+    let timeout = broker.config.closing_timeout;
+    // A lingering socket holds nothing of the broker (shutdown waits for that).
+    drop(broker);
+    if let Some(trust_frames) = wait {
+        let (reader, buf, decoder, writer) = conn.into_closing();
+        let closing = closing::Closing {
+            reader,
+            buf,
+            decoder,
+            writer: &writer,
+            timeout,
+            trust_frames,
+        };
+        closing.finish().await;
+    } else {
+        drop(conn);
+    }
     let _ = writer_task.await;
 }
 
@@ -248,6 +275,11 @@ impl Connection {
                 // Wakes the loop, whose top tells the queues if the window has room again.
                 _ = self.writer.drained(), if wait_for_socket => {
                     self.last_read = Instant::now();
+                }
+                // The window filled and reopened between two turns of this loop (a client
+                // reading fast): the top never saw it full, but the queues stopped offering.
+                _ = self.writer.window_reopened() => {
+                    self.offer_again();
                 }
                 // Wait for data before holding a buffer for it: an idle connection keeps none.
                 ready = self.reader.readable(), if !flow_paused && !congested => {
@@ -396,9 +428,12 @@ impl Connection {
     fn handle_connection_method(&mut self, method: Method) -> Option<Exit> {
         match method {
             Method::ConnectionClose(_) => {
+                // As RabbitMQ: the channels are gone (unacked messages requeued) before the
+                // client hears close-ok.
+                self.cleanup();
                 self.send_method(0, &Method::ConnectionCloseOk(ConnectionCloseOk {}));
                 self.flush();
-                Some(Exit::Done)
+                Some(Exit::Closed)
             }
             Method::ConnectionUpdateSecret(_) => {
                 self.send_method(
@@ -457,37 +492,28 @@ impl Connection {
         }
     }
 
-    /// Sends connection.close and waits (bounded) for close-ok, ignoring other frames.
-    async fn close_with(&mut self, err: AmqpError) {
+    /// Sends connection.close; `false` after a framing error, whose stream cannot be
+    /// trusted to find the client's close-ok in.
+    fn send_close(&mut self, err: AmqpError) -> bool {
         if err.code != warren_codec::ReplyCode::ConnectionForced {
             warn!(connection = self.id, peer = %self.peer, error = %err, "closing connection");
         }
+        let framing = matches!(err.code as u16, 501 | 502);
         self.send_method(0, &err.to_connection_close());
         self.flush();
-        let deadline = Instant::now() + CLOSE_OK_TIMEOUT;
-        // After a framing error the stream cannot be trusted; just give the client a moment.
-        let framing = matches!(err.code as u16, 501 | 502);
-        loop {
-            if !framing {
-                loop {
-                    match self.decoder.decode(&mut self.read_buf) {
-                        Ok(Some(Frame::Method {
-                            method: Method::ConnectionCloseOk(_) | Method::ConnectionClose(_),
-                            ..
-                        })) => return,
-                        Ok(Some(_)) => continue,
-                        Ok(None) => break,
-                        Err(_) => return,
-                    }
-                }
-            }
-            self.read_buf.reserve(4096);
-            match tokio::time::timeout_at(deadline, self.reader.read_buf(&mut self.read_buf)).await
-            {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return,
-            }
-        }
+        !framing
+    }
+
+    /// What the closing connection still needs; the rest (the broker included) is dropped.
+    fn into_closing(self) -> (OwnedReadHalf, BytesMut, FrameDecoder, outbox::Outbox) {
+        let Connection {
+            reader,
+            read_buf,
+            decoder,
+            writer,
+            ..
+        } = self;
+        (reader, read_buf, decoder, writer)
     }
 
     /// Returns every unacked delivery and consumer of every channel; deletes exclusive queues.

@@ -33,6 +33,9 @@ struct Shared {
     window: Arc<Credit>,
     /// Signalled when the writer task has written everything queued (or the socket died).
     drained: Notify,
+    /// Signalled (a stored permit, never lost) when the writer task's return reopened a full
+    /// delivery window: the connection must tell its queues, which stopped offering.
+    reopened: Notify,
 }
 
 /// The sending side, owned by the connection task.
@@ -51,6 +54,7 @@ impl Outbox {
             queued_bytes: AtomicUsize::new(0),
             window,
             drained: Notify::new(),
+            reopened: Notify::new(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(write_queued(shared.clone(), rx));
@@ -94,6 +98,12 @@ impl Outbox {
         self.shared.queued.load(Ordering::Acquire) > 0
     }
 
+    /// Resolves when the writer task has reopened a delivery window that had run out (at once
+    /// if it did since the last call).
+    pub(crate) async fn window_reopened(&self) {
+        self.shared.reopened.notified().await;
+    }
+
     /// Resolves once the writer task has written everything queued so far (at once if
     /// nothing is queued).
     pub(crate) async fn drained(&self) {
@@ -121,7 +131,9 @@ async fn write_queued(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<(Byte
             }
         }
         shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-        shared.window.give_back(window);
+        if shared.window.give_back(window) {
+            shared.reopened.notify_one();
+        }
         if dead {
             // Unblock a connection waiting on us; its next read sees the dead socket.
             shared.queued.store(0, Ordering::Release);
