@@ -18,7 +18,7 @@ use warren_codec::generated::{
 };
 use warren_codec::{FieldValue, LongStr, Method, ShortStr};
 use warren_server::Server;
-use warren_tests::{connect, start_broker, url, within, RawClient};
+use warren_testkit::{connect, start_broker, url, within, RawClient};
 
 fn reply_code(err: &lapin::Error) -> Option<u16> {
     match err.kind() {

@@ -6,7 +6,7 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use std::time::Duration;
-use warren_tests::{connect, start_broker, within, RawClient};
+use warren_testkit::{connect, start_broker, within, RawClient};
 
 fn reply_code(err: &lapin::Error) -> Option<u16> {
     match err.kind() {

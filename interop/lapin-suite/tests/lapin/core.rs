@@ -7,7 +7,7 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::time::Duration;
-use warren_lapin_interop::{
+use warren_testkit::{
     assert_quiet, consume, exclusive_queue, next, on_each_broker, ready_count, unique, within,
     Broker,
 };
