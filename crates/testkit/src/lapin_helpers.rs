@@ -24,6 +24,14 @@ pub fn amqp_error(err: &lapin::Error) -> (u16, String) {
     }
 }
 
+/// The reply code a channel or connection was closed with, if the error is such a close.
+pub fn reply_code(err: &lapin::Error) -> Option<u16> {
+    match err.kind() {
+        ErrorKind::ProtocolError(e) => Some(e.get_id()),
+        _ => None,
+    }
+}
+
 /// A queue or exchange name that no other run can collide with.
 pub fn unique(role: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -99,10 +107,25 @@ pub async fn publish_props(
         .expect("confirm")
 }
 
-/// [`publish_props`] without properties; asserts a plain ack.
+/// [`publish_props`] without properties. On a confirm-mode channel it asserts a plain ack; on
+/// any other channel it returns once the publish is written.
 pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
     let c = publish_props(ch, exchange, key, body, BasicProperties::default()).await;
-    assert!(matches!(c, Confirmation::Ack(None)), "publish got {c:?}");
+    assert!(
+        matches!(c, Confirmation::Ack(None) | Confirmation::NotRequested),
+        "publish got {c:?}"
+    );
+}
+
+/// Declares a queue with default options (durable: no, exclusive: no).
+pub async fn declare_queue(ch: &Channel, name: &str) -> lapin::Queue {
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.declare")
 }
 
 /// Declares a uniquely named, auto-delete exchange of `kind`.
