@@ -6,24 +6,14 @@ use std::time::Duration;
 use warren_perf::client::{AmqpUri, Conn};
 use warren_perf::runner::{self, RunOptions, Target};
 use warren_perf::scenario::{ExchangeType, FlowSpec, Kind, RetrySpec, Scenario};
-use warren_server::{Config, Server};
+use warren_server::Server;
+use warren_testkit::{start_broker, url};
 
 async fn warren() -> (Server, Target) {
-    let dir = tempfile::tempdir().expect("temporary data dir");
-    let mut server = Server::start(Config {
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        data_dir: dir.path().join("data"),
-        ..Default::default()
-    })
-    .await
-    .expect("server starts");
-    server.attach(dir);
-    let addr = server.local_addr();
+    let server = start_broker().await;
     let target = Target {
         label: "Warren".into(),
-        uri: format!("amqp://guest:guest@{addr}/%2f")
-            .parse::<AmqpUri>()
-            .unwrap(),
+        uri: url(&server).parse::<AmqpUri>().unwrap(),
         // Same process: its CPU shows up as client CPU too, which is fine for a test.
         pid: Some(std::process::id()),
     };

@@ -100,6 +100,15 @@ fn build_config(args: &Args) -> Result<Config, String> {
     Ok(config)
 }
 
+/// True when the log goes to a terminal and NO_COLOR (no-color.org) is not set. Logs are
+/// written to stderr; a run with stdout sent to a file (`warren > warren.log 2>&1`, a service
+/// manager's pipe) must not get colour codes either.
+fn log_to_terminal() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -108,6 +117,8 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log file or a pipe gets plain text.
+        .with_ansi(log_to_terminal())
         .init();
     let args = Args::parse();
     let config = match build_config(&args) {

@@ -5,7 +5,7 @@
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
-use warren_lapin_interop::{
+use warren_testkit::{
     amqp_error, bind, confirm_channel, declare_exchange, exclusive_queue, expect_bodies, get_one,
     on_each_broker, publish, ready_count, unique, within, Broker,
 };

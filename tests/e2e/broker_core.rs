@@ -6,52 +6,9 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use std::time::Duration;
-use warren_tests::{connect, start_broker, within, RawClient};
-
-fn reply_code(err: &lapin::Error) -> Option<u16> {
-    match err.kind() {
-        lapin::ErrorKind::ProtocolError(e) => Some(e.get_id()),
-        _ => None,
-    }
-}
-
-async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
-    ch.basic_publish(
-        exchange.into(),
-        key.into(),
-        BasicPublishOptions::default(),
-        body,
-        BasicProperties::default(),
-    )
-    .await
-    .expect("publish")
-    .await
-    .expect("publish confirm future");
-}
-
-async fn declare(ch: &Channel, name: &str) -> lapin::Queue {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.declare")
-}
-
-async fn message_count(ch: &Channel, name: &str) -> u32 {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("passive declare")
-    .message_count()
-}
+use warren_testkit::{
+    connect, declare_queue, next, publish, ready_count, reply_code, start_broker, within, RawClient,
+};
 
 async fn consumer(ch: &Channel, queue: &str, tag: &str) -> lapin::Consumer {
     ch.basic_consume(
@@ -64,19 +21,12 @@ async fn consumer(ch: &Channel, queue: &str, tag: &str) -> lapin::Consumer {
     .expect("basic.consume")
 }
 
-async fn next(c: &mut lapin::Consumer) -> lapin::message::Delivery {
-    within("a delivery", c.next())
-        .await
-        .expect("consumer stream open")
-        .expect("delivery ok")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_exchange_publish_consume_in_order_with_properties() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "orders").await;
+    declare_queue(&ch, "orders").await;
     let mut headers = FieldTable::default();
     headers.insert("attempt".into(), AMQPValue::LongInt(3));
     for i in 0..3 {
@@ -136,7 +86,7 @@ async fn order_placed_fans_out_to_every_service() {
     let services = ["payment", "inventory", "email", "shipping"];
     let mut consumers = Vec::new();
     for s in services {
-        declare(&ch, s).await;
+        declare_queue(&ch, s).await;
         ch.queue_bind(
             s.into(),
             "orders.placed".into(),
@@ -157,7 +107,7 @@ async fn order_placed_fans_out_to_every_service() {
         d.ack(BasicAckOptions::default()).await.unwrap();
     }
     for s in services {
-        assert_eq!(message_count(&ch, s).await, 0);
+        assert_eq!(ready_count(&ch, s).await, 0);
     }
 }
 
@@ -171,7 +121,7 @@ async fn topic_and_direct_routing() {
         ("audit", "audit.#"),
         ("crit", "*.critical"),
     ] {
-        declare(&ch, q).await;
+        declare_queue(&ch, q).await;
         ch.queue_bind(
             q.into(),
             "amq.topic".into(),
@@ -187,11 +137,11 @@ async fn topic_and_direct_routing() {
     publish(&ch, "amq.topic", "audit.x.y", b"c").await;
     publish(&ch, "amq.topic", "disk.critical", b"d").await;
     publish(&ch, "amq.topic", "stock.ibm.lse", b"e").await;
-    assert_eq!(message_count(&ch, "nyse").await, 1);
-    assert_eq!(message_count(&ch, "audit").await, 2);
-    assert_eq!(message_count(&ch, "crit").await, 1);
+    assert_eq!(ready_count(&ch, "nyse").await, 1);
+    assert_eq!(ready_count(&ch, "audit").await, 2);
+    assert_eq!(ready_count(&ch, "crit").await, 1);
 
-    declare(&ch, "d1").await;
+    declare_queue(&ch, "d1").await;
     ch.queue_bind(
         "d1".into(),
         "amq.direct".into(),
@@ -203,7 +153,7 @@ async fn topic_and_direct_routing() {
     .unwrap();
     publish(&ch, "amq.direct", "k1", b"x").await;
     publish(&ch, "amq.direct", "k2", b"y").await;
-    assert_eq!(message_count(&ch, "d1").await, 1);
+    assert_eq!(ready_count(&ch, "d1").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,7 +164,7 @@ async fn confirms_and_mandatory_returns() {
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
-    declare(&ch, "confirmed").await;
+    declare_queue(&ch, "confirmed").await;
     let mut pending = Vec::new();
     for i in 0..200u32 {
         pending.push(
@@ -235,7 +185,7 @@ async fn confirms_and_mandatory_returns() {
             Confirmation::Ack(None)
         ));
     }
-    assert_eq!(message_count(&ch, "confirmed").await, 200);
+    assert_eq!(ready_count(&ch, "confirmed").await, 200);
 
     let confirm = ch
         .basic_publish(
@@ -268,7 +218,7 @@ async fn nack_requeue_redelivers_and_reject_drops() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "work").await;
+    declare_queue(&ch, "work").await;
     publish(&ch, "", "work", b"job").await;
     let mut c = consumer(&ch, "work", "w").await;
     let d = next(&mut c).await;
@@ -288,7 +238,7 @@ async fn nack_requeue_redelivers_and_reject_drops() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(message_count(&ch, "work").await, 0);
+    assert_eq!(ready_count(&ch, "work").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,7 +246,7 @@ async fn unacked_messages_return_in_order_when_a_consumer_dies() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "jobs").await;
+    declare_queue(&ch, "jobs").await;
     for i in 0..5u8 {
         publish(&ch, "", "jobs", &[i]).await;
     }
@@ -321,7 +271,7 @@ async fn prefetch_limits_unacked_deliveries() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "pf").await;
+    declare_queue(&ch, "pf").await;
     for i in 0..10u8 {
         publish(&ch, "", "pf", &[i]).await;
     }
@@ -345,7 +295,7 @@ async fn round_robin_between_consumers() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "rr").await;
+    declare_queue(&ch, "rr").await;
     let mut a = consumer(&ch, "rr", "a").await;
     let mut b = consumer(&ch, "rr", "b").await;
     for i in 0..4u8 {
@@ -366,7 +316,7 @@ async fn basic_get_and_get_empty() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "g").await;
+    declare_queue(&ch, "g").await;
     assert!(ch
         .basic_get("g".into(), BasicGetOptions::default())
         .await
@@ -404,7 +354,7 @@ async fn soft_errors_close_only_the_channel() {
     assert_eq!(reply_code(&err), Some(404), "{err}");
 
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "eq").await;
+    declare_queue(&ch, "eq").await;
     let err = ch
         .queue_declare(
             "eq".into(),
@@ -465,7 +415,7 @@ async fn soft_errors_close_only_the_channel() {
 
     // The connection survived all of it.
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "still-fine").await;
+    declare_queue(&ch, "still-fine").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -524,7 +474,7 @@ async fn purge_and_delete_report_counts_and_preconditions() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "p").await;
+    declare_queue(&ch, "p").await;
     for _ in 0..3 {
         publish(&ch, "", "p", b"x").await;
     }
@@ -560,7 +510,7 @@ async fn deleting_a_queue_cancels_its_consumers() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "gone").await;
+    declare_queue(&ch, "gone").await;
     let mut c = consumer(&ch, "gone", "watcher").await;
     let admin = conn.create_channel().await.unwrap();
     admin
@@ -579,20 +529,16 @@ async fn transactions_commit_and_rollback() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "tx").await;
+    declare_queue(&ch, "tx").await;
     ch.tx_select().await.unwrap();
     publish(&ch, "", "tx", b"rolled back").await;
     ch.tx_rollback().await.unwrap();
     let probe = conn.create_channel().await.unwrap();
-    assert_eq!(message_count(&probe, "tx").await, 0);
+    assert_eq!(ready_count(&probe, "tx").await, 0);
     publish(&ch, "", "tx", b"committed").await;
-    assert_eq!(
-        message_count(&probe, "tx").await,
-        0,
-        "invisible until commit"
-    );
+    assert_eq!(ready_count(&probe, "tx").await, 0, "invisible until commit");
     ch.tx_commit().await.unwrap();
-    assert_eq!(message_count(&probe, "tx").await, 1);
+    assert_eq!(ready_count(&probe, "tx").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -600,7 +546,7 @@ async fn large_message_crosses_many_body_frames() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "big").await;
+    declare_queue(&ch, "big").await;
     let body: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     publish(&ch, "", "big", &body).await;
     let mut c = consumer(&ch, "big", "").await;
@@ -626,7 +572,7 @@ async fn consumer_rules_exclusive_and_tag_reuse() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "ex").await;
+    declare_queue(&ch, "ex").await;
     let _c = ch
         .basic_consume(
             "ex".into(),
@@ -723,7 +669,7 @@ async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
     )
     .await
     .unwrap();
-    declare(&ch, "behind").await;
+    declare_queue(&ch, "behind").await;
     ch.queue_bind(
         "behind".into(),
         "hidden".into(),
@@ -735,7 +681,7 @@ async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
     .unwrap();
     publish(&ch, "front", "", b"through e2e").await;
     assert_eq!(
-        message_count(&ch, "behind").await,
+        ready_count(&ch, "behind").await,
         1,
         "routed through the internal exchange"
     );
@@ -783,7 +729,7 @@ async fn headers_exchange_routes_on_header_values() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "pdf-reports").await;
+    declare_queue(&ch, "pdf-reports").await;
     let mut args = FieldTable::default();
     args.insert("x-match".into(), AMQPValue::LongString("all".into()));
     args.insert("format".into(), AMQPValue::LongString("pdf".into()));
@@ -811,7 +757,7 @@ async fn headers_exchange_routes_on_header_values() {
         .await
         .unwrap();
     }
-    assert_eq!(message_count(&ch, "pdf-reports").await, 1);
+    assert_eq!(ready_count(&ch, "pdf-reports").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -819,8 +765,8 @@ async fn global_qos_is_shared_by_the_channel_consumers() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "g1").await;
-    declare(&ch, "g2").await;
+    declare_queue(&ch, "g1").await;
+    declare_queue(&ch, "g2").await;
     for _ in 0..3 {
         publish(&ch, "", "g1", b"1").await;
         publish(&ch, "", "g2", b"2").await;
@@ -864,7 +810,7 @@ async fn recover_requeues_unacked_and_auto_delete_queues_go_with_their_last_cons
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "rec").await;
+    declare_queue(&ch, "rec").await;
     publish(&ch, "", "rec", b"again").await;
     let mut c = consumer(&ch, "rec", "r").await;
     let first = next(&mut c).await;
@@ -915,7 +861,7 @@ async fn many_channels_on_one_connection() {
     let mut channels = Vec::new();
     for i in 0..50 {
         let ch = conn.create_channel().await.unwrap();
-        declare(&ch, &format!("mc{i}")).await;
+        declare_queue(&ch, &format!("mc{i}")).await;
         channels.push(ch);
     }
     for (i, ch) in channels.iter().enumerate() {

@@ -9,11 +9,11 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
 use std::collections::HashSet;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use warren_testkit::{connect_when_up, free_port, spawn_warren};
 
 const PUBLISHERS: usize = 3;
 /// Confirms in flight per publisher.
@@ -21,39 +21,8 @@ const WINDOW: usize = 100;
 /// Kill points, in milliseconds after the first confirm.
 const KILL_AFTER_MS: [u64; 3] = [250, 700, 1500];
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_warren(dir: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("warren starts")
-}
-
-async fn connect(port: u16) -> Connection {
-    let uri = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match Connection::connect(&uri, ConnectionProperties::default()).await {
-            Ok(c) => return c,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("cannot connect to warren on port {port}: {e}"),
-        }
-    }
+    spawn_warren(Path::new(env!("CARGO_BIN_EXE_warren")), dir, port)
 }
 
 /// Publishes "r{round}-p{publisher}-{n}" until the connection dies; records confirmed ones.
@@ -114,7 +83,7 @@ async fn confirmed_messages_survive_kill_9_at_several_points() {
         let port = free_port();
         let mut warren = start_warren(&dir, port);
         let queue = format!("crash-{round}");
-        let setup = connect(port).await;
+        let setup = connect_when_up(port).await;
         let ch = setup.create_channel().await.unwrap();
         ch.queue_declare(
             queue.as_str().into(),
@@ -153,7 +122,7 @@ async fn confirmed_messages_survive_kill_9_at_several_points() {
 
         let port = free_port();
         let mut warren = start_warren(&dir, port);
-        let conn = connect(port).await;
+        let conn = connect_when_up(port).await;
         let ch = conn.create_channel().await.unwrap();
         let mut recovered = HashSet::new();
         let mut duplicates = 0;

@@ -7,26 +7,10 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::time::Duration;
-use warren_lapin_interop::{
-    assert_quiet, consume, exclusive_queue, next, on_each_broker, ready_count, unique, within,
-    Broker,
+use warren_testkit::{
+    assert_quiet, consume, exclusive_queue, next, on_each_broker, publish, ready_count, unique,
+    within, Broker,
 };
-
-async fn publish(ch: &lapin::Channel, exchange: &str, key: &str, body: &[u8]) -> Confirmation {
-    let confirm = ch
-        .basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body,
-            BasicProperties::default(),
-        )
-        .await
-        .expect("basic.publish");
-    within("a publisher confirm", confirm)
-        .await
-        .expect("confirm")
-}
 
 /// One "order placed" event, four services on their own connections, each acking on its own;
 /// e-mail nacks once with requeue and only e-mail sees the order again.

@@ -2,14 +2,14 @@
 //! dir, used, shut down, and a new broker is started on the same dir. Asserts exactly what is
 //! and is not there afterwards, as a RabbitMQ user expects: durable exchanges, queues and their
 //! bindings and the persistent messages in them survive; transient ones do not. The crash
-//! (kill -9) test with the real binary is `crates/server/tests/kill9.rs`.
+//! (kill -9) test with the real binary is `crates/server/tests/process/kill9.rs`.
 
 use futures_lite::StreamExt;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_server::Server;
-use warren_tests::{start_broker_in, url, within};
+use warren_testkit::{start_broker_in, url, within};
 
 fn persistent() -> BasicProperties {
     BasicProperties::default().with_delivery_mode(2)
@@ -472,7 +472,7 @@ async fn flow_control_pauses_publishers_behind_the_store_and_loses_nothing() {
         store_pending_max: 1,
         ..Default::default()
     };
-    let server = warren_tests::start_broker_with(config).await;
+    let server = warren_testkit::start_broker_with(config).await;
     let (conn, ch) = open(&server).await;
     queue(&ch, "flow", true).await;
     let body = vec![b'f'; 2048];
@@ -523,7 +523,7 @@ async fn flow_control_pauses_publishers_behind_the_store_and_loses_nothing() {
 async fn confirms_are_sent_only_after_the_synced_write() {
     let mut config = warren_server::Config::default();
     config.store_options.simulated_sync_delay = std::time::Duration::from_millis(30);
-    let server = warren_tests::start_broker_with(config).await;
+    let server = warren_testkit::start_broker_with(config).await;
     let (conn, ch) = open(&server).await;
     queue(&ch, "synced", true).await;
     ch.confirm_select(ConfirmSelectOptions::default())

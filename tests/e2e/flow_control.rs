@@ -18,7 +18,7 @@ use tokio::net::tcp::OwnedReadHalf;
 use warren_codec::frame::{self, FrameDecoder};
 use warren_codec::generated::{BasicConsume, BasicPublish};
 use warren_codec::{ContentHeader, Frame, Method, ShortStr};
-use warren_tests::{connect, start_broker, within, RawClient};
+use warren_testkit::{connect, start_broker, within, RawClient};
 
 /// Reads frames from `rd` until `want` methods matching `counts` have arrived.
 async fn count_methods(rd: &mut OwnedReadHalf, want: u64, counts: impl Fn(&Method) -> bool) -> u64 {

@@ -7,7 +7,6 @@
 //! close code, text and method ids (lapin reports a channel close only to a call already
 //! waiting, and never shows the server properties).
 
-use futures_lite::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
@@ -18,38 +17,9 @@ use warren_codec::generated::{
 };
 use warren_codec::{FieldValue, LongStr, Method, ShortStr};
 use warren_server::Server;
-use warren_tests::{connect, start_broker, url, within, RawClient};
-
-fn reply_code(err: &lapin::Error) -> Option<u16> {
-    match err.kind() {
-        lapin::ErrorKind::ProtocolError(e) => Some(e.get_id()),
-        _ => None,
-    }
-}
-
-async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
-    ch.basic_publish(
-        exchange.into(),
-        key.into(),
-        BasicPublishOptions::default(),
-        body,
-        BasicProperties::default(),
-    )
-    .await
-    .expect("publish")
-    .await
-    .expect("publish confirm future");
-}
-
-async fn declare(ch: &Channel, name: &str) -> lapin::Queue {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.declare")
-}
+use warren_testkit::{
+    connect, declare_queue, next, publish, reply_code, start_broker, url, within, RawClient,
+};
 
 async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind, auto_delete: bool) {
     ch.exchange_declare(
@@ -121,13 +91,6 @@ async fn consumer(ch: &Channel, queue: &str, no_ack: bool) -> lapin::Consumer {
     )
     .await
     .expect("basic.consume")
-}
-
-async fn next(c: &mut lapin::Consumer) -> lapin::message::Delivery {
-    within("a delivery", c.next())
-        .await
-        .expect("consumer stream open")
-        .expect("delivery ok")
 }
 
 /// The next connection.close, answered with close-ok (the raw helpers only give the text;
@@ -226,7 +189,7 @@ async fn channel_flow_active_is_acknowledged_and_inactive_is_not_implemented() {
         .channel_flow(ChannelFlowOptions { active: true })
         .await
         .expect("channel.flow-ok"));
-    declare(&ch, "still-open").await;
+    declare_queue(&ch, "still-open").await;
 
     // active=false: RabbitMQ 3.x refuses to pause a client's publishing with a connection
     // error, 540 naming channel.flow.
@@ -322,7 +285,7 @@ async fn exchange_declare_passive_equivalence_and_auto_delete() {
     // goes, not before.
     declare_exchange(&ch, "ad.src", ExchangeKind::Direct, true).await;
     assert!(exchange_exists(&conn, "ad.src").await, "never bound: kept");
-    declare(&ch, "ad.q").await;
+    declare_queue(&ch, "ad.q").await;
     for key in ["a", "b"] {
         ch.queue_bind(
             "ad.q".into(),
@@ -403,7 +366,7 @@ async fn exchange_declare_passive_equivalence_and_auto_delete() {
 
     // Deleting the bound queue removes the last binding too.
     declare_exchange(&ch, "ad.byqueue", ExchangeKind::Direct, true).await;
-    declare(&ch, "ad.doomed").await;
+    declare_queue(&ch, "ad.doomed").await;
     ch.queue_bind(
         "ad.doomed".into(),
         "ad.byqueue".into(),
@@ -426,7 +389,7 @@ async fn exchange_unbind_stops_the_flow_between_exchanges() {
     let ch = conn.create_channel().await.unwrap();
     declare_exchange(&ch, "upstream", ExchangeKind::Fanout, false).await;
     declare_exchange(&ch, "downstream", ExchangeKind::Direct, false).await;
-    declare(&ch, "sink").await;
+    declare_queue(&ch, "sink").await;
     ch.queue_bind(
         "sink".into(),
         "downstream".into(),
@@ -485,7 +448,7 @@ async fn queue_delete_if_unused_refuses_while_a_consumer_is_attached() {
     let server = start_broker().await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "busy").await;
+    declare_queue(&ch, "busy").await;
     let mut c = consumer(&ch, "busy", false).await;
 
     let admin = conn.create_channel().await.unwrap();
@@ -535,7 +498,7 @@ async fn multiple_ack_and_nack_and_no_ack_consumers() {
 
     // ack multiple=true settles every delivery up to the tag, and only those.
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "acks").await;
+    declare_queue(&ch, "acks").await;
     for i in 0..5u8 {
         publish(&ch, "", "acks", &[i]).await;
     }
@@ -564,7 +527,7 @@ async fn multiple_ack_and_nack_and_no_ack_consumers() {
 
     // nack multiple=true requeue=true gives them all back, in order, marked redelivered.
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "nacks").await;
+    declare_queue(&ch, "nacks").await;
     for i in 0..3u8 {
         publish(&ch, "", "nacks", &[i]).await;
     }
@@ -600,7 +563,7 @@ async fn multiple_ack_and_nack_and_no_ack_consumers() {
     // A no-ack consumer takes messages without settling them: nothing comes back when its
     // channel closes.
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "fire-and-forget").await;
+    declare_queue(&ch, "fire-and-forget").await;
     for i in 0..3u8 {
         publish(&ch, "", "fire-and-forget", &[i]).await;
     }
@@ -624,7 +587,7 @@ async fn server_generated_consumer_tags_are_amq_ctag_and_unique() {
     for conn in [&a, &b] {
         for _ in 0..2 {
             let ch = conn.create_channel().await.unwrap();
-            declare(&ch, "tagged").await;
+            declare_queue(&ch, "tagged").await;
             for _ in 0..3 {
                 let c = consumer(&ch, "tagged", false).await;
                 let tag = c.tag().to_string();
@@ -653,7 +616,7 @@ async fn amqplain_login_and_advertised_capabilities() {
     .await
     .expect("AMQPLAIN login");
     let ch = conn.create_channel().await.unwrap();
-    declare(&ch, "via-amqplain").await;
+    declare_queue(&ch, "via-amqplain").await;
     publish(&ch, "", "via-amqplain", b"hi").await;
     assert_eq!(message_count(&conn, "via-amqplain").await, 1);
     // The refusal names the mechanism, so lapin really spoke AMQPLAIN above.
@@ -891,8 +854,8 @@ async fn hostile_clients_leave_a_working_connection_alone() {
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
-    declare(&ch, "live").await;
-    declare(&ch, "parked").await;
+    declare_queue(&ch, "live").await;
+    declare_queue(&ch, "parked").await;
     for i in 0..5u8 {
         publish(&ch, "", "parked", &[i]).await;
     }
@@ -987,7 +950,7 @@ async fn deleting_what_does_not_exist_is_ok() {
     .await
     .unwrap();
     // The same channel still works.
-    declare(&ch, "after-deletes").await;
+    declare_queue(&ch, "after-deletes").await;
     publish(&ch, "", "after-deletes", b"ok").await;
     assert_eq!(message_count(&conn, "after-deletes").await, 1);
 }

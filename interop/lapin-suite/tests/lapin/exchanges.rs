@@ -4,7 +4,7 @@
 use lapin::options::*;
 use lapin::types::{AMQPValue, DecimalValue, FieldArray, FieldTable, LongString};
 use lapin::{BasicProperties, ExchangeKind};
-use warren_lapin_interop::{
+use warren_testkit::{
     bind, confirm_channel, declare_exchange, exclusive_queue, expect_bodies, get_one,
     on_each_broker, publish, publish_props, Broker,
 };

@@ -7,7 +7,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
 use std::collections::HashSet;
 use std::time::Duration;
-use warren_lapin_interop::{
+use warren_testkit::{
     amqp_error, confirm_channel, consume, exclusive_queue, expect_bodies, get, get_one, next,
     on_each_broker, publish, within, within_for, Broker, Proxy,
 };

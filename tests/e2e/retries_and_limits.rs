@@ -6,7 +6,7 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_codec::ShortStr;
-use warren_tests::{connect, start_broker, within, RawClient};
+use warren_testkit::{connect, start_broker, within, RawClient};
 
 fn ae_arguments(alternate: &str) -> FieldTable {
     let mut args = FieldTable::default();
@@ -978,7 +978,7 @@ async fn priority_queue_delivers_highest_priority_first_and_requeues_in_place() 
 async fn durable_priority_queue_keeps_its_order_across_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let server = warren_tests::start_broker_in(&dir).await;
+    let server = warren_testkit::start_broker_in(&dir).await;
     {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
@@ -1002,7 +1002,7 @@ async fn durable_priority_queue_keeps_its_order_across_a_restart() {
         conn.close(200, "restart".into()).await.unwrap();
     }
     server.shutdown().await;
-    let server = warren_tests::start_broker_in(&dir).await;
+    let server = warren_testkit::start_broker_in(&dir).await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
     assert_eq!(
@@ -1088,7 +1088,7 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
         durable: true,
         ..Default::default()
     };
-    let server = warren_tests::start_broker_in(&dir).await;
+    let server = warren_testkit::start_broker_in(&dir).await;
     let published;
     {
         let conn = connect(&server).await;
@@ -1132,7 +1132,7 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
         conn.close(200, "restart".into()).await.unwrap();
     }
     server.shutdown().await;
-    let server = warren_tests::start_broker_in(&dir).await;
+    let server = warren_testkit::start_broker_in(&dir).await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
     // Redeclaring with the same type is equivalent.
@@ -1154,7 +1154,7 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
     // Released messages are gone from the store: another restart does not bring it back.
     drop(conn);
     server.shutdown().await;
-    let server = warren_tests::start_broker_in(&dir).await;
+    let server = warren_testkit::start_broker_in(&dir).await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -1179,7 +1179,7 @@ async fn publish_with_exchange(ch: &Channel, exchange: &str, body: &[u8], props:
 async fn ttl_clocks_survive_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let server = warren_tests::start_broker_in(&dir).await;
+    let server = warren_testkit::start_broker_in(&dir).await;
     let published = std::time::Instant::now();
     {
         let conn = connect(&server).await;
@@ -1209,7 +1209,7 @@ async fn ttl_clocks_survive_a_restart() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
     server.shutdown().await;
-    let server = warren_tests::start_broker_in(&dir).await;
+    let server = warren_testkit::start_broker_in(&dir).await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
     // The clock counts from the publish, not from the restart: gone 1.5 s after publishing,

@@ -7,7 +7,7 @@ use futures_lite::future::zip;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use std::time::Duration;
-use warren_lapin_interop::{
+use warren_testkit::{
     amqp_error, assert_quiet, confirm_channel, consume, eventually, exclusive_queue, expect_bodies,
     get, get_one, next, on_each_broker, publish, ready_count, Broker, Proxy,
 };
@@ -217,7 +217,7 @@ async fn redelivery_after_consumer_connection_dies() {
         let ch = confirm_channel(&conn).await;
         // Neither exclusive (the worker is another connection) nor auto-delete (it would go
         // with the dead consumer): a plain queue, deleted at the end.
-        let queue = warren_lapin_interop::unique("dying");
+        let queue = warren_testkit::unique("dying");
         ch.queue_declare(
             queue.as_str().into(),
             QueueDeclareOptions::default(),

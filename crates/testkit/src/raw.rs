@@ -1,60 +1,14 @@
-//! Shared helpers for the end-to-end tests in `tests/`: an in-process broker on an ephemeral
-//! loopback port, a lapin connection to it, and a raw-socket AMQP client (built on our codec)
-//! for the hostile-input tests that no well-behaved client library can send.
-//!
-//! The root package exists only to host those tests; the broker itself lives in `crates/`.
+//! A raw-socket AMQP client built on our codec, for the hostile-input tests: it sends what no
+//! well-behaved client library can send, and reads the broker's frames one by one.
 
+use crate::wait::within;
 use bytes::BytesMut;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use warren_codec::frame::{self, FrameDecoder, PROTOCOL_HEADER};
 use warren_codec::generated::{BasicPublish, ConnectionOpen, ConnectionStartOk, ConnectionTuneOk};
 use warren_codec::{BasicProperties, ContentHeader, FieldTable, Frame, LongStr, Method, ShortStr};
-use warren_server::{Config, Server};
-
-/// A broker listening on 127.0.0.1 with an ephemeral port, its data dir a fresh temporary
-/// directory that lives as long as the server.
-pub async fn start_broker_with(mut config: Config) -> Server {
-    let dir = tempfile::tempdir().expect("temporary data dir");
-    config.data_dir = dir.path().join("data");
-    config.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    let mut server = Server::start(config).await.expect("broker starts");
-    server.attach(dir);
-    server
-}
-
-/// A broker on an ephemeral loopback port over an existing data dir (restart tests).
-pub async fn start_broker_in(data_dir: &std::path::Path) -> Server {
-    let config = Config {
-        data_dir: data_dir.to_path_buf(),
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        ..Config::default()
-    };
-    Server::start(config).await.expect("broker starts")
-}
-
-pub async fn start_broker() -> Server {
-    start_broker_with(Config::default()).await
-}
-
-/// The amqp:// URL of a test broker (default vhost, guest/guest).
-pub fn url(server: &Server) -> String {
-    format!("amqp://guest:guest@{}/%2f", server.local_addr())
-}
-
-pub async fn connect(server: &Server) -> lapin::Connection {
-    lapin::Connection::connect(&url(server), lapin::ConnectionProperties::default())
-        .await
-        .expect("lapin connects")
-}
-
-/// Bounded wait for anything a test awaits, so a broken broker fails instead of hanging.
-pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
+use warren_server::Server;
 
 /// A byte-level AMQP client for sending what real clients never send.
 pub struct RawClient {

@@ -6,7 +6,7 @@ use warren_codec::frame::{self, PROTOCOL_HEADER};
 use warren_codec::generated::{BasicPublish, QueueDeclare};
 use warren_codec::{BasicProperties, ContentHeader, Method, ShortStr};
 use warren_server::Config;
-use warren_tests::{start_broker, start_broker_in, start_broker_with, RawClient};
+use warren_testkit::{start_broker, start_broker_in, start_broker_with, RawClient};
 
 #[tokio::test]
 async fn wrong_protocol_header_gets_our_header_and_a_close() {
@@ -187,7 +187,7 @@ async fn message_over_max_size_is_refused_at_the_header() {
 #[tokio::test]
 async fn wrong_password_gets_access_refused_and_others_are_untouched() {
     let server = start_broker().await;
-    let good = warren_tests::connect(&server).await;
+    let good = warren_testkit::connect(&server).await;
     let bad = lapin::Connection::connect(
         &format!("amqp://guest:wrong@{}/%2f", server.local_addr()),
         lapin::ConnectionProperties::default(),

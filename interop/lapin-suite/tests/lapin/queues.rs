@@ -3,7 +3,7 @@
 
 use lapin::options::*;
 use lapin::types::FieldTable;
-use warren_lapin_interop::{
+use warren_testkit::{
     amqp_error, confirm_channel, eventually, exclusive_queue, expect_bodies, get, get_one,
     on_each_broker, publish, ready_count, unique, Broker,
 };

@@ -3,48 +3,22 @@
 //! shutdown close), and the process exits with status 0.
 
 use futures_lite::StreamExt;
-use lapin::{Connection, ConnectionProperties, Event};
-use std::net::TcpListener;
-use std::process::{Command, ExitStatus, Stdio};
+use lapin::Event;
+use std::path::Path;
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn connect(port: u16) -> Connection {
-    let uri = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match Connection::connect(&uri, ConnectionProperties::default()).await {
-            Ok(c) => return c,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("cannot connect to warren on port {port}: {e}"),
-        }
-    }
-}
+use warren_testkit::{connect_when_up, free_port, spawn_warren};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_clients_with_connection_forced_and_exits_zero() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut warren = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(tmp.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("warren starts");
-    let conn = connect(port).await;
+    let mut warren = spawn_warren(
+        Path::new(env!("CARGO_BIN_EXE_warren")),
+        &tmp.path().join("data"),
+        port,
+    );
+    let conn = connect_when_up(port).await;
     // Subscribed before the signal: lapin reports the broker's connection.close as an
     // error event carrying its code and text.
     let mut events = conn.events_listener();

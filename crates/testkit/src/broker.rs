@@ -1,0 +1,43 @@
+//! An in-process broker on an ephemeral loopback port, its data in a temporary directory, and
+//! a lapin connection to it.
+
+use std::path::Path;
+use warren_server::{Config, Server};
+
+/// A broker listening on 127.0.0.1 with an ephemeral port, its data dir a fresh temporary
+/// directory that lives as long as the server.
+pub async fn start_broker_with(mut config: Config) -> Server {
+    let dir = tempfile::tempdir().expect("temporary data dir");
+    config.data_dir = dir.path().join("data");
+    config.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    let mut server = Server::start(config).await.expect("broker starts");
+    server.attach(dir);
+    server
+}
+
+/// A broker on an ephemeral loopback port over an existing data dir (restart tests).
+pub async fn start_broker_in(data_dir: &Path) -> Server {
+    let config = Config {
+        data_dir: data_dir.to_path_buf(),
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        ..Config::default()
+    };
+    Server::start(config).await.expect("broker starts")
+}
+
+/// A broker with the default configuration (see [`start_broker_with`]).
+pub async fn start_broker() -> Server {
+    start_broker_with(Config::default()).await
+}
+
+/// The amqp:// URL of a test broker (default vhost, guest/guest).
+pub fn url(server: &Server) -> String {
+    format!("amqp://guest:guest@{}/%2f", server.local_addr())
+}
+
+/// A lapin connection to a test broker, as guest.
+pub async fn connect(server: &Server) -> lapin::Connection {
+    lapin::Connection::connect(&url(server), lapin::ConnectionProperties::default())
+        .await
+        .expect("lapin connects")
+}

@@ -1,0 +1,222 @@
+//! lapin helpers shared by the end-to-end tests and the lapin interop scenarios: unique names,
+//! declarations, confirmed publishes, gets and consumers, each with a bounded wait.
+
+use crate::wait::within;
+use futures_lite::StreamExt;
+use lapin::message::{BasicGetMessage, Delivery};
+use lapin::options::{
+    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, Consumer, ErrorKind, ExchangeKind,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The reply code and text of a channel or connection closed by the broker; panics on any
+/// other kind of error.
+pub fn amqp_error(err: &lapin::Error) -> (u16, String) {
+    match err.kind() {
+        ErrorKind::ProtocolError(e) => (e.get_id(), e.get_message().to_string()),
+        other => panic!("expected the broker to close with a reply code, got {other:?}"),
+    }
+}
+
+/// The reply code a channel or connection was closed with, if the error is such a close.
+pub fn reply_code(err: &lapin::Error) -> Option<u16> {
+    match err.kind() {
+        ErrorKind::ProtocolError(e) => Some(e.get_id()),
+        _ => None,
+    }
+}
+
+/// A queue or exchange name that no other run can collide with.
+pub fn unique(role: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("interop.lapin.{role}.{}.{nanos:x}.{n}", std::process::id())
+}
+
+/// Declares an exclusive queue: it disappears with its connection, even if the scenario panics.
+pub async fn exclusive_queue(ch: &Channel, role: &str) -> String {
+    let name = unique(role);
+    ch.queue_declare(
+        name.as_str().into(),
+        QueueDeclareOptions {
+            exclusive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.declare");
+    name
+}
+
+/// Ready messages in a queue, from a passive queue.declare.
+pub async fn ready_count(ch: &Channel, queue: &str) -> u32 {
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("passive queue.declare")
+    .message_count()
+}
+
+/// A channel in confirm mode.
+pub async fn confirm_channel(conn: &Connection) -> Channel {
+    let ch = conn.create_channel().await.expect("channel.open");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    ch
+}
+
+/// Publishes on a confirm-mode channel and waits for the broker's confirm. A confirmed
+/// message is enqueued, so a basic.get right after it sees it.
+pub async fn publish_props(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Confirmation {
+    let confirm = ch
+        .basic_publish(
+            exchange.into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
+        .await
+        .expect("basic.publish");
+    within("a publisher confirm", confirm)
+        .await
+        .expect("confirm")
+}
+
+/// [`publish_props`] without properties. On a confirm-mode channel it asserts a plain ack; on
+/// any other channel it returns once the publish is written.
+pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
+    let c = publish_props(ch, exchange, key, body, BasicProperties::default()).await;
+    assert!(
+        matches!(c, Confirmation::Ack(None) | Confirmation::NotRequested),
+        "publish got {c:?}"
+    );
+}
+
+/// Declares a queue with default options (durable: no, exclusive: no).
+pub async fn declare_queue(ch: &Channel, name: &str) -> lapin::Queue {
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.declare")
+}
+
+/// Declares a uniquely named, auto-delete exchange of `kind`.
+pub async fn declare_exchange(ch: &Channel, role: &str, kind: ExchangeKind) -> String {
+    let name = unique(role);
+    ch.exchange_declare(
+        name.as_str().into(),
+        kind,
+        ExchangeDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange.declare");
+    name
+}
+
+pub async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str, args: FieldTable) {
+    ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        args,
+    )
+    .await
+    .expect("queue.bind");
+}
+
+/// basic.get; `None` is get-empty.
+pub async fn get(ch: &Channel, queue: &str, no_ack: bool) -> Option<BasicGetMessage> {
+    within(
+        "basic.get",
+        ch.basic_get(queue.into(), BasicGetOptions { no_ack }),
+    )
+    .await
+    .expect("basic.get")
+}
+
+/// basic.get that must find a message.
+pub async fn get_one(ch: &Channel, queue: &str, no_ack: bool) -> BasicGetMessage {
+    get(ch, queue, no_ack)
+        .await
+        .unwrap_or_else(|| panic!("get-empty on {queue}, expected a message"))
+}
+
+/// Every ready message's body, taken with auto-ack basic.get until get-empty.
+pub async fn drain(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
+    let mut bodies = Vec::new();
+    while let Some(m) = get(ch, queue, true).await {
+        bodies.push(m.delivery.data);
+    }
+    bodies
+}
+
+/// Asserts the queue holds exactly `expected` (in order), and empties it.
+pub async fn expect_bodies(ch: &Channel, queue: &str, expected: &[&[u8]]) {
+    let got = drain(ch, queue).await;
+    let show = |v: &[&[u8]]| {
+        v.iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect::<Vec<_>>()
+    };
+    let got_refs: Vec<&[u8]> = got.iter().map(Vec::as_slice).collect();
+    assert_eq!(show(&got_refs), show(expected), "bodies in {queue}");
+}
+
+pub async fn consume(ch: &Channel, queue: &str) -> Consumer {
+    ch.basic_consume(
+        queue.into(),
+        "".into(),
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("basic.consume")
+}
+
+/// The next delivery, within WAIT.
+pub async fn next(consumer: &mut Consumer) -> Delivery {
+    within("a delivery", consumer.next())
+        .await
+        .expect("consumer stream ended")
+        .expect("delivery error")
+}
+
+/// Asserts no delivery arrives for a while.
+pub async fn assert_quiet(consumer: &mut Consumer, for_how_long: Duration) {
+    if let Ok(Some(d)) = tokio::time::timeout(for_how_long, consumer.next()).await {
+        panic!("unexpected delivery: {d:?}");
+    }
+}

@@ -1,0 +1,29 @@
+//! The one test kit for Warren's tests: the end-to-end tests in `tests/`, the lapin interop
+//! scenarios in `interop/lapin-suite` and the perf tool's tests all use it, so each helper
+//! exists once.
+//!
+//! - [`start_broker`] and friends: an in-process broker on an ephemeral loopback port over a
+//!   temporary RocksDB dir; [`connect`] gives a lapin connection to it.
+//! - [`RawClient`]: a byte-level AMQP client for what no client library sends.
+//! - lapin helpers: declarations, confirmed publishes, gets, consumers ([`publish`], [`get_one`],
+//!   [`next`]...).
+//! - bounded waits: [`within`], [`within_for`], [`eventually`]; nothing waits without a deadline.
+//! - interop: [`on_each_broker`] runs a scenario against every broker in `WARREN_URL` /
+//!   `RABBITMQ_URL`; [`Proxy`] relays (and can cut) a connection.
+//! - process: [`spawn_warren`] and [`connect_when_up`] for tests that kill or signal the binary.
+
+mod broker;
+mod interop;
+mod lapin_helpers;
+mod process;
+mod proxy;
+mod raw;
+mod wait;
+
+pub use broker::{connect, start_broker, start_broker_in, start_broker_with, url};
+pub use interop::{brokers, on_each_broker, Broker, SCENARIO_LIMIT};
+pub use lapin_helpers::*;
+pub use process::{connect_when_up, free_port, spawn_warren};
+pub use proxy::Proxy;
+pub use raw::RawClient;
+pub use wait::{eventually, within, within_for, WAIT};
