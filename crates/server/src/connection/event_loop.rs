@@ -15,9 +15,6 @@ use tracing::warn;
 use warren_codec::frame;
 use warren_codec::Method;
 
-/// How often a connection paused by flow control looks again.
-const FLOW_RECHECK: Duration = Duration::from_millis(2);
-
 impl Connection {
     pub(super) fn flush(&mut self) {
         if !self.out.is_empty() || self.out_window > 0 {
@@ -67,7 +64,7 @@ impl Connection {
         let mut ticker = tokio::time::interval(tick);
         ticker.tick().await;
         loop {
-            let flow_paused = self.broker.flow_paused();
+            let flow_paused = self.flow.paused();
             // Flow control (see `outbox`): stop reading while the client is not reading what
             // we send, and wait for the socket when deliveries have filled the window.
             let congested = self.writer.is_congested();
@@ -99,7 +96,8 @@ impl Connection {
                         }
                     }
                 }
-                _ = tokio::time::sleep(FLOW_RECHECK), if flow_paused => {
+                // Paused by flow control: the top of the loop looks again when the state changes.
+                _ = self.flow.changed(), if flow_paused => {
                     // Not reading counts as hearing from the client: the pause is ours.
                     self.last_read = Instant::now();
                 }
@@ -126,7 +124,7 @@ impl Connection {
                     tokio::task::consume_budget().await;
                 }
                 _ = ticker.tick() => {
-                    if congested {
+                    if congested || flow_paused {
                         // Its heartbeats wait unread behind what we do not read.
                         self.last_read = Instant::now();
                     }

@@ -25,6 +25,7 @@ mod tx;
 use crate::broker::Broker;
 use crate::error::AmqpError;
 use crate::events::{ConnEvent, Credit, DELIVERY_WINDOW};
+use crate::flow::FlowWatch;
 use crate::queue::ConnectionId;
 use crate::vhost::Vhost;
 use bytes::BytesMut;
@@ -75,6 +76,8 @@ pub(crate) struct Connection {
     /// The window was seen full and its queues have not been told since it has room again.
     window_starved: bool,
     writer: outbox::Outbox,
+    /// Publishing paused (flow control): read nothing until it changes.
+    flow: FlowWatch,
     events_tx: mpsc::UnboundedSender<ConnEvent>,
     frame_max: u32,
     channel_max: u16,
@@ -140,6 +143,7 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
         window,
         window_starved: false,
         writer,
+        flow: broker.flow().subscribe(),
         events_tx,
         frame_max: hs.frame_max,
         channel_max: hs.channel_max,
