@@ -96,7 +96,7 @@ impl Connection {
 
 impl AmqpError {
     /// Fills in the failing method's ids when the handler did not.
-    pub(crate) fn with_default_ids(self, (class_id, method_id): (u16, u16)) -> AmqpError {
+    pub(super) fn with_default_ids(self, (class_id, method_id): (u16, u16)) -> AmqpError {
         if self.class_id == 0 {
             self.with_ids(class_id, method_id)
         } else {

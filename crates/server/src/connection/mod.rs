@@ -57,7 +57,7 @@ enum Exit {
     Close(AmqpError),
 }
 
-pub(crate) struct Connection {
+struct Connection {
     id: ConnectionId,
     broker: Arc<Broker>,
     peer: SocketAddr,
@@ -107,7 +107,7 @@ pub(crate) struct Connection {
 }
 
 /// Serves one accepted socket until it closes. Never panics on client input.
-pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
+pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
     let (reader, writer_half) = socket.into_split();
     let window = Credit::new(DELIVERY_WINDOW);
@@ -191,7 +191,7 @@ pub async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
 }
 
 impl Connection {
-    pub(crate) fn send_method(&mut self, channel: u16, method: &Method) {
+    fn send_method(&mut self, channel: u16, method: &Method) {
         frame::encode_method(channel, method, &mut self.out);
     }
 
