@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::events::ConnEvent;
+use crate::flow::{Flow, Reasons};
 use crate::queue::ConnectionId;
 use crate::vhost::Vhost;
 use dashmap::DashMap;
@@ -24,12 +25,22 @@ pub struct Broker {
     connections: DashMap<ConnectionId, UnboundedSender<ConnEvent>>,
     next_connection: AtomicU64,
     store: Option<Arc<Store>>,
-    flow_pauses: AtomicU64,
+    /// Whether connections read from publishers now (see [`crate::flow`]).
+    flow: Arc<Flow>,
 }
 
 impl Broker {
     /// A broker; with `store`, durable entities and persistent messages are kept in it.
     pub fn new(config: Config, store: Option<Arc<Store>>) -> Arc<Broker> {
+        let flow = Flow::new();
+        if let Some(store) = &store {
+            // The store's backlog pauses publishers: as RabbitMQ's credit flow blocks them
+            // behind a slow message store, connections stop reading from their sockets.
+            let backlog = flow.clone();
+            store.watch_pending(config.store_pending_max, move |over| {
+                backlog.set(Reasons::STORE_BACKLOG, over)
+            });
+        }
         let broker = Broker {
             vhosts: DashMap::new(),
             users: DashMap::new(),
@@ -37,7 +48,7 @@ impl Broker {
             next_connection: AtomicU64::new(1),
             config,
             store,
-            flow_pauses: AtomicU64::new(0),
+            flow,
         };
         broker.add_vhost(&broker.config.default_vhost.clone());
         broker.users.insert(
@@ -56,24 +67,14 @@ impl Broker {
             .clone()
     }
 
-    /// Flow control: true while the store has more than `config.store_pending_max` bytes
-    /// waiting to be written. Connections then stop reading from their sockets, so TCP
-    /// back-pressure reaches the publishers, as RabbitMQ's credit flow blocks publishers behind
-    /// a slow message store. Counts the pauses (see [`Broker::flow_pauses`]).
-    pub fn flow_paused(&self) -> bool {
-        let paused = self
-            .store
-            .as_ref()
-            .is_some_and(|s| s.pending_bytes() > self.config.store_pending_max);
-        if paused {
-            self.flow_pauses.fetch_add(1, Ordering::Relaxed);
-        }
-        paused
+    /// Flow control: connections subscribe, and stop reading while it says paused.
+    pub(crate) fn flow(&self) -> &Arc<Flow> {
+        &self.flow
     }
 
     /// How often a connection found the broker in flow control.
     pub fn flow_pauses(&self) -> u64 {
-        self.flow_pauses.load(Ordering::Relaxed)
+        self.flow.pauses()
     }
 
     /// The durable store, if the broker has one.

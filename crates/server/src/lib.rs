@@ -7,6 +7,7 @@
 //! - [`vhost`]: exchanges, queues and bindings of one virtual host, with RabbitMQ's checks.
 //! - [`queue`]: ready and unacked messages, consumers, round-robin dispatch with credit.
 //! - [`events`]: what queues send to connections (deliveries, cancels) and prefetch credit.
+//! - `flow`: whether connections read from publishers now (store backlog; alarms later).
 //! - [`message`]: a published message shared by every queue it reached.
 //! - [`sender_selected`]: the `CC` and `BCC` headers' extra routing keys.
 //! - [`persist`]: what goes to the durable store (formats) and the recovery at startup.
@@ -21,6 +22,7 @@ pub mod dead_letter;
 pub mod delayed;
 pub mod error;
 pub mod events;
+mod flow;
 pub mod message;
 pub mod persist;
 pub mod queue;

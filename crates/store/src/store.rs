@@ -174,6 +174,7 @@ impl Store {
             db,
             path,
             stats: Default::default(),
+            pending_watch: Default::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let limits = Limits {
@@ -243,7 +244,9 @@ impl Store {
         let bytes = cmds.iter().map(Command::approx_size).sum::<usize>() + 64;
         let c = &self.shared.stats;
         c.pending_requests.fetch_add(1, Ordering::Relaxed);
-        c.pending_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        let before = c.pending_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        let watch = &self.shared.pending_watch;
+        watch.changed(&c.pending_bytes, before, before + bytes as u64);
         let req = Request {
             cmds,
             durable,
@@ -256,7 +259,12 @@ impl Store {
         };
         if let Err(req) = sent {
             c.pending_requests.fetch_sub(1, Ordering::Relaxed);
-            c.pending_bytes.fetch_sub(bytes as u64, Ordering::Relaxed);
+            let before = c.pending_bytes.fetch_sub(bytes as u64, Ordering::Relaxed);
+            watch.changed(
+                &c.pending_bytes,
+                before,
+                before.saturating_sub(bytes as u64),
+            );
             if let Some(reply) = req.reply {
                 let _ = reply.send(Err(StoreError::Closed));
             }
@@ -266,6 +274,17 @@ impl Store {
     /// Bytes submitted and not yet written: the backpressure signal (one atomic load).
     pub fn pending_bytes(&self) -> u64 {
         self.shared.stats.pending_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Calls `notify(true)` when [`Store::pending_bytes`] goes above `limit` and
+    /// `notify(false)` when it falls back to `limit` or below; once now, too, with where it is.
+    /// Replaces an earlier watcher. `notify` runs on the thread that crossed (a submitter or
+    /// the writer thread), under a lock: it must be quick and must not submit.
+    pub fn watch_pending(&self, limit: u64, notify: impl Fn(bool) + Send + Sync + 'static) {
+        let pending = &self.shared.stats.pending_bytes;
+        self.shared
+            .pending_watch
+            .set(pending, limit, Box::new(notify));
     }
 
     /// The writer's counters.

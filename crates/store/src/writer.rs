@@ -9,6 +9,7 @@
 use crate::apply::{Cfs, StateMachine};
 use crate::command::Command;
 use crate::error::StoreError;
+use crate::pending::PendingWatch;
 use rocksdb::{WriteBatch, WriteOptions, DB};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     pub db: DB,
     pub path: PathBuf,
     pub stats: Counters,
+    /// Who hears when `stats.pending_bytes` crosses a limit.
+    pub pending_watch: PendingWatch,
 }
 
 /// Group-commit limits.
@@ -141,7 +144,12 @@ pub(crate) fn run(
             .fetch_max(batch.len() as u64, Ordering::Relaxed);
         c.pending_requests
             .fetch_sub(batch.len() as u64, Ordering::Relaxed);
-        c.pending_bytes.fetch_sub(bytes as u64, Ordering::Relaxed);
+        let before = c.pending_bytes.fetch_sub(bytes as u64, Ordering::Relaxed);
+        shared.pending_watch.changed(
+            &c.pending_bytes,
+            before,
+            before.saturating_sub(bytes as u64),
+        );
         c.ignored.store(sm.ignored, Ordering::Relaxed);
         for r in batch.drain(..) {
             match r.reply {

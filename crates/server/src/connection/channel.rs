@@ -16,7 +16,7 @@ use warren_codec::{ContentHeader, ShortStr};
 /// message, while a box would cost an allocation per publish.
 #[derive(Debug, Default)]
 #[allow(clippy::large_enum_variant)]
-pub enum Assembly {
+pub(super) enum Assembly {
     #[default]
     Idle,
     /// basic.publish seen; the content header comes next.
@@ -34,7 +34,7 @@ pub enum Assembly {
 /// message (`Message::from_pieces`), so several frames are never joined first. One frame, the
 /// common case, needs no `Vec`.
 #[derive(Debug, Default)]
-pub enum BodyParts {
+pub(super) enum BodyParts {
     #[default]
     Empty,
     One(Bytes),
@@ -42,7 +42,7 @@ pub enum BodyParts {
 }
 
 impl BodyParts {
-    pub fn push(&mut self, part: Bytes) {
+    pub(super) fn push(&mut self, part: Bytes) {
         *self = match std::mem::take(self) {
             BodyParts::Empty => BodyParts::One(part),
             BodyParts::One(first) => BodyParts::Many(vec![first, part]),
@@ -54,7 +54,7 @@ impl BodyParts {
     }
 
     /// The frames' payloads in order.
-    pub fn pieces(&self) -> &[Bytes] {
+    pub(super) fn pieces(&self) -> &[Bytes] {
         match self {
             BodyParts::Empty => &[],
             BodyParts::One(b) => std::slice::from_ref(b),
@@ -65,33 +65,33 @@ impl BodyParts {
 
 /// A delivery awaiting ack, nack or reject.
 #[derive(Debug)]
-pub struct Unacked {
-    pub tag: u64,
-    pub queue: Arc<Queue>,
-    pub seq: u64,
-    pub credits: Option<(Arc<Credit>, Arc<Credit>)>,
+pub(super) struct Unacked {
+    pub(super) tag: u64,
+    pub(super) queue: Arc<Queue>,
+    pub(super) seq: u64,
+    pub(super) credits: Option<(Arc<Credit>, Arc<Credit>)>,
 }
 
 /// A publish held back until tx.commit.
 #[derive(Debug)]
-pub struct PendingPublish {
-    pub publish: BasicPublish,
-    pub message: Message,
+pub(super) struct PendingPublish {
+    pub(super) publish: BasicPublish,
+    pub(super) message: Message,
     /// Decoded headers, for routing at commit.
-    pub headers: Option<warren_codec::FieldTable>,
+    pub(super) headers: Option<warren_codec::FieldTable>,
 }
 
 /// What a transaction has collected.
 #[derive(Debug, Default)]
-pub struct Transaction {
-    pub publishes: Vec<PendingPublish>,
+pub(super) struct Transaction {
+    pub(super) publishes: Vec<PendingPublish>,
     /// (delivery tag, multiple, kind) in arrival order.
-    pub settlements: Vec<(u64, bool, Settle)>,
+    pub(super) settlements: Vec<(u64, bool, Settle)>,
 }
 
 /// How a delivery is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settle {
+pub(super) enum Settle {
     Ack,
     Requeue,
     Discard,
@@ -99,45 +99,45 @@ pub enum Settle {
 
 /// A channel's direct reply-to consumer: its tag and the random key in its reply address.
 #[derive(Debug)]
-pub struct ReplyConsumer {
-    pub tag: ShortStr,
-    pub key: u64,
+pub(super) struct ReplyConsumer {
+    pub(super) tag: ShortStr,
+    pub(super) key: u64,
 }
 
 #[derive(Debug)]
-pub struct Channel {
-    pub id: u16,
+pub(super) struct Channel {
+    pub(super) id: u16,
     /// We sent channel.close and wait for close-ok: everything else is dropped.
-    pub closing: bool,
-    pub assembly: Assembly,
-    pub next_tag: u64,
+    pub(super) closing: bool,
+    pub(super) assembly: Assembly,
+    pub(super) next_tag: u64,
     /// Sorted by tag (tags are issued in increasing order).
-    pub unacked: VecDeque<Unacked>,
+    pub(super) unacked: VecDeque<Unacked>,
     /// consumer tag → queue.
-    pub consumers: HashMap<ShortStr, Arc<Queue>>,
+    pub(super) consumers: HashMap<ShortStr, Arc<Queue>>,
     /// basic.qos global=false: prefetch for consumers created from now on.
-    pub consumer_prefetch: u32,
+    pub(super) consumer_prefetch: u32,
     /// basic.qos global=true: shared by all consumers of the channel.
-    pub channel_credit: Arc<Credit>,
+    pub(super) channel_credit: Arc<Credit>,
     /// The last queue declared on the channel ("" in later methods means this one).
-    pub last_queue: Option<String>,
-    pub confirm: bool,
+    pub(super) last_queue: Option<String>,
+    pub(super) confirm: bool,
     /// Publish sequence number of the next confirmable publish (starts at 1).
-    pub next_publish_seq: u64,
+    pub(super) next_publish_seq: u64,
     /// Highest publish sequence number already acked to the client.
-    pub confirmed_upto: u64,
+    pub(super) confirmed_upto: u64,
     /// Publishes above `confirmed_upto` already nacked on their own (refused by a queue).
-    pub nacked: Vec<u64>,
+    pub(super) nacked: Vec<u64>,
     /// The consumer of `amq.rabbitmq.reply-to` on this channel (direct reply-to).
-    pub reply_consumer: Option<ReplyConsumer>,
-    pub tx: Option<Transaction>,
+    pub(super) reply_consumer: Option<ReplyConsumer>,
+    pub(super) tx: Option<Transaction>,
     /// The route of the last publish: publishers mostly repeat exchange and routing key, and
     /// their messages then share one [`Route`] instead of holding a copy each.
-    pub last_route: Option<Route>,
+    pub(super) last_route: Option<Route>,
 }
 
 impl Channel {
-    pub fn new(id: u16) -> Channel {
+    pub(super) fn new(id: u16) -> Channel {
         Channel {
             id,
             closing: false,
@@ -160,7 +160,7 @@ impl Channel {
 
     /// Removes and returns the deliveries a settlement of `tag` covers, or `None` if the tag
     /// is unknown (RabbitMQ's 406). `multiple` with tag 0 means every outstanding delivery.
-    pub fn take_unacked(&mut self, tag: u64, multiple: bool) -> Option<Vec<Unacked>> {
+    pub(super) fn take_unacked(&mut self, tag: u64, multiple: bool) -> Option<Vec<Unacked>> {
         if multiple {
             if tag == 0 {
                 return Some(self.unacked.drain(..).collect());

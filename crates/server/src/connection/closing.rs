@@ -25,15 +25,15 @@ const DISCARD_READ: usize = 4096;
 
 /// What is left of a connection once it is closing.
 pub(super) struct Closing<'a> {
-    pub reader: OwnedReadHalf,
-    pub buf: BytesMut,
-    pub decoder: FrameDecoder,
-    pub writer: &'a Outbox,
+    pub(super) reader: OwnedReadHalf,
+    pub(super) buf: BytesMut,
+    pub(super) decoder: FrameDecoder,
+    pub(super) writer: &'a Outbox,
     /// How long to wait for the client at most.
-    pub timeout: Duration,
+    pub(super) timeout: Duration,
     /// False after a framing error: the input is then only discarded, never decoded (the
     /// client learns of the close and closes, or the timeout ends it).
-    pub trust_frames: bool,
+    pub(super) trust_frames: bool,
 }
 
 impl Closing<'_> {

@@ -9,7 +9,7 @@
 //! consumer on the same channel).
 
 use super::channel::ReplyConsumer;
-use super::handlers::write_delivery;
+use super::consume::write_delivery;
 use super::Connection;
 use crate::error::{AmqpError, AmqpResult};
 use crate::events::ConnEvent;
@@ -48,7 +48,7 @@ impl Connection {
             );
         }
         let tag = if m.consumer_tag.is_empty() {
-            super::handlers::consumer_tag()
+            super::consume::consumer_tag()
         } else {
             m.consumer_tag.detached()
         };

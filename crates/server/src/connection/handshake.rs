@@ -26,14 +26,14 @@ use warren_codec::{
 };
 
 pub(super) struct Handshake {
-    pub reader: OwnedReadHalf,
-    pub read_buf: BytesMut,
-    pub vhost: Arc<Vhost>,
-    pub user: String,
-    pub frame_max: u32,
-    pub channel_max: u16,
-    pub heartbeat: u16,
-    pub cancel_notify: bool,
+    pub(super) reader: OwnedReadHalf,
+    pub(super) read_buf: BytesMut,
+    pub(super) vhost: Arc<Vhost>,
+    pub(super) user: String,
+    pub(super) frame_max: u32,
+    pub(super) channel_max: u16,
+    pub(super) heartbeat: u16,
+    pub(super) cancel_notify: bool,
 }
 
 enum Failure {

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 /// Queued output above which the connection stops reading until the queue has drained.
-pub(crate) const HIGH_WATER: usize = 4 << 20;
+pub(super) const HIGH_WATER: usize = 4 << 20;
 
 struct Shared {
     socket: OwnedWriteHalf,
@@ -39,7 +39,7 @@ struct Shared {
 }
 
 /// The sending side, owned by the connection task.
-pub(crate) struct Outbox {
+pub(super) struct Outbox {
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<(Bytes, u32)>,
 }
@@ -47,7 +47,7 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// Starts the writer task for `socket`. The socket's write side is shut down when both the
     /// outbox and the task are gone, after everything sent has been written.
-    pub(crate) fn start(socket: OwnedWriteHalf, window: Arc<Credit>) -> (Outbox, JoinHandle<()>) {
+    pub(super) fn start(socket: OwnedWriteHalf, window: Arc<Credit>) -> (Outbox, JoinHandle<()>) {
         let shared = Arc::new(Shared {
             socket,
             queued: AtomicUsize::new(0),
@@ -65,7 +65,7 @@ impl Outbox {
     /// window the deliveries in it hold, returned once the socket has taken it. `true` if
     /// returning it reopened a window that had run out (the caller tells the queues).
     /// Errors are not reported here: a dead socket is noticed by the read side.
-    pub(crate) fn send(&self, mut chunk: Bytes, window: u32) -> bool {
+    pub(super) fn send(&self, mut chunk: Bytes, window: u32) -> bool {
         if self.shared.queued.load(Ordering::Acquire) == 0 {
             match self.shared.socket.try_write(&chunk) {
                 Ok(n) if n == chunk.len() => return self.shared.window.give_back(window),
@@ -89,24 +89,24 @@ impl Outbox {
     }
 
     /// Whether so much is waiting for the socket that the connection should stop reading.
-    pub(crate) fn is_congested(&self) -> bool {
+    pub(super) fn is_congested(&self) -> bool {
         self.shared.queued_bytes.load(Ordering::Acquire) > HIGH_WATER
     }
 
     /// Whether anything is waiting for the socket.
-    pub(crate) fn is_backed_up(&self) -> bool {
+    pub(super) fn is_backed_up(&self) -> bool {
         self.shared.queued.load(Ordering::Acquire) > 0
     }
 
     /// Resolves when the writer task has reopened a delivery window that had run out (at once
     /// if it did since the last call).
-    pub(crate) async fn window_reopened(&self) {
+    pub(super) async fn window_reopened(&self) {
         self.shared.reopened.notified().await;
     }
 
     /// Resolves once the writer task has written everything queued so far (at once if
     /// nothing is queued).
-    pub(crate) async fn drained(&self) {
+    pub(super) async fn drained(&self) {
         let notified = self.shared.drained.notified();
         if self.is_backed_up() {
             notified.await;

@@ -518,3 +518,40 @@ async fn submit_is_awaitable_from_async_code() {
     let page = tokio::task::block_in_place(|| store.read_index(1, None, 10)).unwrap();
     assert!(page.is_empty());
 }
+
+#[test]
+fn pending_watch_hears_the_backlog_cross_its_limit_both_ways() {
+    let dir = tempdir();
+    let options = StoreOptions {
+        simulated_sync_delay: std::time::Duration::from_millis(200),
+        ..StoreOptions::default()
+    };
+    let (store, _) = Store::open(dir.path(), options).expect("open store");
+    declare_queue(&store, 1, "a");
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = heard.clone();
+    store.watch_pending(1000, move |over| log.lock().unwrap().push(over));
+    assert_eq!(*heard.lock().unwrap(), [false], "told where it is at once");
+    // Two durable requests: the first holds the writer in its slow sync, so the second one's
+    // bytes wait, above the limit, until both are written.
+    let replies: Vec<Reply> = (0..2)
+        .map(|seq| {
+            store.submit(
+                vec![Command::Enqueue {
+                    message: store.allocate_message_id(),
+                    body: Bytes::from(vec![7; 2000]),
+                    targets: vec![(1, seq)],
+                }],
+                true,
+            )
+        })
+        .collect();
+    assert!(store.pending_bytes() > 1000);
+    assert_eq!(*heard.lock().unwrap(), [false, true]);
+    for reply in replies {
+        reply.blocking_recv().unwrap().unwrap();
+    }
+    // The writer lowers the counter before it answers.
+    assert_eq!(store.pending_bytes(), 0);
+    assert_eq!(*heard.lock().unwrap(), [false, true, false]);
+}
