@@ -1,21 +1,16 @@
-//! What the broker writes to the durable store and how it reads it back: the byte formats of
-//! exchange, queue and binding definitions and of persistent messages, and the recovery that
-//! rebuilds vhosts, exchanges, queues (with their stored messages' positions) and bindings at
-//! startup.
+//! The byte formats of what the broker keeps in the durable store: exchange, queue and binding
+//! definitions and persistent messages. Pure encoding and decoding, no I/O.
 //!
 //! The store (`warren-store`) keeps opaque bytes; these formats are the server's. Each one
 //! starts with a version byte so a later release can read what an older one wrote.
 
-use crate::broker::Broker;
 use crate::message::{Message, Route};
-use crate::queue::{QueueOptions, StoredQueue};
+use crate::queue::QueueOptions;
 use crate::vhost::ExchangeMeta;
 use bytes::{BufMut, Bytes, BytesMut};
-use std::sync::Arc;
-use std::time::Instant;
 use warren_codec::FieldTable;
 use warren_routing::{Binding, DestinationKind, ExchangeKind};
-use warren_store::{Command, Recovered, Store};
+use warren_store::Command;
 
 const FORMAT_V1: u8 = 1;
 /// Messages only: v1 plus the publish time, so TTL clocks survive a restart.
@@ -304,128 +299,6 @@ pub fn unbind_command(vhost: &str, b: &Binding) -> Command {
         vhost: vhost.to_string(),
         key: encode_binding_of(b),
     }
-}
-
-// ----- recovery -----
-
-/// What recovery rebuilt, for the startup log line.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RecoveryReport {
-    pub exchanges: usize,
-    pub queues: usize,
-    pub bindings: usize,
-    pub messages: u64,
-}
-
-/// Index entries read per step while rebuilding a queue (bounds the temporary memory).
-const RECOVERY_PAGE: usize = 65_536;
-
-/// Rebuilds the broker's durable entities from what the store recovered. Records that cannot
-/// be read are logged and removed from the store rather than stopping the broker; a store
-/// read error stops the start (the data dir is named in the error).
-pub fn recover(
-    broker: &Broker,
-    store: &Arc<Store>,
-    rec: Recovered,
-) -> Result<RecoveryReport, warren_store::StoreError> {
-    let started = Instant::now();
-    let mut report = RecoveryReport::default();
-    let mut cleanup: Vec<Command> = Vec::new();
-    for x in rec.exchanges {
-        let vhost = broker.add_vhost(&x.vhost);
-        match decode_exchange(&x.def) {
-            Ok(meta) => {
-                vhost.restore_exchange(&x.name, meta);
-                report.exchanges += 1;
-            }
-            Err(e) => {
-                tracing::error!(vhost = %x.vhost, exchange = %x.name, error = %e,
-                    "dropping an unreadable stored exchange");
-                cleanup.push(Command::DeleteExchange {
-                    vhost: x.vhost,
-                    name: x.name,
-                });
-            }
-        }
-    }
-    for q in rec.queues {
-        let vhost = broker.add_vhost(&q.vhost);
-        if let Some(exchange) = crate::delayed::exchange_of_hidden_queue(&q.name) {
-            let next_seq = q.last_seq.map_or(0, |s| s + 1);
-            if vhost.restore_delayed(exchange, q.id, next_seq)? {
-                report.messages += q.messages;
-            } else {
-                cleanup.push(Command::DeleteQueue { queue: q.id });
-            }
-            continue;
-        }
-        let options = match decode_queue(&q.def) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(vhost = %q.vhost, queue = %q.name, error = %e,
-                    "dropping an unreadable stored queue");
-                cleanup.push(Command::DeleteQueue { queue: q.id });
-                continue;
-            }
-        };
-        let mut entries = Vec::with_capacity(q.messages.min(RECOVERY_PAGE as u64) as usize);
-        let mut after = None;
-        loop {
-            let page = store.read_index(q.id, after, RECOVERY_PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.seq);
-            let full = page.len() == RECOVERY_PAGE;
-            entries.extend(page.into_iter().map(|e| (e.seq, e.delivery_count)));
-            if !full {
-                break;
-            }
-        }
-        report.messages += entries.len() as u64;
-        let next_seq = q.last_seq.map_or(0, |s| s + 1);
-        let stored = StoredQueue::new(store, q.id);
-        vhost.restore_queue(&q.name, options, stored, next_seq, entries);
-        report.queues += 1;
-    }
-    for b in rec.bindings {
-        let Some(vhost) = broker.vhost(&b.vhost) else {
-            cleanup.push(Command::Unbind {
-                vhost: b.vhost,
-                key: b.key,
-            });
-            continue;
-        };
-        let restored = decode_binding(&b.def)
-            .map_err(|e| e.to_string())
-            .and_then(|binding| vhost.restore_binding(&binding));
-        match restored {
-            Ok(()) => report.bindings += 1,
-            Err(e) => {
-                tracing::warn!(vhost = %b.vhost, error = %e, "dropping a stored binding");
-                cleanup.push(Command::Unbind {
-                    vhost: b.vhost,
-                    key: b.key,
-                });
-            }
-        }
-    }
-    if !cleanup.is_empty() {
-        store.submit_detached(cleanup);
-    }
-    // Only now, with every binding back, may recovered queues expire (and dead-letter) what
-    // ran out of time while the broker was down.
-    for vhost in broker.vhosts() {
-        vhost.start_recovered_queues();
-    }
-    tracing::info!(
-        exchanges = report.exchanges,
-        queues = report.queues,
-        bindings = report.bindings,
-        messages = report.messages,
-        store_ms = rec.elapsed.as_millis() as u64,
-        rebuild_ms = started.elapsed().as_millis() as u64,
-        "recovered durable state"
-    );
-    Ok(report)
 }
 
 #[cfg(test)]
