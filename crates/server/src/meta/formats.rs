@@ -4,13 +4,12 @@
 //! The store (`warren-store`) keeps opaque bytes; these formats are the server's. Each one
 //! starts with a version byte so a later release can read what an older one wrote.
 
+use super::ExchangeMeta;
 use crate::message::{Message, Route};
 use crate::queue::QueueOptions;
-use crate::vhost::ExchangeMeta;
 use bytes::{BufMut, Bytes, BytesMut};
 use warren_codec::FieldTable;
 use warren_routing::{Binding, DestinationKind, ExchangeKind};
-use warren_store::Command;
 
 const FORMAT_V1: u8 = 1;
 /// Messages only: v1 plus the publish time, so TTL clocks survive a restart.
@@ -291,14 +290,6 @@ pub fn decode_binding(bytes: &Bytes) -> Result<Binding, FormatError> {
         arguments: r.table()?,
         // Field order above is the encoding order; keep it that way.
     })
-}
-
-/// The store command that removes a binding.
-pub fn unbind_command(vhost: &str, b: &Binding) -> Command {
-    Command::Unbind {
-        vhost: vhost.to_string(),
-        key: encode_binding_of(b),
-    }
 }
 
 #[cfg(test)]

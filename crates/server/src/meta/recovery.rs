@@ -2,11 +2,12 @@
 //! positions) and bindings from what the store recovered.
 
 use super::formats::{decode_binding, decode_exchange, decode_queue};
+use super::store::{Discards, MetadataStore};
 use crate::broker::Broker;
 use crate::queue::StoredQueue;
 use std::sync::Arc;
 use std::time::Instant;
-use warren_store::{Command, Recovered, Store};
+use warren_store::{Recovered, Store};
 
 /// What recovery rebuilt, for the startup log line.
 #[derive(Debug, Default, Clone, Copy)]
@@ -30,7 +31,7 @@ pub fn recover(
 ) -> Result<RecoveryReport, warren_store::StoreError> {
     let started = Instant::now();
     let mut report = RecoveryReport::default();
-    let mut cleanup: Vec<Command> = Vec::new();
+    let mut cleanup = Discards::default();
     for x in rec.exchanges {
         let vhost = broker.add_vhost(&x.vhost);
         match decode_exchange(&x.def) {
@@ -41,10 +42,7 @@ pub fn recover(
             Err(e) => {
                 tracing::error!(vhost = %x.vhost, exchange = %x.name, error = %e,
                     "dropping an unreadable stored exchange");
-                cleanup.push(Command::DeleteExchange {
-                    vhost: x.vhost,
-                    name: x.name,
-                });
+                cleanup.exchange(x.vhost, x.name);
             }
         }
     }
@@ -55,7 +53,7 @@ pub fn recover(
             if vhost.restore_delayed(exchange, q.id, next_seq)? {
                 report.messages += q.messages;
             } else {
-                cleanup.push(Command::DeleteQueue { queue: q.id });
+                cleanup.queue(q.id);
             }
             continue;
         }
@@ -64,7 +62,7 @@ pub fn recover(
             Err(e) => {
                 tracing::error!(vhost = %q.vhost, queue = %q.name, error = %e,
                     "dropping an unreadable stored queue");
-                cleanup.push(Command::DeleteQueue { queue: q.id });
+                cleanup.queue(q.id);
                 continue;
             }
         };
@@ -88,10 +86,7 @@ pub fn recover(
     }
     for b in rec.bindings {
         let Some(vhost) = broker.vhost(&b.vhost) else {
-            cleanup.push(Command::Unbind {
-                vhost: b.vhost,
-                key: b.key,
-            });
+            cleanup.binding(b.vhost, b.key);
             continue;
         };
         let restored = decode_binding(&b.def)
@@ -101,16 +96,11 @@ pub fn recover(
             Ok(()) => report.bindings += 1,
             Err(e) => {
                 tracing::warn!(vhost = %b.vhost, error = %e, "dropping a stored binding");
-                cleanup.push(Command::Unbind {
-                    vhost: b.vhost,
-                    key: b.key,
-                });
+                cleanup.binding(b.vhost, b.key);
             }
         }
     }
-    if !cleanup.is_empty() {
-        store.submit_detached(cleanup);
-    }
+    MetadataStore::new(store.clone()).discard(cleanup);
     // Only now, with every binding back, may recovered queues expire (and dead-letter) what
     // ran out of time while the broker was down.
     for vhost in broker.vhosts() {

@@ -4,33 +4,23 @@
 
 use super::{default_exchange_refused, Vhost};
 use crate::error::{AmqpError, AmqpResult};
-use crate::meta::formats;
 use crate::queue::ConnectionId;
 use warren_codec::FieldTable;
 use warren_routing::{Binding, DestinationKind, RoutingError};
-use warren_store::Command;
 
 impl Vhost {
     /// Stores a binding when both ends are durable (RabbitMQ keeps exactly those).
     fn store_binding(&self, durable_destination: bool, b: &Binding) {
-        if let Some(store) = &self.store {
+        if let Some(store) = &self.meta {
             if durable_destination && self.is_durable_exchange(&b.source) {
-                let key = formats::encode_binding_of(b);
-                drop(store.submit(
-                    vec![Command::Bind {
-                        vhost: self.name.to_string(),
-                        key: key.clone(),
-                        def: key,
-                    }],
-                    true,
-                ));
+                store.bind(&self.name, b);
             }
         }
     }
 
     pub(super) fn unstore_binding(&self, b: &Binding) {
-        if let Some(store) = &self.store {
-            drop(store.submit(vec![formats::unbind_command(&self.name, b)], true));
+        if let Some(store) = &self.meta {
+            store.unbind(&self.name, b);
         }
     }
 

@@ -1,12 +1,23 @@
 //! Redeclares: comparing a declare with the exchange or queue that exists, and RabbitMQ's
 //! `inequivalent arg` reply texts when they differ.
 
-use super::exchanges::{ExchangeMeta, ALTERNATE_EXCHANGE};
+use super::exchanges::ALTERNATE_EXCHANGE;
 use super::Vhost;
 use crate::arguments;
+use crate::delayed;
 use crate::error::{AmqpError, AmqpResult};
+use crate::meta::ExchangeMeta;
 use crate::queue::{Queue, QueueOptions};
 use warren_codec::FieldTable;
+
+/// An exchange's type as declared, which redeclares are compared with.
+fn declared_type(meta: &ExchangeMeta) -> &'static str {
+    if meta.delayed {
+        delayed::EXCHANGE_TYPE
+    } else {
+        meta.kind.as_str()
+    }
+}
 
 fn bool_text(b: bool) -> &'static str {
     if b {
@@ -41,7 +52,7 @@ impl Vhost {
                 )))
             }
         };
-        check("type", kind, existing.type_name())?;
+        check("type", kind, declared_type(existing))?;
         check("durable", bool_text(durable), bool_text(existing.durable))?;
         check(
             "auto_delete",

@@ -6,36 +6,10 @@ use super::{default_exchange_refused, Vhost};
 use crate::delayed;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
-use crate::meta::formats;
-use crate::queue::QueueOptions;
+use crate::meta::ExchangeMeta;
 use std::sync::atomic::Ordering;
 use warren_codec::{BasicProperties, FieldTable, FieldValue};
 use warren_routing::{Binding, DestinationKind, ExchangeKind, RouteOutcome};
-use warren_store::Command;
-
-/// Exchange properties compared on redeclare.
-#[derive(Debug, Clone)]
-pub struct ExchangeMeta {
-    /// How it routes (for a delayed exchange: its `x-delayed-type`).
-    pub kind: ExchangeKind,
-    pub durable: bool,
-    pub auto_delete: bool,
-    pub internal: bool,
-    pub arguments: FieldTable,
-    /// Declared as `x-delayed-message` (crate::delayed).
-    pub delayed: bool,
-}
-
-impl ExchangeMeta {
-    /// The type as declared, which redeclares are compared with.
-    pub fn type_name(&self) -> &'static str {
-        if self.delayed {
-            delayed::EXCHANGE_TYPE
-        } else {
-            self.kind.as_str()
-        }
-    }
-}
 
 /// The exchange argument naming where unroutable messages go.
 pub(super) const ALTERNATE_EXCHANGE: &str = "alternate-exchange";
@@ -118,29 +92,12 @@ impl Vhost {
             arguments: arguments.clone(),
         };
         if durable {
-            if let Some(store) = &self.store {
-                let mut cmds = vec![Command::DeclareExchange {
-                    vhost: self.name.to_string(),
-                    name: name.to_string(),
-                    def: formats::encode_exchange(&meta),
-                }];
-                if meta.delayed {
-                    // Where its persistent held messages are kept (crate::delayed).
-                    let queue = store.allocate_queue_id();
-                    cmds.push(Command::DeclareQueue {
-                        vhost: self.name.to_string(),
-                        name: delayed::hidden_queue_name(name),
-                        queue,
-                        def: formats::encode_queue(&QueueOptions {
-                            durable: true,
-                            exclusive_owner: None,
-                            auto_delete: false,
-                            arguments: FieldTable::new(),
-                        }),
-                    });
+            if let Some(meta_store) = &self.meta {
+                // Where its persistent held messages are kept (crate::delayed).
+                let hidden = meta.delayed.then(|| delayed::hidden_queue_name(name));
+                if let Some(queue) = meta_store.declare_exchange(&self.name, name, &meta, hidden) {
                     self.delayed.add_store(name, queue, 0);
                 }
-                drop(store.submit(cmds, true));
             }
         }
         self.restore_exchange(name, meta);
@@ -204,21 +161,11 @@ impl Vhost {
             self.delayed_count.fetch_sub(1, Ordering::Relaxed);
         }
         if meta.durable {
-            if let Some(store) = &self.store {
+            if let Some(store) = &self.meta {
                 // The router drops the exchange's bindings both ways; so must the store.
-                let mut cmds: Vec<Command> = self
-                    .bindings_touching_exchange(name)
-                    .iter()
-                    .map(|b| formats::unbind_command(&self.name, b))
-                    .collect();
-                cmds.push(Command::DeleteExchange {
-                    vhost: self.name.to_string(),
-                    name: name.to_string(),
-                });
-                if let Some(queue) = self.delayed.remove_store(name) {
-                    cmds.push(Command::DeleteQueue { queue });
-                }
-                drop(store.submit(cmds, true));
+                let bindings = self.bindings_touching_exchange(name);
+                let hidden = self.delayed.remove_store(name);
+                store.delete_exchange(&self.name, name, &bindings, hidden);
             }
         }
         self.router.delete_exchange(name);

@@ -2,8 +2,8 @@
 //! bind / delete rules with RabbitMQ's checks and reply texts. This file owns the [`Vhost`]
 //! value, its construction and the lookups and routing every other part uses; the rules live
 //! in files named for what they do. Durable exchanges, durable queues and the bindings between
-//! durable entities are also written to the store, and rebuilt from it at startup (`restore_*`,
-//! called by `meta::recovery::recover`).
+//! durable entities are also written to the store (through `meta::store`), and rebuilt from it at
+//! startup (`restore_*`, called by `meta::recovery::recover`).
 
 mod bindings;
 mod dead_letters;
@@ -11,12 +11,13 @@ mod equivalence;
 mod exchanges;
 mod queues;
 
-pub use exchanges::ExchangeMeta;
 pub use queues::Declared;
 
 use crate::delayed::DelayedMessages;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
+use crate::meta::store::MetadataStore;
+use crate::meta::ExchangeMeta;
 use crate::queue::{ConnectionId, Queue};
 use crate::sender_selected;
 use dashmap::DashMap;
@@ -33,8 +34,10 @@ pub struct Vhost {
     queues: DashMap<String, Arc<Queue>>,
     /// How many internal exchanges exist: lets the publish path skip the lookup when none do.
     internal_count: AtomicUsize,
-    /// Where durable entities go; `None` for a broker without storage.
+    /// Where persistent messages go; `None` for a broker without storage.
     store: Option<Arc<Store>>,
+    /// Where durable definitions go (the same store, through its one seam).
+    meta: Option<MetadataStore>,
     /// This vhost, for the queues it creates: their dead letters are routed here.
     me: Weak<Vhost>,
     /// Messages held by delayed-message exchanges, and how many such exchanges exist (the
@@ -61,6 +64,7 @@ impl Vhost {
             exchanges: DashMap::new(),
             queues: DashMap::new(),
             internal_count: AtomicUsize::new(0),
+            meta: store.clone().map(MetadataStore::new),
             store,
             me,
             delayed: Arc::default(),

@@ -4,11 +4,9 @@
 use super::Vhost;
 use crate::arguments::{self, NewQueue};
 use crate::error::{AmqpError, AmqpResult};
-use crate::meta::formats;
 use crate::queue::{now_ms, ConnectionId, Queue, QueueOptions, StoredQueue};
 use std::sync::Arc;
 use warren_codec::FieldTable;
-use warren_store::Command;
 
 /// What queue.declare reports.
 pub struct Declared {
@@ -114,20 +112,11 @@ impl Vhost {
 
     /// Writes a new durable, non-exclusive queue's definition; its place in the store.
     fn store_new_queue(&self, name: &str, options: &QueueOptions) -> Option<StoredQueue> {
-        let store = self.store.as_ref()?;
+        let (store, meta) = (self.store.as_ref()?, self.meta.as_ref()?);
         if !options.durable || options.exclusive_owner.is_some() {
             return None;
         }
-        let id = store.allocate_queue_id();
-        drop(store.submit(
-            vec![Command::DeclareQueue {
-                vhost: self.name.to_string(),
-                name: name.to_string(),
-                queue: id,
-                def: formats::encode_queue(options),
-            }],
-            true,
-        ));
+        let id = meta.declare_queue(&self.name, name, options);
         Some(StoredQueue::new(store, id))
     }
 
