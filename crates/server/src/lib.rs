@@ -7,9 +7,11 @@
 //! - [`vhost`]: exchanges, queues and bindings of one virtual host, with RabbitMQ's checks.
 //! - [`queue`]: ready and unacked messages, consumers, round-robin dispatch with credit.
 //! - [`events`]: what queues send to connections (deliveries, cancels) and prefetch credit.
+//! - [`publish`]: the one fan-out of a routed message into its queues.
 //! - [`message`]: a published message shared by every queue it reached.
 //! - [`sender_selected`]: the `CC` and `BCC` headers' extra routing keys.
-//! - [`meta`]: what goes to the durable store (formats) and the recovery at startup.
+//! - [`meta`]: what goes to the durable store (formats), the one seam every definition write
+//!   goes through, and the recovery at startup.
 //! - [`error`]: the AMQP error value and its mapping to channel/connection close.
 //! - [`config`]: settings with RabbitMQ's defaults.
 
@@ -23,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod message;
 pub mod meta;
+pub mod publish;
 pub mod queue;
 pub mod sender_selected;
 pub mod server;

@@ -1,11 +1,10 @@
 //! Dead letters: routing what left a queue (rejected, expired, over its length limit) to its
-//! dead-letter exchange, and enqueuing what the broker publishes itself.
+//! dead-letter exchange, and from there into queues through the common fan-out.
 
 use super::Vhost;
 use crate::dead_letter::{self, DeadLetterTarget, Reason};
 use crate::message::Message;
-use crate::queue::Queue;
-use std::sync::Arc;
+use crate::publish;
 use tracing::warn;
 use warren_routing::RouteOutcome;
 
@@ -46,45 +45,7 @@ impl Vhost {
             if reason != Reason::Rejected {
                 targets.retain(|q| !dead_letter::is_cycle(Some(&dead.headers), &q.name));
             }
-            self.enqueue_unconfirmed(&targets, dead.message);
-        }
-    }
-
-    /// Enqueues a message the broker itself publishes (a dead letter, a delayed message coming
-    /// due): nobody waits for a confirm, so persistent messages are written without an fsync;
-    /// a queue refusing it (length limit) drops it.
-    pub(crate) fn enqueue_unconfirmed(&self, targets: &[Arc<Queue>], message: Message) {
-        let store = self.store.as_ref().filter(|_| message.persistent());
-        match store {
-            Some(store) if targets.iter().any(|q| q.stored().is_some()) => {
-                for q in targets.iter().filter(|q| q.stored().is_none()) {
-                    let _ = q.publish(message.clone());
-                }
-                let mut written = Vec::new();
-                let reply = Queue::publish_persistent(
-                    targets,
-                    message,
-                    store,
-                    false,
-                    &mut written,
-                    &mut false,
-                );
-                // Bodies may be paged out once written; nobody else waits for this write.
-                if let (Some(reply), Ok(rt)) = (reply, tokio::runtime::Handle::try_current()) {
-                    rt.spawn(async move {
-                        if matches!(reply.await, Ok(Ok(()))) {
-                            for (q, seq) in written {
-                                q.mark_persisted(seq);
-                            }
-                        }
-                    });
-                }
-            }
-            _ => {
-                for q in targets {
-                    let _ = q.publish(message.clone());
-                }
-            }
+            publish::fan_out_unconfirmed(&targets, dead.message, self.store.as_deref());
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::delayed;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
 use crate::meta::ExchangeMeta;
+use crate::publish;
 use std::sync::atomic::Ordering;
 use warren_codec::{BasicProperties, FieldTable, FieldValue};
 use warren_routing::{Binding, DestinationKind, ExchangeKind, RouteOutcome};
@@ -239,7 +240,7 @@ impl Vhost {
         let mut targets = Vec::new();
         let outcome = self.route_message(exchange, &message, headers.as_ref(), &mut targets);
         if matches!(outcome, RouteOutcome::Routed(_)) {
-            self.enqueue_unconfirmed(&targets, message);
+            publish::fan_out_unconfirmed(&targets, message, self.store.as_deref());
         }
     }
 
