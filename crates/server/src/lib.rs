@@ -24,12 +24,12 @@ pub mod delayed;
 pub mod error;
 pub mod events;
 pub mod message;
-pub mod meta;
-pub mod publish;
+pub(crate) mod meta;
+pub(crate) mod publish;
 pub mod queue;
 pub mod sender_selected;
 pub mod server;
-pub mod vhost;
+pub(crate) mod vhost;
 
 pub use config::Config;
 /// The formats' former path, still used by `queue.rs` (split on another branch).

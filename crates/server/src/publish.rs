@@ -11,18 +11,22 @@ use warren_store::{Reply, Store};
 /// What a fan-out did.
 #[derive(Debug, Default)]
 #[must_use]
-pub struct Published {
+pub(crate) struct Published {
     /// Some queue refused the message (a length limit with `x-overflow` `reject-publish`).
-    pub refused: bool,
+    #[expect(
+        dead_code,
+        reason = "read by the connection's publish once it calls fan_out (at the merge)"
+    )]
+    pub(crate) refused: bool,
     /// The store's reply for the persistent copy, when one was written: the (queue, seq)
     /// pairs pushed to `written` may be marked persisted once it resolves.
-    pub reply: Option<Reply>,
+    pub(crate) reply: Option<Reply>,
 }
 
 /// Puts `message` into every queue of `targets`. With a store and a persistent message, durable
 /// queues get it through the store (synced if `sync`: the publisher waits for this write), and
 /// each (queue, seq) written is pushed to `written` for [`Queue::mark_persisted`].
-pub fn fan_out(
+pub(crate) fn fan_out(
     targets: &[Arc<Queue>],
     message: Message,
     store: Option<&Store>,
@@ -55,7 +59,7 @@ pub fn fan_out(
 /// Fans out a message the broker publishes itself (a dead letter, a delayed message coming
 /// due): nobody waits for a confirm, so persistent messages are written without an fsync; a
 /// queue refusing it (length limit) drops it.
-pub fn fan_out_unconfirmed(targets: &[Arc<Queue>], message: Message, store: Option<&Store>) {
+pub(crate) fn fan_out_unconfirmed(targets: &[Arc<Queue>], message: Message, store: Option<&Store>) {
     let mut written = Vec::new();
     let published = fan_out(targets, message, store, false, &mut written);
     // Bodies may be paged out once written; nobody else waits for this write.

@@ -18,7 +18,7 @@ const FORMAT_V2: u8 = 2;
 /// Why a stored record could not be read back.
 #[derive(Debug, thiserror::Error)]
 #[error("unreadable stored {what}: {detail}")]
-pub struct FormatError {
+pub(crate) struct FormatError {
     what: &'static str,
     detail: String,
 }
@@ -116,7 +116,7 @@ fn put_short(out: &mut BytesMut, s: &[u8]) {
 
 /// `v2 ‖ published at:u64 (ms since the epoch) ‖ exchange:short ‖ routing key:short ‖
 /// properties:u32-prefixed ‖ body (the rest)`. (v1, still read, had no publish time.)
-pub fn encode_message(m: &Message, published_at_ms: u64) -> Bytes {
+pub(crate) fn encode_message(m: &Message, published_at_ms: u64) -> Bytes {
     let mut out = BytesMut::with_capacity(
         1 + 8
             + 2
@@ -136,15 +136,11 @@ pub fn encode_message(m: &Message, published_at_ms: u64) -> Bytes {
     out.freeze()
 }
 
-/// The inverse of [`encode_message`] (the parts are copied into a new [`Message`]).
-pub fn decode_message(bytes: &Bytes) -> Result<Message, FormatError> {
-    decode_message_timed(bytes, &mut None).map(|(m, _)| m)
-}
-
-/// [`decode_message`] and the publish time (`None` for a v1 record, which has none).
+/// The inverse of [`encode_message`] (the parts are copied into a new [`Message`]), and the
+/// publish time (`None` for a v1 record, which has none).
 /// `last_route`: the route of the previous message read, shared when this one has the same
 /// (a page of one queue's messages mostly does); replaced when it differs.
-pub fn decode_message_timed(
+pub(crate) fn decode_message_timed(
     bytes: &Bytes,
     last_route: &mut Option<Route>,
 ) -> Result<(Message, Option<u64>), FormatError> {
@@ -176,7 +172,7 @@ const FLAG_INTERNAL: u8 = 2;
 const FLAG_DELAYED: u8 = 4;
 
 /// `v1 ‖ type:short ‖ flags:u8 ‖ arguments:table`.
-pub fn encode_exchange(meta: &ExchangeMeta) -> Bytes {
+pub(super) fn encode_exchange(meta: &ExchangeMeta) -> Bytes {
     let mut out = BytesMut::new();
     out.put_u8(FORMAT_V1);
     put_short(&mut out, meta.kind.as_str().as_bytes());
@@ -195,7 +191,7 @@ pub fn encode_exchange(meta: &ExchangeMeta) -> Bytes {
     out.freeze()
 }
 
-pub fn decode_exchange(bytes: &Bytes) -> Result<ExchangeMeta, FormatError> {
+pub(super) fn decode_exchange(bytes: &Bytes) -> Result<ExchangeMeta, FormatError> {
     let mut r = Reader::new(bytes, "exchange")?;
     let kind_name = r.string()?;
     let kind: ExchangeKind = kind_name
@@ -216,7 +212,7 @@ pub fn decode_exchange(bytes: &Bytes) -> Result<ExchangeMeta, FormatError> {
 // ----- queues -----
 
 /// `v1 ‖ flags:u8 ‖ arguments:table`. Only durable, non-exclusive queues are stored.
-pub fn encode_queue(options: &QueueOptions) -> Bytes {
+pub(super) fn encode_queue(options: &QueueOptions) -> Bytes {
     let mut out = BytesMut::new();
     out.put_u8(FORMAT_V1);
     out.put_u8(if options.auto_delete {
@@ -228,7 +224,7 @@ pub fn encode_queue(options: &QueueOptions) -> Bytes {
     out.freeze()
 }
 
-pub fn decode_queue(bytes: &Bytes) -> Result<QueueOptions, FormatError> {
+pub(super) fn decode_queue(bytes: &Bytes) -> Result<QueueOptions, FormatError> {
     let mut r = Reader::new(bytes, "queue")?;
     let flags = r.u8()?;
     let arguments = r.table()?;
@@ -245,7 +241,7 @@ pub fn decode_queue(bytes: &Bytes) -> Result<QueueOptions, FormatError> {
 /// `v1 ‖ destination kind:u8 (0 queue, 1 exchange) ‖ source:short ‖ destination:short ‖
 /// routing key:short ‖ arguments:table`. Also the binding's key in the store, so the same
 /// binding always maps to the same key.
-pub fn encode_binding(
+fn encode_binding(
     kind: DestinationKind,
     source: &str,
     destination: &str,
@@ -265,7 +261,7 @@ pub fn encode_binding(
     out.freeze()
 }
 
-pub fn encode_binding_of(b: &Binding) -> Bytes {
+pub(super) fn encode_binding_of(b: &Binding) -> Bytes {
     encode_binding(
         b.destination_kind,
         &b.source,
@@ -275,7 +271,7 @@ pub fn encode_binding_of(b: &Binding) -> Bytes {
     )
 }
 
-pub fn decode_binding(bytes: &Bytes) -> Result<Binding, FormatError> {
+pub(super) fn decode_binding(bytes: &Bytes) -> Result<Binding, FormatError> {
     let mut r = Reader::new(bytes, "binding")?;
     let destination_kind = match r.u8()? {
         0 => DestinationKind::Queue,
@@ -333,7 +329,10 @@ mod tests {
         let m = Message::new(Route::new(b"x", b"k"), &[0, 0], b"", true);
         let bytes = encode_message(&m, 0);
         for n in 0..bytes.len() - 1 {
-            assert!(decode_message(&bytes.slice(..n)).is_err(), "prefix {n}");
+            assert!(
+                decode_message_timed(&bytes.slice(..n), &mut None).is_err(),
+                "prefix {n}"
+            );
         }
         assert!(decode_exchange(&Bytes::from_static(&[9, 0])).is_err());
         assert!(decode_queue(&Bytes::from_static(&[1, 0, 0, 0, 0, 9])).is_err());

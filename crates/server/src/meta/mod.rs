@@ -3,22 +3,22 @@
 //! the one seam every definition write goes through, [`recovery`] rebuilds the broker from the
 //! store at startup.
 
-pub mod formats;
-pub mod recovery;
-pub mod store;
+pub(crate) mod formats;
+pub(crate) mod recovery;
+pub(crate) mod store;
 
 use warren_codec::FieldTable;
 use warren_routing::ExchangeKind;
 
 /// An exchange's definition: what is stored, and what a redeclare is compared with.
 #[derive(Debug, Clone)]
-pub struct ExchangeMeta {
+pub(crate) struct ExchangeMeta {
     /// How it routes (for a delayed exchange: its `x-delayed-type`).
-    pub kind: ExchangeKind,
-    pub durable: bool,
-    pub auto_delete: bool,
-    pub internal: bool,
-    pub arguments: FieldTable,
+    pub(crate) kind: ExchangeKind,
+    pub(crate) durable: bool,
+    pub(crate) auto_delete: bool,
+    pub(crate) internal: bool,
+    pub(crate) arguments: FieldTable,
     /// Declared as `x-delayed-message` (crate::delayed).
-    pub delayed: bool,
+    pub(crate) delayed: bool,
 }

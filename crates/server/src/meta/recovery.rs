@@ -11,11 +11,11 @@ use warren_store::{Recovered, Store};
 
 /// What recovery rebuilt, for the startup log line.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct RecoveryReport {
-    pub exchanges: usize,
-    pub queues: usize,
-    pub bindings: usize,
-    pub messages: u64,
+pub(crate) struct RecoveryReport {
+    pub(crate) exchanges: usize,
+    pub(crate) queues: usize,
+    pub(crate) bindings: usize,
+    pub(crate) messages: u64,
 }
 
 /// Index entries read per step while rebuilding a queue (bounds the temporary memory).
@@ -24,7 +24,7 @@ const RECOVERY_PAGE: usize = 65_536;
 /// Rebuilds the broker's durable entities from what the store recovered. Records that cannot
 /// be read are logged and removed from the store rather than stopping the broker; a store
 /// read error stops the start (the data dir is named in the error).
-pub fn recover(
+pub(crate) fn recover(
     broker: &Broker,
     store: &Arc<Store>,
     rec: Recovered,

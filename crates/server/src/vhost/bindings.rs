@@ -46,7 +46,7 @@ impl Vhost {
         Ok(())
     }
 
-    pub fn bind_queue(
+    pub(crate) fn bind_queue(
         &self,
         conn: ConnectionId,
         queue: &str,
@@ -72,7 +72,7 @@ impl Vhost {
     /// queue.unbind is idempotent in RabbitMQ 3.10.8: unbind-ok when the queue, the exchange or
     /// the binding does not exist. Only the default exchange (403) and another connection's
     /// exclusive queue that does have the binding (405) are refused.
-    pub fn unbind_queue(
+    pub(crate) fn unbind_queue(
         &self,
         conn: ConnectionId,
         queue: &str,
@@ -105,7 +105,7 @@ impl Vhost {
         Ok(())
     }
 
-    pub fn bind_exchange(
+    pub(crate) fn bind_exchange(
         &self,
         destination: &str,
         source: &str,
@@ -131,7 +131,7 @@ impl Vhost {
     }
 
     /// exchange.unbind is idempotent like queue.unbind: only the default exchange is refused.
-    pub fn unbind_exchange(
+    pub(crate) fn unbind_exchange(
         &self,
         destination: &str,
         source: &str,
@@ -160,7 +160,7 @@ impl Vhost {
     }
 
     /// Adds a recovered binding; an error if either end no longer exists.
-    pub fn restore_binding(&self, b: &Binding) -> Result<(), String> {
+    pub(crate) fn restore_binding(&self, b: &Binding) -> Result<(), String> {
         let done = match b.destination_kind {
             DestinationKind::Queue => {
                 self.router

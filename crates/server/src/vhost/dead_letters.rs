@@ -13,7 +13,7 @@ impl Vhost {
     /// exchange, as RabbitMQ does: not confirmed to anyone, dropped if the exchange is gone or
     /// routes nowhere, and kept from any queue that would close a cycle with no rejection in it.
     /// Called with no queue lock held: the target may be `from` itself.
-    pub fn dead_letter(
+    pub(crate) fn dead_letter(
         &self,
         from: &str,
         target: &DeadLetterTarget,

@@ -16,18 +16,14 @@ use warren_routing::{Binding, DestinationKind, ExchangeKind, RouteOutcome};
 pub(super) const ALTERNATE_EXCHANGE: &str = "alternate-exchange";
 
 impl Vhost {
-    pub fn exchange(&self, name: &str) -> Option<ExchangeMeta> {
-        self.exchanges.get(name).map(|e| e.clone())
-    }
-
     /// Whether clients may not publish to this exchange directly.
-    pub fn is_internal(&self, name: &str) -> bool {
+    pub(crate) fn is_internal(&self, name: &str) -> bool {
         self.internal_count.load(Ordering::Relaxed) > 0
             && self.exchanges.get(name).is_some_and(|e| e.internal)
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn declare_exchange(
+    pub(crate) fn declare_exchange(
         &self,
         name: &str,
         kind: &str,
@@ -106,7 +102,7 @@ impl Vhost {
     }
 
     /// Adds an exchange without checks or store writes (recovery, and the end of declare).
-    pub fn restore_exchange(&self, name: &str, meta: ExchangeMeta) {
+    pub(crate) fn restore_exchange(&self, name: &str, meta: ExchangeMeta) {
         let (kind, internal, delayed) = (meta.kind, meta.internal, meta.delayed);
         // RabbitMQ takes the alternate exchange's name from a string argument and ignores one
         // of another type; it need not exist (unroutable messages are then dropped).
@@ -127,7 +123,7 @@ impl Vhost {
             .set_alternate_exchange(name, alternate.as_deref().filter(|a| !a.is_empty()));
     }
 
-    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
+    pub(crate) fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
         if name.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -208,7 +204,7 @@ impl Vhost {
     /// Holds a message published to `exchange` if it is a delayed-message exchange and the
     /// message asks for a delay: `None` means route it now; `Some(reply)` means held, with the
     /// store's reply when it was written (a confirming publisher waits for it; `sync`).
-    pub fn hold_if_delayed(
+    pub(crate) fn hold_if_delayed(
         &self,
         exchange: &str,
         headers: Option<&FieldTable>,
@@ -246,7 +242,7 @@ impl Vhost {
 
     /// Recovery: the persistent messages durable delayed exchange `exchange` held. `false` if
     /// there is no such delayed exchange (any more): the caller drops the stored queue.
-    pub fn restore_delayed(
+    pub(crate) fn restore_delayed(
         &self,
         exchange: &str,
         queue: warren_store::QueueId,

@@ -11,8 +11,6 @@ mod equivalence;
 mod exchanges;
 mod queues;
 
-pub use queues::Declared;
-
 use crate::delayed::DelayedMessages;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
@@ -27,9 +25,11 @@ use warren_codec::FieldTable;
 use warren_routing::{ExchangeKind, RouteOutcome, Router};
 use warren_store::Store;
 
+// `pub` (its module is crate-private) because `pub` methods of broker.rs, delayed.rs and
+// queue.rs name it, and tests/ reach `Vhost::queue` through `Server::broker()`.
 pub struct Vhost {
-    pub name: Arc<str>,
-    pub router: Router<Arc<Queue>>,
+    pub(crate) name: Arc<str>,
+    pub(crate) router: Router<Arc<Queue>>,
     exchanges: DashMap<String, ExchangeMeta>,
     queues: DashMap<String, Arc<Queue>>,
     /// How many internal exchanges exist: lets the publish path skip the lookup when none do.
@@ -53,7 +53,7 @@ impl std::fmt::Debug for Vhost {
 }
 
 impl Vhost {
-    pub fn new(name: &str, store: Option<Arc<Store>>) -> Arc<Vhost> {
+    pub(crate) fn new(name: &str, store: Option<Arc<Store>>) -> Arc<Vhost> {
         Arc::new_cyclic(|me| Self::build(name, store, me.clone()))
     }
 
@@ -102,17 +102,18 @@ impl Vhost {
     }
 
     /// The store, if the broker has one.
-    pub fn store(&self) -> Option<&Arc<Store>> {
+    pub(crate) fn store(&self) -> Option<&Arc<Store>> {
         self.store.as_ref()
     }
 
     /// A queue by name, whoever owns it (for inspection; clients go through `queue_for`).
+    /// `pub`: tests/durability.rs inspects queues through `Server::broker()`.
     pub fn queue(&self, name: &str) -> Option<Arc<Queue>> {
         self.queues.get(name).map(|q| q.clone())
     }
 
     /// A queue this connection may use: it exists and is not another connection's exclusive.
-    pub fn queue_for(&self, conn: ConnectionId, name: &str) -> AmqpResult<Arc<Queue>> {
+    pub(crate) fn queue_for(&self, conn: ConnectionId, name: &str) -> AmqpResult<Arc<Queue>> {
         let q = self
             .queues
             .get(name)
@@ -125,7 +126,7 @@ impl Vhost {
     }
 
     /// Routes a publish; `out` receives the target queues. `CC`/`BCC` header keys route too.
-    pub fn route(
+    pub(crate) fn route(
         &self,
         exchange: &str,
         routing_key: &[u8],
@@ -140,7 +141,7 @@ impl Vhost {
 
     /// Routes a message the broker sends on itself (a dead letter, a delayed one coming due):
     /// like [`Vhost::route`], with the `BCC` keys it was published with too.
-    pub(crate) fn route_message(
+    pub(super) fn route_message(
         &self,
         exchange: &str,
         message: &Message,

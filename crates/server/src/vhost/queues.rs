@@ -9,10 +9,10 @@ use std::sync::Arc;
 use warren_codec::FieldTable;
 
 /// What queue.declare reports.
-pub struct Declared {
-    pub queue: Arc<Queue>,
-    pub message_count: u32,
-    pub consumer_count: u32,
+pub(crate) struct Declared {
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) message_count: u32,
+    pub(crate) consumer_count: u32,
 }
 
 /// A server-named queue's name as RabbitMQ makes it: `amq.gen-` and 16 bytes from the OS's
@@ -33,7 +33,7 @@ fn generate_queue_name() -> String {
 
 impl Vhost {
     #[allow(clippy::too_many_arguments)]
-    pub fn declare_queue(
+    pub(crate) fn declare_queue(
         &self,
         conn: ConnectionId,
         name: &str,
@@ -120,7 +120,7 @@ impl Vhost {
         Some(StoredQueue::new(store, id))
     }
 
-    pub fn delete_queue(
+    pub(crate) fn delete_queue(
         &self,
         conn: ConnectionId,
         name: &str,
@@ -192,14 +192,14 @@ impl Vhost {
     }
 
     /// Deletes an auto-delete queue whose last consumer went away.
-    pub fn auto_delete_queue(&self, q: &Arc<Queue>) {
+    pub(crate) fn auto_delete_queue(&self, q: &Arc<Queue>) {
         if q.delete(true, false).is_ok() {
             self.forget_queue(q);
         }
     }
 
     /// Deletes the exclusive queues a closing connection owned.
-    pub fn connection_closed(&self, conn: ConnectionId) {
+    pub(crate) fn connection_closed(&self, conn: ConnectionId) {
         let owned: Vec<Arc<Queue>> = self
             .queues
             .iter()
@@ -213,7 +213,7 @@ impl Vhost {
     }
 
     /// Adds a recovered durable queue.
-    pub fn restore_queue(
+    pub(crate) fn restore_queue(
         &self,
         name: &str,
         options: QueueOptions,
@@ -231,7 +231,7 @@ impl Vhost {
 
     /// After recovery: lets every queue look at its head (learning recovered expiry times,
     /// expiring what ran out while the broker was down, arming its expiry timer).
-    pub fn start_recovered_queues(&self) {
+    pub(crate) fn start_recovered_queues(&self) {
         let queues: Vec<Arc<Queue>> = self.queues.iter().map(|q| q.clone()).collect();
         for q in queues {
             q.kick();
