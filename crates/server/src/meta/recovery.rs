@@ -7,7 +7,7 @@ use crate::broker::Broker;
 use crate::queue::StoredQueue;
 use std::sync::Arc;
 use std::time::Instant;
-use warren_store::{Recovered, Store};
+use warren_store::{Recovered, RecoveredQueue, Store, StoreError, StoredBinding, StoredExchange};
 
 /// What recovery rebuilt, for the startup log line.
 #[derive(Debug, Default, Clone, Copy)]
@@ -28,77 +28,18 @@ pub(crate) fn recover(
     broker: &Broker,
     store: &Arc<Store>,
     rec: Recovered,
-) -> Result<RecoveryReport, warren_store::StoreError> {
+) -> Result<RecoveryReport, StoreError> {
     let started = Instant::now();
     let mut report = RecoveryReport::default();
     let mut cleanup = Discards::default();
     for x in rec.exchanges {
-        let vhost = broker.add_vhost(&x.vhost);
-        match decode_exchange(&x.def) {
-            Ok(meta) => {
-                vhost.restore_exchange(&x.name, meta);
-                report.exchanges += 1;
-            }
-            Err(e) => {
-                tracing::error!(vhost = %x.vhost, exchange = %x.name, error = %e,
-                    "dropping an unreadable stored exchange");
-                cleanup.exchange(x.vhost, x.name);
-            }
-        }
+        restore_exchange(broker, x, &mut report, &mut cleanup);
     }
     for q in rec.queues {
-        let vhost = broker.add_vhost(&q.vhost);
-        if let Some(exchange) = crate::delayed::exchange_of_hidden_queue(&q.name) {
-            let next_seq = q.last_seq.map_or(0, |s| s + 1);
-            if vhost.restore_delayed(exchange, q.id, next_seq)? {
-                report.messages += q.messages;
-            } else {
-                cleanup.queue(q.id);
-            }
-            continue;
-        }
-        let options = match decode_queue(&q.def) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(vhost = %q.vhost, queue = %q.name, error = %e,
-                    "dropping an unreadable stored queue");
-                cleanup.queue(q.id);
-                continue;
-            }
-        };
-        let mut entries = Vec::with_capacity(q.messages.min(RECOVERY_PAGE as u64) as usize);
-        let mut after = None;
-        loop {
-            let page = store.read_index(q.id, after, RECOVERY_PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.seq);
-            let full = page.len() == RECOVERY_PAGE;
-            entries.extend(page.into_iter().map(|e| (e.seq, e.delivery_count)));
-            if !full {
-                break;
-            }
-        }
-        report.messages += entries.len() as u64;
-        let next_seq = q.last_seq.map_or(0, |s| s + 1);
-        let stored = StoredQueue::new(store, q.id);
-        vhost.restore_queue(&q.name, options, stored, next_seq, entries);
-        report.queues += 1;
+        restore_queue(broker, store, q, &mut report, &mut cleanup)?;
     }
     for b in rec.bindings {
-        let Some(vhost) = broker.vhost(&b.vhost) else {
-            cleanup.binding(b.vhost, b.key);
-            continue;
-        };
-        let restored = decode_binding(&b.def)
-            .map_err(|e| e.to_string())
-            .and_then(|binding| vhost.restore_binding(&binding));
-        match restored {
-            Ok(()) => report.bindings += 1,
-            Err(e) => {
-                tracing::warn!(vhost = %b.vhost, error = %e, "dropping a stored binding");
-                cleanup.binding(b.vhost, b.key);
-            }
-        }
+        restore_binding(broker, b, &mut report, &mut cleanup);
     }
     MetadataStore::new(store.clone()).discard(cleanup);
     // Only now, with every binding back, may recovered queues expire (and dead-letter) what
@@ -116,4 +57,100 @@ pub(crate) fn recover(
         "recovered durable state"
     );
     Ok(report)
+}
+
+fn restore_exchange(
+    broker: &Broker,
+    x: StoredExchange,
+    report: &mut RecoveryReport,
+    cleanup: &mut Discards,
+) {
+    let vhost = broker.add_vhost(&x.vhost);
+    match decode_exchange(&x.def) {
+        Ok(meta) => {
+            vhost.restore_exchange(&x.name, meta);
+            report.exchanges += 1;
+        }
+        Err(e) => {
+            tracing::error!(vhost = %x.vhost, exchange = %x.name, error = %e,
+                "dropping an unreadable stored exchange");
+            cleanup.exchange(x.vhost, x.name);
+        }
+    }
+}
+
+/// A durable queue with its stored messages' positions, or a durable delayed exchange's
+/// held messages (its hidden queue).
+fn restore_queue(
+    broker: &Broker,
+    store: &Arc<Store>,
+    q: RecoveredQueue,
+    report: &mut RecoveryReport,
+    cleanup: &mut Discards,
+) -> Result<(), StoreError> {
+    let vhost = broker.add_vhost(&q.vhost);
+    if let Some(exchange) = crate::delayed::exchange_of_hidden_queue(&q.name) {
+        let next_seq = q.last_seq.map_or(0, |s| s + 1);
+        if vhost.restore_delayed(exchange, q.id, next_seq)? {
+            report.messages += q.messages;
+        } else {
+            cleanup.queue(q.id);
+        }
+        return Ok(());
+    }
+    let options = match decode_queue(&q.def) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(vhost = %q.vhost, queue = %q.name, error = %e,
+                "dropping an unreadable stored queue");
+            cleanup.queue(q.id);
+            return Ok(());
+        }
+    };
+    let entries = read_positions(store, &q)?;
+    report.messages += entries.len() as u64;
+    let next_seq = q.last_seq.map_or(0, |s| s + 1);
+    let stored = StoredQueue::new(store, q.id);
+    vhost.restore_queue(&q.name, options, stored, next_seq, entries);
+    report.queues += 1;
+    Ok(())
+}
+
+/// A stored queue's (seq, delivery count) pairs, read a page at a time.
+fn read_positions(store: &Store, q: &RecoveredQueue) -> Result<Vec<(u64, u32)>, StoreError> {
+    let mut entries = Vec::with_capacity(q.messages.min(RECOVERY_PAGE as u64) as usize);
+    let mut after = None;
+    loop {
+        let page = store.read_index(q.id, after, RECOVERY_PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.seq);
+        let full = page.len() == RECOVERY_PAGE;
+        entries.extend(page.into_iter().map(|e| (e.seq, e.delivery_count)));
+        if !full {
+            break;
+        }
+    }
+    Ok(entries)
+}
+
+fn restore_binding(
+    broker: &Broker,
+    b: StoredBinding,
+    report: &mut RecoveryReport,
+    cleanup: &mut Discards,
+) {
+    let Some(vhost) = broker.vhost(&b.vhost) else {
+        cleanup.binding(b.vhost, b.key);
+        return;
+    };
+    let restored = decode_binding(&b.def)
+        .map_err(|e| e.to_string())
+        .and_then(|binding| vhost.restore_binding(&binding));
+    match restored {
+        Ok(()) => report.bindings += 1,
+        Err(e) => {
+            tracing::warn!(vhost = %b.vhost, error = %e, "dropping a stored binding");
+            cleanup.binding(b.vhost, b.key);
+        }
+    }
 }
