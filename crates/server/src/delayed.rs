@@ -18,7 +18,7 @@
 //! recovery they are held again, due at their publish time (stored with them) plus `x-delay`.
 
 use crate::message::Message;
-use crate::persist;
+use crate::meta::formats;
 use crate::queue::now_ms;
 use crate::vhost::Vhost;
 use std::collections::{BTreeMap, HashMap};
@@ -157,7 +157,7 @@ impl DelayedMessages {
                 reply = Some(store.submit(
                     vec![Command::Enqueue {
                         message: store.allocate_message_id(),
-                        body: persist::encode_message(&message, now),
+                        body: formats::encode_message(&message, now),
                         targets: vec![(hs.queue, seq)],
                     }],
                     sync,
@@ -240,7 +240,7 @@ impl DelayedMessages {
             let Some(last) = page.last() else { break };
             after = Some(last.seq);
             for e in page {
-                match persist::decode_message_timed(&e.message, &mut last_route) {
+                match formats::decode_message_timed(&e.message, &mut last_route) {
                     Ok((m, published_at)) => {
                         let headers = BasicProperties::from_raw(m.properties())
                             .ok()

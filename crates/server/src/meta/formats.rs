@@ -1,21 +1,15 @@
-//! What the broker writes to the durable store and how it reads it back: the byte formats of
-//! exchange, queue and binding definitions and of persistent messages, and the recovery that
-//! rebuilds vhosts, exchanges, queues (with their stored messages' positions) and bindings at
-//! startup.
+//! The byte formats of what the broker keeps in the durable store: exchange, queue and binding
+//! definitions and persistent messages. Pure encoding and decoding, no I/O.
 //!
 //! The store (`warren-store`) keeps opaque bytes; these formats are the server's. Each one
 //! starts with a version byte so a later release can read what an older one wrote.
 
-use crate::broker::Broker;
+use super::ExchangeMeta;
 use crate::message::{Message, Route};
-use crate::queue::{QueueOptions, StoredQueue};
-use crate::vhost::ExchangeMeta;
+use crate::queue::QueueOptions;
 use bytes::{BufMut, Bytes, BytesMut};
-use std::sync::Arc;
-use std::time::Instant;
 use warren_codec::FieldTable;
 use warren_routing::{Binding, DestinationKind, ExchangeKind};
-use warren_store::{Command, Recovered, Store};
 
 const FORMAT_V1: u8 = 1;
 /// Messages only: v1 plus the publish time, so TTL clocks survive a restart.
@@ -24,7 +18,7 @@ const FORMAT_V2: u8 = 2;
 /// Why a stored record could not be read back.
 #[derive(Debug, thiserror::Error)]
 #[error("unreadable stored {what}: {detail}")]
-pub struct FormatError {
+pub(crate) struct FormatError {
     what: &'static str,
     detail: String,
 }
@@ -122,7 +116,7 @@ fn put_short(out: &mut BytesMut, s: &[u8]) {
 
 /// `v2 ‖ published at:u64 (ms since the epoch) ‖ exchange:short ‖ routing key:short ‖
 /// properties:u32-prefixed ‖ body (the rest)`. (v1, still read, had no publish time.)
-pub fn encode_message(m: &Message, published_at_ms: u64) -> Bytes {
+pub(crate) fn encode_message(m: &Message, published_at_ms: u64) -> Bytes {
     let mut out = BytesMut::with_capacity(
         1 + 8
             + 2
@@ -142,15 +136,11 @@ pub fn encode_message(m: &Message, published_at_ms: u64) -> Bytes {
     out.freeze()
 }
 
-/// The inverse of [`encode_message`] (the parts are copied into a new [`Message`]).
-pub fn decode_message(bytes: &Bytes) -> Result<Message, FormatError> {
-    decode_message_timed(bytes, &mut None).map(|(m, _)| m)
-}
-
-/// [`decode_message`] and the publish time (`None` for a v1 record, which has none).
+/// The inverse of [`encode_message`] (the parts are copied into a new [`Message`]), and the
+/// publish time (`None` for a v1 record, which has none).
 /// `last_route`: the route of the previous message read, shared when this one has the same
 /// (a page of one queue's messages mostly does); replaced when it differs.
-pub fn decode_message_timed(
+pub(crate) fn decode_message_timed(
     bytes: &Bytes,
     last_route: &mut Option<Route>,
 ) -> Result<(Message, Option<u64>), FormatError> {
@@ -182,7 +172,7 @@ const FLAG_INTERNAL: u8 = 2;
 const FLAG_DELAYED: u8 = 4;
 
 /// `v1 ‖ type:short ‖ flags:u8 ‖ arguments:table`.
-pub fn encode_exchange(meta: &ExchangeMeta) -> Bytes {
+pub(super) fn encode_exchange(meta: &ExchangeMeta) -> Bytes {
     let mut out = BytesMut::new();
     out.put_u8(FORMAT_V1);
     put_short(&mut out, meta.kind.as_str().as_bytes());
@@ -201,7 +191,7 @@ pub fn encode_exchange(meta: &ExchangeMeta) -> Bytes {
     out.freeze()
 }
 
-pub fn decode_exchange(bytes: &Bytes) -> Result<ExchangeMeta, FormatError> {
+pub(super) fn decode_exchange(bytes: &Bytes) -> Result<ExchangeMeta, FormatError> {
     let mut r = Reader::new(bytes, "exchange")?;
     let kind_name = r.string()?;
     let kind: ExchangeKind = kind_name
@@ -222,7 +212,7 @@ pub fn decode_exchange(bytes: &Bytes) -> Result<ExchangeMeta, FormatError> {
 // ----- queues -----
 
 /// `v1 ‖ flags:u8 ‖ arguments:table`. Only durable, non-exclusive queues are stored.
-pub fn encode_queue(options: &QueueOptions) -> Bytes {
+pub(super) fn encode_queue(options: &QueueOptions) -> Bytes {
     let mut out = BytesMut::new();
     out.put_u8(FORMAT_V1);
     out.put_u8(if options.auto_delete {
@@ -234,7 +224,7 @@ pub fn encode_queue(options: &QueueOptions) -> Bytes {
     out.freeze()
 }
 
-pub fn decode_queue(bytes: &Bytes) -> Result<QueueOptions, FormatError> {
+pub(super) fn decode_queue(bytes: &Bytes) -> Result<QueueOptions, FormatError> {
     let mut r = Reader::new(bytes, "queue")?;
     let flags = r.u8()?;
     let arguments = r.table()?;
@@ -251,7 +241,7 @@ pub fn decode_queue(bytes: &Bytes) -> Result<QueueOptions, FormatError> {
 /// `v1 ‖ destination kind:u8 (0 queue, 1 exchange) ‖ source:short ‖ destination:short ‖
 /// routing key:short ‖ arguments:table`. Also the binding's key in the store, so the same
 /// binding always maps to the same key.
-pub fn encode_binding(
+fn encode_binding(
     kind: DestinationKind,
     source: &str,
     destination: &str,
@@ -271,7 +261,7 @@ pub fn encode_binding(
     out.freeze()
 }
 
-pub fn encode_binding_of(b: &Binding) -> Bytes {
+pub(super) fn encode_binding_of(b: &Binding) -> Bytes {
     encode_binding(
         b.destination_kind,
         &b.source,
@@ -281,7 +271,7 @@ pub fn encode_binding_of(b: &Binding) -> Bytes {
     )
 }
 
-pub fn decode_binding(bytes: &Bytes) -> Result<Binding, FormatError> {
+pub(super) fn decode_binding(bytes: &Bytes) -> Result<Binding, FormatError> {
     let mut r = Reader::new(bytes, "binding")?;
     let destination_kind = match r.u8()? {
         0 => DestinationKind::Queue,
@@ -296,136 +286,6 @@ pub fn decode_binding(bytes: &Bytes) -> Result<Binding, FormatError> {
         arguments: r.table()?,
         // Field order above is the encoding order; keep it that way.
     })
-}
-
-/// The store command that removes a binding.
-pub fn unbind_command(vhost: &str, b: &Binding) -> Command {
-    Command::Unbind {
-        vhost: vhost.to_string(),
-        key: encode_binding_of(b),
-    }
-}
-
-// ----- recovery -----
-
-/// What recovery rebuilt, for the startup log line.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RecoveryReport {
-    pub exchanges: usize,
-    pub queues: usize,
-    pub bindings: usize,
-    pub messages: u64,
-}
-
-/// Index entries read per step while rebuilding a queue (bounds the temporary memory).
-const RECOVERY_PAGE: usize = 65_536;
-
-/// Rebuilds the broker's durable entities from what the store recovered. Records that cannot
-/// be read are logged and removed from the store rather than stopping the broker; a store
-/// read error stops the start (the data dir is named in the error).
-pub fn recover(
-    broker: &Broker,
-    store: &Arc<Store>,
-    rec: Recovered,
-) -> Result<RecoveryReport, warren_store::StoreError> {
-    let started = Instant::now();
-    let mut report = RecoveryReport::default();
-    let mut cleanup: Vec<Command> = Vec::new();
-    for x in rec.exchanges {
-        let vhost = broker.add_vhost(&x.vhost);
-        match decode_exchange(&x.def) {
-            Ok(meta) => {
-                vhost.restore_exchange(&x.name, meta);
-                report.exchanges += 1;
-            }
-            Err(e) => {
-                tracing::error!(vhost = %x.vhost, exchange = %x.name, error = %e,
-                    "dropping an unreadable stored exchange");
-                cleanup.push(Command::DeleteExchange {
-                    vhost: x.vhost,
-                    name: x.name,
-                });
-            }
-        }
-    }
-    for q in rec.queues {
-        let vhost = broker.add_vhost(&q.vhost);
-        if let Some(exchange) = crate::delayed::exchange_of_hidden_queue(&q.name) {
-            let next_seq = q.last_seq.map_or(0, |s| s + 1);
-            if vhost.restore_delayed(exchange, q.id, next_seq)? {
-                report.messages += q.messages;
-            } else {
-                cleanup.push(Command::DeleteQueue { queue: q.id });
-            }
-            continue;
-        }
-        let options = match decode_queue(&q.def) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(vhost = %q.vhost, queue = %q.name, error = %e,
-                    "dropping an unreadable stored queue");
-                cleanup.push(Command::DeleteQueue { queue: q.id });
-                continue;
-            }
-        };
-        let mut entries = Vec::with_capacity(q.messages.min(RECOVERY_PAGE as u64) as usize);
-        let mut after = None;
-        loop {
-            let page = store.read_index(q.id, after, RECOVERY_PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.seq);
-            let full = page.len() == RECOVERY_PAGE;
-            entries.extend(page.into_iter().map(|e| (e.seq, e.delivery_count)));
-            if !full {
-                break;
-            }
-        }
-        report.messages += entries.len() as u64;
-        let next_seq = q.last_seq.map_or(0, |s| s + 1);
-        let stored = StoredQueue::new(store, q.id);
-        vhost.restore_queue(&q.name, options, stored, next_seq, entries);
-        report.queues += 1;
-    }
-    for b in rec.bindings {
-        let Some(vhost) = broker.vhost(&b.vhost) else {
-            cleanup.push(Command::Unbind {
-                vhost: b.vhost,
-                key: b.key,
-            });
-            continue;
-        };
-        let restored = decode_binding(&b.def)
-            .map_err(|e| e.to_string())
-            .and_then(|binding| vhost.restore_binding(&binding));
-        match restored {
-            Ok(()) => report.bindings += 1,
-            Err(e) => {
-                tracing::warn!(vhost = %b.vhost, error = %e, "dropping a stored binding");
-                cleanup.push(Command::Unbind {
-                    vhost: b.vhost,
-                    key: b.key,
-                });
-            }
-        }
-    }
-    if !cleanup.is_empty() {
-        store.submit_detached(cleanup);
-    }
-    // Only now, with every binding back, may recovered queues expire (and dead-letter) what
-    // ran out of time while the broker was down.
-    for vhost in broker.vhosts() {
-        vhost.start_recovered_queues();
-    }
-    tracing::info!(
-        exchanges = report.exchanges,
-        queues = report.queues,
-        bindings = report.bindings,
-        messages = report.messages,
-        store_ms = rec.elapsed.as_millis() as u64,
-        rebuild_ms = started.elapsed().as_millis() as u64,
-        "recovered durable state"
-    );
-    Ok(report)
 }
 
 #[cfg(test)]
@@ -469,7 +329,10 @@ mod tests {
         let m = Message::new(Route::new(b"x", b"k"), &[0, 0], b"", true);
         let bytes = encode_message(&m, 0);
         for n in 0..bytes.len() - 1 {
-            assert!(decode_message(&bytes.slice(..n)).is_err(), "prefix {n}");
+            assert!(
+                decode_message_timed(&bytes.slice(..n), &mut None).is_err(),
+                "prefix {n}"
+            );
         }
         assert!(decode_exchange(&Bytes::from_static(&[9, 0])).is_err());
         assert!(decode_queue(&Bytes::from_static(&[1, 0, 0, 0, 0, 9])).is_err());

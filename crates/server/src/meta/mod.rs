@@ -1,0 +1,24 @@
+//! Durable metadata: what the broker writes to the store about exchanges, queues and bindings,
+//! and how it reads it back. [`formats`] holds the byte formats (messages' too), [`store`] is
+//! the one seam every definition write goes through, [`recovery`] rebuilds the broker from the
+//! store at startup.
+
+pub(crate) mod formats;
+pub(crate) mod recovery;
+pub(crate) mod store;
+
+use warren_codec::FieldTable;
+use warren_routing::ExchangeKind;
+
+/// An exchange's definition: what is stored, and what a redeclare is compared with.
+#[derive(Debug, Clone)]
+pub(crate) struct ExchangeMeta {
+    /// How it routes (for a delayed exchange: its `x-delayed-type`).
+    pub(crate) kind: ExchangeKind,
+    pub(crate) durable: bool,
+    pub(crate) auto_delete: bool,
+    pub(crate) internal: bool,
+    pub(crate) arguments: FieldTable,
+    /// Declared as `x-delayed-message` (crate::delayed).
+    pub(crate) delayed: bool,
+}

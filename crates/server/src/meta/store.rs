@@ -1,0 +1,153 @@
+//! The one seam through which every definition write goes: declaring and deleting exchanges
+//! and queues, binding and unbinding, and dropping what recovery could not read. The RocksDB
+//! store is behind it now; a replicated log can take its place without the callers changing.
+//! Message writes (enqueue, ack, delivery counts, purge) do not come through here.
+
+use super::formats::{encode_binding_of, encode_exchange, encode_queue};
+use super::ExchangeMeta;
+use crate::queue::QueueOptions;
+use bytes::Bytes;
+use std::sync::Arc;
+use warren_codec::FieldTable;
+use warren_routing::Binding;
+use warren_store::{Command, QueueId, Store};
+
+/// Where durable definitions are written.
+#[derive(Debug, Clone)]
+pub(crate) struct MetadataStore {
+    store: Arc<Store>,
+}
+
+impl MetadataStore {
+    pub(crate) fn new(store: Arc<Store>) -> MetadataStore {
+        MetadataStore { store }
+    }
+
+    /// Synced, but nobody waits for it: the declare-ok (bind-ok, delete-ok) does not.
+    fn write(&self, cmds: Vec<Command>) {
+        drop(self.store.submit(cmds, true));
+    }
+
+    /// A durable exchange. A delayed-message exchange also gets the hidden queue that keeps
+    /// its persistent held messages (named `hidden_queue`, see crate::delayed): its id.
+    pub(crate) fn declare_exchange(
+        &self,
+        vhost: &str,
+        name: &str,
+        meta: &ExchangeMeta,
+        hidden_queue: Option<String>,
+    ) -> Option<QueueId> {
+        let mut cmds = vec![Command::DeclareExchange {
+            vhost: vhost.to_string(),
+            name: name.to_string(),
+            def: encode_exchange(meta),
+        }];
+        let hidden = hidden_queue.map(|hidden_name| {
+            let queue = self.store.allocate_queue_id();
+            cmds.push(Command::DeclareQueue {
+                vhost: vhost.to_string(),
+                name: hidden_name,
+                queue,
+                def: encode_queue(&QueueOptions {
+                    durable: true,
+                    exclusive_owner: None,
+                    auto_delete: false,
+                    arguments: FieldTable::new(),
+                }),
+            });
+            queue
+        });
+        self.write(cmds);
+        hidden
+    }
+
+    /// A durable exchange is gone, with the stored `bindings` it had either way and its
+    /// hidden queue, if it was a delayed-message exchange with one.
+    pub(crate) fn delete_exchange(
+        &self,
+        vhost: &str,
+        name: &str,
+        bindings: &[Binding],
+        hidden_queue: Option<QueueId>,
+    ) {
+        let mut cmds: Vec<Command> = bindings.iter().map(|b| unbind_command(vhost, b)).collect();
+        cmds.push(Command::DeleteExchange {
+            vhost: vhost.to_string(),
+            name: name.to_string(),
+        });
+        if let Some(queue) = hidden_queue {
+            cmds.push(Command::DeleteQueue { queue });
+        }
+        self.write(cmds);
+    }
+
+    /// A new durable, non-exclusive queue: its place in the store.
+    pub(crate) fn declare_queue(&self, vhost: &str, name: &str, options: &QueueOptions) -> QueueId {
+        let queue = self.store.allocate_queue_id();
+        self.write(vec![Command::DeclareQueue {
+            vhost: vhost.to_string(),
+            name: name.to_string(),
+            queue,
+            def: encode_queue(options),
+        }]);
+        queue
+    }
+
+    /// A durable queue is gone, with its messages.
+    #[expect(
+        dead_code,
+        reason = "queue.rs's delete still writes DeleteQueue itself; it moves here when the \
+                  queue/ split merges"
+    )]
+    pub(crate) fn delete_queue(&self, queue: QueueId) {
+        self.write(vec![Command::DeleteQueue { queue }]);
+    }
+
+    /// A binding between durable ends.
+    pub(crate) fn bind(&self, vhost: &str, b: &Binding) {
+        let key = encode_binding_of(b);
+        self.write(vec![Command::Bind {
+            vhost: vhost.to_string(),
+            key: key.clone(),
+            def: key,
+        }]);
+    }
+
+    pub(crate) fn unbind(&self, vhost: &str, b: &Binding) {
+        self.write(vec![unbind_command(vhost, b)]);
+    }
+
+    /// Removes what recovery could not use, in one write nobody waits for.
+    pub(super) fn discard(&self, discards: Discards) {
+        if !discards.0.is_empty() {
+            self.store.submit_detached(discards.0);
+        }
+    }
+}
+
+/// The store command that removes a binding.
+fn unbind_command(vhost: &str, b: &Binding) -> Command {
+    Command::Unbind {
+        vhost: vhost.to_string(),
+        key: encode_binding_of(b),
+    }
+}
+
+/// Stored definitions recovery drops (unreadable, or their exchange or vhost is gone).
+#[derive(Debug, Default)]
+pub(super) struct Discards(Vec<Command>);
+
+impl Discards {
+    pub(super) fn exchange(&mut self, vhost: String, name: String) {
+        self.0.push(Command::DeleteExchange { vhost, name });
+    }
+
+    pub(super) fn queue(&mut self, queue: QueueId) {
+        self.0.push(Command::DeleteQueue { queue });
+    }
+
+    /// A binding by its key in the store.
+    pub(super) fn binding(&mut self, vhost: String, key: Bytes) {
+        self.0.push(Command::Unbind { vhost, key });
+    }
+}

@@ -1,0 +1,169 @@
+//! A virtual host: its exchanges (metadata plus the router), its queues, and the declare /
+//! bind / delete rules with RabbitMQ's checks and reply texts. This file owns the [`Vhost`]
+//! value, its construction and the lookups and routing every other part uses; the rules live
+//! in files named for what they do. Durable exchanges, durable queues and the bindings between
+//! durable entities are also written to the store (through `meta::store`), and rebuilt from it at
+//! startup (`restore_*`, called by `meta::recovery::recover`).
+
+mod bindings;
+mod dead_letters;
+mod equivalence;
+mod exchanges;
+mod queues;
+
+use crate::delayed::DelayedMessages;
+use crate::error::{AmqpError, AmqpResult};
+use crate::message::Message;
+use crate::meta::store::MetadataStore;
+use crate::meta::ExchangeMeta;
+use crate::queue::{ConnectionId, Queue};
+use crate::sender_selected;
+use dashmap::DashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Weak};
+use warren_codec::FieldTable;
+use warren_routing::{ExchangeKind, RouteOutcome, Router};
+use warren_store::Store;
+
+// `pub` (its module is crate-private) because `pub` methods of broker.rs, delayed.rs and
+// queue.rs name it, and tests/ reach `Vhost::queue` through `Server::broker()`.
+pub struct Vhost {
+    pub(crate) name: Arc<str>,
+    pub(crate) router: Router<Arc<Queue>>,
+    exchanges: DashMap<String, ExchangeMeta>,
+    queues: DashMap<String, Arc<Queue>>,
+    /// How many internal exchanges exist: lets the publish path skip the lookup when none do.
+    internal_count: AtomicUsize,
+    /// Where persistent messages go; `None` for a broker without storage.
+    store: Option<Arc<Store>>,
+    /// Where durable definitions go (the same store, through its one seam).
+    meta: Option<MetadataStore>,
+    /// This vhost, for the queues it creates: their dead letters are routed here.
+    me: Weak<Vhost>,
+    /// Messages held by delayed-message exchanges, and how many such exchanges exist (the
+    /// publish path looks only when there is one).
+    pub(crate) delayed: Arc<DelayedMessages>,
+    delayed_count: AtomicUsize,
+}
+
+impl std::fmt::Debug for Vhost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vhost").field("name", &self.name).finish()
+    }
+}
+
+impl Vhost {
+    pub(crate) fn new(name: &str, store: Option<Arc<Store>>) -> Arc<Vhost> {
+        Arc::new_cyclic(|me| Self::build(name, store, me.clone()))
+    }
+
+    fn build(name: &str, store: Option<Arc<Store>>, me: Weak<Vhost>) -> Vhost {
+        let vhost = Vhost {
+            name: name.into(),
+            router: Router::with_default_exchanges(),
+            exchanges: DashMap::new(),
+            queues: DashMap::new(),
+            internal_count: AtomicUsize::new(0),
+            meta: store.clone().map(MetadataStore::new),
+            store,
+            me,
+            delayed: Arc::default(),
+            delayed_count: AtomicUsize::new(0),
+        };
+        for (xname, kind) in [
+            ("", ExchangeKind::Direct),
+            ("amq.direct", ExchangeKind::Direct),
+            ("amq.fanout", ExchangeKind::Fanout),
+            ("amq.topic", ExchangeKind::Topic),
+            ("amq.headers", ExchangeKind::Headers),
+            ("amq.match", ExchangeKind::Headers),
+        ] {
+            vhost.exchanges.insert(
+                xname.to_string(),
+                ExchangeMeta {
+                    kind,
+                    durable: true,
+                    auto_delete: false,
+                    internal: false,
+                    arguments: FieldTable::new(),
+                    delayed: false,
+                },
+            );
+        }
+        vhost
+    }
+
+    fn no_exchange(&self, name: &str) -> AmqpError {
+        AmqpError::not_found(format!("no exchange '{name}' in vhost '{}'", self.name))
+    }
+
+    fn no_queue(&self, name: &str) -> AmqpError {
+        AmqpError::not_found(format!("no queue '{name}' in vhost '{}'", self.name))
+    }
+
+    /// The store, if the broker has one.
+    pub(crate) fn store(&self) -> Option<&Arc<Store>> {
+        self.store.as_ref()
+    }
+
+    /// A queue by name, whoever owns it (for inspection; clients go through `queue_for`).
+    /// `pub`: tests/durability.rs inspects queues through `Server::broker()`.
+    pub fn queue(&self, name: &str) -> Option<Arc<Queue>> {
+        self.queues.get(name).map(|q| q.clone())
+    }
+
+    /// A queue this connection may use: it exists and is not another connection's exclusive.
+    pub(crate) fn queue_for(&self, conn: ConnectionId, name: &str) -> AmqpResult<Arc<Queue>> {
+        let q = self
+            .queues
+            .get(name)
+            .map(|q| q.clone())
+            .ok_or_else(|| self.no_queue(name))?;
+        if q.is_exclusive_to_other(conn) {
+            return Err(q.locked_error());
+        }
+        Ok(q)
+    }
+
+    /// Routes a publish; `out` receives the target queues. `CC`/`BCC` header keys route too.
+    pub(crate) fn route(
+        &self,
+        exchange: &str,
+        routing_key: &[u8],
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Arc<Queue>>,
+    ) -> RouteOutcome {
+        if sender_selected::has_keys(headers) {
+            return sender_selected::route(&self.router, exchange, routing_key, &[], headers, out);
+        }
+        self.router.route(exchange, routing_key, headers, out)
+    }
+
+    /// Routes a message the broker sends on itself (a dead letter, a delayed one coming due):
+    /// like [`Vhost::route`], with the `BCC` keys it was published with too.
+    pub(super) fn route_message(
+        &self,
+        exchange: &str,
+        message: &Message,
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Arc<Queue>>,
+    ) -> RouteOutcome {
+        let route = message.route();
+        if !route.has_bcc_keys() {
+            return self.route(exchange, route.routing_key(), headers, out);
+        }
+        let bcc: Vec<&[u8]> = route.bcc_keys().collect();
+        sender_selected::route(
+            &self.router,
+            exchange,
+            route.routing_key(),
+            &bcc,
+            headers,
+            out,
+        )
+    }
+}
+
+fn default_exchange_refused() -> AmqpError {
+    AmqpError::access_refused("operation not permitted on the default exchange")
+}

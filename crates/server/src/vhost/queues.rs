@@ -1,0 +1,241 @@
+//! Queues: declare (server-named, exclusive, auto-delete), delete, the x-expires watcher, the
+//! exclusive queues of a closing connection, and recovered durable queues.
+
+use super::Vhost;
+use crate::arguments::{self, NewQueue};
+use crate::error::{AmqpError, AmqpResult};
+use crate::queue::{now_ms, ConnectionId, Queue, QueueOptions, StoredQueue};
+use std::sync::Arc;
+use warren_codec::FieldTable;
+
+/// What queue.declare reports.
+pub(crate) struct Declared {
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) message_count: u32,
+    pub(crate) consumer_count: u32,
+}
+
+/// A server-named queue's name as RabbitMQ makes it: `amq.gen-` and 16 bytes from the OS's
+/// CSPRNG in unpadded URL-safe base64 (22 characters), so another client cannot guess it.
+fn generate_queue_name() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+    let bits = u128::from_be_bytes(bytes);
+    let mut name = String::from("amq.gen-");
+    for digit in 0..21 {
+        name.push(ALPHABET[((bits >> (122 - 6 * digit)) & 63) as usize] as char);
+    }
+    // The 22nd digit holds the last two bits, padded with zeros as base64 pads.
+    name.push(ALPHABET[((bits & 3) << 4) as usize] as char);
+    name
+}
+
+impl Vhost {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn declare_queue(
+        &self,
+        conn: ConnectionId,
+        name: &str,
+        passive: bool,
+        durable: bool,
+        exclusive: bool,
+        auto_delete: bool,
+        arguments: &FieldTable,
+    ) -> AmqpResult<Declared> {
+        if passive {
+            let queue = self.queue_for(conn, name)?;
+            queue.touch();
+            let (message_count, consumer_count) = queue.counts();
+            return Ok(Declared {
+                queue,
+                message_count,
+                consumer_count,
+            });
+        }
+        let server_named = name.is_empty();
+        let name = if server_named {
+            generate_queue_name()
+        } else {
+            if name.starts_with("amq.") {
+                return Err(AmqpError::access_refused(format!(
+                    "queue name '{name}' contains reserved prefix 'amq.*'"
+                )));
+            }
+            name.to_string()
+        };
+        let options = QueueOptions {
+            durable,
+            exclusive_owner: exclusive.then_some(conn),
+            auto_delete,
+            arguments: arguments.clone(),
+        };
+        let queue = match self.queues.entry(name.clone()) {
+            dashmap::mapref::entry::Entry::Occupied(e) => {
+                let q = e.get().clone();
+                drop(e);
+                if q.is_exclusive_to_other(conn) {
+                    return Err(q.locked_error());
+                }
+                self.check_equivalent(&q, &options)?;
+                q.touch();
+                q
+            }
+            dashmap::mapref::entry::Entry::Vacant(v) => {
+                // Only a queue about to be created has its arguments checked: a redeclare is
+                // compared with the queue instead, as RabbitMQ does.
+                arguments::check_new_queue(&NewQueue {
+                    name: &name,
+                    vhost: &self.name,
+                    server_named,
+                    durable,
+                    exclusive,
+                    auto_delete,
+                    arguments,
+                })?;
+                let stored = self.store_new_queue(&name, &options);
+                let q = Queue::with_store(&name, self.name.clone(), options, stored);
+                q.link_vhost(self.me.clone());
+                v.insert(q.clone());
+                self.router.add_queue(&name, q.clone());
+                self.watch_expiry(&q);
+                q
+            }
+        };
+        let (message_count, consumer_count) = queue.counts();
+        Ok(Declared {
+            queue,
+            message_count,
+            consumer_count,
+        })
+    }
+
+    /// Writes a new durable, non-exclusive queue's definition; its place in the store.
+    fn store_new_queue(&self, name: &str, options: &QueueOptions) -> Option<StoredQueue> {
+        let (store, meta) = (self.store.as_ref()?, self.meta.as_ref()?);
+        if !options.durable || options.exclusive_owner.is_some() {
+            return None;
+        }
+        let id = meta.declare_queue(&self.name, name, options);
+        Some(StoredQueue::new(store, id))
+    }
+
+    pub(crate) fn delete_queue(
+        &self,
+        conn: ConnectionId,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> AmqpResult<u32> {
+        if !self.queues.contains_key(name) {
+            // Idempotent, as RabbitMQ 3.x answers it (docs/compatibility.md C15).
+            return Ok(0);
+        }
+        let q = self.queue_for(conn, name)?;
+        let count = q.delete(if_unused, if_empty)?;
+        self.forget_queue(&q);
+        Ok(count)
+    }
+
+    /// Removes a deleted queue from the registry and the router.
+    fn forget_queue(&self, q: &Arc<Queue>) {
+        if q.stored().is_some() {
+            for b in self.router.queue_bindings(&q.name) {
+                self.unstore_binding(&b);
+            }
+        }
+        self.queues.remove_if(&*q.name, |_, v| Arc::ptr_eq(v, q));
+        let emptied = self.router.remove_queue(&q.name);
+        self.reap_exchanges(emptied.iter().map(String::as_str));
+    }
+
+    /// For a queue with `x-expires`: a task that deletes it once it has been unused that long
+    /// (no consumers, no basic.get, no redeclare). It sleeps until the queue would expire and
+    /// looks again; holding only weak references, it ends with the queue or the vhost.
+    fn watch_expiry(&self, q: &Arc<Queue>) {
+        let Some(expires) = q.expires else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (vhost, queue) = (self.me.clone(), Arc::downgrade(q));
+        rt.spawn(async move {
+            loop {
+                let wait = {
+                    let Some(q) = queue.upgrade() else { return };
+                    if q.is_deleted() {
+                        return;
+                    }
+                    match q.expires_at() {
+                        Some(at) => {
+                            let now = now_ms();
+                            if now > at {
+                                let Some(vhost) = vhost.upgrade() else { return };
+                                // if-unused: a consumer that arrived just now keeps it.
+                                if q.delete(true, false).is_ok() {
+                                    vhost.forget_queue(&q);
+                                    return;
+                                }
+                                expires
+                            } else {
+                                at - now + 1
+                            }
+                        }
+                        // In use: look again after one expiry period.
+                        None => expires,
+                    }
+                };
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+        });
+    }
+
+    /// Deletes an auto-delete queue whose last consumer went away.
+    pub(crate) fn auto_delete_queue(&self, q: &Arc<Queue>) {
+        if q.delete(true, false).is_ok() {
+            self.forget_queue(q);
+        }
+    }
+
+    /// Deletes the exclusive queues a closing connection owned.
+    pub(crate) fn connection_closed(&self, conn: ConnectionId) {
+        let owned: Vec<Arc<Queue>> = self
+            .queues
+            .iter()
+            .filter(|q| q.options.exclusive_owner == Some(conn))
+            .map(|q| q.clone())
+            .collect();
+        for q in owned {
+            let _ = q.delete(false, false);
+            self.forget_queue(&q);
+        }
+    }
+
+    /// Adds a recovered durable queue.
+    pub(crate) fn restore_queue(
+        &self,
+        name: &str,
+        options: QueueOptions,
+        stored: StoredQueue,
+        next_seq: u64,
+        entries: Vec<(u64, u32)>,
+    ) {
+        let q = Queue::restore(name, self.name.clone(), options, stored, next_seq, entries);
+        q.link_vhost(self.me.clone());
+        self.queues.insert(name.to_string(), q.clone());
+        // The x-expires clock starts again at recovery, as RabbitMQ's does.
+        self.watch_expiry(&q);
+        self.router.add_queue(name, q);
+    }
+
+    /// After recovery: lets every queue look at its head (learning recovered expiry times,
+    /// expiring what ran out while the broker was down, arming its expiry timer).
+    pub(crate) fn start_recovered_queues(&self) {
+        let queues: Vec<Arc<Queue>> = self.queues.iter().map(|q| q.clone()).collect();
+        for q in queues {
+            q.kick();
+        }
+        self.delayed.finish_recovery(&self.me);
+    }
+}
