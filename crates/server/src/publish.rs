@@ -13,10 +13,6 @@ use warren_store::{Reply, Store};
 #[must_use]
 pub(crate) struct Published {
     /// Some queue refused the message (a length limit with `x-overflow` `reject-publish`).
-    #[expect(
-        dead_code,
-        reason = "read by the connection's publish once it calls fan_out (at the merge)"
-    )]
     pub(crate) refused: bool,
     /// The store's reply for the persistent copy, when one was written: the (queue, seq)
     /// pairs pushed to `written` may be marked persisted once it resolves.

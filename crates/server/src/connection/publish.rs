@@ -6,8 +6,8 @@ use super::dispatch::ok_name;
 use super::Connection;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::{Message, Route};
-use crate::queue::Queue;
 use bytes::Bytes;
+use std::sync::Arc;
 use warren_codec::frame;
 use warren_codec::generated::*;
 use warren_codec::{ContentHeader, FieldTable, Method, ReplyCode, ShortStr};
@@ -217,37 +217,18 @@ impl Connection {
                 Ok(())
             }
             RouteOutcome::Routed(_) => {
-                let store = self
-                    .broker
-                    .store()
-                    .filter(|_| message.persistent())
-                    .cloned();
-                let mut refused = false;
-                match store {
-                    Some(store) if targets.iter().any(|q| q.stored().is_some()) => {
-                        for q in targets.iter().filter(|q| q.stored().is_none()) {
-                            refused |= !q.publish(message.clone());
-                        }
-                        let reply = Queue::publish_persistent(
-                            &targets,
-                            message,
-                            &store,
-                            sync,
-                            &mut self.store_written,
-                            &mut refused,
-                        );
-                        if let Some(reply) = reply {
-                            self.store_reply = Some(reply);
-                            self.store_submits += 1;
-                        }
-                    }
-                    _ => {
-                        for q in targets.iter() {
-                            refused |= !q.publish(message.clone());
-                        }
-                    }
+                let published = crate::publish::fan_out(
+                    &targets,
+                    message,
+                    self.broker.store().map(Arc::as_ref),
+                    sync,
+                    &mut self.store_written,
+                );
+                if let Some(reply) = published.reply {
+                    self.store_reply = Some(reply);
+                    self.store_submits += 1;
                 }
-                if refused {
+                if published.refused {
                     self.nack_refused_publish(channel);
                 }
                 Ok(())
