@@ -15,12 +15,14 @@
 
 pub mod arguments;
 pub mod broker;
+mod clock;
 pub mod config;
 mod connection;
 pub mod dead_letter;
 pub mod delayed;
 pub mod error;
 pub mod events;
+mod ids;
 pub mod message;
 pub mod persist;
 pub mod queue;

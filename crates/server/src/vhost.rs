@@ -4,12 +4,14 @@
 //! rebuilt from it at startup (`restore_*`, called by `persist::recover`).
 
 use crate::arguments::{self, NewQueue};
+use crate::clock::now_ms;
 use crate::dead_letter::{self, DeadLetterTarget, Reason};
 use crate::delayed::{self, DelayedMessages};
 use crate::error::{AmqpError, AmqpResult};
+use crate::ids::ConnectionId;
 use crate::message::Message;
 use crate::persist;
-use crate::queue::{now_ms, ConnectionId, Queue, QueueOptions, StoredQueue};
+use crate::queue::{Queue, QueueOptions, StoredQueue};
 use crate::sender_selected;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -17,7 +17,7 @@ mod outbox;
 use crate::broker::Broker;
 use crate::error::AmqpError;
 use crate::events::{ConnEvent, Credit, DELIVERY_WINDOW};
-use crate::queue::ConnectionId;
+use crate::ids::ConnectionId;
 use crate::vhost::Vhost;
 use bytes::BytesMut;
 use channel::Channel;

@@ -2,9 +2,10 @@
 //! a channel or connection goes, and choosing the next one to deliver to (single active
 //! consumer, consumer priorities, round-robin, prefetch credit).
 
-use super::{ConnectionId, Queue, State};
+use super::{Queue, State};
 use crate::error::{AmqpError, AmqpResult};
 use crate::events::{ConnEvent, Credit};
+use crate::ids::ConnectionId;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 use warren_codec::ShortStr;

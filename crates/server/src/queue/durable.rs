@@ -2,7 +2,8 @@
 //! seqs and submits the `Enqueue` under the queues' locks, and the store commands for acks and
 //! delivery counts.
 
-use super::{now_ms, DeadLetters, Entry, Locked, Queue};
+use super::{DeadLetters, Entry, Locked, Queue};
+use crate::clock::now_ms;
 use crate::message::{Message, Slot};
 use crate::persist;
 use std::sync::atomic::Ordering;

@@ -4,6 +4,7 @@
 
 use super::entry::{has_property, EXPIRATION_FLAG, EXPIRY_UNKNOWN};
 use super::{Queue, State};
+use crate::clock::now_ms;
 use crate::dead_letter::{self, Reason};
 use crate::message::Message;
 use std::sync::atomic::Ordering;
@@ -121,10 +122,40 @@ impl Queue {
     }
 }
 
-/// Milliseconds since the Unix epoch (expiry times survive a restart's clock, unlike an
-/// `Instant`).
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+#[cfg(test)]
+mod tests {
+    use crate::message::{Message, Route};
+    use crate::queue::{Queue, QueueOptions};
+    use std::time::Duration;
+    use warren_codec::{FieldTable, FieldValue, ShortStr};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_ttl_counts_tokio_time_and_the_timer_expires_the_head() {
+        let mut arguments = FieldTable::new();
+        arguments.push(
+            ShortStr::from_static("x-message-ttl"),
+            FieldValue::I64(1_000),
+        );
+        let options = QueueOptions {
+            durable: false,
+            exclusive_owner: None,
+            auto_delete: false,
+            arguments,
+        };
+        let q = Queue::new("ttl", "/".into(), options);
+        let m = Message::new(Route::new(b"", b"ttl"), &[0, 0], b"body", false);
+        q.publish(m.clone());
+        tokio::time::advance(Duration::from_millis(1_000)).await;
+        assert!(q.get(true).is_some(), "not past its TTL yet");
+        q.publish(m);
+        tokio::time::advance(Duration::from_millis(1_001)).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            q.counts(),
+            (0, 0),
+            "the expiry timer took it off with no consumer"
+        );
+    }
 }

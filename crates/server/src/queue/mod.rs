@@ -24,13 +24,14 @@ mod state;
 pub use consumers::{Consumer, ConsumerRemoval};
 pub use durable::StoredQueue;
 use entry::Entry;
-pub(crate) use expiry::now_ms;
 use limits::Overflow;
 use state::{DeadLetters, State};
 
+use crate::clock::now_ms;
 use crate::dead_letter::DeadLetterTarget;
 use crate::error::{AmqpError, AmqpResult};
 use crate::events::ConnEvent;
+use crate::ids::ConnectionId;
 use crate::message::{Message, Slot};
 use crate::vhost::Vhost;
 use std::hash::{Hash, Hasher};
@@ -39,9 +40,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use warren_codec::{FieldTable, FieldValue};
 use warren_store::Command;
-
-/// Identifies a connection (for exclusive queues and consumers).
-pub type ConnectionId = u64;
 
 static NEXT_QUEUE_ID: AtomicU64 = AtomicU64::new(1);
 
