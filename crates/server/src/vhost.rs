@@ -11,7 +11,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::ids::ConnectionId;
 use crate::message::Message;
 use crate::persist;
-use crate::queue::{Queue, QueueOptions, StoredQueue};
+use crate::queue::{DeadLetterSink, Queue, QueueOptions, StoredQueue};
 use crate::sender_selected;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -436,8 +436,15 @@ impl Vhost {
         next_seq: u64,
         entries: Vec<(u64, u32)>,
     ) {
-        let q = Queue::restore(name, self.name.clone(), options, stored, next_seq, entries);
-        q.link_vhost(self.me.clone());
+        let q = Queue::restore(
+            name,
+            self.name.clone(),
+            options,
+            stored,
+            next_seq,
+            entries,
+            self.me.clone(),
+        );
         self.queues.insert(name.to_string(), q.clone());
         // The x-expires clock starts again at recovery, as RabbitMQ's does.
         self.watch_expiry(&q);
@@ -583,8 +590,8 @@ impl Vhost {
                     arguments,
                 })?;
                 let stored = self.store_new_queue(&name, &options);
-                let q = Queue::with_store(&name, self.name.clone(), options, stored);
-                q.link_vhost(self.me.clone());
+                let q =
+                    Queue::with_store(&name, self.name.clone(), options, stored, self.me.clone());
                 v.insert(q.clone());
                 self.router.add_queue(&name, q.clone());
                 self.watch_expiry(&q);
@@ -1024,5 +1031,12 @@ fn binding(
         destination_kind,
         routing_key: routing_key.to_string(),
         arguments: arguments.clone(),
+    }
+}
+
+/// Queues hand their dead letters to their vhost, which routes them.
+impl DeadLetterSink for Vhost {
+    fn dead_letters(&self, from: &str, target: &DeadLetterTarget, items: Vec<(Message, Reason)>) {
+        self.dead_letter(from, target, items);
     }
 }

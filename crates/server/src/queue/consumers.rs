@@ -71,27 +71,28 @@ pub struct ConsumerRemoval {
 
 impl Queue {
     pub fn add_consumer(self: &Arc<Self>, consumer: Consumer) -> AmqpResult<()> {
-        let mut st = self.lock();
-        if st.deleted {
-            return Err(AmqpError::not_found(format!(
-                "no queue '{}' in vhost '{}'",
-                self.name, self.vhost
-            )));
-        }
-        if st.consumers.iter().any(|c| c.exclusive)
-            || (consumer.exclusive && !st.consumers.is_empty())
-        {
-            return Err(AmqpError::access_refused(format!(
-                "queue '{}' in vhost '{}' in exclusive use",
-                self.name, self.vhost
-            )));
-        }
-        self.touch();
-        st.prioritized |= consumer.priority != 0;
-        st.consumers.push(consumer);
-        st.had_consumers = true;
-        self.dispatch(&mut st);
-        Ok(())
+        self.locked(|st| {
+            if st.deleted {
+                return Err(AmqpError::not_found(format!(
+                    "no queue '{}' in vhost '{}'",
+                    self.name, self.vhost
+                )));
+            }
+            if st.consumers.iter().any(|c| c.exclusive)
+                || (consumer.exclusive && !st.consumers.is_empty())
+            {
+                return Err(AmqpError::access_refused(format!(
+                    "queue '{}' in vhost '{}' in exclusive use",
+                    self.name, self.vhost
+                )));
+            }
+            self.touch();
+            st.prioritized |= consumer.priority != 0;
+            st.consumers.push(consumer);
+            st.had_consumers = true;
+            self.dispatch(st);
+            Ok(())
+        })
     }
 
     /// Removes one consumer (basic.cancel).
@@ -116,28 +117,29 @@ impl Queue {
     }
 
     fn remove_where(self: &Arc<Self>, pred: impl Fn(&Consumer) -> bool) -> ConsumerRemoval {
-        let mut st = self.lock();
-        let before = st.consumers.len();
-        st.consumers.retain(|c| !pred(c));
-        let removed = before - st.consumers.len();
-        if st.next_consumer >= st.consumers.len() {
-            st.next_consumer = 0;
-        }
-        st.prioritized = st.consumers.iter().any(|c| c.priority != 0);
-        if removed > 0 && st.consumers.is_empty() {
-            self.touch(); // unused from now on: x-expires counts from here
-        }
-        if removed > 0 && !st.deleted {
-            // The next single active consumer, or a lower-priority one, takes over now.
-            self.dispatch(&mut st);
-        }
-        ConsumerRemoval {
-            removed,
-            auto_delete_now: removed > 0
-                && self.options.auto_delete
-                && st.consumers.is_empty()
-                && !st.deleted,
-        }
+        self.locked(|st| {
+            let before = st.consumers.len();
+            st.consumers.retain(|c| !pred(c));
+            let removed = before - st.consumers.len();
+            if st.next_consumer >= st.consumers.len() {
+                st.next_consumer = 0;
+            }
+            st.prioritized = st.consumers.iter().any(|c| c.priority != 0);
+            if removed > 0 && st.consumers.is_empty() {
+                self.touch(); // unused from now on: x-expires counts from here
+            }
+            if removed > 0 && !st.deleted {
+                // The next single active consumer, or a lower-priority one, takes over now.
+                self.dispatch(st);
+            }
+            ConsumerRemoval {
+                removed,
+                auto_delete_now: removed > 0
+                    && self.options.auto_delete
+                    && st.consumers.is_empty()
+                    && !st.deleted,
+            }
+        })
     }
 
     /// The consumer the next message goes to, or `None` if none can take one now.

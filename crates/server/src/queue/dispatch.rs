@@ -13,8 +13,7 @@ pub(super) const SHRINK_ABOVE: usize = 4096;
 impl Queue {
     /// Gives waiting consumers a chance after credit was returned elsewhere (global qos).
     pub fn kick(self: &Arc<Self>) {
-        let mut st = self.lock();
-        self.dispatch(&mut st);
+        self.locked(|st| self.dispatch(st))
     }
 
     /// Hands ready messages to consumers with credit, round-robin, until one runs out.

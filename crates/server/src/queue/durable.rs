@@ -2,12 +2,12 @@
 //! seqs and submits the `Enqueue` under the queues' locks, and the store commands for acks and
 //! delivery counts.
 
-use super::{DeadLetters, Entry, Locked, Queue};
+use super::{DeadLetters, Entry, Queue, State};
 use crate::clock::now_ms;
 use crate::message::{Message, Slot};
 use crate::persist;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, MutexGuard, Weak};
 use warren_store::{Command, QueueId, Reply, Store};
 
 /// A durable queue's place in the store.
@@ -61,8 +61,11 @@ impl Queue {
     ) -> Option<Reply> {
         let mut order: Vec<&Arc<Queue>> = queues.iter().filter(|q| q.stored.is_some()).collect();
         order.sort_by_key(|q| q.id);
-        let mut guards: Vec<(&Arc<Queue>, Locked<'_>)> = Vec::with_capacity(order.len());
+        let mut guards: Vec<(&Arc<Queue>, MutexGuard<'_, State>)> = Vec::with_capacity(order.len());
         let mut targets = Vec::with_capacity(order.len());
+        // Dead letters are handed over only once every lock here is released (routing may
+        // enqueue into one of these queues).
+        let mut dead: Vec<(&Arc<Queue>, DeadLetters)> = Vec::new();
         for q in order {
             let mut st = q.lock();
             if st.deleted {
@@ -70,6 +73,9 @@ impl Queue {
             }
             if q.refuses(&mut st, &message) {
                 *refused = true;
+                if !st.dead.is_empty() {
+                    dead.push((q, std::mem::take(&mut st.dead)));
+                }
                 continue;
             }
             let seq = st.next_seq;
@@ -80,6 +86,10 @@ impl Queue {
             guards.push((q, st));
         }
         if targets.is_empty() {
+            drop(guards);
+            for (q, items) in dead {
+                q.hand_over_dead_letters(items);
+            }
             return None;
         }
         let reply = store.submit(
@@ -107,16 +117,15 @@ impl Queue {
             q.drop_head_over_limit(st);
             q.page_out(st);
         }
-        // Dead letters are routed only once every lock here is released (routing may enqueue
-        // into one of these queues).
-        let dead: Vec<(&Arc<Queue>, DeadLetters)> = guards
-            .iter_mut()
-            .filter(|(_, st)| !st.dead.is_empty())
-            .map(|(q, st)| (*q, std::mem::take(&mut st.dead)))
-            .collect();
+        dead.extend(
+            guards
+                .iter_mut()
+                .filter(|(_, st)| !st.dead.is_empty())
+                .map(|(q, st)| (*q, std::mem::take(&mut st.dead))),
+        );
         drop(guards);
         for (q, items) in dead {
-            q.route_dead_letters(items);
+            q.hand_over_dead_letters(items);
         }
         Some(reply)
     }

@@ -112,12 +112,13 @@ impl Queue {
             let Some(q) = queue.upgrade() else {
                 return;
             };
-            let mut st = q.lock();
-            if st.timer_at != Some(at) || st.deleted {
-                return; // superseded by an earlier timer, or the queue is gone
-            }
-            st.timer_at = None;
-            q.dispatch(&mut st);
+            q.locked(|st| {
+                if st.timer_at != Some(at) || st.deleted {
+                    return; // superseded by an earlier timer, or the queue is gone
+                }
+                st.timer_at = None;
+                q.dispatch(st);
+            });
         });
     }
 }

@@ -10,8 +10,18 @@
 //! queue's changes in the order the queue made them. Past a small in-memory budget the bodies
 //! of stored messages are dropped from memory (paged out) and read back from the store, a
 //! page at a time, just before they reach the head (docs/storage.md, "Paging").
+//!
+//! The queue knows nothing above it (no vhost, no routing). Messages that leave it for its
+//! dead-letter exchange go to a [`DeadLetterSink`] it is given at construction (the vhost,
+//! held weakly) and they are handed over explicitly: every operation that can produce them
+//! runs under [`Queue::locked`], which passes them on after releasing the lock (routing may
+//! enqueue into this very queue), and the persistent publish, which holds several queues'
+//! locks, does so once it has released them all. We chose this over returning the dead
+//! letters to the callers: the expiry timer produces them too and has no caller, and a dozen
+//! call sites in the connection and vhost code stay as they were.
 
 mod consumers;
+mod dead_letters;
 mod dispatch;
 mod durable;
 mod entry;
@@ -22,10 +32,12 @@ mod settle;
 mod state;
 
 pub use consumers::{Consumer, ConsumerRemoval};
+pub(crate) use dead_letters::DeadLetterSink;
+use dead_letters::{DeadLetters, NoSink};
 pub use durable::StoredQueue;
 use entry::Entry;
 use limits::Overflow;
-use state::{DeadLetters, State};
+use state::State;
 
 use crate::clock::now_ms;
 use crate::dead_letter::DeadLetterTarget;
@@ -33,11 +45,9 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::events::ConnEvent;
 use crate::ids::ConnectionId;
 use crate::message::{Message, Slot};
-use crate::vhost::Vhost;
 use std::hash::{Hash, Hasher};
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use warren_codec::{FieldTable, FieldValue};
 use warren_store::Command;
 
@@ -78,8 +88,8 @@ pub struct Queue {
     last_used: AtomicU64,
     /// `x-dead-letter-exchange` / `x-dead-letter-routing-key`.
     dead_letter: Option<DeadLetterTarget>,
-    /// The vhost that routes this queue's dead letters (set once, right after creation).
-    vhost_link: OnceLock<Weak<Vhost>>,
+    /// Where this queue's dead letters go (the vhost).
+    dead_letter_sink: Weak<dyn DeadLetterSink>,
     /// Every `Enqueue` of this queue below this seq has been written (its reply resolved):
     /// only those bodies may be paged out, since only they can be read back.
     persisted_below: AtomicU64,
@@ -101,16 +111,19 @@ impl Hash for Queue {
 }
 
 impl Queue {
+    /// A transient queue whose dead letters go nowhere (for tests and benchmarks).
     pub fn new(name: &str, vhost: Arc<str>, options: QueueOptions) -> Arc<Queue> {
-        Self::with_store(name, vhost, options, None)
+        Self::with_store(name, vhost, options, None, Weak::<NoSink>::new())
     }
 
-    /// A queue whose persistent messages go to the store (`stored`), or a transient one.
-    pub fn with_store(
+    /// A queue whose persistent messages go to the store (`stored`), or a transient one; its
+    /// dead letters go to `dead_letter_sink`.
+    pub(crate) fn with_store(
         name: &str,
         vhost: Arc<str>,
         options: QueueOptions,
         stored: Option<StoredQueue>,
+        dead_letter_sink: Weak<dyn DeadLetterSink>,
     ) -> Arc<Queue> {
         let single_active = matches!(
             options.arguments.get("x-single-active-consumer"),
@@ -156,37 +169,24 @@ impl Queue {
             max_priority,
             last_used: AtomicU64::new(now_ms()),
             dead_letter,
-            vhost_link: OnceLock::new(),
+            dead_letter_sink,
             persisted_below: AtomicU64::new(0),
             state: Mutex::new(State::default()),
         })
     }
 
-    fn lock(&self) -> Locked<'_> {
+    /// The queue's lock, for work that produces no dead letters (no dispatch, expiry, limits
+    /// or discard); everything else goes through [`Queue::locked`].
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug; keep serving rather than poisoning forever.
-        Locked {
-            queue: self,
-            guard: Some(self.state.lock().unwrap_or_else(|p| p.into_inner())),
-        }
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        debug_assert!(st.dead.is_empty(), "dead letters left behind under the lock");
+        st
     }
 
     /// Whether the queue has been deleted.
     pub fn is_deleted(&self) -> bool {
         self.lock().deleted
-    }
-
-    /// Sets the vhost that routes this queue's dead letters.
-    pub fn link_vhost(&self, vhost: Weak<Vhost>) {
-        let _ = self.vhost_link.set(vhost);
-    }
-
-    /// Sends messages that left this queue to its dead-letter exchange. Call with no queue
-    /// lock held.
-    fn route_dead_letters(&self, items: DeadLetters) {
-        let vhost = self.vhost_link.get().and_then(Weak::upgrade);
-        if let (Some(vhost), Some(target)) = (vhost, &self.dead_letter) {
-            vhost.dead_letter(&self.name, target, items);
-        }
     }
 
     pub fn is_exclusive_to_other(&self, conn: ConnectionId) -> bool {
@@ -219,26 +219,27 @@ impl Queue {
     /// length limit with `x-overflow` reject-publish(-dlx); a confirming publisher gets a nack.
     pub fn publish(self: &Arc<Self>, message: Message) -> bool {
         let expires_at = self.expiry_for(&message);
-        let mut st = self.lock();
-        if st.deleted {
-            return true;
-        }
-        if self.refuses(&mut st, &message) {
-            return false;
-        }
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        let priority = self.priority_of(&message);
-        st.push_ready(Entry::new(
-            seq,
-            Slot::resident(message),
-            priority,
-            false,
-            expires_at,
-        ));
-        self.dispatch(&mut st);
-        self.drop_head_over_limit(&mut st);
-        true
+        self.locked(|st| {
+            if st.deleted {
+                return true;
+            }
+            if self.refuses(st, &message) {
+                return false;
+            }
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            let priority = self.priority_of(&message);
+            st.push_ready(Entry::new(
+                seq,
+                Slot::resident(message),
+                priority,
+                false,
+                expires_at,
+            ));
+            self.dispatch(st);
+            self.drop_head_over_limit(st);
+            true
+        })
     }
 
     /// Removes all ready messages; returns how many. Delivered, unacked ones stay.
@@ -298,36 +299,5 @@ impl Queue {
             });
         }
         Ok(n)
-    }
-}
-
-/// The queue's lock. Dead letters collected while it was held are routed when it is
-/// released: routing may enqueue into this very queue.
-struct Locked<'a> {
-    queue: &'a Queue,
-    guard: Option<MutexGuard<'a, State>>,
-}
-
-impl Deref for Locked<'_> {
-    type Target = State;
-    fn deref(&self) -> &State {
-        self.guard.as_ref().expect("held until drop")
-    }
-}
-
-impl DerefMut for Locked<'_> {
-    fn deref_mut(&mut self) -> &mut State {
-        self.guard.as_mut().expect("held until drop")
-    }
-}
-
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        let dead = match self.guard.as_mut() {
-            Some(st) if !st.dead.is_empty() => std::mem::take(&mut st.dead),
-            _ => return,
-        };
-        drop(self.guard.take());
-        self.queue.route_dead_letters(dead);
     }
 }

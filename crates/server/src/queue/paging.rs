@@ -3,11 +3,11 @@
 //! store at startup (docs/storage.md, "Paging").
 
 use super::entry::EXPIRY_UNKNOWN;
-use super::{Entry, Queue, QueueOptions, State, StoredQueue};
+use super::{DeadLetterSink, Entry, Queue, QueueOptions, State, StoredQueue};
 use crate::message::Slot;
 use crate::persist;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// Stored messages whose bodies a queue keeps in memory before paging the rest out.
 pub(super) const RESIDENT_MAX_MESSAGES: usize = 4096;
@@ -21,15 +21,16 @@ pub(super) const PAGE_IN: usize = 256;
 impl Queue {
     /// A durable queue rebuilt at startup: `entries` are the stored (seq, delivery count)
     /// pairs in order; their bodies stay on disk until they near the head.
-    pub fn restore(
+    pub(crate) fn restore(
         name: &str,
         vhost: Arc<str>,
         options: QueueOptions,
         stored: StoredQueue,
         next_seq: u64,
         entries: Vec<(u64, u32)>,
+        dead_letter_sink: Weak<dyn DeadLetterSink>,
     ) -> Arc<Queue> {
-        let q = Self::with_store(name, vhost, options, Some(stored));
+        let q = Self::with_store(name, vhost, options, Some(stored), dead_letter_sink);
         let prioritized = q.max_priority.is_some();
         q.persisted_below.store(next_seq, Ordering::Relaxed);
         // Expiry times come from each message's publish time, stored with its body: unknown

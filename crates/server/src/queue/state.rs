@@ -2,9 +2,7 @@
 //! count and paging counters), unacked entries by seq, consumers, and what leaves for the
 //! dead-letter exchange until the lock is released.
 
-use super::{Consumer, Entry};
-use crate::dead_letter::Reason;
-use crate::message::Message;
+use super::{Consumer, DeadLetters, Entry};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -26,9 +24,6 @@ impl Hasher for SeqHasher {
     }
 }
 
-/// Messages on their way to the dead-letter exchange, with why they left.
-pub(super) type DeadLetters = Vec<(Message, Reason)>;
-
 pub(super) type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
 
 #[derive(Debug, Default)]
@@ -49,8 +44,8 @@ pub(super) struct State {
     pub(super) had_consumers: bool,
     /// Some consumer has a non-zero priority: dispatch must look for the highest.
     pub(super) prioritized: bool,
-    /// Messages that left (rejected or expired) for the dead-letter exchange; routed by
-    /// [`Locked`]'s drop, once the lock is released (the target may be this very queue).
+    /// Messages that left (rejected or expired) for the dead-letter exchange; handed over by
+    /// [`Queue::locked`] once the lock is released (the target may be this very queue).
     pub(super) dead: DeadLetters,
     /// The expiry timer armed for the head, if any (ms since the epoch).
     pub(super) timer_at: Option<u64>,
