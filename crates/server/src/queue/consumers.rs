@@ -12,22 +12,22 @@ use warren_codec::ShortStr;
 
 /// A consumer attached to this queue.
 #[derive(Debug)]
-pub struct Consumer {
-    pub tag: ShortStr,
-    pub connection: ConnectionId,
-    pub channel: u16,
-    pub no_ack: bool,
-    pub exclusive: bool,
-    pub tx: UnboundedSender<ConnEvent>,
+pub(crate) struct Consumer {
+    pub(crate) tag: ShortStr,
+    pub(crate) connection: ConnectionId,
+    pub(crate) channel: u16,
+    pub(crate) no_ack: bool,
+    pub(crate) exclusive: bool,
+    pub(crate) tx: UnboundedSender<ConnEvent>,
     /// Per-consumer prefetch (basic.qos global=false).
-    pub credit: Arc<Credit>,
+    pub(crate) credit: Arc<Credit>,
     /// Per-channel prefetch (basic.qos global=true, RabbitMQ's reading).
-    pub channel_credit: Arc<Credit>,
+    pub(crate) channel_credit: Arc<Credit>,
     /// RabbitMQ's consumer priority (`x-priority` consume argument, default 0): messages go to
     /// the highest-priority consumers that have credit, round-robin among equals.
-    pub priority: i64,
+    pub(crate) priority: i64,
     /// The connection's delivery window (`events::DELIVERY_WINDOW`), shared by its consumers.
-    pub window: Arc<Credit>,
+    pub(crate) window: Arc<Credit>,
 }
 
 impl Consumer {
@@ -63,14 +63,14 @@ impl Consumer {
 
 /// What `cancel` and `remove_consumers` found.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct ConsumerRemoval {
-    pub removed: usize,
+pub(crate) struct ConsumerRemoval {
+    pub(crate) removed: usize,
     /// The queue is auto-delete and just lost its last consumer: the vhost should delete it.
-    pub auto_delete_now: bool,
+    pub(crate) auto_delete_now: bool,
 }
 
 impl Queue {
-    pub fn add_consumer(self: &Arc<Self>, consumer: Consumer) -> AmqpResult<()> {
+    pub(crate) fn add_consumer(self: &Arc<Self>, consumer: Consumer) -> AmqpResult<()> {
         self.locked(|st| {
             if st.deleted {
                 return Err(AmqpError::not_found(format!(
@@ -96,7 +96,7 @@ impl Queue {
     }
 
     /// Removes one consumer (basic.cancel).
-    pub fn cancel(
+    pub(crate) fn cancel(
         self: &Arc<Self>,
         connection: ConnectionId,
         channel: u16,
@@ -106,7 +106,7 @@ impl Queue {
     }
 
     /// Removes every consumer of a channel (channel close) or connection (`channel` None).
-    pub fn remove_consumers(
+    pub(crate) fn remove_consumers(
         self: &Arc<Self>,
         connection: ConnectionId,
         channel: Option<u16>,

@@ -12,7 +12,7 @@ pub(super) const SHRINK_ABOVE: usize = 4096;
 
 impl Queue {
     /// Gives waiting consumers a chance after credit was returned elsewhere (global qos).
-    pub fn kick(self: &Arc<Self>) {
+    pub(crate) fn kick(self: &Arc<Self>) {
         self.locked(|st| self.dispatch(st))
     }
 

@@ -22,7 +22,7 @@ pub struct StoredQueue {
 }
 
 impl StoredQueue {
-    pub fn new(store: &Arc<Store>, id: QueueId) -> StoredQueue {
+    pub(crate) fn new(store: &Arc<Store>, id: QueueId) -> StoredQueue {
         StoredQueue {
             store: Arc::downgrade(store),
             id,
@@ -42,7 +42,7 @@ impl Queue {
     }
 
     /// Records that every `Enqueue` to this queue up to `seq` has been written.
-    pub fn mark_persisted(&self, seq: u64) {
+    pub(crate) fn mark_persisted(&self, seq: u64) {
         self.persisted_below.fetch_max(seq + 1, Ordering::Relaxed);
     }
 
@@ -51,7 +51,7 @@ impl Queue {
     /// seqs and submits the `Enqueue` before any lock is released, so each queue's seqs reach
     /// the store in order. Returns the store's reply (`None` if every queue was deleted) and
     /// pushes each (queue, seq) to `written` for [`Queue::mark_persisted`] once it resolves.
-    pub fn publish_persistent(
+    pub(crate) fn publish_persistent(
         queues: &[Arc<Queue>],
         message: Message,
         store: &Store,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 impl Queue {
     /// Records a use of the queue for `x-expires` (declare, basic.get, consume, last cancel).
-    pub fn touch(&self) {
+    pub(crate) fn touch(&self) {
         if self.expires.is_some() {
             self.last_used.store(now_ms(), Ordering::Relaxed);
         }
@@ -21,7 +21,7 @@ impl Queue {
 
     /// For `x-expires`: when the queue expires if nothing uses it meanwhile, or `None` while
     /// it has consumers (in use) or has been deleted.
-    pub fn expires_at(&self) -> Option<u64> {
+    pub(crate) fn expires_at(&self) -> Option<u64> {
         let expires = self.expires?;
         let st = self.lock();
         if st.deleted || !st.consumers.is_empty() {

@@ -31,7 +31,7 @@ mod paging;
 mod settle;
 mod state;
 
-pub use consumers::{Consumer, ConsumerRemoval};
+pub(crate) use consumers::Consumer;
 pub(crate) use dead_letters::DeadLetterSink;
 use dead_letters::{DeadLetters, NoSink};
 pub use durable::StoredQueue;
@@ -65,9 +65,9 @@ pub struct QueueOptions {
 #[derive(Debug)]
 pub struct Queue {
     id: u64,
-    pub name: Arc<str>,
-    pub vhost: Arc<str>,
-    pub options: QueueOptions,
+    pub(crate) name: Arc<str>,
+    pub(crate) vhost: Arc<str>,
+    pub(crate) options: QueueOptions,
     /// Set for durable queues when the broker has a store.
     stored: Option<StoredQueue>,
     /// `x-single-active-consumer`: only the earliest registered consumer gets messages.
@@ -80,7 +80,7 @@ pub struct Queue {
     /// `x-overflow`: what happens past a length limit.
     overflow: Overflow,
     /// `x-expires` in ms: the queue is deleted after being unused this long.
-    pub expires: Option<u64>,
+    pub(crate) expires: Option<u64>,
     /// `x-max-priority`: a priority queue (message priorities above it count as it).
     max_priority: Option<u8>,
     /// When the queue was last used (declared, consumed from, read with basic.get, or lost its
@@ -180,20 +180,23 @@ impl Queue {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug; keep serving rather than poisoning forever.
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        debug_assert!(st.dead.is_empty(), "dead letters left behind under the lock");
+        debug_assert!(
+            st.dead.is_empty(),
+            "dead letters left behind under the lock"
+        );
         st
     }
 
     /// Whether the queue has been deleted.
-    pub fn is_deleted(&self) -> bool {
+    pub(crate) fn is_deleted(&self) -> bool {
         self.lock().deleted
     }
 
-    pub fn is_exclusive_to_other(&self, conn: ConnectionId) -> bool {
+    pub(crate) fn is_exclusive_to_other(&self, conn: ConnectionId) -> bool {
         matches!(self.options.exclusive_owner, Some(owner) if owner != conn)
     }
 
-    pub fn locked_error(&self) -> AmqpError {
+    pub(crate) fn locked_error(&self) -> AmqpError {
         AmqpError::resource_locked(format!(
             "cannot obtain exclusive access to locked queue '{}' in vhost '{}'. It could be \
              originally declared on another connection or the exclusive property value does not \
@@ -203,7 +206,7 @@ impl Queue {
     }
 
     /// (ready messages, consumers), as queue.declare-ok reports them.
-    pub fn counts(&self) -> (u32, u32) {
+    pub(crate) fn counts(&self) -> (u32, u32) {
         let st = self.lock();
         (st.ready.len() as u32, st.consumers.len() as u32)
     }
@@ -243,7 +246,7 @@ impl Queue {
     }
 
     /// Removes all ready messages; returns how many. Delivered, unacked ones stay.
-    pub fn purge(&self) -> u32 {
+    pub(crate) fn purge(&self) -> u32 {
         let mut st = self.lock();
         let n = st.ready.len() as u32;
         if let Some((stored, store)) = self.stored_with_store() {
@@ -268,7 +271,7 @@ impl Queue {
     }
 
     /// Marks the queue deleted and notifies its consumers. Returns the ready count.
-    pub fn delete(&self, if_unused: bool, if_empty: bool) -> AmqpResult<u32> {
+    pub(crate) fn delete(&self, if_unused: bool, if_empty: bool) -> AmqpResult<u32> {
         let mut st = self.lock();
         if if_unused && !st.consumers.is_empty() {
             return Err(AmqpError::precondition_failed(format!(

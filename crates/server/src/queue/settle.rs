@@ -32,7 +32,7 @@ impl Queue {
     }
 
     /// Acknowledges delivered messages; frees them and lets dispatch continue.
-    pub fn ack(self: &Arc<Self>, seqs: &[u64]) {
+    pub(crate) fn ack(self: &Arc<Self>, seqs: &[u64]) {
         self.locked(|st| {
             let mut stored = Vec::new();
             for seq in seqs {
@@ -53,7 +53,7 @@ impl Queue {
     /// RabbitMQ, drop-head then trims the queue back to its length limits from the head (the
     /// requeued messages usually go first, dead-lettered `maxlen`); under reject-publish(-dlx)
     /// the queue may stay over its limit.
-    pub fn requeue(self: &Arc<Self>, seqs: &[u64]) {
+    pub(crate) fn requeue(self: &Arc<Self>, seqs: &[u64]) {
         self.locked(|st| {
             let mut back: Vec<Entry> = seqs.iter().filter_map(|s| st.unacked.remove(s)).collect();
             back.sort_by_key(|e| e.seq);
@@ -79,7 +79,7 @@ impl Queue {
 
     /// Drops delivered messages without requeueing (nack/reject with requeue=false); with a
     /// dead-letter exchange they go there, reason `rejected`.
-    pub fn discard(self: &Arc<Self>, seqs: &[u64]) {
+    pub(crate) fn discard(self: &Arc<Self>, seqs: &[u64]) {
         if self.dead_letter.is_none() {
             return self.ack(seqs);
         }
