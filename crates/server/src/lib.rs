@@ -12,6 +12,8 @@
 //! - [`persist`]: what goes to the durable store (formats) and the recovery at startup.
 //! - [`error`]: the AMQP error value and its mapping to channel/connection close.
 //! - [`config`]: settings with RabbitMQ's defaults.
+//! - `clock`: the time TTLs and expiry read (ms since the epoch, on tokio's clock).
+//! - `ids`: identifiers shared by the rooms (`ConnectionId`).
 
 pub mod arguments;
 pub mod broker;
