@@ -321,6 +321,29 @@ def test_reject_publish_nacks_and_reject_publish_dlx_dead_letters_too(conn, ch, 
     assert _drain(ch, full_dlx) == [b"kept"]
 
 
+def test_a_persistent_message_refused_by_one_durable_queue_is_dead_lettered_into_another(
+        conn, ch, scratch):
+    # The dead letter goes to a durable queue that the same persistent publish reached (and,
+    # declared first, is locked first in Warren): it must be routed once that queue is free.
+    fan = scratch.exchange(ch, "fanout", "fan", durable=True)
+    kept = scratch.queue(ch, "kept", durable=True)
+    full = scratch.queue(ch, "full", durable=True, arguments={
+        "x-max-length": 0, "x-overflow": "reject-publish-dlx",
+        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": kept})
+    ch.queue_bind(kept, fan)
+    ch.queue_bind(full, fan)
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish(fan, "", b"m", pika.BasicProperties(delivery_mode=2))
+    first = _get_eventually(conn, ch, kept, "a message in the other queue")
+    second = _get_eventually(conn, ch, kept, "the dead letter")
+    reasons = sorted([d["reason"] for d in (props.headers or {}).get("x-death", [])]
+                     for _, props, _ in (first, second))
+    assert reasons == [[], ["maxlen"]]
+    assert [first[2], second[2]] == [b"m", b"m"]
+    assert _drain(ch, full) == []
+
+
 def test_x_expires_deletes_a_queue_once_unused(conn, ch, scratch):
     idle = scratch.queue(ch, "idle", arguments={"x-expires": 150})
     ch.basic_publish("", idle, b"publishing is not using")

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::events::ConnEvent;
 use crate::flow::{Flow, Reasons};
-use crate::queue::ConnectionId;
+use crate::ids::ConnectionId;
 use crate::vhost::Vhost;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -17,9 +17,9 @@
 //! written (and synced, for a confirming publisher) when held, acked when released. At
 //! recovery they are held again, due at their publish time (stored with them) plus `x-delay`.
 
+use crate::clock::now_ms;
 use crate::message::Message;
 use crate::meta::formats;
-use crate::queue::now_ms;
 use crate::vhost::Vhost;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};

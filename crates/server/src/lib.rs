@@ -15,9 +15,12 @@
 //!   goes through, and the recovery at startup.
 //! - [`error`]: the AMQP error value and its mapping to channel/connection close.
 //! - [`config`]: settings with RabbitMQ's defaults.
+//! - `clock`: the time TTLs and expiry read (ms since the epoch, on tokio's clock).
+//! - `ids`: identifiers shared by the rooms (`ConnectionId`).
 
 pub mod arguments;
 pub mod broker;
+mod clock;
 pub mod config;
 mod connection;
 pub mod dead_letter;
@@ -25,6 +28,7 @@ pub mod delayed;
 pub mod error;
 pub mod events;
 mod flow;
+mod ids;
 pub mod message;
 pub(crate) mod meta;
 pub(crate) mod publish;
@@ -34,6 +38,4 @@ pub mod server;
 pub(crate) mod vhost;
 
 pub use config::Config;
-/// The formats' former path, still used by `queue.rs` (split on another branch).
-pub(crate) use meta::formats as persist;
 pub use server::Server;

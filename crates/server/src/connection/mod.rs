@@ -26,7 +26,7 @@ use crate::broker::Broker;
 use crate::error::AmqpError;
 use crate::events::{ConnEvent, Credit, DELIVERY_WINDOW};
 use crate::flow::FlowWatch;
-use crate::queue::ConnectionId;
+use crate::ids::ConnectionId;
 use crate::vhost::Vhost;
 use bytes::BytesMut;
 use channel::Channel;

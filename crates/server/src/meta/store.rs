@@ -94,11 +94,6 @@ impl MetadataStore {
     }
 
     /// A durable queue is gone, with its messages.
-    #[expect(
-        dead_code,
-        reason = "queue.rs's delete still writes DeleteQueue itself; it moves here when the \
-                  queue/ split merges"
-    )]
     pub(crate) fn delete_queue(&self, queue: QueueId) {
         self.write(vec![Command::DeleteQueue { queue }]);
     }

@@ -4,7 +4,7 @@
 
 use super::{default_exchange_refused, Vhost};
 use crate::error::{AmqpError, AmqpResult};
-use crate::queue::ConnectionId;
+use crate::ids::ConnectionId;
 use warren_codec::FieldTable;
 use warren_routing::{Binding, DestinationKind, RoutingError};
 

@@ -5,6 +5,7 @@ use super::Vhost;
 use crate::dead_letter::{self, DeadLetterTarget, Reason};
 use crate::message::Message;
 use crate::publish;
+use crate::queue::DeadLetterSink;
 use tracing::warn;
 use warren_routing::RouteOutcome;
 
@@ -47,5 +48,12 @@ impl Vhost {
             }
             publish::fan_out_unconfirmed(&targets, dead.message, self.store.as_deref());
         }
+    }
+}
+
+/// Queues hand their dead letters to their vhost, which routes them.
+impl DeadLetterSink for Vhost {
+    fn dead_letters(&self, from: &str, target: &DeadLetterTarget, items: Vec<(Message, Reason)>) {
+        self.dead_letter(from, target, items);
     }
 }

@@ -13,10 +13,11 @@ mod queues;
 
 use crate::delayed::DelayedMessages;
 use crate::error::{AmqpError, AmqpResult};
+use crate::ids::ConnectionId;
 use crate::message::Message;
 use crate::meta::store::MetadataStore;
 use crate::meta::ExchangeMeta;
-use crate::queue::{ConnectionId, Queue};
+use crate::queue::Queue;
 use crate::sender_selected;
 use dashmap::DashMap;
 use std::sync::atomic::AtomicUsize;

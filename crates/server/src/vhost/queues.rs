@@ -3,8 +3,10 @@
 
 use super::Vhost;
 use crate::arguments::{self, NewQueue};
+use crate::clock::now_ms;
 use crate::error::{AmqpError, AmqpResult};
-use crate::queue::{now_ms, ConnectionId, Queue, QueueOptions, StoredQueue};
+use crate::ids::ConnectionId;
+use crate::queue::{Queue, QueueOptions, StoredQueue};
 use std::sync::Arc;
 use warren_codec::FieldTable;
 
@@ -94,8 +96,8 @@ impl Vhost {
                     arguments,
                 })?;
                 let stored = self.store_new_queue(&name, &options);
-                let q = Queue::with_store(&name, self.name.clone(), options, stored);
-                q.link_vhost(self.me.clone());
+                let q =
+                    Queue::with_store(&name, self.name.clone(), options, stored, self.me.clone());
                 v.insert(q.clone());
                 self.router.add_queue(&name, q.clone());
                 self.watch_expiry(&q);
@@ -139,9 +141,13 @@ impl Vhost {
 
     /// Removes a deleted queue from the registry and the router.
     fn forget_queue(&self, q: &Arc<Queue>) {
-        if q.stored().is_some() {
+        if let Some(stored) = q.stored() {
             for b in self.router.queue_bindings(&q.name) {
                 self.unstore_binding(&b);
+            }
+            if let Some(meta) = &self.meta {
+                // Synced (the definition goes), but nobody waits for it: delete-ok does not.
+                meta.delete_queue(stored.id);
             }
         }
         self.queues.remove_if(&*q.name, |_, v| Arc::ptr_eq(v, q));
@@ -221,8 +227,15 @@ impl Vhost {
         next_seq: u64,
         entries: Vec<(u64, u32)>,
     ) {
-        let q = Queue::restore(name, self.name.clone(), options, stored, next_seq, entries);
-        q.link_vhost(self.me.clone());
+        let q = Queue::restore(
+            name,
+            self.name.clone(),
+            options,
+            stored,
+            next_seq,
+            entries,
+            self.me.clone(),
+        );
         self.queues.insert(name.to_string(), q.clone());
         // The x-expires clock starts again at recovery, as RabbitMQ's does.
         self.watch_expiry(&q);

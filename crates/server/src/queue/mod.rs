@@ -1,0 +1,299 @@
+//! A queue: its ready messages, the messages delivered but not yet acked, its consumers, and
+//! the dispatch that hands ready messages to consumers with prefetch credit, round-robin.
+//!
+//! The state sits behind one `std::sync::Mutex` held only for in-memory work (never across an
+//! `.await`): publish, dispatch, ack and requeue are each a short critical section. See
+//! docs/server.md for why we chose a locked queue over a task per queue.
+//!
+//! A durable queue also mirrors its persistent messages into the store: it assigns each one
+//! its sequence number and submits the `Enqueue` under the same lock, so the store sees every
+//! queue's changes in the order the queue made them. Past a small in-memory budget the bodies
+//! of stored messages are dropped from memory (paged out) and read back from the store, a
+//! page at a time, just before they reach the head (docs/storage.md, "Paging").
+//!
+//! The queue knows nothing above it (no vhost, no routing). Messages that leave it for its
+//! dead-letter exchange go to a [`DeadLetterSink`] it is given at construction (the vhost,
+//! held weakly) and they are handed over explicitly: every operation that can produce them
+//! runs under [`Queue::locked`], which passes them on after releasing the lock (routing may
+//! enqueue into this very queue), and the persistent publish, which holds several queues'
+//! locks, does so once it has released them all. We chose this over returning the dead
+//! letters to the callers: the expiry timer produces them too and has no caller, and a dozen
+//! call sites in the connection and vhost code stay as they were.
+
+mod consumers;
+mod dead_letters;
+mod dispatch;
+mod durable;
+mod entry;
+mod expiry;
+mod limits;
+mod paging;
+mod settle;
+mod state;
+
+pub(crate) use consumers::Consumer;
+pub(crate) use dead_letters::DeadLetterSink;
+use dead_letters::{DeadLetters, NoSink};
+pub use durable::StoredQueue;
+use entry::Entry;
+use limits::Overflow;
+use state::State;
+
+use crate::clock::now_ms;
+use crate::dead_letter::DeadLetterTarget;
+use crate::error::{AmqpError, AmqpResult};
+use crate::events::ConnEvent;
+use crate::ids::ConnectionId;
+use crate::message::{Message, Slot};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use warren_codec::{FieldTable, FieldValue};
+use warren_store::Command;
+
+static NEXT_QUEUE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Declared properties, compared on redeclare.
+#[derive(Debug, Clone)]
+pub struct QueueOptions {
+    pub durable: bool,
+    pub exclusive_owner: Option<ConnectionId>,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+}
+
+#[derive(Debug)]
+pub struct Queue {
+    id: u64,
+    pub(crate) name: Arc<str>,
+    pub(crate) vhost: Arc<str>,
+    pub(crate) options: QueueOptions,
+    /// Set for durable queues when the broker has a store.
+    stored: Option<StoredQueue>,
+    /// `x-single-active-consumer`: only the earliest registered consumer gets messages.
+    single_active: bool,
+    /// `x-message-ttl` in ms.
+    message_ttl: Option<u64>,
+    /// `x-max-length` / `x-max-length-bytes`: ready messages and their body bytes.
+    max_length: Option<u64>,
+    max_length_bytes: Option<u64>,
+    /// `x-overflow`: what happens past a length limit.
+    overflow: Overflow,
+    /// `x-expires` in ms: the queue is deleted after being unused this long.
+    pub(crate) expires: Option<u64>,
+    /// `x-max-priority`: a priority queue (message priorities above it count as it).
+    max_priority: Option<u8>,
+    /// When the queue was last used (declared, consumed from, read with basic.get, or lost its
+    /// last consumer), in ms since the epoch: `x-expires` counts from here.
+    last_used: AtomicU64,
+    /// `x-dead-letter-exchange` / `x-dead-letter-routing-key`.
+    dead_letter: Option<DeadLetterTarget>,
+    /// Where this queue's dead letters go (the vhost).
+    dead_letter_sink: Weak<dyn DeadLetterSink>,
+    /// Every `Enqueue` of this queue below this seq has been written (its reply resolved):
+    /// only those bodies may be paged out, since only they can be read back.
+    persisted_below: AtomicU64,
+    state: Mutex<State>,
+}
+
+impl PartialEq for Queue {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Queue {}
+
+impl Hash for Queue {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+impl Queue {
+    /// A transient queue whose dead letters go nowhere (for tests and benchmarks).
+    pub fn new(name: &str, vhost: Arc<str>, options: QueueOptions) -> Arc<Queue> {
+        Self::with_store(name, vhost, options, None, Weak::<NoSink>::new())
+    }
+
+    /// A queue whose persistent messages go to the store (`stored`), or a transient one; its
+    /// dead letters go to `dead_letter_sink`.
+    pub(crate) fn with_store(
+        name: &str,
+        vhost: Arc<str>,
+        options: QueueOptions,
+        stored: Option<StoredQueue>,
+        dead_letter_sink: Weak<dyn DeadLetterSink>,
+    ) -> Arc<Queue> {
+        let single_active = matches!(
+            options.arguments.get("x-single-active-consumer"),
+            Some(FieldValue::Bool(true))
+        );
+        let dead_letter = DeadLetterTarget::from_arguments(&options.arguments);
+        // Validated at declare (crate::arguments): integers, not negative.
+        let limit = |key: &str| {
+            options
+                .arguments
+                .get(key)
+                .and_then(FieldValue::as_i64)
+                .map(|n| u64::try_from(n).unwrap_or(0))
+        };
+        let message_ttl = limit("x-message-ttl");
+        let expires = limit("x-expires").filter(|&ms| ms > 0);
+        let max_priority = limit("x-max-priority")
+            .filter(|&p| p > 0)
+            .map(|p| u8::try_from(p).unwrap_or(u8::MAX));
+        let max_length = limit("x-max-length");
+        let max_length_bytes = limit("x-max-length-bytes");
+        let overflow = match options.arguments.get("x-overflow") {
+            Some(FieldValue::LongStr(s)) if s.as_bytes() == b"reject-publish" => {
+                Overflow::RejectPublish
+            }
+            Some(FieldValue::LongStr(s)) if s.as_bytes() == b"reject-publish-dlx" => {
+                Overflow::RejectPublishDlx
+            }
+            _ => Overflow::DropHead,
+        };
+        Arc::new(Queue {
+            id: NEXT_QUEUE_ID.fetch_add(1, Ordering::Relaxed),
+            name: name.into(),
+            vhost,
+            options,
+            stored,
+            single_active,
+            message_ttl,
+            max_length,
+            max_length_bytes,
+            overflow,
+            expires,
+            max_priority,
+            last_used: AtomicU64::new(now_ms()),
+            dead_letter,
+            dead_letter_sink,
+            persisted_below: AtomicU64::new(0),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// The queue's lock, for work that produces no dead letters (no dispatch, expiry, limits
+    /// or discard); everything else goes through [`Queue::locked`].
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug; keep serving rather than poisoning forever.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the queue has been deleted.
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.lock().deleted
+    }
+
+    pub(crate) fn is_exclusive_to_other(&self, conn: ConnectionId) -> bool {
+        matches!(self.options.exclusive_owner, Some(owner) if owner != conn)
+    }
+
+    pub(crate) fn locked_error(&self) -> AmqpError {
+        AmqpError::resource_locked(format!(
+            "cannot obtain exclusive access to locked queue '{}' in vhost '{}'. It could be \
+             originally declared on another connection or the exclusive property value does not \
+             match that of the original declaration.",
+            self.name, self.vhost
+        ))
+    }
+
+    /// (ready messages, consumers), as queue.declare-ok reports them.
+    pub(crate) fn counts(&self) -> (u32, u32) {
+        let st = self.lock();
+        (st.ready.len() as u32, st.consumers.len() as u32)
+    }
+
+    /// (ready messages, ready messages whose body is in memory): what paging keeps resident.
+    pub fn memory_counts(&self) -> (usize, usize) {
+        let st = self.lock();
+        let in_memory = st.ready.iter().filter(|e| e.body.is_resident()).count();
+        (st.ready.len(), in_memory)
+    }
+
+    /// Appends a message and hands it on if a consumer has room. `false`: refused by a
+    /// length limit with `x-overflow` reject-publish(-dlx); a confirming publisher gets a nack.
+    pub fn publish(self: &Arc<Self>, message: Message) -> bool {
+        let expires_at = self.expiry_for(&message);
+        self.locked(|st| {
+            if st.deleted {
+                return true;
+            }
+            if self.refuses(st, &message) {
+                return false;
+            }
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            let priority = self.priority_of(&message);
+            st.push_ready(Entry::new(
+                seq,
+                Slot::resident(message),
+                priority,
+                false,
+                expires_at,
+            ));
+            self.dispatch(st);
+            self.drop_head_over_limit(st);
+            true
+        })
+    }
+
+    /// Removes all ready messages; returns how many. Delivered, unacked ones stay.
+    pub(crate) fn purge(&self) -> u32 {
+        let mut st = self.lock();
+        let n = st.ready.len() as u32;
+        if let Some((stored, store)) = self.stored_with_store() {
+            if st.ready.iter().any(|e| e.stored()) {
+                let mut keep: Vec<u64> = st
+                    .unacked
+                    .values()
+                    .filter(|e| e.stored())
+                    .map(|e| e.seq)
+                    .collect();
+                keep.sort_unstable();
+                store.submit_detached(vec![Command::Purge {
+                    queue: stored.id,
+                    keep,
+                }]);
+            }
+        }
+        st.clear_ready();
+        st.resident = 0;
+        st.resident_bytes = 0;
+        n
+    }
+
+    /// Marks the queue deleted and notifies its consumers. Returns the ready count.
+    pub(crate) fn delete(&self, if_unused: bool, if_empty: bool) -> AmqpResult<u32> {
+        let mut st = self.lock();
+        if if_unused && !st.consumers.is_empty() {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{}' in vhost '{}' in use",
+                self.name, self.vhost
+            )));
+        }
+        if if_empty && !st.ready.is_empty() {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{}' in vhost '{}' not empty",
+                self.name, self.vhost
+            )));
+        }
+        st.deleted = true;
+        let n = st.ready.len() as u32;
+        // The definition's removal from the store is the vhost's (`meta::store`), once the queue
+        // is out of its registry: nothing is enqueued here after `deleted` is set.
+        st.clear_ready();
+        st.resident = 0;
+        st.resident_bytes = 0;
+        st.unacked.clear();
+        for c in st.consumers.drain(..) {
+            let _ = c.tx.send(ConnEvent::ConsumerCancelled {
+                channel: c.channel,
+                tag: c.tag.clone(),
+            });
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,199 @@
+//! Paging: dropping the bodies of stored messages from memory past a budget and reading them
+//! back a page at a time before they reach the head; and rebuilding a durable queue from the
+//! store at startup (docs/storage.md, "Paging").
+
+use super::entry::EXPIRY_UNKNOWN;
+use super::{DeadLetterSink, Entry, Queue, QueueOptions, State, StoredQueue};
+use crate::message::Slot;
+use crate::meta::formats as persist;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+/// Stored messages whose bodies a queue keeps in memory before paging the rest out.
+pub(super) const RESIDENT_MAX_MESSAGES: usize = 4096;
+/// Same, in body bytes.
+pub(super) const RESIDENT_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Entries at the head that always keep their bodies (they are about to be delivered).
+pub(super) const HEAD_WINDOW: usize = 256;
+/// Messages read back from the store per page.
+pub(super) const PAGE_IN: usize = 256;
+
+impl Queue {
+    /// A durable queue rebuilt at startup: `entries` are the stored (seq, delivery count)
+    /// pairs in order; their bodies stay on disk until they near the head.
+    pub(crate) fn restore(
+        name: &str,
+        vhost: Arc<str>,
+        options: QueueOptions,
+        stored: StoredQueue,
+        next_seq: u64,
+        entries: Vec<(u64, u32)>,
+        dead_letter_sink: Weak<dyn DeadLetterSink>,
+    ) -> Arc<Queue> {
+        let q = Self::with_store(name, vhost, options, Some(stored), dead_letter_sink);
+        let prioritized = q.max_priority.is_some();
+        q.persisted_below.store(next_seq, Ordering::Relaxed);
+        // Expiry times come from each message's publish time, stored with its body: unknown
+        // until the body is read back (see `expire_head`).
+        let expires_at = EXPIRY_UNKNOWN;
+        {
+            let mut st = q.lock();
+            st.next_seq = next_seq;
+            st.evicted_below = next_seq;
+            st.ready = entries
+                .into_iter()
+                .map(|(seq, delivery_count)| {
+                    // The body length is learnt when the body is read back (page_in).
+                    let mut e = Entry::new(seq, Slot::paged(0), 0, true, expires_at);
+                    e.set_delivery_count(delivery_count);
+                    e
+                })
+                .collect();
+            if prioritized {
+                q.load_all_for_priorities(&mut st);
+            }
+        }
+        q
+    }
+
+    /// At recovery of a priority queue: every body is read back (its priority is in the
+    /// properties) and the entries are put in priority order. Such a queue is not paged.
+    pub(super) fn load_all_for_priorities(&self, st: &mut State) {
+        let Some((stored, store)) = self.stored_with_store() else {
+            return;
+        };
+        let mut after = None;
+        let (mut loaded, mut bytes, mut last_route) = (0, 0, None);
+        loop {
+            let page = match store.read_queue(stored.id, after, PAGE_IN) {
+                Ok(page) if !page.is_empty() => page,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
+                        "cannot read a priority queue's messages back from the store");
+                    break;
+                }
+            };
+            after = page.last().map(|e| e.seq);
+            for stored_entry in page {
+                let Ok(i) = st.ready.binary_search_by_key(&stored_entry.seq, |e| e.seq) else {
+                    continue;
+                };
+                if let Ok((m, published_at)) =
+                    persist::decode_message_timed(&stored_entry.message, &mut last_route)
+                {
+                    let expires_at = self.expiry_since(&m, published_at);
+                    let entry = &mut st.ready[i];
+                    entry.set_priority(self.priority_of(&m));
+                    if entry.expires_at() == EXPIRY_UNKNOWN {
+                        entry.set_expires_at(expires_at);
+                    }
+                    loaded += 1;
+                    bytes += m.body_len();
+                    entry.body.set(m);
+                }
+            }
+        }
+        st.resident += loaded;
+        st.resident_bytes += bytes;
+        st.ready_bytes = st.ready.iter().map(|e| e.body_len() as u64).sum();
+        // Stable: publish order within a priority is kept.
+        st.ready
+            .make_contiguous()
+            .sort_by_key(|e| std::cmp::Reverse(e.priority()));
+    }
+
+    /// Reads the bodies of the next page of paged-out entries at the head. Makes progress
+    /// whatever happens: a head entry whose message cannot be read is dropped (and removed from
+    /// the store) with an error in the log, rather than blocking the queue forever.
+    pub(super) fn page_in(&self, st: &mut State) {
+        let Some((stored, store)) = self.stored_with_store() else {
+            // Only stored entries are ever paged out, and the store outlives a running broker.
+            st.pop_ready();
+            return;
+        };
+        let Some(head_seq) = st.ready.front().map(|e| e.seq) else {
+            return;
+        };
+        match store.read_queue(stored.id, head_seq.checked_sub(1), PAGE_IN) {
+            Ok(page) => {
+                let mut i = 0;
+                let (mut loaded, mut bytes, mut learnt) = (0, 0, 0);
+                let mut last_route = None;
+                for stored_entry in page {
+                    while i < st.ready.len() && st.ready[i].seq < stored_entry.seq {
+                        i += 1;
+                    }
+                    let Some(entry) = st.ready.get_mut(i) else {
+                        break;
+                    };
+                    if entry.seq != stored_entry.seq || entry.body.is_resident() {
+                        continue;
+                    }
+                    match persist::decode_message_timed(&stored_entry.message, &mut last_route) {
+                        Ok((m, published_at)) => {
+                            if entry.expires_at() == EXPIRY_UNKNOWN {
+                                entry.set_expires_at(self.expiry_since(&m, published_at));
+                            }
+                            loaded += 1;
+                            bytes += m.body_len();
+                            if entry.body.body_len() == 0 {
+                                learnt += m.body_len() as u64;
+                            }
+                            entry.body.set(m);
+                        }
+                        Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost,
+                            seq = entry.seq, error = %e, "unreadable stored message"),
+                    }
+                }
+                st.resident += loaded;
+                st.resident_bytes += bytes;
+                st.ready_bytes += learnt;
+            }
+            Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
+                "cannot read messages back from the store"),
+        }
+        if st.ready.front().is_some_and(|e| e.body.message().is_none()) {
+            tracing::error!(queue = %self.name, vhost = %self.vhost, seq = head_seq,
+                "dropping a stored message that cannot be read back");
+            st.pop_ready();
+            self.submit_acks(vec![head_seq]);
+        }
+    }
+
+    /// Drops the in-memory bodies of stored messages past the head window once the queue holds
+    /// more than its budget. Only entries whose `Enqueue` has been written are paged out.
+    pub(super) fn page_out(&self, st: &mut State) {
+        if st.resident <= RESIDENT_MAX_MESSAGES && st.resident_bytes <= RESIDENT_MAX_BYTES {
+            return;
+        }
+        if self.max_priority.is_some() {
+            // Paging reads bodies back in publish order; a priority queue's ready order is
+            // not that, so its bodies stay in memory.
+            return;
+        }
+        let persisted_below = self.persisted_below.load(Ordering::Relaxed);
+        let evicted_below = st.evicted_below;
+        let start = st
+            .ready
+            .partition_point(|e| e.seq < evicted_below)
+            .max(HEAD_WINDOW.min(st.ready.len()));
+        let (mut freed, mut bytes) = (0, 0);
+        let mut next = evicted_below;
+        for e in st.ready.range_mut(start..) {
+            if e.seq >= persisted_below {
+                break;
+            }
+            next = e.seq + 1;
+            if e.stored() {
+                if let Some(m) = e.body.take() {
+                    freed += 1;
+                    bytes += m.body_len();
+                }
+            }
+        }
+        st.evicted_below = next;
+        st.resident = st.resident.saturating_sub(freed);
+        st.resident_bytes = st.resident_bytes.saturating_sub(bytes);
+    }
+}

@@ -1,0 +1,93 @@
+//! The state behind a queue's lock: ready entries in dispatch order (with their byte
+//! count and paging counters), unacked entries by seq, consumers, and what leaves for the
+//! dead-letter exchange until the lock is released.
+
+use super::{Consumer, DeadLetters, Entry};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Queue sequence numbers are unique and dense: hashing them is wasted work.
+#[derive(Default)]
+pub(super) struct SeqHasher(u64);
+
+impl Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+pub(super) type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
+
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub(super) next_seq: u64,
+    pub(super) ready: VecDeque<Entry>,
+    /// Body bytes of the ready entries (`x-max-length-bytes` counts these, as RabbitMQ does).
+    pub(super) ready_bytes: u64,
+    /// Stored entries in `ready` whose body is in memory, and those bodies' bytes.
+    pub(super) resident: usize,
+    pub(super) resident_bytes: usize,
+    /// Paging out has looked at every ready entry below this seq.
+    pub(super) evicted_below: u64,
+    pub(super) unacked: SeqMap<Entry>,
+    pub(super) consumers: Vec<Consumer>,
+    pub(super) next_consumer: usize,
+    /// Set once a consumer has attached: auto-delete applies only after that.
+    pub(super) had_consumers: bool,
+    /// Some consumer has a non-zero priority: dispatch must look for the highest.
+    pub(super) prioritized: bool,
+    /// Messages that left (rejected or expired) for the dead-letter exchange; handed over by
+    /// [`Queue::locked`] once the lock is released (the target may be this very queue).
+    pub(super) dead: DeadLetters,
+    /// The expiry timer armed for the head, if any (ms since the epoch).
+    pub(super) timer_at: Option<u64>,
+    pub(super) deleted: bool,
+}
+
+impl State {
+    pub(super) fn push_ready(&mut self, e: Entry) {
+        self.ready_bytes += e.body_len() as u64;
+        if e.priority() == 0
+            || self
+                .ready
+                .back()
+                .is_none_or(|last| last.priority() >= e.priority())
+        {
+            self.ready.push_back(e);
+        } else {
+            // A priority queue: after every entry of at least this priority. Near the front
+            // for a high priority, so the deque shifts few entries.
+            let pos = self.ready.partition_point(|x| x.priority() >= e.priority());
+            self.ready.insert(pos, e);
+        }
+    }
+
+    pub(super) fn push_ready_front(&mut self, e: Entry) {
+        self.ready_bytes += e.body_len() as u64;
+        self.ready.push_front(e);
+    }
+
+    pub(super) fn insert_ready(&mut self, pos: usize, e: Entry) {
+        self.ready_bytes += e.body_len() as u64;
+        self.ready.insert(pos, e);
+    }
+
+    pub(super) fn pop_ready(&mut self) -> Option<Entry> {
+        let e = self.ready.pop_front()?;
+        self.ready_bytes = self.ready_bytes.saturating_sub(e.body_len() as u64);
+        Some(e)
+    }
+
+    pub(super) fn clear_ready(&mut self) {
+        self.ready.clear();
+        self.ready_bytes = 0;
+    }
+}
