@@ -1,32 +1,31 @@
 //! warren-server: the Warren broker.
 //!
-//! Module map:
-//! - [`server`]: binds the listeners, accepts connections, shuts down cleanly.
-//! - `connection`: one task per client connection: handshake, frames, channels, methods.
-//! - [`broker`]: vhosts, users and live connections.
-//! - [`vhost`]: exchanges, queues and bindings of one virtual host, with RabbitMQ's checks.
-//! - [`queue`]: ready and unacked messages, consumers, round-robin dispatch with credit.
-//! - [`events`]: what queues send to connections (deliveries, cancels) and prefetch credit.
-//! - `flow`: whether connections read from publishers now (store backlog; alarms later).
-//! - [`publish`]: the one fan-out of a routed message into its queues.
-//! - [`message`]: a published message shared by every queue it reached.
-//! - [`sender_selected`]: the `CC` and `BCC` headers' extra routing keys.
-//! - [`meta`]: what goes to the durable store (formats), the one seam every definition write
-//!   goes through, and the recovery at startup.
-//! - [`error`]: the AMQP error value and its mapping to channel/connection close.
-//! - [`config`]: settings with RabbitMQ's defaults.
-//! - `clock`: the time TTLs and expiry read (ms since the epoch, on tokio's clock).
-//! - `ids`: identifiers shared by the rooms (`ConnectionId`).
+//! The crate is in rooms, and dependencies point down (`scripts/room-deps` checks it; the
+//! picture is in docs/server.md, "Rooms"):
+//! - leaves: [`config`] (settings with RabbitMQ's defaults), [`error`] (the AMQP error value
+//!   and its mapping to channel/connection close), `clock` (the time TTLs and expiry read),
+//!   `ids` (`ConnectionId`), [`message`] (a published message shared by every queue it
+//!   reached, and its stored format), `flow` (whether connections read from publishers now),
+//!   `credit` (prefetch credit and the delivery window).
+//! - pure logic: [`arguments`] (queue and exchange arguments), [`dead_letter`] (x-death and
+//!   dead-letter targets), [`sender_selected`] (the `CC` and `BCC` headers' rules).
+//! - `meta`: definitions' byte formats and the one seam every definition write goes through.
+//! - [`queue`]: ready and unacked messages, consumers, round-robin dispatch with credit, and
+//!   what queues send to connections (`queue::delivery`).
+//! - `vhost`: exchanges (the delayed-message one too), queues and bindings of one virtual
+//!   host, with RabbitMQ's checks; `publish`: the one fan-out of a routed message.
+//! - [`broker`]: vhosts, users and live connections; `broker::recovery` rebuilds them at
+//!   startup.
+//! - `connection`: one task per client connection; [`server`]: the listeners and shutdown.
 
 pub mod arguments;
 pub mod broker;
 mod clock;
 pub mod config;
 mod connection;
+pub(crate) mod credit;
 pub mod dead_letter;
-pub mod delayed;
 pub mod error;
-pub mod events;
 mod flow;
 mod ids;
 pub mod message;

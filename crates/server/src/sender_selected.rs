@@ -10,12 +10,8 @@
 use crate::arguments::type_name;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Route;
-use crate::queue::Queue;
-use crate::vhost::Vhost;
 use bytes::Bytes;
-use std::sync::Arc;
 use warren_codec::{BasicProperties, FieldTable, FieldValue};
-use warren_routing::{RouteOutcome, Router};
 
 const HEADERS: [&str; 2] = ["CC", "BCC"];
 
@@ -37,33 +33,6 @@ pub fn check(headers: Option<&FieldTable>) -> AmqpResult<()> {
         }
     }
     Ok(())
-}
-
-/// [`check`] for a publish to `exchange`, after what RabbitMQ checks before it reads the
-/// headers: a missing exchange is 404 and an internal one 403 (texts as the publish path's).
-pub fn check_publish(
-    vhost: &Vhost,
-    exchange: &str,
-    headers: Option<&FieldTable>,
-) -> AmqpResult<()> {
-    let Err(bad) = check(headers) else {
-        return Ok(());
-    };
-    if vhost.router.exchange_kind(exchange).is_none() {
-        return Err(AmqpError::not_found(format!(
-            "no exchange '{exchange}' in vhost '{}'",
-            vhost.name
-        ))
-        .with_ids(60, 40));
-    }
-    if vhost.is_internal(exchange) {
-        return Err(AmqpError::access_refused(format!(
-            "cannot publish to internal exchange '{exchange}' in vhost '{}'",
-            vhost.name
-        ))
-        .with_ids(60, 40));
-    }
-    Err(bad)
 }
 
 /// Whether the headers name any extra routing key (cheap: two lookups).
@@ -91,28 +60,6 @@ fn cc_like<'a>(headers: Option<&'a FieldTable>, name: &str, keys: &mut Vec<&'a [
             _ => None,
         }));
     }
-}
-
-/// Routes with the routing key, every `CC`/`BCC` key of the headers and the `BCC` keys the
-/// message carries from its publish (`carried`). A headers exchange matches on the headers
-/// without `BCC`, which RabbitMQ has removed by then.
-pub fn route(
-    router: &Router<Arc<Queue>>,
-    exchange: &str,
-    routing_key: &[u8],
-    carried: &[&[u8]],
-    headers: Option<&FieldTable>,
-    out: &mut Vec<Arc<Queue>>,
-) -> RouteOutcome {
-    let mut keys = vec![routing_key];
-    extend_keys(headers, &mut keys);
-    keys.extend_from_slice(carried);
-    let visible = headers.filter(|h| h.get("BCC").is_some()).map(|h| {
-        let mut h = h.clone();
-        h.remove("BCC");
-        h
-    });
-    router.route_keys(exchange, &keys, visible.as_ref().or(headers), out)
 }
 
 /// The publish's route, remembering the `BCC` keys (if any) for where the message goes next.

@@ -75,7 +75,7 @@ impl Server {
         let broker = Broker::new(config, Some(store.clone()));
         let recovery_broker = broker.clone();
         tokio::task::spawn_blocking(move || {
-            crate::meta::recovery::recover(&recovery_broker, &store, recovered)
+            crate::broker::recovery::recover(&recovery_broker, &store, recovered)
         })
         .await
         .map_err(io::Error::other)?

@@ -1,10 +1,12 @@
 //! The broker: vhosts, users, live connections and the durable store, shared by every
 //! connection task.
 
+pub(crate) mod recovery;
+
 use crate::config::Config;
-use crate::events::ConnEvent;
 use crate::flow::{Flow, Reasons};
 use crate::ids::ConnectionId;
+use crate::queue::delivery::ConnEvent;
 use crate::vhost::Vhost;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,9 +1,9 @@
 //! Startup recovery: rebuilds vhosts, exchanges, queues (with their stored messages'
 //! positions) and bindings from what the store recovered.
 
-use super::formats::{decode_binding, decode_exchange, decode_queue};
-use super::store::{Discards, MetadataStore};
 use crate::broker::Broker;
+use crate::meta::formats::{decode_binding, decode_exchange, decode_queue};
+use crate::meta::store::{Discards, MetadataStore};
 use crate::queue::StoredQueue;
 use std::sync::Arc;
 use std::time::Instant;
@@ -89,7 +89,7 @@ fn restore_queue(
     cleanup: &mut Discards,
 ) -> Result<(), StoreError> {
     let vhost = broker.add_vhost(&q.vhost);
-    if let Some(exchange) = crate::delayed::exchange_of_hidden_queue(&q.name) {
+    if let Some(exchange) = crate::vhost::delayed::exchange_of_hidden_queue(&q.name) {
         let next_seq = q.last_seq.map_or(0, |s| s + 1);
         if vhost.restore_delayed(exchange, q.id, next_seq)? {
             report.messages += q.messages;

@@ -1,7 +1,7 @@
 //! Per-channel state owned by the connection task: the content assembler, unacked deliveries,
 //! consumers, prefetch, confirm and transaction modes.
 
-use crate::events::Credit;
+use crate::credit::Credit;
 use crate::message::{Message, Route};
 use crate::queue::Queue;
 use bytes::Bytes;

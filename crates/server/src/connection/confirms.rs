@@ -4,7 +4,7 @@
 
 use super::Connection;
 use crate::error::{AmqpError, AmqpResult};
-use crate::events::ConnEvent;
+use crate::queue::delivery::ConnEvent;
 use warren_codec::generated::*;
 use warren_codec::Method;
 

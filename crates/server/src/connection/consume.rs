@@ -3,9 +3,10 @@
 
 use super::channel::Unacked;
 use super::Connection;
+use crate::credit::{window_cost, Credit};
 use crate::error::{AmqpError, AmqpResult};
-use crate::events::{window_cost, Credit, Delivery};
 use crate::message::Message;
+use crate::queue::delivery::Delivery;
 use crate::queue::{Consumer, Queue};
 use bytes::BytesMut;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,7 +3,7 @@
 
 use super::{Connection, Exit, READ_CHUNK_MAX};
 use crate::error::AmqpError;
-use crate::events::ConnEvent;
+use crate::queue::delivery::ConnEvent;
 use bytes::BytesMut;
 use std::future::Future;
 use std::sync::Arc;

@@ -23,10 +23,11 @@ mod topology;
 mod tx;
 
 use crate::broker::Broker;
+use crate::credit::{Credit, DELIVERY_WINDOW};
 use crate::error::AmqpError;
-use crate::events::{ConnEvent, Credit, DELIVERY_WINDOW};
 use crate::flow::FlowWatch;
 use crate::ids::ConnectionId;
+use crate::queue::delivery::ConnEvent;
 use crate::vhost::Vhost;
 use bytes::BytesMut;
 use channel::Channel;
@@ -71,7 +72,7 @@ struct Connection {
     out: BytesMut,
     /// How much of the delivery window the deliveries in `out` hold (returned on flush).
     out_window: u32,
-    /// The delivery window its consumers share (`events::DELIVERY_WINDOW`).
+    /// The delivery window its consumers share (`credit::DELIVERY_WINDOW`).
     window: Arc<Credit>,
     /// The window was seen full and its queues have not been told since it has room again.
     window_starved: bool,

@@ -10,7 +10,7 @@
 //! reading from its client, so a client that sends without reading what it is sent (confirms,
 //! returns, get-oks) meets TCP back-pressure instead of growing our buffers.
 
-use crate::events::Credit;
+use crate::credit::Credit;
 use bytes::{Buf, Bytes};
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicUsize, Ordering};

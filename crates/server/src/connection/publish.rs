@@ -103,7 +103,7 @@ impl Connection {
         let mut header = header;
         self.address_replies(channel, &mut header)?;
         check_properties(&header.properties)?;
-        crate::sender_selected::check_publish(
+        crate::vhost::sender_selected::check_publish(
             &self.vhost,
             ok_name(&publish.exchange)?,
             header.properties.headers.as_ref(),

@@ -16,6 +16,8 @@
 //! count). The unsafe code is confined to `new`, the accessors and `Drop` below.
 #![allow(unsafe_code)]
 
+pub(crate) mod stored;
+
 use std::alloc::{self, Layout};
 use std::fmt;
 use std::ptr::NonNull;

@@ -1,12 +1,12 @@
 //! Durable metadata: what the broker writes to the store about exchanges, queues and bindings,
-//! and how it reads it back. [`formats`] holds the byte formats (messages' too), [`store`] is
-//! the one seam every definition write goes through, [`recovery`] rebuilds the broker from the
-//! store at startup.
+//! and how it reads it back. [`formats`] holds the definitions' byte formats (messages' are
+//! `message::stored`), [`store`] is the one seam every definition write goes through.
+//! Rebuilding the broker from the store at startup is `broker::recovery`'s.
 
 pub(crate) mod formats;
-pub(crate) mod recovery;
 pub(crate) mod store;
 
+use crate::ids::ConnectionId;
 use warren_codec::FieldTable;
 use warren_routing::ExchangeKind;
 
@@ -19,6 +19,15 @@ pub(crate) struct ExchangeMeta {
     pub(crate) auto_delete: bool,
     pub(crate) internal: bool,
     pub(crate) arguments: FieldTable,
-    /// Declared as `x-delayed-message` (crate::delayed).
+    /// Declared as `x-delayed-message` (`vhost::delayed`).
     pub(crate) delayed: bool,
+}
+
+/// A queue's declared properties: what is stored, and what a redeclare is compared with.
+#[derive(Debug, Clone)]
+pub struct QueueOptions {
+    pub durable: bool,
+    pub exclusive_owner: Option<ConnectionId>,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
 }

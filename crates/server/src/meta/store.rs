@@ -5,7 +5,7 @@
 
 use super::formats::{encode_binding_of, encode_exchange, encode_queue};
 use super::ExchangeMeta;
-use crate::queue::QueueOptions;
+use super::QueueOptions;
 use bytes::Bytes;
 use std::sync::Arc;
 use warren_codec::FieldTable;
@@ -113,7 +113,7 @@ impl MetadataStore {
     }
 
     /// Removes what recovery could not use, in one write nobody waits for.
-    pub(super) fn discard(&self, discards: Discards) {
+    pub(crate) fn discard(&self, discards: Discards) {
         if !discards.0.is_empty() {
             self.store.submit_detached(discards.0);
         }
@@ -130,19 +130,19 @@ fn unbind_command(vhost: &str, b: &Binding) -> Command {
 
 /// Stored definitions recovery drops (unreadable, or their exchange or vhost is gone).
 #[derive(Debug, Default)]
-pub(super) struct Discards(Vec<Command>);
+pub(crate) struct Discards(Vec<Command>);
 
 impl Discards {
-    pub(super) fn exchange(&mut self, vhost: String, name: String) {
+    pub(crate) fn exchange(&mut self, vhost: String, name: String) {
         self.0.push(Command::DeleteExchange { vhost, name });
     }
 
-    pub(super) fn queue(&mut self, queue: QueueId) {
+    pub(crate) fn queue(&mut self, queue: QueueId) {
         self.0.push(Command::DeleteQueue { queue });
     }
 
     /// A binding by its key in the store.
-    pub(super) fn binding(&mut self, vhost: String, key: Bytes) {
+    pub(crate) fn binding(&mut self, vhost: String, key: Bytes) {
         self.0.push(Command::Unbind { vhost, key });
     }
 }

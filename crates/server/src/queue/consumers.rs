@@ -2,9 +2,10 @@
 //! a channel or connection goes, and choosing the next one to deliver to (single active
 //! consumer, consumer priorities, round-robin, prefetch credit).
 
+use super::delivery::ConnEvent;
 use super::{Queue, State};
+use crate::credit::Credit;
 use crate::error::{AmqpError, AmqpResult};
-use crate::events::{ConnEvent, Credit};
 use crate::ids::ConnectionId;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
@@ -26,7 +27,7 @@ pub(crate) struct Consumer {
     /// RabbitMQ's consumer priority (`x-priority` consume argument, default 0): messages go to
     /// the highest-priority consumers that have credit, round-robin among equals.
     pub(crate) priority: i64,
-    /// The connection's delivery window (`events::DELIVERY_WINDOW`), shared by its consumers.
+    /// The connection's delivery window (`credit::DELIVERY_WINDOW`), shared by its consumers.
     pub(crate) window: Arc<Credit>,
 }
 

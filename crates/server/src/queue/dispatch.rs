@@ -1,8 +1,9 @@
 //! Dispatch: handing ready messages to consumers with credit, and taking the head entry with
 //! its body (reading it back first if it was paged out).
 
+use super::delivery::{ConnEvent, Delivery};
 use super::{Entry, Queue, State};
-use crate::events::{window_cost, ConnEvent, Delivery};
+use crate::credit::window_cost;
 use crate::message::Message;
 use std::sync::Arc;
 use warren_store::Command;

@@ -4,8 +4,8 @@
 
 use super::{DeadLetters, Entry, Queue, State};
 use crate::clock::now_ms;
+use crate::message::stored as persist;
 use crate::message::{Message, Slot};
-use crate::meta::formats as persist;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, Weak};
 use warren_store::{Command, QueueId, Reply, Store};

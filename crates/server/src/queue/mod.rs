@@ -22,6 +22,7 @@
 
 mod consumers;
 mod dead_letters;
+pub(crate) mod delivery;
 mod dispatch;
 mod durable;
 mod entry;
@@ -42,25 +43,19 @@ use state::State;
 use crate::clock::now_ms;
 use crate::dead_letter::DeadLetterTarget;
 use crate::error::{AmqpError, AmqpResult};
-use crate::events::ConnEvent;
 use crate::ids::ConnectionId;
 use crate::message::{Message, Slot};
+use delivery::ConnEvent;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use warren_codec::{FieldTable, FieldValue};
+use warren_codec::FieldValue;
 use warren_store::Command;
 
 static NEXT_QUEUE_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Declared properties, compared on redeclare.
-#[derive(Debug, Clone)]
-pub struct QueueOptions {
-    pub durable: bool,
-    pub exclusive_owner: Option<ConnectionId>,
-    pub auto_delete: bool,
-    pub arguments: FieldTable,
-}
+/// Declared properties (kept with the other definitions in `meta`, which stores them).
+pub use crate::meta::QueueOptions;
 
 #[derive(Debug)]
 pub struct Queue {

@@ -4,8 +4,8 @@
 
 use super::entry::EXPIRY_UNKNOWN;
 use super::{DeadLetterSink, Entry, Queue, QueueOptions, State, StoredQueue};
+use crate::message::stored as persist;
 use crate::message::Slot;
-use crate::meta::formats as persist;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 

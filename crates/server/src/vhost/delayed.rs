@@ -18,8 +18,8 @@
 //! recovery they are held again, due at their publish time (stored with them) plus `x-delay`.
 
 use crate::clock::now_ms;
+use crate::message::stored as formats;
 use crate::message::Message;
-use crate::meta::formats;
 use crate::vhost::Vhost;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
@@ -120,15 +120,6 @@ pub struct DelayedMessages {
 impl DelayedMessages {
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// How many messages are held (for tests and inspection).
-    pub fn len(&self) -> usize {
-        self.lock().due.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Holds `message`, published to delayed exchange `exchange`, for `delay_ms`. A persistent

@@ -1,10 +1,10 @@
 //! Redeclares: comparing a declare with the exchange or queue that exists, and RabbitMQ's
 //! `inequivalent arg` reply texts when they differ.
 
+use super::delayed;
 use super::exchanges::ALTERNATE_EXCHANGE;
 use super::Vhost;
 use crate::arguments;
-use crate::delayed;
 use crate::error::{AmqpError, AmqpResult};
 use crate::meta::ExchangeMeta;
 use crate::queue::{Queue, QueueOptions};

@@ -2,8 +2,8 @@
 //! bookkeeping of internal and delayed-message exchanges (holding, releasing and recovering
 //! what a delayed exchange holds).
 
+use super::delayed;
 use super::{default_exchange_refused, Vhost};
-use crate::delayed;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
 use crate::meta::ExchangeMeta;
@@ -90,7 +90,7 @@ impl Vhost {
         };
         if durable {
             if let Some(meta_store) = &self.meta {
-                // Where its persistent held messages are kept (crate::delayed).
+                // Where its persistent held messages are kept (`vhost::delayed`).
                 let hidden = meta.delayed.then(|| delayed::hidden_queue_name(name));
                 if let Some(queue) = meta_store.declare_exchange(&self.name, name, &meta, hidden) {
                     self.delayed.add_store(name, queue, 0);

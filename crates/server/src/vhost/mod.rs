@@ -3,23 +3,24 @@
 //! value, its construction and the lookups and routing every other part uses; the rules live
 //! in files named for what they do. Durable exchanges, durable queues and the bindings between
 //! durable entities are also written to the store (through `meta::store`), and rebuilt from it at
-//! startup (`restore_*`, called by `meta::recovery::recover`).
+//! startup (`restore_*`, called by `broker::recovery::recover`).
 
 mod bindings;
 mod dead_letters;
+pub(crate) mod delayed;
 mod equivalence;
 mod exchanges;
 mod queues;
+pub(crate) mod sender_selected;
 
-use crate::delayed::DelayedMessages;
 use crate::error::{AmqpError, AmqpResult};
 use crate::ids::ConnectionId;
 use crate::message::Message;
 use crate::meta::store::MetadataStore;
 use crate::meta::ExchangeMeta;
 use crate::queue::Queue;
-use crate::sender_selected;
 use dashmap::DashMap;
+use delayed::DelayedMessages;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Weak};
 use warren_codec::FieldTable;
@@ -134,7 +135,7 @@ impl Vhost {
         headers: Option<&FieldTable>,
         out: &mut Vec<Arc<Queue>>,
     ) -> RouteOutcome {
-        if sender_selected::has_keys(headers) {
+        if crate::sender_selected::has_keys(headers) {
             return sender_selected::route(&self.router, exchange, routing_key, &[], headers, out);
         }
         self.router.route(exchange, routing_key, headers, out)
