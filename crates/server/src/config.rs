@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The largest `max_message_size` (and `frame_max`) the broker accepts: 512 MiB, RabbitMQ's cap
-/// on message sizes. A message is held in one allocation with 32-bit lengths (`message.rs`).
+/// on message sizes. A message is held in one allocation with 32-bit lengths (`message/mod.rs`).
 pub const MESSAGE_SIZE_LIMIT: u64 = 512 << 20;
 
 #[derive(Debug, Clone)]

@@ -2,6 +2,9 @@
 //! read back (pages of a queue, delayed messages), and the versioned byte reader the store's
 //! definition formats (`meta::formats`) share. Pure encoding and decoding, no I/O.
 
+// The parent module allows `unsafe` for the message's allocation; nothing here needs it.
+#![deny(unsafe_code)]
+
 use super::{Message, Route};
 use bytes::{BufMut, Bytes, BytesMut};
 use warren_codec::FieldTable;

@@ -29,7 +29,7 @@ impl MetadataStore {
     }
 
     /// A durable exchange. A delayed-message exchange also gets the hidden queue that keeps
-    /// its persistent held messages (named `hidden_queue`, see crate::delayed): its id.
+    /// its persistent held messages (named `hidden_queue`, see `vhost::delayed`): its id.
     pub(crate) fn declare_exchange(
         &self,
         vhost: &str,

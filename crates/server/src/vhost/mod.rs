@@ -27,8 +27,8 @@ use warren_codec::FieldTable;
 use warren_routing::{ExchangeKind, RouteOutcome, Router};
 use warren_store::Store;
 
-// `pub` (its module is crate-private) because `pub` methods of broker.rs, delayed.rs and
-// queue.rs name it, and tests/ reach `Vhost::queue` through `Server::broker()`.
+// `pub` (its module is crate-private) because `pub` methods of broker/, delayed.rs and
+// queue/ name it, and tests/ reach `Vhost::queue` through `Server::broker()`.
 pub struct Vhost {
     pub(crate) name: Arc<str>,
     pub(crate) router: Router<Arc<Queue>>,
