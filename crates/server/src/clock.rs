@@ -34,10 +34,15 @@ pub(crate) fn now_ms() -> u64 {
     let now = Instant::now();
     let &(at, epoch_ms) =
         ANCHOR.get_or_init(|| (Instant::from_std(std::time::Instant::now()), wall_ms()));
-    match now.checked_duration_since(at) {
-        Some(ahead) => epoch_ms.saturating_add(ahead.as_millis() as u64),
-        None => epoch_ms.saturating_sub(at.duration_since(now).as_millis() as u64),
-    }
+    // In nanoseconds, then floored to ms once: flooring an offset before (a paused runtime's
+    // instants can be earlier than the anchor) and one after separately would make two
+    // readings 90 s apart differ by 89,999 ms.
+    let offset_ns = match now.checked_duration_since(at) {
+        Some(ahead) => ahead.as_nanos() as i128,
+        None => -(at.duration_since(now).as_nanos() as i128),
+    };
+    let ns = i128::from(epoch_ms) * 1_000_000 + offset_ns;
+    u64::try_from(ns.div_euclid(1_000_000)).unwrap_or(0)
 }
 
 fn wall_ms() -> u64 {
