@@ -127,10 +127,6 @@ impl DelayedMessages {
         self.lock().due.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Holds `message`, published to delayed exchange `exchange`, for `delay_ms`. A persistent
     /// message held by a durable exchange is written to the store first (synced if `sync`);
     /// the reply is for a confirming publisher to wait on.
