@@ -13,6 +13,7 @@ mod messages;
 mod topology;
 pub mod types;
 
+pub use connections::DEFAULT_CLOSE_REASON;
 pub use types::*;
 
 use crate::broker::Broker;
