@@ -390,13 +390,7 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
         publish_confirmed(&ch, "", "backlog", chunk, persistent()).await;
     }
     // The queue holds every message, but only a bounded number of bodies in memory.
-    let q = server
-        .broker()
-        .vhost("/")
-        .unwrap()
-        .queue("backlog")
-        .unwrap();
-    let (ready, in_memory) = q.memory_counts();
+    let (ready, in_memory) = server.admin().queue_memory("/", "backlog").unwrap();
     assert_eq!(ready, N);
     assert!(
         in_memory <= 4096 + 1000,
@@ -509,7 +503,7 @@ async fn flow_control_pauses_publishers_behind_the_store_and_loses_nothing() {
         assert_eq!(&d.data[..8], format!("{i:08}").as_bytes());
     }
     assert!(
-        server.broker().flow_pauses() > 0,
+        server.admin().overview().await.flow_pauses > 0,
         "the publisher was never paused: the test did not exercise flow control"
     );
     conn.close(200, "bye".into()).await.unwrap();
@@ -529,9 +523,12 @@ async fn confirms_are_sent_only_after_the_synced_write() {
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
-    let q = server.broker().vhost("/").unwrap().queue("synced").unwrap();
-    let stored = q.stored().expect("a durable queue is stored").clone();
-    let store = stored.store().expect("store open");
+    let stored = server
+        .admin()
+        .stored_queue("/", "synced")
+        .unwrap()
+        .expect("a durable queue is stored");
+    let store = stored.store.clone();
     for i in 0..20usize {
         let syncs_before = store.stats().syncs;
         let confirm = ch

@@ -17,8 +17,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 use warren_codec::{FieldTable, FieldValue, ShortStr};
-use warren_server::message::{Message, Route};
-use warren_server::queue::{Queue, QueueOptions};
+use warren_server::testing::{Message, Route};
+use warren_server::testing::{Queue, QueueOptions};
 
 fn queue_with(args: &[(&'static str, i64)]) -> Arc<Queue> {
     let mut arguments = FieldTable::new();

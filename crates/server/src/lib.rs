@@ -1,40 +1,58 @@
 //! warren-server: the Warren broker.
 //!
+//! The public API is small: [`Server`] (start, addresses, shutdown), [`Config`], the
+//! [`Admin`] facade (`server.admin()`) and the plain data it returns ([`info`]), and [`AmqpError`].
+//! Everything else is private to the crate.
+//!
 //! The crate is in rooms, and dependencies point down (`scripts/room-deps` checks it; the
 //! picture is in docs/server.md, "Rooms"):
 //! - leaves: [`config`] (settings with RabbitMQ's defaults), [`error`] (the AMQP error value
 //!   and its mapping to channel/connection close), `clock` (the time TTLs and expiry read),
-//!   `ids` (`ConnectionId`), [`message`] (a published message shared by every queue it
+//!   `ids` (`ConnectionId`), `message` (a published message shared by every queue it
 //!   reached, and its stored format), `flow` (whether connections read from publishers now),
-//!   `credit` (prefetch credit and the delivery window).
-//! - pure logic: [`arguments`] (queue and exchange arguments), [`dead_letter`] (x-death and
-//!   dead-letter targets), [`sender_selected`] (the `CC` and `BCC` headers' rules).
+//!   `credit` (prefetch credit and the delivery window), [`info`] (the plain-data descriptions
+//!   the admin facade returns).
+//! - pure logic: `arguments` (queue and exchange arguments), `dead_letter` (x-death and
+//!   dead-letter targets), `sender_selected` (the `CC` and `BCC` headers' rules).
 //! - `meta`: definitions' byte formats and the one seam every definition write goes through.
-//! - [`queue`]: ready and unacked messages, consumers, round-robin dispatch with credit, and
+//! - `queue`: ready and unacked messages, consumers, round-robin dispatch with credit, and
 //!   what queues send to connections (`queue::delivery`).
 //! - `vhost`: exchanges (the delayed-message one too), queues and bindings of one virtual
 //!   host, with RabbitMQ's checks; `publish`: the one fan-out of a routed message.
-//! - [`broker`]: vhosts, users and live connections; `broker::recovery` rebuilds them at
+//! - `broker`: vhosts, users and live connections; `broker::recovery` rebuilds them at
 //!   startup.
-//! - `connection`: one task per client connection; [`server`]: the listeners and shutdown.
+//! - `connection`: one task per client connection; [`server`]: the listeners and shutdown;
+//!   [`admin`]: the administration facade for the management crate, the CLI and tests.
 
-pub mod arguments;
-pub mod broker;
+pub mod admin;
+mod arguments;
+mod broker;
 mod clock;
 pub mod config;
 mod connection;
-pub(crate) mod credit;
-pub mod dead_letter;
+mod credit;
+mod dead_letter;
 pub mod error;
 mod flow;
 mod ids;
-pub mod message;
-pub(crate) mod meta;
-pub(crate) mod publish;
-pub mod queue;
-pub mod sender_selected;
+pub mod info;
+mod message;
+mod meta;
+mod publish;
+mod queue;
+mod sender_selected;
 pub mod server;
-pub(crate) mod vhost;
+mod vhost;
 
+/// Internals a benchmark drives directly (the queue without a network), re-exported only
+/// for crates/server/benches/queue.rs: no stable API, not for other users.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::message::{Message, Route};
+    pub use crate::queue::{Queue, QueueOptions};
+}
+
+pub use admin::Admin;
 pub use config::Config;
+pub use error::{AmqpError, AmqpResult};
 pub use server::Server;

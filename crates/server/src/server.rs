@@ -112,7 +112,7 @@ impl Server {
         &self.addrs
     }
 
-    pub fn broker(&self) -> &Arc<Broker> {
+    pub(crate) fn broker(&self) -> &Arc<Broker> {
         &self.broker
     }
 

@@ -14,6 +14,37 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 use warren_store::Store;
 
+/// What the broker knows of a live connection without asking its task.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionMeta {
+    pub(crate) peer: std::net::SocketAddr,
+    pub(crate) user: String,
+    pub(crate) vhost: String,
+    /// When it opened, in ms since the Unix epoch.
+    pub(crate) connected_at: u64,
+}
+
+impl ConnectionMeta {
+    pub(crate) fn now(peer: std::net::SocketAddr, user: &str, vhost: &str) -> ConnectionMeta {
+        let connected_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        ConnectionMeta {
+            peer,
+            user: user.to_string(),
+            vhost: vhost.to_string(),
+            connected_at,
+        }
+    }
+}
+
+/// A live connection: how to reach its task, and what it is.
+#[derive(Debug)]
+struct Registered {
+    tx: UnboundedSender<ConnEvent>,
+    meta: ConnectionMeta,
+}
+
 #[derive(Debug, Clone)]
 pub struct User {
     pub password: String,
@@ -24,7 +55,7 @@ pub struct Broker {
     pub config: Config,
     vhosts: DashMap<String, Arc<Vhost>>,
     users: DashMap<String, User>,
-    connections: DashMap<ConnectionId, UnboundedSender<ConnEvent>>,
+    connections: DashMap<ConnectionId, Registered>,
     next_connection: AtomicU64,
     store: Option<Arc<Store>>,
     /// Whether connections read from publishers now (see [`crate::flow`]).
@@ -102,17 +133,32 @@ impl Broker {
                 .is_some_and(|u| u.password.as_bytes() == password.as_bytes())
     }
 
-    pub fn register_connection(&self, tx: UnboundedSender<ConnEvent>) -> ConnectionId {
+    pub(crate) fn register_connection(
+        &self,
+        tx: UnboundedSender<ConnEvent>,
+        meta: ConnectionMeta,
+    ) -> ConnectionId {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        self.connections.insert(id, tx);
+        self.connections.insert(id, Registered { tx, meta });
         id
+    }
+
+    /// Every live connection's id and what is known of it, by id.
+    pub(crate) fn connections(&self) -> Vec<(ConnectionId, ConnectionMeta)> {
+        let mut out: Vec<_> = self
+            .connections
+            .iter()
+            .map(|c| (*c.key(), c.meta.clone()))
+            .collect();
+        out.sort_by_key(|(id, _)| *id);
+        out
     }
 
     /// Hands `event` to a live connection; `false` if there is none with that id.
     pub fn send_to_connection(&self, id: ConnectionId, event: ConnEvent) -> bool {
         self.connections
             .get(&id)
-            .is_some_and(|tx| tx.send(event).is_ok())
+            .is_some_and(|c| c.tx.send(event).is_ok())
     }
 
     pub fn unregister_connection(&self, id: ConnectionId) {
@@ -126,7 +172,7 @@ impl Broker {
     /// Asks every connection to close with 320 CONNECTION_FORCED.
     pub fn shutdown_connections(&self) {
         for c in self.connections.iter() {
-            let _ = c.send(ConnEvent::Shutdown);
+            let _ = c.tx.send(ConnEvent::Shutdown);
         }
     }
 }

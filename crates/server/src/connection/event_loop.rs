@@ -233,6 +233,14 @@ impl Connection {
                 warren_codec::ReplyCode::ConnectionForced,
                 "broker forced connection closure with reason 'shutdown'",
             ))),
+            ConnEvent::ForceClose { reason } => Some(Exit::Close(AmqpError::new(
+                warren_codec::ReplyCode::ConnectionForced,
+                reason,
+            ))),
+            ConnEvent::Inspect(reply) => {
+                let _ = reply.send(self.channel_infos());
+                None
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ mod dispatch;
 mod event_loop;
 mod frames;
 mod handshake;
+mod inspect;
 mod outbox;
 mod publish;
 mod settle;
@@ -127,7 +128,10 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
             return;
         }
     };
-    let id = broker.register_connection(events_tx.clone());
+    let id = broker.register_connection(
+        events_tx.clone(),
+        crate::broker::ConnectionMeta::now(peer, &hs.user, &hs.vhost.name),
+    );
     info!(connection = id, %peer, user = %hs.user, vhost = %hs.vhost.name, "connection opened");
     let mut conn = Connection {
         id,

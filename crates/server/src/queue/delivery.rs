@@ -34,6 +34,13 @@ pub enum ConnEvent {
     },
     /// The broker is shutting down: close with 320 CONNECTION_FORCED.
     Shutdown,
+    /// An operator closes this connection (the admin facade): 320 CONNECTION_FORCED with
+    /// this text.
+    ForceClose {
+        reason: String,
+    },
+    /// The admin facade asks for this connection's channels.
+    Inspect(tokio::sync::oneshot::Sender<Vec<crate::info::ChannelInfo>>),
     /// A reply published to this connection's direct reply-to address (`key` must match the
     /// channel's current reply consumer).
     DirectReply {

@@ -201,6 +201,12 @@ impl Queue {
         (st.ready.len() as u32, st.consumers.len() as u32)
     }
 
+    /// (ready, unacked, consumers): what the admin facade reports.
+    pub(crate) fn stats(&self) -> (usize, usize, usize) {
+        let st = self.lock();
+        (st.ready.len(), st.unacked.len(), st.consumers.len())
+    }
+
     /// (ready messages, ready messages whose body is in memory): what paging keeps resident.
     pub fn memory_counts(&self) -> (usize, usize) {
         let st = self.lock();

@@ -122,6 +122,11 @@ impl DelayedMessages {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// How many messages are held (for tests and inspection).
+    pub fn len(&self) -> usize {
+        self.lock().due.len()
+    }
+
     /// Holds `message`, published to delayed exchange `exchange`, for `delay_ms`. A persistent
     /// message held by a durable exchange is written to the store first (synced if `sync`);
     /// the reply is for a confirming publisher to wait on.

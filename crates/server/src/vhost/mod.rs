@@ -109,9 +109,21 @@ impl Vhost {
     }
 
     /// A queue by name, whoever owns it (for inspection; clients go through `queue_for`).
-    /// `pub`: tests/durability.rs inspects queues through `Server::broker()`.
-    pub fn queue(&self, name: &str) -> Option<Arc<Queue>> {
+    pub(crate) fn queue(&self, name: &str) -> Option<Arc<Queue>> {
         self.queues.get(name).map(|q| q.clone())
+    }
+
+    /// Every queue (for inspection), in no particular order.
+    pub(crate) fn queues(&self) -> Vec<Arc<Queue>> {
+        self.queues.iter().map(|q| q.clone()).collect()
+    }
+
+    /// Every exchange and its definition, in no particular order.
+    pub(crate) fn exchanges(&self) -> Vec<(String, ExchangeMeta)> {
+        self.exchanges
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
     }
 
     /// A queue this connection may use: it exists and is not another connection's exclusive.

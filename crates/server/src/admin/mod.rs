@@ -1,0 +1,77 @@
+//! The admin facade: the one public way into a running broker besides AMQP itself, for the
+//! management crate, the CLI and tests. [`Admin`] lists and inspects vhosts, queues,
+//! exchanges and bindings, declares and deletes them through the same vhost methods clients
+//! reach (so RabbitMQ's checks and reply texts apply), purges, gets and publishes messages,
+//! lists connections with their channels, closes connections, and snapshots counters.
+//! Everything it returns is owned plain data ([`types`]); errors are [`AmqpError`] values.
+//!
+//! The facade acts as no connection: another connection's exclusive queue is locked to it
+//! (405 RESOURCE_LOCKED), as to any other client.
+
+mod connections;
+mod messages;
+mod topology;
+
+pub use crate::info::*;
+pub use connections::DEFAULT_CLOSE_REASON;
+
+use crate::broker::Broker;
+use crate::error::{AmqpError, AmqpResult};
+use crate::ids::ConnectionId;
+use crate::queue::Queue;
+use crate::server::Server;
+use crate::vhost::Vhost;
+use std::sync::Arc;
+
+/// The connection id the facade acts as: real connections are numbered from 1.
+const ADMIN_CONNECTION: ConnectionId = 0;
+
+/// A handle on a running broker's administration; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    broker: Arc<Broker>,
+}
+
+impl Server {
+    /// The administration facade of this broker.
+    pub fn admin(&self) -> Admin {
+        Admin {
+            broker: self.broker().clone(),
+        }
+    }
+}
+
+impl Admin {
+    /// Every virtual host, by name.
+    pub fn vhosts(&self) -> Vec<VhostInfo> {
+        let mut out: Vec<VhostInfo> = self
+            .broker
+            .vhosts()
+            .iter()
+            .map(|v| VhostInfo {
+                name: v.name.to_string(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// One virtual host; 404 NOT_FOUND if there is none of that name.
+    pub fn vhost(&self, name: &str) -> AmqpResult<VhostInfo> {
+        self.find_vhost(name).map(|v| VhostInfo {
+            name: v.name.to_string(),
+        })
+    }
+
+    fn find_vhost(&self, name: &str) -> AmqpResult<Arc<Vhost>> {
+        self.broker
+            .vhost(name)
+            .ok_or_else(|| AmqpError::not_found(format!("no vhost '{name}'")))
+    }
+
+    fn find_queue(&self, vhost: &str, name: &str) -> AmqpResult<(Arc<Vhost>, Arc<Queue>)> {
+        let v = self.find_vhost(vhost)?;
+        let q = v.queue_for(ADMIN_CONNECTION, name)?;
+        Ok((v, q))
+    }
+}

@@ -1,0 +1,25 @@
+//! What the admin facade sees of a connection's channels: a snapshot taken by the connection
+//! task itself when asked (`ConnEvent::Inspect`), so no publish or delivery path pays for it.
+
+use super::Connection;
+use crate::info::ChannelInfo;
+
+impl Connection {
+    /// One entry per open channel, by channel number.
+    pub(super) fn channel_infos(&self) -> Vec<ChannelInfo> {
+        let mut out: Vec<ChannelInfo> = self
+            .channels
+            .values()
+            .map(|ch| ChannelInfo {
+                number: ch.id,
+                consumers: ch.consumers.len(),
+                unacked: ch.unacked.len(),
+                prefetch: ch.consumer_prefetch,
+                confirm: ch.confirm,
+                transactional: ch.tx.is_some(),
+            })
+            .collect();
+        out.sort_by_key(|c| c.number);
+        out
+    }
+}

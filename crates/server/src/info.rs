@@ -1,0 +1,127 @@
+//! The plain data the admin facade returns: owned snapshots with the fields a RabbitMQ
+//! management API user reads, detached from the broker's live state.
+
+use std::net::SocketAddr;
+use warren_codec::{BasicProperties, FieldTable};
+
+/// A virtual host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VhostInfo {
+    pub name: String,
+}
+
+/// A queue and its current counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueInfo {
+    pub name: String,
+    pub vhost: String,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub exclusive: bool,
+    pub arguments: FieldTable,
+    pub messages_ready: u64,
+    pub messages_unacknowledged: u64,
+    pub consumers: u64,
+}
+
+/// An exchange's definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeInfo {
+    pub name: String,
+    pub vhost: String,
+    /// `direct`, `fanout`, `topic`, `headers` or `x-delayed-message`.
+    pub kind: String,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: FieldTable,
+}
+
+/// Whether a binding leads to a queue or an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationType {
+    Queue,
+    Exchange,
+}
+
+/// A binding; `source` "" is the default exchange's implicit binding of every queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingInfo {
+    pub vhost: String,
+    pub source: String,
+    pub destination: String,
+    pub destination_type: DestinationType,
+    pub routing_key: String,
+    pub arguments: FieldTable,
+}
+
+/// A live client connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionInfo {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub user: String,
+    pub vhost: String,
+    pub channels: usize,
+    /// When it opened, in ms since the Unix epoch.
+    pub connected_at: u64,
+}
+
+/// One open channel of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    pub number: u16,
+    pub consumers: usize,
+    /// Deliveries waiting for the client's ack.
+    pub unacked: usize,
+    /// basic.qos prefetch count for new consumers (0: unlimited).
+    pub prefetch: u32,
+    /// confirm.select was sent.
+    pub confirm: bool,
+    /// tx.select was sent.
+    pub transactional: bool,
+}
+
+/// Broker-wide counts at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overview {
+    pub connections: u64,
+    pub channels: u64,
+    pub queues: u64,
+    pub exchanges: u64,
+    pub consumers: u64,
+    pub messages_ready: u64,
+    pub messages_unacknowledged: u64,
+    /// Messages held by delayed-message exchanges until they are due.
+    pub messages_delayed: u64,
+    /// How often a connection found the broker in flow control (store backlog).
+    pub flow_pauses: u64,
+}
+
+/// What to do with a message taken by [`crate::Admin::get`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetMode {
+    /// Take it off the queue (RabbitMQ's `ack_requeue_false`).
+    Ack,
+    /// Put it back at its place, marked redelivered (`ack_requeue_true`).
+    Requeue,
+}
+
+/// A message taken by [`crate::Admin::get`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GotMessage {
+    pub exchange: String,
+    pub routing_key: String,
+    pub redelivered: bool,
+    pub properties: BasicProperties,
+    pub body: Vec<u8>,
+    /// Ready messages left behind it when it was taken.
+    pub message_count: u32,
+}
+
+/// A queue's durable place, for tests that look into the store.
+#[derive(Debug, Clone)]
+pub struct StoredQueueInfo {
+    pub store: std::sync::Arc<warren_store::Store>,
+    pub id: warren_store::QueueId,
+}
