@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::events::ConnEvent;
 use crate::flow::{Flow, Reasons};
 use crate::ids::ConnectionId;
+use crate::tasks::Tasks;
 use crate::vhost::Vhost;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +28,8 @@ pub struct Broker {
     store: Option<Arc<Store>>,
     /// Whether connections read from publishers now (see [`crate::flow`]).
     flow: Arc<Flow>,
+    /// Every detached task, so shutdown can end and wait for them.
+    tasks: Tasks,
 }
 
 impl Broker {
@@ -49,6 +52,7 @@ impl Broker {
             config,
             store,
             flow,
+            tasks: Tasks::default(),
         };
         broker.add_vhost(&broker.config.default_vhost.clone());
         broker.users.insert(
@@ -63,8 +67,12 @@ impl Broker {
     pub fn add_vhost(&self, name: &str) -> Arc<Vhost> {
         self.vhosts
             .entry(name.to_string())
-            .or_insert_with(|| Vhost::new(name, self.store.clone()))
+            .or_insert_with(|| Vhost::new(name, self.store.clone(), self.tasks.clone()))
             .clone()
+    }
+
+    pub(crate) fn tasks(&self) -> &Tasks {
+        &self.tasks
     }
 
     /// Flow control: connections subscribe, and stop reading while it says paused.

@@ -17,6 +17,7 @@
 //! - [`config`]: settings with RabbitMQ's defaults.
 //! - `clock`: the time TTLs and expiry read (ms since the epoch, on tokio's clock).
 //! - `ids`: identifiers shared by the rooms (`ConnectionId`).
+//! - `tasks`: the broker's detached tasks, cancelled and waited for at shutdown.
 
 pub mod arguments;
 pub mod broker;
@@ -35,6 +36,7 @@ pub(crate) mod publish;
 pub mod queue;
 pub mod sender_selected;
 pub mod server;
+mod tasks;
 pub(crate) mod vhost;
 
 pub use config::Config;

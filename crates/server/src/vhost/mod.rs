@@ -12,6 +12,7 @@ mod exchanges;
 mod queues;
 
 use crate::delayed::DelayedMessages;
+use crate::tasks::Tasks;
 use crate::error::{AmqpError, AmqpResult};
 use crate::ids::ConnectionId;
 use crate::message::Message;
@@ -45,6 +46,8 @@ pub struct Vhost {
     /// publish path looks only when there is one).
     pub(crate) delayed: Arc<DelayedMessages>,
     delayed_count: AtomicUsize,
+    /// The broker's detached tasks: queue timers, `x-expires` watchers, delayed releases.
+    pub(crate) tasks: Tasks,
 }
 
 impl std::fmt::Debug for Vhost {
@@ -54,11 +57,11 @@ impl std::fmt::Debug for Vhost {
 }
 
 impl Vhost {
-    pub(crate) fn new(name: &str, store: Option<Arc<Store>>) -> Arc<Vhost> {
-        Arc::new_cyclic(|me| Self::build(name, store, me.clone()))
+    pub(crate) fn new(name: &str, store: Option<Arc<Store>>, tasks: Tasks) -> Arc<Vhost> {
+        Arc::new_cyclic(|me| Self::build(name, store, tasks, me.clone()))
     }
 
-    fn build(name: &str, store: Option<Arc<Store>>, me: Weak<Vhost>) -> Vhost {
+    fn build(name: &str, store: Option<Arc<Store>>, tasks: Tasks, me: Weak<Vhost>) -> Vhost {
         let vhost = Vhost {
             name: name.into(),
             router: Router::with_default_exchanges(),
@@ -70,6 +73,7 @@ impl Vhost {
             me,
             delayed: Arc::default(),
             delayed_count: AtomicUsize::new(0),
+            tasks,
         };
         for (xname, kind) in [
             ("", ExchangeKind::Direct),
