@@ -10,8 +10,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use warren_store::Store;
 
@@ -145,7 +145,10 @@ impl Server {
         }
         let holders = Arc::strong_count(&self.broker);
         if holders > 1 {
-            warn!(holders, "the broker is still held: the store closes when it is let go");
+            warn!(
+                holders,
+                "the broker is still held: the store closes when it is let go"
+            );
         }
         drop(self.broker);
         info!("broker stopped");
@@ -156,11 +159,7 @@ impl Server {
 /// How long shutdown waits for connections and detached tasks to finish.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
-async fn accept_loop(
-    listener: TcpListener,
-    broker: Arc<Broker>,
-    accepting: CancellationToken,
-) {
+async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, accepting: CancellationToken) {
     loop {
         tokio::select! {
             _ = accepting.cancelled() => return,

@@ -61,7 +61,9 @@ impl Tasks {
     pub(crate) async fn cancel_and_wait(&self, limit: Duration) -> bool {
         self.cancel.cancel();
         self.tracker.close();
-        tokio::time::timeout(limit, self.tracker.wait()).await.is_ok()
+        tokio::time::timeout(limit, self.tracker.wait())
+            .await
+            .is_ok()
     }
 
     /// How many tracked tasks are running (for the shutdown log).

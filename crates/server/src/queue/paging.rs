@@ -4,9 +4,9 @@
 
 use super::entry::EXPIRY_UNKNOWN;
 use super::{DeadLetterSink, Entry, Queue, QueueOptions, State, StoredQueue};
-use crate::tasks::Tasks;
 use crate::message::Slot;
 use crate::meta::formats as persist;
+use crate::tasks::Tasks;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 

@@ -12,7 +12,6 @@ mod exchanges;
 mod queues;
 
 use crate::delayed::DelayedMessages;
-use crate::tasks::Tasks;
 use crate::error::{AmqpError, AmqpResult};
 use crate::ids::ConnectionId;
 use crate::message::Message;
@@ -20,6 +19,7 @@ use crate::meta::store::MetadataStore;
 use crate::meta::ExchangeMeta;
 use crate::queue::Queue;
 use crate::sender_selected;
+use crate::tasks::Tasks;
 use dashmap::DashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Weak};

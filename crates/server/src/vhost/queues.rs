@@ -96,8 +96,7 @@ impl Vhost {
                     arguments,
                 })?;
                 let stored = self.store_new_queue(&name, &options);
-                let q =
-                    Queue::with_store(
+                let q = Queue::with_store(
                     &name,
                     self.name.clone(),
                     options,
