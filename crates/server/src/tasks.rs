@@ -8,6 +8,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How long a closing socket still waits for close-ok once shutdown has begun.
+const CLOSE_OK_GRACE: Duration = Duration::from_secs(1);
+
 /// Cheap to clone: every clone shares the broker's token and tracker.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Tasks {
@@ -49,6 +52,20 @@ impl Tasks {
                 _ = task => {}
             }
         });
+    }
+
+    /// Runs `closing` (a closed connection's socket waiting for the client's close-ok) until
+    /// it ends, or until a moment after shutdown begins: a client that never answers must
+    /// not hold shutdown up, and one that does answers well within the grace.
+    pub(crate) async fn linger(&self, closing: impl Future<Output = ()>) {
+        let grace = async {
+            self.cancel.cancelled().await;
+            tokio::time::sleep(CLOSE_OK_GRACE).await;
+        };
+        tokio::select! {
+            _ = closing => {}
+            _ = grace => {}
+        }
     }
 
     /// A token cancelled before this one (the listeners stop before anything else).

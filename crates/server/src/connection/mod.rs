@@ -116,10 +116,11 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
     let hs = match handshake::run(&broker, reader, peer, &writer).await {
         Ok(hs) => hs,
         Err(closing) => {
-            // A lingering socket holds nothing of the broker (shutdown waits for that).
+            // A lingering socket holds nothing of the broker.
+            let tasks = broker.tasks().clone();
             drop(broker);
             if let Some(closing) = closing {
-                closing.finish().await;
+                tasks.linger(closing.finish()).await;
             }
             drop(writer);
             let _ = writer_task.await;
@@ -171,7 +172,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
     broker.unregister_connection(id);
     info!(connection = id, %peer, "connection closed");
     let timeout = broker.config.closing_timeout;
-    // A lingering socket holds nothing of the broker (shutdown waits for that).
+    // A lingering socket holds nothing of the broker.
+    let tasks = broker.tasks().clone();
     drop(broker);
     if let Some(trust_frames) = wait {
         let (reader, buf, decoder, writer) = conn.into_closing();
@@ -183,7 +185,7 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
             timeout,
             trust_frames,
         };
-        closing.finish().await;
+        tasks.linger(closing.finish()).await;
     } else {
         drop(conn);
     }
