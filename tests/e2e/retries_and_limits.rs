@@ -770,9 +770,9 @@ async fn x_expires_deletes_a_queue_once_unused() {
     let (cch, _c) = consumer_on(&conn, "consumed", "c", 10, FieldTable::default()).await;
 
     // Real waits, not polls: the only look a client has (a passive declare) is itself a use
-    // that restarts the x-expires clock. Not virtual time either: with real TCP clients a
-    // paused runtime auto-advances whenever it waits on a socket, firing the broker's timers
-    // (and the test's own deadlines) at arbitrary points of the exchange.
+    // that restarts the x-expires clock. Not virtual time either: a paused runtime jumps its
+    // clock whenever it waits on a socket, so timers fire at arbitrary points of the exchange
+    // (tried: lapin cannot even connect, ConnectionAborted, as the handshake timeout fires).
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert!(!queue_exists(&conn, "idle").await, "unused queue expired");
     assert!(
