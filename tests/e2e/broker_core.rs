@@ -3,11 +3,12 @@
 
 use futures_lite::StreamExt;
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use std::time::Duration;
 use warren_testkit::{
-    connect, declare_queue, next, publish, ready_count, reply_code, start_broker, within, RawClient,
+    connect, declare_queue, eventually_some, next, publish, ready_count, reply_code, start_broker,
+    within, RawClient,
 };
 
 async fn consumer(ch: &Channel, queue: &str, tag: &str) -> lapin::Consumer {
@@ -237,7 +238,7 @@ async fn nack_requeue_redelivers_and_reject_drops() {
     d.reject(BasicRejectOptions { requeue: false })
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // No wait needed: the passive declare goes on the same channel, handled after the reject.
     assert_eq!(ready_count(&ch, "work").await, 0);
 }
 
@@ -449,19 +450,19 @@ async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
         .unwrap_err();
     assert_eq!(reply_code(&err), Some(405), "{err}");
     owner.close(200, "bye".into()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let ch = other.create_channel().await.unwrap();
-    let err = ch
-        .queue_declare(
-            ShortString::from(name),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    // The broker cleans up after it answers close-ok: poll (a failed passive declare closes
+    // its channel, so each look takes a new one).
+    let err = eventually_some("the exclusive queue deleted", || async {
+        let ch = other.create_channel().await.unwrap();
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        ch.queue_declare(name.as_str().into(), passive, FieldTable::default())
+            .await
+            .err()
+    })
+    .await;
     assert_eq!(
         reply_code(&err),
         Some(404),

@@ -80,7 +80,8 @@ async fn a_consumer_that_does_not_read_leaves_its_backlog_in_the_queue() {
         .await
         .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // No wait needed: the passive declare on the publishing channel is handled after every
+    // publish, and a publish is dispatched (into the consumer's window) as it is routed.
     let ready = ch
         .queue_declare(
             "stalled".into(),
@@ -145,7 +146,8 @@ async fn a_publisher_that_does_not_read_meets_tcp_back_pressure() {
         })
     };
 
-    // Stalled: no publish completed for a whole second.
+    // Stalled: no publish completed for a whole second. A real wait by design: what is
+    // checked is that progress stops (something that does NOT happen) for that long.
     let mut last = u64::MAX;
     let stalled_at = loop {
         tokio::time::sleep(Duration::from_secs(1)).await;

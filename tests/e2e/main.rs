@@ -10,3 +10,4 @@ mod durability;
 mod flow_control;
 mod hostile_input;
 mod retries_and_limits;
+mod shutdown;

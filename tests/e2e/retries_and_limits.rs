@@ -6,7 +6,7 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_codec::ShortStr;
-use warren_testkit::{connect, start_broker, within, RawClient};
+use warren_testkit::{connect, eventually, eventually_some, start_broker, within, RawClient};
 
 fn ae_arguments(alternate: &str) -> FieldTable {
     let mut args = FieldTable::default();
@@ -372,15 +372,7 @@ async fn get(ch: &Channel, queue: &str) -> Option<lapin::message::BasicGetMessag
 /// Polls `queue` with basic.get until a message arrives (dead-lettering is asynchronous to
 /// the client, as in RabbitMQ).
 async fn wait_get(ch: &Channel, queue: &str) -> lapin::message::BasicGetMessage {
-    within("a dead-lettered message", async {
-        loop {
-            if let Some(m) = get(ch, queue).await {
-                return m;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    })
-    .await
+    eventually_some("a dead-lettered message", || get(ch, queue)).await
 }
 
 /// The `x-death` tables of a delivery, most recent first, as (key → value) maps.
@@ -521,7 +513,10 @@ async fn per_message_expiration_drops_at_the_head_and_invalid_ones_are_refused()
     let expiring = BasicProperties::default().with_expiration("30".into());
     publish_with(&ch, "plain", b"soon gone", expiring).await;
     publish_with(&ch, "plain", b"stays", BasicProperties::default()).await;
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    eventually("the expired head dropped", || async {
+        warren_testkit::ready_count(&ch, "plain").await == 1
+    })
+    .await;
     let m = get(&ch, "plain").await.expect("the unexpiring message");
     assert_eq!(m.delivery.data, b"stays");
     assert!(get(&ch, "plain").await.is_none());
@@ -629,6 +624,8 @@ async fn a_dead_letter_cycle_without_rejections_is_dropped() {
     )
     .await;
     publish(&ch, "loop", b"round and round").await;
+    // A check that something does NOT happen (the message coming back round), so a short real
+    // wait of ten TTLs, not a poll: an empty queue is also what a loop looks like in flight.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(get(&ch, "loop").await.is_none(), "dropped, not looping");
 }
@@ -772,6 +769,10 @@ async fn x_expires_deletes_a_queue_once_unused() {
     queue_with(&ch, "consumed", expiring()).await;
     let (cch, _c) = consumer_on(&conn, "consumed", "c", 10, FieldTable::default()).await;
 
+    // Real waits, not polls: the only look a client has (a passive declare) is itself a use
+    // that restarts the x-expires clock. Not virtual time either: a paused runtime jumps its
+    // clock whenever it waits on a socket, so timers fire at arbitrary points of the exchange
+    // (tried: lapin cannot even connect, ConnectionAborted, as the handshake timeout fires).
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert!(!queue_exists(&conn, "idle").await, "unused queue expired");
     assert!(
@@ -1160,6 +1161,8 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
     let server = warren_testkit::start_broker_in(&dir).await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
+    // A check that something does NOT happen (a release from a stale stored copy, which would
+    // be due at once): a short real wait is the only way to give it the chance.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(get(&ch, "due-after-restart").await.is_none());
 }
@@ -1210,6 +1213,9 @@ async fn ttl_clocks_survive_a_restart() {
         publish_with(&ch, "plain-durable", b"one minute", long_lived).await;
         conn.close(200, "restart".into()).await.unwrap();
     }
+    // Real time must pass between publish and restart: the stored publish times are ms since
+    // the epoch, and what is checked is that recovery counts from them (and the broker's
+    // clock, anchored at startup, is not restarted by a paused test runtime's).
     tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
     server.shutdown().await;
     let server = warren_testkit::start_broker_in(&dir).await;

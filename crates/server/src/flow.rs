@@ -106,7 +106,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[tokio::test]
+    // Paused time: the 20 ms below pass at once, after the waiter has run and parked.
+    #[tokio::test(start_paused = true)]
     async fn a_paused_subscriber_wakes_when_the_last_reason_goes() {
         let flow = Flow::new();
         let mut watch = flow.subscribe();

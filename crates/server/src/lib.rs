@@ -10,7 +10,8 @@
 //!   and its mapping to channel/connection close), `clock` (the time TTLs and expiry read),
 //!   `ids` (`ConnectionId`), `message` (a published message shared by every queue it
 //!   reached, and its stored format), `flow` (whether connections read from publishers now),
-//!   `credit` (prefetch credit and the delivery window), [`info`] (the plain-data descriptions
+//!   `credit` (prefetch credit and the delivery window), `tasks` (the broker's detached
+//!   tasks, cancelled and waited for at shutdown), [`info`] (the plain-data descriptions
 //!   the admin facade returns).
 //! - pure logic: `arguments` (queue and exchange arguments), `dead_letter` (x-death and
 //!   dead-letter targets), `sender_selected` (the `CC` and `BCC` headers' rules).
@@ -42,6 +43,7 @@ mod publish;
 mod queue;
 mod sender_selected;
 pub mod server;
+mod tasks;
 mod vhost;
 
 /// Internals a benchmark drives directly (the queue without a network), re-exported only

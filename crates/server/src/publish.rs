@@ -5,6 +5,7 @@
 
 use crate::message::Message;
 use crate::queue::Queue;
+use crate::tasks::Tasks;
 use std::sync::Arc;
 use warren_store::{Reply, Store};
 
@@ -54,13 +55,18 @@ pub(crate) fn fan_out(
 
 /// Fans out a message the broker publishes itself (a dead letter, a delayed message coming
 /// due): nobody waits for a confirm, so persistent messages are written without an fsync; a
-/// queue refusing it (length limit) drops it.
-pub(crate) fn fan_out_unconfirmed(targets: &[Arc<Queue>], message: Message, store: Option<&Store>) {
+/// queue refusing it (length limit) drops it. The wait for the write runs among `tasks`.
+pub(crate) fn fan_out_unconfirmed(
+    targets: &[Arc<Queue>],
+    message: Message,
+    store: Option<&Store>,
+    tasks: &Tasks,
+) {
     let mut written = Vec::new();
     let published = fan_out(targets, message, store, false, &mut written);
     // Bodies may be paged out once written; nobody else waits for this write.
-    if let (Some(reply), Ok(rt)) = (published.reply, tokio::runtime::Handle::try_current()) {
-        rt.spawn(async move {
+    if let Some(reply) = published.reply {
+        tasks.spawn_detached(async move {
             if matches!(reply.await, Ok(Ok(()))) {
                 for (q, seq) in written {
                     q.mark_persisted(seq);

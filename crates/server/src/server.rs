@@ -1,6 +1,7 @@
 //! Listeners and lifecycle: open the durable store in the data dir and recover from it, bind
 //! (dual-stack `[::]:5672` by default, like RabbitMQ), accept connections into their own tasks,
-//! and shut down by closing every connection with 320 CONNECTION_FORCED and flushing the store.
+//! and shut down: stop accepting, close every connection with 320 CONNECTION_FORCED, end and
+//! wait for the broker's detached tasks (`crate::tasks`), flush the store.
 
 use crate::broker::Broker;
 use crate::config::Config;
@@ -9,8 +10,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use warren_store::Store;
 
@@ -18,7 +19,8 @@ use warren_store::Store;
 pub struct Server {
     broker: Arc<Broker>,
     addrs: Vec<SocketAddr>,
-    stop: watch::Sender<bool>,
+    /// Cancelled first at shutdown: the listeners stop accepting.
+    accepting: CancellationToken,
     acceptors: Vec<JoinHandle<()>>,
     /// Values that must live as long as the server (a test's temporary data dir).
     attached: Vec<Box<dyn std::any::Any + Send + Sync>>,
@@ -81,23 +83,20 @@ impl Server {
         .map_err(io::Error::other)?
         .map_err(io::Error::other)?;
         let listeners = bind_all(&broker.config).await?;
-        let (stop, stopped) = watch::channel(false);
+        let accepting = broker.tasks().child_token();
         let mut addrs = Vec::new();
         let mut acceptors = Vec::new();
         for listener in listeners {
             let addr = listener.local_addr()?;
             info!(%addr, "listening for AMQP 0-9-1");
             addrs.push(addr);
-            acceptors.push(tokio::spawn(accept_loop(
-                listener,
-                broker.clone(),
-                stopped.clone(),
-            )));
+            let accept = accept_loop(listener, broker.clone(), accepting.clone());
+            acceptors.push(broker.tasks().spawn(accept));
         }
         Ok(Server {
             broker,
             addrs,
-            stop,
+            accepting,
             acceptors,
             attached: Vec::new(),
         })
@@ -122,17 +121,20 @@ impl Server {
         self.attached.push(Box::new(value));
     }
 
-    /// Stops accepting, closes every connection with 320 CONNECTION_FORCED, and waits up to
-    /// five seconds for them to finish.
+    /// Stops accepting, closes every connection with 320 CONNECTION_FORCED, ends the
+    /// sleeping tasks (timers, watchers, delayed releases) and waits up to five seconds for
+    /// every task to finish, then flushes the store. The store closes when the server (the
+    /// last holder of the broker) is gone, so a new broker can open the same data dir.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for a in &self.acceptors {
-            a.abort();
+        self.accepting.cancel();
+        for a in self.acceptors {
+            // Each loop ends at the token; a connection it accepted before is closed below.
+            let _ = a.await;
         }
         self.broker.shutdown_connections();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while self.broker.connection_count() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let tasks = self.broker.tasks();
+        if !tasks.cancel_and_wait(SHUTDOWN_WAIT).await {
+            warn!(running = tasks.len(), "tasks still running at shutdown");
         }
         if let Some(store) = self.broker.store().cloned() {
             match tokio::task::spawn_blocking(move || store.checkpoint()).await {
@@ -141,28 +143,30 @@ impl Server {
                 Err(e) => warn!(error = %e, "flushing the store at shutdown failed"),
             }
         }
-        // The store closes when the last handle goes: wait (bounded) for connection tasks to
-        // let go of the broker, so a new broker can open the same data dir right away.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while Arc::strong_count(&self.broker) > 1 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let holders = Arc::strong_count(&self.broker);
+        if holders > 1 {
+            warn!(
+                holders,
+                "the broker is still held: the store closes when it is let go"
+            );
         }
+        drop(self.broker);
         info!("broker stopped");
         drop(self.attached);
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    broker: Arc<Broker>,
-    mut stopped: watch::Receiver<bool>,
-) {
+/// How long shutdown waits for connections and detached tasks to finish.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, accepting: CancellationToken) {
     loop {
         tokio::select! {
-            _ = stopped.changed() => return,
+            _ = accepting.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    tokio::spawn(crate::connection::serve(broker.clone(), socket, peer));
+                    let serve = crate::connection::serve(broker.clone(), socket, peer);
+                    broker.tasks().spawn(serve);
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.

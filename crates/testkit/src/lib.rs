@@ -7,7 +7,8 @@
 //! - [`RawClient`]: a byte-level AMQP client for what no client library sends.
 //! - lapin helpers: declarations, confirmed publishes, gets, consumers ([`publish`], [`get_one`],
 //!   [`next`]...).
-//! - bounded waits: [`within`], [`within_for`], [`eventually`]; nothing waits without a deadline.
+//! - bounded waits: [`within`], [`within_for`], [`eventually`],
+//!   [`eventually_some`]; nothing waits without a deadline.
 //! - interop: [`on_each_broker`] runs a scenario against every broker in `WARREN_URL` /
 //!   `RABBITMQ_URL`; [`Proxy`] relays (and can cut) a connection.
 //! - process: [`spawn_warren`] and [`connect_when_up`] for tests that kill or signal the binary.
@@ -26,4 +27,4 @@ pub use lapin_helpers::*;
 pub use process::{connect_when_up, free_port, spawn_warren};
 pub use proxy::Proxy;
 pub use raw::RawClient;
-pub use wait::{eventually, within, within_for, WAIT};
+pub use wait::{eventually, eventually_some, within, within_for, WAIT};

@@ -19,15 +19,34 @@ pub async fn within_for<T>(limit: Duration, what: &str, fut: impl Future<Output 
         .unwrap_or_else(|_| panic!("timed out after {limit:?} waiting for {what}"))
 }
 
+/// How often a bounded poll looks again.
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
 /// Polls `check` until it holds, within WAIT.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
+    eventually_some(what, || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+}
+
+/// Polls `look` until it finds something, within WAIT, and returns it.
+pub async fn eventually_some<T, F, Fut>(what: &str, mut look: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
     within(what, async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        loop {
+            if let Some(found) = look().await {
+                return found;
+            }
+            tokio::time::sleep(POLL_EVERY).await;
         }
     })
     .await

@@ -85,7 +85,7 @@ impl Admin {
             ))),
             RouteOutcome::Unroutable => Ok(false),
             RouteOutcome::Routed(_) => {
-                publish::fan_out_unconfirmed(&targets, message, v.store().map(|s| &**s));
+                publish::fan_out_unconfirmed(&targets, message, v.store().map(|s| &**s), &v.tasks);
                 Ok(true)
             }
         }

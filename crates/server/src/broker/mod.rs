@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::flow::{Flow, Reasons};
 use crate::ids::ConnectionId;
 use crate::queue::delivery::ConnEvent;
+use crate::tasks::Tasks;
 use crate::vhost::Vhost;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +61,8 @@ pub struct Broker {
     store: Option<Arc<Store>>,
     /// Whether connections read from publishers now (see [`crate::flow`]).
     flow: Arc<Flow>,
+    /// Every detached task, so shutdown can end and wait for them.
+    tasks: Tasks,
 }
 
 impl Broker {
@@ -82,6 +85,7 @@ impl Broker {
             config,
             store,
             flow,
+            tasks: Tasks::default(),
         };
         broker.add_vhost(&broker.config.default_vhost.clone());
         broker.users.insert(
@@ -96,8 +100,12 @@ impl Broker {
     pub fn add_vhost(&self, name: &str) -> Arc<Vhost> {
         self.vhosts
             .entry(name.to_string())
-            .or_insert_with(|| Vhost::new(name, self.store.clone()))
+            .or_insert_with(|| Vhost::new(name, self.store.clone(), self.tasks.clone()))
             .clone()
+    }
+
+    pub(crate) fn tasks(&self) -> &Tasks {
+        &self.tasks
     }
 
     /// Flow control: connections subscribe, and stop reading while it says paused.
@@ -163,10 +171,6 @@ impl Broker {
 
     pub fn unregister_connection(&self, id: ConnectionId) {
         self.connections.remove(&id);
-    }
-
-    pub fn connection_count(&self) -> usize {
-        self.connections.len()
     }
 
     /// Asks every connection to close with 320 CONNECTION_FORCED.

@@ -44,7 +44,7 @@ impl Connection {
         self.syncs_in_flight += 1;
         let events = self.events_tx.clone();
         let connection = self.id;
-        tokio::spawn(async move {
+        self.broker.tasks().spawn(async move {
             let result = reply.await.unwrap_or(Err(warren_store::StoreError::Closed));
             let ok = match result {
                 Ok(()) => {

@@ -113,15 +113,16 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
     let _ = socket.set_nodelay(true);
     let (reader, writer_half) = socket.into_split();
     let window = Credit::new(DELIVERY_WINDOW);
-    let (writer, writer_task) = outbox::Outbox::start(writer_half, window.clone());
+    let (writer, writer_task) = outbox::Outbox::start(writer_half, window.clone(), broker.tasks());
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let hs = match handshake::run(&broker, reader, peer, &writer).await {
         Ok(hs) => hs,
         Err(closing) => {
-            // A lingering socket holds nothing of the broker (shutdown waits for that).
+            // A lingering socket holds nothing of the broker.
+            let tasks = broker.tasks().clone();
             drop(broker);
             if let Some(closing) = closing {
-                closing.finish().await;
+                tasks.linger(closing.finish()).await;
             }
             drop(writer);
             let _ = writer_task.await;
@@ -176,7 +177,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
     broker.unregister_connection(id);
     info!(connection = id, %peer, "connection closed");
     let timeout = broker.config.closing_timeout;
-    // A lingering socket holds nothing of the broker (shutdown waits for that).
+    // A lingering socket holds nothing of the broker.
+    let tasks = broker.tasks().clone();
     drop(broker);
     if let Some(trust_frames) = wait {
         let (reader, buf, decoder, writer) = conn.into_closing();
@@ -188,7 +190,7 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
             timeout,
             trust_frames,
         };
-        closing.finish().await;
+        tasks.linger(closing.finish()).await;
     } else {
         drop(conn);
     }

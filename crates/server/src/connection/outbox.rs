@@ -11,6 +11,7 @@
 //! returns, get-oks) meets TCP back-pressure instead of growing our buffers.
 
 use crate::credit::Credit;
+use crate::tasks::Tasks;
 use bytes::{Buf, Bytes};
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,7 +48,11 @@ pub(super) struct Outbox {
 impl Outbox {
     /// Starts the writer task for `socket`. The socket's write side is shut down when both the
     /// outbox and the task are gone, after everything sent has been written.
-    pub(super) fn start(socket: OwnedWriteHalf, window: Arc<Credit>) -> (Outbox, JoinHandle<()>) {
+    pub(super) fn start(
+        socket: OwnedWriteHalf,
+        window: Arc<Credit>,
+        tasks: &Tasks,
+    ) -> (Outbox, JoinHandle<()>) {
         let shared = Arc::new(Shared {
             socket,
             queued: AtomicUsize::new(0),
@@ -57,7 +62,7 @@ impl Outbox {
             reopened: Notify::new(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(write_queued(shared.clone(), rx));
+        let task = tasks.spawn(write_queued(shared.clone(), rx));
         (Outbox { shared, tx }, task)
     }
 

@@ -100,12 +100,12 @@ impl Queue {
         if st.timer_at.is_some_and(|t| t <= at) {
             return;
         }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        if tokio::runtime::Handle::try_current().is_err() {
             return;
-        };
+        }
         st.timer_at = Some(at);
         let queue = Arc::downgrade(self);
-        rt.spawn(async move {
+        self.tasks.spawn_until_cancelled(async move {
             // Past the deadline: a message expires once its time is strictly behind us.
             let wait = at.saturating_sub(now_ms()) + 1;
             tokio::time::sleep(Duration::from_millis(wait)).await;

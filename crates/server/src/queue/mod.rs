@@ -45,6 +45,7 @@ use crate::dead_letter::DeadLetterTarget;
 use crate::error::{AmqpError, AmqpResult};
 use crate::ids::ConnectionId;
 use crate::message::{Message, Slot};
+use crate::tasks::Tasks;
 use delivery::ConnEvent;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,6 +89,8 @@ pub struct Queue {
     /// Every `Enqueue` of this queue below this seq has been written (its reply resolved):
     /// only those bodies may be paged out, since only they can be read back.
     persisted_below: AtomicU64,
+    /// The broker's detached tasks, where the expiry timer runs.
+    tasks: Tasks,
     state: Mutex<State>,
 }
 
@@ -108,17 +111,25 @@ impl Hash for Queue {
 impl Queue {
     /// A transient queue whose dead letters go nowhere (for tests and benchmarks).
     pub fn new(name: &str, vhost: Arc<str>, options: QueueOptions) -> Arc<Queue> {
-        Self::with_store(name, vhost, options, None, Weak::<NoSink>::new())
+        Self::with_store(
+            name,
+            vhost,
+            options,
+            None,
+            Weak::<NoSink>::new(),
+            Tasks::default(),
+        )
     }
 
     /// A queue whose persistent messages go to the store (`stored`), or a transient one; its
-    /// dead letters go to `dead_letter_sink`.
+    /// dead letters go to `dead_letter_sink`; its expiry timer runs among `tasks`.
     pub(crate) fn with_store(
         name: &str,
         vhost: Arc<str>,
         options: QueueOptions,
         stored: Option<StoredQueue>,
         dead_letter_sink: Weak<dyn DeadLetterSink>,
+        tasks: Tasks,
     ) -> Arc<Queue> {
         let single_active = matches!(
             options.arguments.get("x-single-active-consumer"),
@@ -166,6 +177,7 @@ impl Queue {
             dead_letter,
             dead_letter_sink,
             persisted_below: AtomicU64::new(0),
+            tasks,
             state: Mutex::new(State::default()),
         })
     }

@@ -6,6 +6,7 @@ use super::entry::EXPIRY_UNKNOWN;
 use super::{DeadLetterSink, Entry, Queue, QueueOptions, State, StoredQueue};
 use crate::message::stored as persist;
 use crate::message::Slot;
+use crate::tasks::Tasks;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
@@ -21,6 +22,7 @@ pub(super) const PAGE_IN: usize = 256;
 impl Queue {
     /// A durable queue rebuilt at startup: `entries` are the stored (seq, delivery count)
     /// pairs in order; their bodies stay on disk until they near the head.
+    #[allow(clippy::too_many_arguments)] // a constructor: each is one of the queue's parts
     pub(crate) fn restore(
         name: &str,
         vhost: Arc<str>,
@@ -29,8 +31,9 @@ impl Queue {
         next_seq: u64,
         entries: Vec<(u64, u32)>,
         dead_letter_sink: Weak<dyn DeadLetterSink>,
+        tasks: Tasks,
     ) -> Arc<Queue> {
-        let q = Self::with_store(name, vhost, options, Some(stored), dead_letter_sink);
+        let q = Self::with_store(name, vhost, options, Some(stored), dead_letter_sink, tasks);
         let prioritized = q.max_priority.is_some();
         q.persisted_below.store(next_seq, Ordering::Relaxed);
         // Expiry times come from each message's publish time, stored with its body: unknown

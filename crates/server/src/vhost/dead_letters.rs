@@ -46,7 +46,12 @@ impl Vhost {
             if reason != Reason::Rejected {
                 targets.retain(|q| !dead_letter::is_cycle(Some(&dead.headers), &q.name));
             }
-            publish::fan_out_unconfirmed(&targets, dead.message, self.store.as_deref());
+            publish::fan_out_unconfirmed(
+                &targets,
+                dead.message,
+                self.store.as_deref(),
+                &self.tasks,
+            );
         }
     }
 }

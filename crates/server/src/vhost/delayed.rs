@@ -200,8 +200,9 @@ impl DelayedMessages {
     }
 
     fn start(self: &Arc<Self>, vhost: &Weak<Vhost>) {
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(release_due(self.clone(), vhost.clone()));
+        if let Some(v) = vhost.upgrade() {
+            v.tasks
+                .spawn_until_cancelled(release_due(self.clone(), vhost.clone()));
         }
     }
 

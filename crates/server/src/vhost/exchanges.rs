@@ -236,7 +236,7 @@ impl Vhost {
         let mut targets = Vec::new();
         let outcome = self.route_message(exchange, &message, headers.as_ref(), &mut targets);
         if matches!(outcome, RouteOutcome::Routed(_)) {
-            publish::fan_out_unconfirmed(&targets, message, self.store.as_deref());
+            publish::fan_out_unconfirmed(&targets, message, self.store.as_deref(), &self.tasks);
         }
     }
 

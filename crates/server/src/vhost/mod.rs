@@ -19,6 +19,7 @@ use crate::message::Message;
 use crate::meta::store::MetadataStore;
 use crate::meta::ExchangeMeta;
 use crate::queue::Queue;
+use crate::tasks::Tasks;
 use dashmap::DashMap;
 use delayed::DelayedMessages;
 use std::sync::atomic::AtomicUsize;
@@ -46,6 +47,8 @@ pub struct Vhost {
     /// publish path looks only when there is one).
     pub(crate) delayed: Arc<DelayedMessages>,
     delayed_count: AtomicUsize,
+    /// The broker's detached tasks: queue timers, `x-expires` watchers, delayed releases.
+    pub(crate) tasks: Tasks,
 }
 
 impl std::fmt::Debug for Vhost {
@@ -55,11 +58,11 @@ impl std::fmt::Debug for Vhost {
 }
 
 impl Vhost {
-    pub(crate) fn new(name: &str, store: Option<Arc<Store>>) -> Arc<Vhost> {
-        Arc::new_cyclic(|me| Self::build(name, store, me.clone()))
+    pub(crate) fn new(name: &str, store: Option<Arc<Store>>, tasks: Tasks) -> Arc<Vhost> {
+        Arc::new_cyclic(|me| Self::build(name, store, tasks, me.clone()))
     }
 
-    fn build(name: &str, store: Option<Arc<Store>>, me: Weak<Vhost>) -> Vhost {
+    fn build(name: &str, store: Option<Arc<Store>>, tasks: Tasks, me: Weak<Vhost>) -> Vhost {
         let vhost = Vhost {
             name: name.into(),
             router: Router::with_default_exchanges(),
@@ -71,6 +74,7 @@ impl Vhost {
             me,
             delayed: Arc::default(),
             delayed_count: AtomicUsize::new(0),
+            tasks,
         };
         for (xname, kind) in [
             ("", ExchangeKind::Direct),

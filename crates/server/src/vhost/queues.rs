@@ -96,8 +96,14 @@ impl Vhost {
                     arguments,
                 })?;
                 let stored = self.store_new_queue(&name, &options);
-                let q =
-                    Queue::with_store(&name, self.name.clone(), options, stored, self.me.clone());
+                let q = Queue::with_store(
+                    &name,
+                    self.name.clone(),
+                    options,
+                    stored,
+                    self.me.clone(),
+                    self.tasks.clone(),
+                );
                 v.insert(q.clone());
                 self.router.add_queue(&name, q.clone());
                 self.watch_expiry(&q);
@@ -162,11 +168,8 @@ impl Vhost {
         let Some(expires) = q.expires else {
             return;
         };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let (vhost, queue) = (self.me.clone(), Arc::downgrade(q));
-        rt.spawn(async move {
+        self.tasks.spawn_until_cancelled(async move {
             loop {
                 let wait = {
                     let Some(q) = queue.upgrade() else { return };
@@ -235,6 +238,7 @@ impl Vhost {
             next_seq,
             entries,
             self.me.clone(),
+            self.tasks.clone(),
         );
         self.queues.insert(name.to_string(), q.clone());
         // The x-expires clock starts again at recovery, as RabbitMQ's does.

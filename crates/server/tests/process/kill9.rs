@@ -112,6 +112,7 @@ async fn confirmed_messages_survive_kill_9_at_several_points() {
         while confirmed.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(30) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // Deliberately real time: the kill point is a moment in the publishers' stream.
         tokio::time::sleep(Duration::from_millis(*kill_after)).await;
         warren.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix.
         warren.wait().unwrap();
