@@ -27,6 +27,8 @@ mod durable;
 mod entry;
 mod expiry;
 mod limits;
+#[cfg(test)]
+mod model_tests;
 mod paging;
 mod settle;
 mod state;
