@@ -36,7 +36,11 @@ pub(crate) fn now_ms() -> u64 {
         ANCHOR.get_or_init(|| (Instant::from_std(std::time::Instant::now()), wall_ms()));
     match now.checked_duration_since(at) {
         Some(ahead) => epoch_ms.saturating_add(ahead.as_millis() as u64),
-        None => epoch_ms.saturating_sub(at.duration_since(now).as_millis() as u64),
+        // Rounded up behind the anchor (as `as_millis` rounds down ahead of it), so whole-ms
+        // steps of paused time move the result by exactly as much on either side.
+        None => {
+            epoch_ms.saturating_sub(at.duration_since(now).as_nanos().div_ceil(1_000_000) as u64)
+        }
     }
 }
 
