@@ -238,6 +238,8 @@ impl Queue {
             ));
             self.dispatch(st);
             self.drop_head_over_limit(st);
+            // Dropping the head may uncover one with a TTL that no timer watches yet.
+            self.arm_expiry_timer(st);
             true
         })
     }
