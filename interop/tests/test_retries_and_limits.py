@@ -198,6 +198,29 @@ def test_per_message_expiration_drops_at_the_head(conn, ch, scratch):
     assert ch.basic_get(queue)[0] is None
 
 
+@pytest.mark.parametrize("uncover", ["basic.get", "drop-head"])
+def test_an_expiring_message_uncovered_at_the_head_expires_on_its_own(conn, ch, scratch, uncover):
+    # Behind a message without TTL it cannot expire; once basic.get or x-max-length takes
+    # that one away it must expire on time with nothing else happening to the queue.
+    expired = scratch.queue(ch, "expired")
+    queue = scratch.queue(ch, "uncovered", arguments={
+        "x-max-length": 2, "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": expired})
+    ch.basic_publish("", queue, b"first")
+    ch.basic_publish("", queue, b"expiring", pika.BasicProperties(expiration="50"))
+    if uncover == "basic.get":
+        assert ch.basic_get(queue, auto_ack=True)[2] == b"first"
+    else:
+        ch.basic_publish("", queue, b"third")
+        _, props, body = _get_eventually(conn, ch, expired, "the dropped head")
+        assert (body, props.headers["x-death"][0]["reason"]) == (b"first", "maxlen")
+    method, props, body = _get_eventually(conn, ch, expired, "the uncovered expiring message")
+    assert body == b"expiring"
+    assert [d["reason"] for d in props.headers["x-death"]] == ["expired"]
+    left = 0 if uncover == "basic.get" else 1
+    assert ch.queue_declare(queue, passive=True).method.message_count == left
+
+
 @pytest.mark.parametrize("value,why", [
     ("soon", "no_integer"),
     ("-5", "{value_negative,-5}"),

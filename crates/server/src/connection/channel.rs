@@ -1,6 +1,7 @@
 //! Per-channel state owned by the connection task: the content assembler, unacked deliveries,
 //! consumers, prefetch, confirm and transaction modes.
 
+use super::confirm_tracker::ConfirmTracker;
 use crate::credit::Credit;
 use crate::message::{Message, Route};
 use crate::queue::Queue;
@@ -122,12 +123,8 @@ pub(super) struct Channel {
     /// The last queue declared on the channel ("" in later methods means this one).
     pub(super) last_queue: Option<String>,
     pub(super) confirm: bool,
-    /// Publish sequence number of the next confirmable publish (starts at 1).
-    pub(super) next_publish_seq: u64,
-    /// Highest publish sequence number already acked to the client.
-    pub(super) confirmed_upto: u64,
-    /// Publishes above `confirmed_upto` already nacked on their own (refused by a queue).
-    pub(super) nacked: Vec<u64>,
+    /// Publish sequence numbers and what is settled (confirm mode).
+    pub(super) confirms: ConfirmTracker,
     /// The consumer of `amq.rabbitmq.reply-to` on this channel (direct reply-to).
     pub(super) reply_consumer: Option<ReplyConsumer>,
     pub(super) tx: Option<Transaction>,
@@ -149,9 +146,7 @@ impl Channel {
             channel_credit: Credit::new(0),
             last_queue: None,
             confirm: false,
-            next_publish_seq: 1,
-            confirmed_upto: 0,
-            nacked: Vec::new(),
+            confirms: ConfirmTracker::default(),
             reply_consumer: None,
             tx: None,
             last_route: None,

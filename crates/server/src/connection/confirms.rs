@@ -1,7 +1,9 @@
 //! Publisher confirms: confirm.select, acking publishes once their batch is handled (and, for
 //! persistent messages, once the store has written them), nacks, and the tx.commit-ok that
-//! waits on the same store write.
+//! waits on the same store write. The per-channel bookkeeping (sequence numbers, what is
+//! settled) is `confirm_tracker`'s; this file decides when a range is due and sends frames.
 
+use super::confirm_tracker::Settlement;
 use super::Connection;
 use crate::error::{AmqpError, AmqpResult};
 use crate::queue::delivery::ConnEvent;
@@ -38,8 +40,8 @@ impl Connection {
         let confirms: Vec<(u16, u64)> = self
             .channels
             .values()
-            .filter(|ch| ch.confirm && !ch.closing && ch.next_publish_seq - 1 > ch.confirmed_upto)
-            .map(|ch| (ch.id, ch.next_publish_seq - 1))
+            .filter(|ch| ch.confirm && !ch.closing)
+            .filter_map(|ch| Some((ch.id, ch.confirms.unsettled_upto()?)))
             .collect();
         self.syncs_in_flight += 1;
         let events = self.events_tx.clone();
@@ -107,16 +109,8 @@ impl Connection {
         if !ch.confirm {
             return;
         }
-        let seq = ch.next_publish_seq - 1;
-        ch.nacked.push(seq);
-        self.send_method(
-            channel,
-            &Method::BasicNack(BasicNack {
-                delivery_tag: seq,
-                multiple: false,
-                requeue: false,
-            }),
-        );
+        let nack = ch.confirms.refuse_last();
+        self.send_settlement(channel, nack);
     }
 
     /// Sends basic.ack (or basic.nack when the store failed) for publishes up to `upto`.
@@ -124,32 +118,24 @@ impl Connection {
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
-        if !ch.confirm || ch.closing || upto <= ch.confirmed_upto || upto >= ch.next_publish_seq {
+        if !ch.confirm || ch.closing {
             return;
         }
-        // Publishes already nacked one by one are settled: nothing to send if they are all
-        // that is left in the range.
-        let nacked_in_range = ch
-            .nacked
-            .iter()
-            .filter(|&&s| s > ch.confirmed_upto && s <= upto)
-            .count() as u64;
-        ch.nacked.retain(|&s| s > upto);
-        if nacked_in_range == upto - ch.confirmed_upto {
-            ch.confirmed_upto = upto;
-            return;
+        if let Some(settlement) = ch.confirms.settle_upto(upto, ok) {
+            self.send_settlement(channel, settlement);
         }
-        let multiple = upto - ch.confirmed_upto > 1;
-        ch.confirmed_upto = upto;
-        let method = if ok {
+    }
+
+    fn send_settlement(&mut self, channel: u16, s: Settlement) {
+        let method = if s.ack {
             Method::BasicAck(BasicAck {
-                delivery_tag: upto,
-                multiple,
+                delivery_tag: s.tag,
+                multiple: s.multiple,
             })
         } else {
             Method::BasicNack(BasicNack {
-                delivery_tag: upto,
-                multiple,
+                delivery_tag: s.tag,
+                multiple: s.multiple,
                 requeue: false,
             })
         };
@@ -161,8 +147,8 @@ impl Connection {
         let due: Vec<(u16, u64)> = self
             .channels
             .values()
-            .filter(|ch| ch.confirm && !ch.closing && ch.next_publish_seq - 1 > ch.confirmed_upto)
-            .map(|ch| (ch.id, ch.next_publish_seq - 1))
+            .filter(|ch| ch.confirm && !ch.closing)
+            .filter_map(|ch| Some((ch.id, ch.confirms.unsettled_upto()?)))
             .collect();
         for (channel, upto) in due {
             self.confirm_upto(channel, upto, true);

@@ -9,6 +9,7 @@
 
 mod channel;
 mod closing;
+mod confirm_tracker;
 mod confirms;
 mod consume;
 mod direct_reply;

@@ -141,7 +141,7 @@ impl Connection {
         let confirm = ch.confirm;
         if confirm {
             // Confirmed at the end of this read batch by `finish_confirms`.
-            ch.next_publish_seq += 1;
+            ch.confirms.publish();
         }
         self.route_and_enqueue(channel, &publish, message, headers.as_ref(), confirm)
     }

@@ -28,6 +28,8 @@ mod durable;
 mod entry;
 mod expiry;
 mod limits;
+#[cfg(test)]
+mod model_tests;
 mod paging;
 mod settle;
 mod state;
@@ -249,6 +251,8 @@ impl Queue {
             ));
             self.dispatch(st);
             self.drop_head_over_limit(st);
+            // Dropping the head may uncover one with a TTL that no timer watches yet.
+            self.arm_expiry_timer(st);
             true
         })
     }

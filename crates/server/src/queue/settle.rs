@@ -27,6 +27,9 @@ impl Queue {
                 }
                 st.unacked.insert(seq, entry);
             }
+            // The new head may have a TTL that no timer watches yet (RabbitMQ expires it
+            // on time with no further operation on the queue).
+            self.arm_expiry_timer(st);
             Some((seq, message, redelivered, remaining))
         })
     }
