@@ -66,8 +66,11 @@ impl Flow {
 
     /// A connection's view of the state.
     pub(crate) fn subscribe(self: &Arc<Flow>) -> FlowWatch {
+        let rx = self.state.subscribe();
+        let paused = rx.borrow().any();
         FlowWatch {
-            rx: self.state.subscribe(),
+            rx,
+            paused,
             flow: self.clone(),
         }
     }
@@ -77,6 +80,9 @@ impl Flow {
 #[derive(Debug)]
 pub(crate) struct FlowWatch {
     rx: watch::Receiver<Reasons>,
+    /// The state as last seen: the connection asks on every turn of its loop, and reading
+    /// the watch's version (an atomic) is cheaper than borrowing its value (a lock).
+    paused: bool,
     /// Keeps the sender alive, so `changed` never ends for lack of one.
     flow: Arc<Flow>,
 }
@@ -85,11 +91,13 @@ impl FlowWatch {
     /// Whether publishing is paused now; counted as a pause when it is. Marks the state seen,
     /// so [`FlowWatch::changed`] waits for the next change.
     pub(crate) fn paused(&mut self) -> bool {
-        let paused = self.rx.borrow_and_update().any();
-        if paused {
+        if self.rx.has_changed().unwrap_or(false) {
+            self.paused = self.rx.borrow_and_update().any();
+        }
+        if self.paused {
             self.flow.pauses.fetch_add(1, Ordering::Relaxed);
         }
-        paused
+        self.paused
     }
 
     /// Resolves when the state changed since it was last seen.
@@ -98,6 +106,8 @@ impl FlowWatch {
             // Unreachable while `flow` holds the sender; never spin if it were not.
             std::future::pending::<()>().await;
         }
+        // `changed` marked the new state seen: take it now, `paused` will not see a change.
+        self.paused = self.rx.borrow_and_update().any();
     }
 }
 

@@ -105,11 +105,6 @@ impl Connection {
                 _ = self.writer.drained(), if wait_for_socket => {
                     self.last_read = Instant::now();
                 }
-                // The window filled and reopened between two turns of this loop (a client
-                // reading fast): the top never saw it full, but the queues stopped offering.
-                _ = self.writer.window_reopened() => {
-                    self.offer_again();
-                }
                 // Wait for data before holding a buffer for it: an idle connection keeps none.
                 ready = self.reader.readable(), if !flow_paused && !congested => {
                     if ready.is_err() {
@@ -227,6 +222,12 @@ impl Connection {
                 message,
             } => {
                 self.deliver_reply(channel, key, message);
+                None
+            }
+            // The window filled and reopened between two turns of this loop (a client reading
+            // fast): the top never saw it full, but the queues stopped offering.
+            ConnEvent::WindowReopened => {
+                self.offer_again();
                 None
             }
             ConnEvent::Shutdown => Some(Exit::Close(AmqpError::new(

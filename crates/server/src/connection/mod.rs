@@ -114,8 +114,13 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
     let _ = socket.set_nodelay(true);
     let (reader, writer_half) = socket.into_split();
     let window = Credit::new(DELIVERY_WINDOW);
-    let (writer, writer_task) = outbox::Outbox::start(writer_half, window.clone(), broker.tasks());
     let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (writer, writer_task) = outbox::Outbox::start(
+        writer_half,
+        window.clone(),
+        events_tx.clone(),
+        broker.tasks(),
+    );
     let hs = match handshake::run(&broker, reader, peer, &writer).await {
         Ok(hs) => hs,
         Err(closing) => {

@@ -11,6 +11,7 @@
 //! returns, get-oks) meets TCP back-pressure instead of growing our buffers.
 
 use crate::credit::Credit;
+use crate::queue::delivery::ConnEvent;
 use crate::tasks::Tasks;
 use bytes::{Buf, Bytes};
 use std::io::ErrorKind;
@@ -34,9 +35,10 @@ struct Shared {
     window: Arc<Credit>,
     /// Signalled when the writer task has written everything queued (or the socket died).
     drained: Notify,
-    /// Signalled (a stored permit, never lost) when the writer task's return reopened a full
-    /// delivery window: the connection must tell its queues, which stopped offering.
-    reopened: Notify,
+    /// Told when the writer task's return reopened a full delivery window: the connection
+    /// must tell its queues, which stopped offering. Through the connection's own event
+    /// channel, so its loop waits on nothing more per turn for this rare case.
+    reopened: mpsc::UnboundedSender<ConnEvent>,
 }
 
 /// The sending side, owned by the connection task.
@@ -51,6 +53,7 @@ impl Outbox {
     pub(super) fn start(
         socket: OwnedWriteHalf,
         window: Arc<Credit>,
+        reopened: mpsc::UnboundedSender<ConnEvent>,
         tasks: &Tasks,
     ) -> (Outbox, JoinHandle<()>) {
         let shared = Arc::new(Shared {
@@ -59,7 +62,7 @@ impl Outbox {
             queued_bytes: AtomicUsize::new(0),
             window,
             drained: Notify::new(),
-            reopened: Notify::new(),
+            reopened,
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tasks.spawn(write_queued(shared.clone(), rx));
@@ -103,12 +106,6 @@ impl Outbox {
         self.shared.queued.load(Ordering::Acquire) > 0
     }
 
-    /// Resolves when the writer task has reopened a delivery window that had run out (at once
-    /// if it did since the last call).
-    pub(super) async fn window_reopened(&self) {
-        self.shared.reopened.notified().await;
-    }
-
     /// Resolves once the writer task has written everything queued so far (at once if
     /// nothing is queued).
     pub(super) async fn drained(&self) {
@@ -137,7 +134,7 @@ async fn write_queued(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<(Byte
         }
         shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
         if shared.window.give_back(window) {
-            shared.reopened.notify_one();
+            let _ = shared.reopened.send(ConnEvent::WindowReopened);
         }
         if dead {
             // Unblock a connection waiting on us; its next read sees the dead socket.

@@ -34,6 +34,9 @@ pub enum ConnEvent {
     },
     /// The broker is shutting down: close with 320 CONNECTION_FORCED.
     Shutdown,
+    /// The connection's writer task gave back enough of a full delivery window to reopen it:
+    /// the queues that stopped offering to its consumers must be told.
+    WindowReopened,
     /// An operator closes this connection (the admin facade): 320 CONNECTION_FORCED with
     /// this text.
     ForceClose {
