@@ -46,6 +46,11 @@ impl Connection {
         self.syncs_in_flight += 1;
         let events = self.events_tx.clone();
         let connection = self.id;
+        // Each waiter is its own task, and tasks finish in any order: without this chain a
+        // later write's acks could arrive first and cover publishes whose write then failed.
+        let previous = self.last_persisted.take();
+        let (done, next) = tokio::sync::oneshot::channel();
+        self.last_persisted = Some(next);
         self.broker.tasks().spawn(async move {
             let result = reply.await.unwrap_or(Err(warren_store::StoreError::Closed));
             let ok = match result {
@@ -60,11 +65,16 @@ impl Connection {
                     false
                 }
             };
+            if let Some(previous) = previous {
+                // An error means that waiter is gone (shutdown): nothing to wait for.
+                let _ = previous.await;
+            }
             let _ = events.send(ConnEvent::Persisted {
                 ok,
                 confirms,
                 commits,
             });
+            let _ = done.send(());
         });
     }
 

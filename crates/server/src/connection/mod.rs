@@ -107,6 +107,9 @@ struct Connection {
     commits_waiting: Vec<u16>,
     /// Batches whose store write is still outstanding: confirms wait for them, in order.
     syncs_in_flight: u32,
+    /// Resolves when the newest store-write waiter has reported: the next one reports after
+    /// it, so `Persisted` events arrive in write order (their confirms rely on that).
+    last_persisted: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 /// Serves one accepted socket until it closes. Never panics on client input.
@@ -171,6 +174,7 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
         store_submits: 0,
         commits_waiting: Vec::new(),
         syncs_in_flight: 0,
+        last_persisted: None,
     };
     let exit = conn.run(events_rx).await;
     // Whether to wait for the client, and whether its frames can still be decoded.
