@@ -415,6 +415,27 @@ def test_direct_reply_to_answers_rpc_without_a_reply_queue(conn, ch, scratch):
     assert method.routing_key == address
 
 
+def test_direct_reply_to_mandatory_reply_is_returned_even_when_delivered(conn, ch, scratch):
+    # RabbitMQ routes a reply address to no queue, so mandatory means returned (NO_ROUTE),
+    # whether or not the address is live; the live one is delivered as well.
+    rpc = scratch.queue(ch, "rpcm")
+    client = conn.channel()
+    replies = []
+    client.basic_consume("amq.rabbitmq.reply-to",
+                         lambda c, m, p, b: replies.append(b), auto_ack=True)
+    client.basic_publish("", rpc, b"q", pika.BasicProperties(reply_to="amq.rabbitmq.reply-to"))
+    _, props, _ = _get_eventually(conn, ch, rpc, "the request")
+    ch.confirm_delivery()
+    for address in (props.reply_to, props.reply_to + "0", "amq.rabbitmq.reply-to.zzz"):
+        with pytest.raises(pika.exceptions.UnroutableError) as err:
+            ch.basic_publish("", address, b"4", mandatory=True)
+        returned = err.value.messages[0].method
+        assert (returned.reply_code, returned.reply_text) == (312, "NO_ROUTE")
+    wait_for(lambda: replies, "the reply", conn)
+    conn.sleep(0.2)
+    assert replies == [b"4"]
+
+
 def test_direct_reply_to_consumer_must_not_ack(ch):
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
         ch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=False)

@@ -108,23 +108,21 @@ impl Connection {
         Ok(())
     }
 
-    /// Routing of a publish to the default exchange: a reply address goes to its channel.
-    /// `None`: not a reply address; `Some(false)`: an address nobody answers at (unroutable).
-    pub(super) fn route_reply(&self, routing_key: &[u8], message: &Message) -> Option<bool> {
+    /// Routing of a publish to the default exchange: a reply address goes to its channel, if
+    /// that connection is still there. `false`: not a reply address (route it normally).
+    pub(super) fn route_reply(&self, routing_key: &[u8], message: &Message) -> bool {
         if !routing_key.starts_with(ADDRESS_PREFIX.as_bytes()) {
-            return None;
+            return false;
         }
-        let Some((connection, channel, key)) = parse_address(routing_key) else {
-            return Some(false);
-        };
-        Some(self.broker.send_to_connection(
-            connection,
-            ConnEvent::DirectReply {
+        if let Some((connection, channel, key)) = parse_address(routing_key) {
+            let event = ConnEvent::DirectReply {
                 channel,
                 key,
                 message: message.clone(),
-            },
-        ))
+            };
+            self.broker.send_to_connection(connection, event);
+        }
+        true
     }
 
     /// Writes a reply to the channel's reply consumer, if it is still the one addressed.

@@ -157,17 +157,13 @@ impl Connection {
         sync: bool,
     ) -> AmqpResult<()> {
         let exchange = ok_name(&publish.exchange)?;
-        // A reply to a direct reply-to address skips the queues altogether.
-        let reply = if exchange.is_empty() {
-            self.route_reply(message.routing_key(), &message)
-        } else {
-            None
-        };
-        if reply == Some(true) {
-            return Ok(());
-        }
+        // A reply to a direct reply-to address skips the queues altogether. Like RabbitMQ
+        // 3.10, which routes such a key to no queue, a mandatory reply is then returned
+        // (NO_ROUTE) whether or not it was handed to a live requester: the publisher cannot
+        // tell a live address from a stale one.
+        let reply = exchange.is_empty() && self.route_reply(message.routing_key(), &message);
         // A delayed-message exchange holds the message now and routes it when it is due.
-        if reply.is_none() && !self.vhost.is_internal(exchange) {
+        if !reply && !self.vhost.is_internal(exchange) {
             if let Some(stored) = self
                 .vhost
                 .hold_if_delayed(exchange, headers, &message, sync)
@@ -180,7 +176,7 @@ impl Connection {
             }
         }
         let mut targets = std::mem::take(&mut self.route_buf);
-        let outcome = if reply == Some(false) {
+        let outcome = if reply {
             RouteOutcome::Unroutable
         } else {
             self.vhost
