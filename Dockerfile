@@ -1,26 +1,39 @@
-# syntax=docker/dockerfile:1
-# Warren's container image. Three stages:
-#   build    compiles the release `warren` binary (clang/libclang-dev for RocksDB's bindgen)
-#   interop  the pika interop suite, run by `docker compose --profile interop` (see docs/deployment.md)
-#   runtime  the broker image: a slim Debian with only the binary (the default, last stage)
+# Warren's container image. Needs BuildKit (Docker 23+ uses it by default; with older engines set
+# DOCKER_BUILDKIT=1, and COMPOSE_DOCKER_CLI_BUILD=1 for docker-compose 1.x). Stages:
+#   build     compiles the release `warren` binary (clang/libclang-dev for RocksDB's bindgen)
+#   prebuilt  takes an already built binary from the context instead (scripts/compose-check)
+#   interop   the pika interop suite, run by `docker compose --profile interop` (docs/deployment.md)
+#   runtime   the broker image: a slim Debian with the binary and two small scripts (the default)
 #
-# Never built here: our machines have no Docker engine. See docs/deployment.md.
+# The base images are build arguments: the defaults are the public images users get;
+# scripts/compose-check, which has no registry, passes a Debian base it made with debootstrap.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
+ARG RUST_IMAGE=rust:${RUST_VERSION}-${DEBIAN_RELEASE}
+ARG PYTHON_IMAGE=python:3.11-slim-${DEBIAN_RELEASE}
+ARG RUNTIME_IMAGE=debian:${DEBIAN_RELEASE}-slim
+# The stage the runtime copies /usr/local/bin/warren from: build (the default) or prebuilt.
+ARG WARREN_BINARY_FROM=build
 
-FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
+FROM ${RUST_IMAGE} AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends clang libclang-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# -s: the release profile keeps line tables for profiling; the image does not need them.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p warren-server \
-    && install -m 0755 target/release/warren /usr/local/bin/warren
+    && install -s -m 0755 target/release/warren /usr/local/bin/warren
 
-FROM python:3.11-slim-${DEBIAN_RELEASE} AS interop
+# A release binary built for the same Debian release, stripped, placed at target/docker/warren
+# (the one file under target/ that .dockerignore lets in). Built only when selected.
+FROM ${RUNTIME_IMAGE} AS prebuilt
+COPY target/docker/warren /usr/local/bin/warren
+
+FROM ${PYTHON_IMAGE} AS interop
 WORKDIR /repo/interop
 COPY interop/requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
@@ -28,23 +41,32 @@ COPY interop/pytest.ini ./
 COPY interop/tests ./tests
 # The deployment checks in tests/test_deployment.py read these.
 COPY Dockerfile docker-compose.yml .dockerignore Cargo.toml /repo/
+COPY docker /repo/docker
+COPY scripts /repo/scripts
 CMD ["python", "-m", "pytest"]
 
-FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+FROM ${WARREN_BINARY_FROM} AS binary
+
+FROM ${RUNTIME_IMAGE} AS runtime
 RUN groupadd --system warren \
     && useradd --system --gid warren --home-dir /var/lib/warren --shell /usr/sbin/nologin warren \
     && mkdir -p /var/lib/warren \
     && chown warren:warren /var/lib/warren
-COPY --from=build /usr/local/bin/warren /usr/local/bin/warren
-# Listen on IPv4 explicitly: container networks often have IPv6 disabled.
+COPY --from=binary /usr/local/bin/warren /usr/local/bin/warren
+COPY docker/entrypoint.sh /usr/local/bin/warren-entrypoint
+COPY docker/healthcheck.sh /usr/local/bin/warren-healthcheck
+# Listen on IPv4 explicitly: container networks often have IPv6 disabled. NO_COLOR: the log
+# goes to `docker logs` and collectors, not to a terminal.
 ENV WARREN_LISTEN=0.0.0.0:5672 \
-    WARREN_DATA_DIR=/var/lib/warren
+    WARREN_DATA_DIR=/var/lib/warren \
+    NO_COLOR=1
 USER warren
+# Only AMQP: TLS (5671), management (15672) and metrics (15692) do not exist yet.
 EXPOSE 5672
 VOLUME /var/lib/warren
-# No AMQP client in this image: the check is "the port accepts a TCP connection".
-HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["bash", "-c", "</dev/tcp/127.0.0.1/5672"]
-# warren stops cleanly on SIGTERM (docker stop).
+# Healthy when the port of WARREN_LISTEN's first address answers the AMQP protocol header.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["warren-healthcheck"]
+# warren stops cleanly on SIGTERM (docker stop); the entrypoint execs it as PID 1.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/local/bin/warren"]
+ENTRYPOINT ["/usr/local/bin/warren-entrypoint"]

@@ -1,11 +1,13 @@
-"""Checks of the deployment files that can be made without a Docker engine.
+"""Static checks of the deployment files, and runs of the image's two scripts outside Docker.
 
-No Docker engine runs on our machines, so the image is never built here. What can be checked is
-checked: docker-compose.yml parses and names the right image, ports, volume, environment,
-healthcheck and profiles; the Dockerfile has the stages, port, volume and healthcheck the compose
-file relies on; the healthcheck command really tells an open port from a closed one; and the
-binary documents every WARREN_* variable the compose file sets. These are not broker scenarios,
-so they are not parametrized by broker.
+scripts/compose-check builds the image and runs it with Compose for real; it needs a Docker
+engine and takes minutes, so it is not part of this suite (docs/deployment.md). What is checked
+here needs none: docker-compose.yml parses and names the right image, ports, volume, environment,
+healthcheck and profiles, and keeps to what docker-compose 1.29 accepts; the check's override
+keeps to loopback; the Dockerfile has the stages, base-image arguments, port, volume and
+healthcheck the compose file relies on; the entrypoint maps RabbitMQ's variables; the healthcheck
+tells a broker from a closed or silent port. These are not broker scenarios, so they are not
+parametrized by broker.
 """
 
 import os
@@ -13,6 +15,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,8 +27,12 @@ from conftest import configured_brokers
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
+DOCKER_DIR = REPO / "docker"
+CHECK_OVERRIDE = DOCKER_DIR / "compose-check.yml"
+ENTRYPOINT = DOCKER_DIR / "entrypoint.sh"
+HEALTHCHECK_SCRIPT = DOCKER_DIR / "healthcheck.sh"
 DATA_DIR = "/var/lib/warren"
-HEALTHCHECK = ["CMD", "bash", "-c", "</dev/tcp/127.0.0.1/5672"]
+HEALTHCHECK = ["CMD", "warren-healthcheck"]
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +59,21 @@ def stages(dockerfile):
     for word, args in dockerfile:
         if word == "FROM":
             current = args.split(" AS ")[-1].strip() if " AS " in args else args
-            result[current] = []
+            result[current] = [("FROM", args)]
         elif current is not None:
             result[current].append((word, args))
+    return result
+
+
+def global_args(dockerfile):
+    """The ARGs before the first FROM, as {name: default}."""
+    result = {}
+    for word, args in dockerfile:
+        if word == "FROM":
+            break
+        if word == "ARG":
+            name, _, default = args.partition("=")
+            result[name] = default
     return result
 
 
@@ -66,16 +85,15 @@ def interpolate_defaults(text):
 def test_compose_broker_service(compose):
     warren = compose["services"]["warren"]
     assert warren["image"] == "warren:latest"
-    assert warren["build"]["context"] == "."
-    assert warren["build"]["dockerfile"] == "Dockerfile"
-    assert warren["build"]["target"] == "runtime"
+    assert warren["build"] == {"context": ".", "dockerfile": "Dockerfile", "target": "runtime"}
     assert "5672:5672" in warren["ports"]
     assert f"warren-data:{DATA_DIR}" in warren["volumes"]
-    assert "warren-data" in compose["volumes"]
+    # A fixed volume name: the data does not move when the project (directory) name changes.
+    assert compose["volumes"]["warren-data"] == {"name": "warren-data"}
     env = warren["environment"]
-    # Never guest by default: guest may only log in from loopback, and container clients are not.
-    assert env["WARREN_DEFAULT_USER"] == "${WARREN_DEFAULT_USER:-warren}"
-    assert env["WARREN_DEFAULT_PASS"] == "${WARREN_DEFAULT_PASS:-warren}"
+    # RabbitMQ's variable names; never guest by default (guest may only log in from loopback).
+    assert env["RABBITMQ_DEFAULT_USER"] == "${RABBITMQ_DEFAULT_USER:-warren}"
+    assert env["RABBITMQ_DEFAULT_PASS"] == "${RABBITMQ_DEFAULT_PASS:-warren}"
     assert env["WARREN_DATA_DIR"] == DATA_DIR
     assert env["WARREN_LISTEN"] == "0.0.0.0:5672"  # the port that is published and health-checked
     health = warren["healthcheck"]
@@ -83,6 +101,20 @@ def test_compose_broker_service(compose):
     for key in ("interval", "timeout", "start_period"):
         assert re.fullmatch(r"\d+s", health[key]), key
     assert health["retries"] >= 1
+    assert warren["restart"] == "unless-stopped"
+    assert re.fullmatch(r"\d+s", warren["stop_grace_period"])
+
+
+def test_compose_file_keeps_to_what_compose_1_29_accepts(compose):
+    """docker-compose 1.29 (Debian's) rejects a top-level `name` and `depends_on.*.required`,
+    both of which Compose v2 accepts; `docker-compose config` showed both errors."""
+    assert "name" not in compose
+    assert "version" not in compose  # obsolete in v2, optional in 1.29
+    for name, service in compose["services"].items():
+        depends = service.get("depends_on", {})
+        if isinstance(depends, dict):
+            for target, condition in depends.items():
+                assert "required" not in condition, f"{name} -> {target}"
 
 
 def test_compose_interop_profile(compose):
@@ -92,113 +124,234 @@ def test_compose_interop_profile(compose):
     assert interop["depends_on"]["warren"]["condition"] == "service_healthy"
     raw = interop["environment"]["WARREN_URL"]
     # The suite logs in with whatever user the broker service was configured with.
-    assert raw.startswith("amqp://${WARREN_DEFAULT_USER:-warren}:${WARREN_DEFAULT_PASS:-warren}@")
+    assert raw.startswith("amqp://${RABBITMQ_DEFAULT_USER:-warren}:${RABBITMQ_DEFAULT_PASS:-warren}@")
     url = urlsplit(interpolate_defaults(raw))
     assert (url.scheme, url.username, url.password) == ("amqp", "warren", "warren")
     assert (url.hostname, url.port, url.path) == ("warren", 5672, "/%2F")
     assert "RABBITMQ_URL" in interop["environment"]
 
 
-def test_compose_rabbitmq_profile(compose):
-    rabbit = compose["services"]["rabbitmq"]
+def test_compose_rabbitmq_and_metrics_profiles(compose):
+    services = compose["services"]
+    rabbit = services["rabbitmq"]
     assert rabbit["profiles"] == ["rabbitmq"]
     assert rabbit["image"] == "rabbitmq:3.10-management"
     # Host ports must not clash with Warren's 5672.
     assert all(not p.startswith("5672:") for p in rabbit["ports"])
+    assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["metrics"]
+    [mount] = services["prometheus"]["volumes"]
+    source = mount.split(":")[0]
+    scrape = yaml.safe_load((REPO / source).read_text())
+    [job] = scrape["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == ["warren:15692"]
     # Only the broker runs without a profile.
-    unprofiled = [name for name, s in compose["services"].items() if not s.get("profiles")]
+    unprofiled = [name for name, s in services.items() if not s.get("profiles")]
     assert unprofiled == ["warren"]
+
+
+def test_check_override_keeps_to_loopback_and_its_own_names():
+    """scripts/compose-check runs the broker with this file on top: host network, a loopback
+    listener, and its own image and volume, so a real deployment is never touched."""
+    override = yaml.safe_load(CHECK_OVERRIDE.read_text())
+    warren = override["services"]["warren"]
+    assert warren["network_mode"] == "host"
+    assert "ports" not in warren and "networks" not in warren
+    listen = interpolate_defaults(warren["environment"]["WARREN_LISTEN"])
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", listen), listen
+    assert warren["image"] != "warren:latest"
+    assert override["volumes"]["warren-data"]["name"] != "warren-data"
+    assert warren["environment"]["RABBITMQ_DEFAULT_USER"] not in ("guest", "warren")
 
 
 def test_dockerfile_stages(dockerfile):
     by_stage = stages(dockerfile)
-    assert list(by_stage) == ["build", "interop", "runtime"]  # runtime last: the default target
+    # runtime last: the default target
+    assert list(by_stage) == ["build", "prebuilt", "interop", "binary", "runtime"]
     build = " ".join(args for _, args in by_stage["build"])
     assert "clang" in build and "libclang-dev" in build
     assert "cargo build --release --locked -p warren-server" in build
     runtime = by_stage["runtime"]
-    assert ("EXPOSE", "5672") in runtime
+    assert ("COPY", "--from=binary /usr/local/bin/warren /usr/local/bin/warren") in runtime
+    assert ("EXPOSE", "5672") in runtime  # only AMQP exists so far
     assert ("VOLUME", DATA_DIR) in runtime
-    assert ("ENTRYPOINT", '["/usr/local/bin/warren"]') in runtime
+    assert ("ENTRYPOINT", '["/usr/local/bin/warren-entrypoint"]') in runtime
     env = " ".join(args for word, args in runtime if word == "ENV")
     assert f"WARREN_DATA_DIR={DATA_DIR}" in env and "WARREN_LISTEN=0.0.0.0:5672" in env
     [health] = [args for word, args in runtime if word == "HEALTHCHECK"]
-    assert health.endswith('CMD ["bash", "-c", "</dev/tcp/127.0.0.1/5672"]')
+    assert health.endswith('CMD ["warren-healthcheck"]')
     assert any(word == "USER" and args == "warren" for word, args in runtime)
+    copied = {args for word, args in runtime if word == "COPY"}
+    assert "docker/entrypoint.sh /usr/local/bin/warren-entrypoint" in copied
+    assert "docker/healthcheck.sh /usr/local/bin/warren-healthcheck" in copied
+    assert ("COPY", "target/docker/warren /usr/local/bin/warren") in by_stage["prebuilt"]
+
+
+def test_dockerfile_base_images_are_arguments_defaulting_to_public_images(dockerfile):
+    """One Dockerfile: users get the public images, the check passes its debootstrap base."""
+    args = global_args(dockerfile)
+    assert args["RUST_IMAGE"] == "rust:${RUST_VERSION}-${DEBIAN_RELEASE}"
+    assert args["PYTHON_IMAGE"] == "python:3.11-slim-${DEBIAN_RELEASE}"
+    assert args["RUNTIME_IMAGE"] == "debian:${DEBIAN_RELEASE}-slim"
+    assert args["DEBIAN_RELEASE"] == "bookworm"
+    assert args["WARREN_BINARY_FROM"] == "build"  # users compile; only the check takes a binary
+    froms = {name: body[0][1] for name, body in stages(dockerfile).items()}
+    assert froms == {
+        "build": "${RUST_IMAGE} AS build",
+        "prebuilt": "${RUNTIME_IMAGE} AS prebuilt",
+        "interop": "${PYTHON_IMAGE} AS interop",
+        "binary": "${WARREN_BINARY_FROM} AS binary",
+        "runtime": "${RUNTIME_IMAGE} AS runtime",
+    }
 
 
 def test_dockerfile_rust_is_at_least_the_workspace_msrv(dockerfile):
-    [arg] = [a for w, a in dockerfile if w == "ARG" and a.startswith("RUST_VERSION=")]
-    image_version = tuple(int(x) for x in arg.split("=")[1].split("."))
+    version = global_args(dockerfile)["RUST_VERSION"]
+    image_version = tuple(int(x) for x in version.split("."))
     msrv = re.search(r'rust-version\s*=\s*"([\d.]+)"', (REPO / "Cargo.toml").read_text())
     assert image_version >= tuple(int(x) for x in msrv.group(1).split("."))
 
 
 def test_dockerignore_keeps_build_output_out_of_the_context():
-    ignored = (REPO / ".dockerignore").read_text().split()
+    lines = [line for line in (REPO / ".dockerignore").read_text().split() if line]
     for entry in ("target", ".git", "**/.venv"):
-        assert entry in ignored
+        assert entry in lines
+    # The one exception: the binary the `prebuilt` stage copies.
+    assert [line for line in lines if line.startswith("!")] == ["!target/docker/warren"]
 
 
-def run_healthcheck(host, port):
-    """The compose healthcheck's command, aimed at host:port instead of 127.0.0.1:5672."""
-    argv = [arg.replace("127.0.0.1/5672", f"{host}/{port}") for arg in HEALTHCHECK[1:]]
-    return subprocess.run(argv, capture_output=True, timeout=10).returncode
+def run_entrypoint(tmp_path, env, *args):
+    """docker/entrypoint.sh with a stub `warren` first on PATH that prints what it was given."""
+    stub = tmp_path / "warren"
+    stub.write_text('#!/bin/sh\necho "user=${WARREN_DEFAULT_USER:-} pass=${WARREN_DEFAULT_PASS:-} args=$*"\n')
+    stub.chmod(0o755)
+    full_env = {"PATH": f"{tmp_path}:/usr/bin:/bin", **env}
+    return subprocess.run(["sh", str(ENTRYPOINT), *args], env=full_env, capture_output=True,
+                          text=True, timeout=10)
 
 
-def test_healthcheck_command_tells_open_from_closed_ports():
-    assert shutil.which("bash"), "the healthcheck needs bash, as the runtime image has"
+def test_entrypoint_maps_rabbitmq_variables(tmp_path):
+    out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_USER": "ann", "RABBITMQ_DEFAULT_PASS": "pw",
+                                    "RABBITMQ_DEFAULT_VHOST": "/"}, "--listen", "127.0.0.1:1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "user=ann pass=pw args=--listen 127.0.0.1:1"
+    # WARREN_* wins over its RABBITMQ_* twin.
+    out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_USER": "ann", "WARREN_DEFAULT_USER": "bob"})
+    assert out.stdout.strip() == "user=bob pass= args="
+    # A vhost Warren cannot create yet is refused, not ignored.
+    out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_VHOST": "orders"})
+    assert out.returncode == 78
+    assert out.stdout == "" and "RABBITMQ_DEFAULT_VHOST=orders is not supported" in out.stderr
+
+
+def run_healthcheck(listen):
+    env = {"PATH": "/usr/bin:/bin", "WARREN_LISTEN": listen}
+    return subprocess.run(["bash", str(HEALTHCHECK_SCRIPT)], env=env, capture_output=True,
+                          timeout=15).returncode
+
+
+def test_healthcheck_tells_a_broker_from_closed_and_silent_ports():
+    assert shutil.which("bash") and shutil.which("timeout"), "the runtime image has both"
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        assert run_healthcheck("127.0.0.1", port) == 0
-    assert run_healthcheck("127.0.0.1", port) != 0  # closed now
+        # Accepts TCP, never answers AMQP: not healthy.
+        assert run_healthcheck(f"127.0.0.1:{port}") != 0
+    assert run_healthcheck(f"127.0.0.1:{port}") != 0  # closed now
     for broker in configured_brokers():
         url = urlsplit(broker.url)
-        assert run_healthcheck(url.hostname, url.port or 5672) == 0, broker.name
+        assert run_healthcheck(f"{url.hostname}:{url.port or 5672}") == 0, broker.name
+        if url.hostname == "127.0.0.1":
+            # A wildcard listen address is checked through loopback.
+            assert run_healthcheck(f"0.0.0.0:{url.port or 5672},[::]:1") == 0, broker.name
 
 
-def test_warren_documents_every_variable_compose_sets(compose):
+def test_healthcheck_rejects_a_non_amqp_answer():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def answer_http():
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(8)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+        server = threading.Thread(target=answer_http, daemon=True)
+        server.start()
+        assert run_healthcheck(f"127.0.0.1:{listener.getsockname()[1]}") != 0
+        server.join(5)
+
+
+def test_warren_reads_every_variable_compose_sets(compose):
+    """Each WARREN_* the compose files set is one the binary reads; each RABBITMQ_* one the
+    entrypoint maps."""
     binary = os.environ.get("WARREN_BIN")
     if not binary:
         pytest.skip("WARREN_BIN not set (interop/run sets it to the binary it built)")
     help_text = subprocess.run([binary, "--help"], capture_output=True, text=True,
                                timeout=10, check=True).stdout
-    for name in compose["services"]["warren"]["environment"]:
+    entrypoint = ENTRYPOINT.read_text()
+    override = yaml.safe_load(CHECK_OVERRIDE.read_text())
+    names = set(compose["services"]["warren"]["environment"])
+    names |= set(override["services"]["warren"]["environment"])
+    for name in names:
         if name.startswith("WARREN_"):
             assert f"env: {name}" in help_text, f"warren --help does not mention {name}"
+        elif name.startswith("RABBITMQ_"):
+            assert f"${name}" in entrypoint, f"docker/entrypoint.sh does not map {name}"
 
 
-def test_docker_compose_config_when_available():
-    """`docker compose config` validates against the real schema, when the plugin exists."""
+def compose_commands():
+    """The Compose implementations on this machine: v2 (`docker compose`) and/or 1.29."""
+    found = []
     docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip("no docker CLI on this machine")
-    probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
-    if probe.returncode != 0:
-        pytest.skip("the docker CLI here has no compose plugin ('docker compose' unknown)")
-    out = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE_FILE), "--profile", "interop",
-         "--profile", "rabbitmq", "config"],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
-    )
-    assert out.returncode == 0, out.stderr
-    resolved = yaml.safe_load(out.stdout)
-    assert resolved["services"]["warren"]["image"] == "warren:latest"
-    assert set(resolved["services"]) == {"warren", "interop", "rabbitmq"}
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True,
+                                 timeout=30).returncode == 0:
+        found.append([docker, "compose"])
+    if shutil.which("docker-compose"):
+        found.append(["docker-compose"])
+    return found
+
+
+def test_compose_config_validates_when_compose_is_installed():
+    """`config` validates against each installed Compose's own schema, with every profile and
+    with the check's override on top. scripts/compose-check installs docker-compose 1.29."""
+    commands = compose_commands()
+    if not commands:
+        pytest.skip("neither `docker compose` nor docker-compose is installed here")
+    for command in commands:
+        for extra in ([], ["-f", str(CHECK_OVERRIDE)]):
+            out = subprocess.run(
+                [*command, "-f", str(COMPOSE_FILE), *extra, "--profile", "interop", "--profile",
+                 "rabbitmq", "--profile", "metrics", "config"],
+                capture_output=True, text=True, timeout=60, cwd=REPO,
+            )
+            assert out.returncode == 0, f"{command} {extra}: {out.stderr}"
+            resolved = yaml.safe_load(out.stdout)
+            assert set(resolved["services"]) == {"warren", "interop", "rabbitmq", "prometheus",
+                                                 "grafana"}
+            expected = "warren:compose-check" if extra else "warren:latest"
+            assert resolved["services"]["warren"]["image"] == expected
+
+
+def test_scripts_parse():
+    for script in (REPO / "scripts" / "compose-check", REPO / "scripts" / "lib" / "compose-check.sh",
+                   HEALTHCHECK_SCRIPT):
+        subprocess.run(["bash", "-n", str(script)], check=True, timeout=10)
+    subprocess.run(["sh", "-n", str(ENTRYPOINT)], check=True, timeout=10)
 
 
 def test_interop_image_holds_every_repo_file_these_checks_read(dockerfile):
     """The compose interop profile runs this file inside the interop image, where the repository
-    is only what that stage copies to /repo: every top-level file read here must be copied."""
+    is only what that stage copies to /repo: every top-level entry read here must be copied."""
     copied = set()
     for word, args in stages(dockerfile)["interop"]:
         if word == "COPY":
             parts = args.split()
-            if parts[-1] == "/repo/":
+            if parts[-1].startswith("/repo/"):
                 copied.update(parts[:-1])
     source = Path(__file__).read_text()
     read_here = set(re.findall(r'REPO / "([\w.-]+)"', source))
-    read_here |= {p.name for p in (COMPOSE_FILE, DOCKERFILE)}
+    read_here |= {p.name for p in (COMPOSE_FILE, DOCKERFILE, DOCKER_DIR)}
     assert read_here <= copied, f"not copied into the interop image: {sorted(read_here - copied)}"
