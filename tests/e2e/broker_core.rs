@@ -7,8 +7,8 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use std::time::Duration;
 use warren_testkit::{
-    connect, declare_queue, eventually_some, next, publish, ready_count, reply_code, start_broker,
-    within, RawClient,
+    broker_with_channel, connect, declare_queue, eventually_some, next, publish, ready_count,
+    reply_code, start_broker, within, RawClient,
 };
 
 async fn consumer(ch: &Channel, queue: &str, tag: &str) -> lapin::Consumer {
@@ -24,9 +24,7 @@ async fn consumer(ch: &Channel, queue: &str, tag: &str) -> lapin::Consumer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_exchange_publish_consume_in_order_with_properties() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "orders").await;
     let mut headers = FieldTable::default();
     headers.insert("attempt".into(), AMQPValue::LongInt(3));
@@ -73,9 +71,7 @@ async fn default_exchange_publish_consume_in_order_with_properties() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_placed_fans_out_to_every_service() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     ch.exchange_declare(
         "orders.placed".into(),
         ExchangeKind::Fanout,
@@ -114,9 +110,7 @@ async fn order_placed_fans_out_to_every_service() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_and_direct_routing() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     for (q, key) in [
         ("nyse", "stock.*.nyse"),
         ("audit", "audit.#"),
@@ -159,9 +153,7 @@ async fn topic_and_direct_routing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirms_and_mandatory_returns() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
@@ -216,9 +208,7 @@ async fn confirms_and_mandatory_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nack_requeue_redelivers_and_reject_drops() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "work").await;
     publish(&ch, "", "work", b"job").await;
     let mut c = consumer(&ch, "work", "w").await;
@@ -244,9 +234,7 @@ async fn nack_requeue_redelivers_and_reject_drops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacked_messages_return_in_order_when_a_consumer_dies() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "jobs").await;
     for i in 0..5u8 {
         publish(&ch, "", "jobs", &[i]).await;
@@ -269,9 +257,7 @@ async fn unacked_messages_return_in_order_when_a_consumer_dies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefetch_limits_unacked_deliveries() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "pf").await;
     for i in 0..10u8 {
         publish(&ch, "", "pf", &[i]).await;
@@ -293,9 +279,7 @@ async fn prefetch_limits_unacked_deliveries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_between_consumers() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "rr").await;
     let mut a = consumer(&ch, "rr", "a").await;
     let mut b = consumer(&ch, "rr", "b").await;
@@ -314,9 +298,7 @@ async fn round_robin_between_consumers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_get_and_get_empty() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "g").await;
     assert!(ch
         .basic_get("g".into(), BasicGetOptions::default())
@@ -485,9 +467,7 @@ async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_and_delete_report_counts_and_preconditions() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "p").await;
     for _ in 0..3 {
         publish(&ch, "", "p", b"x").await;
@@ -521,9 +501,7 @@ async fn purge_and_delete_report_counts_and_preconditions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_queue_cancels_its_consumers() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "gone").await;
     let mut c = consumer(&ch, "gone", "watcher").await;
     let admin = conn.create_channel().await.unwrap();
@@ -540,9 +518,7 @@ async fn deleting_a_queue_cancels_its_consumers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_commit_and_rollback() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "tx").await;
     ch.tx_select().await.unwrap();
     publish(&ch, "", "tx", b"rolled back").await;
@@ -557,9 +533,7 @@ async fn transactions_commit_and_rollback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_message_crosses_many_body_frames() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "big").await;
     let body: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     publish(&ch, "", "big", &body).await;
@@ -583,9 +557,7 @@ async fn clean_shutdown_closes_clients_with_connection_forced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_rules_exclusive_and_tag_reuse() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "ex").await;
     let _c = ch
         .basic_consume(
@@ -640,9 +612,7 @@ async fn consumer_rules_exclusive_and_tag_reuse() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, conn, ch) = broker_with_channel().await;
     let err = ch
         .exchange_declare(
             "amq.mine".into(),
@@ -740,9 +710,7 @@ async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_exchange_routes_on_header_values() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "pdf-reports").await;
     let mut args = FieldTable::default();
     args.insert("x-match".into(), AMQPValue::LongString("all".into()));
@@ -776,9 +744,7 @@ async fn headers_exchange_routes_on_header_values() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn global_qos_is_shared_by_the_channel_consumers() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "g1").await;
     declare_queue(&ch, "g2").await;
     for _ in 0..3 {
@@ -821,9 +787,7 @@ async fn global_qos_is_shared_by_the_channel_consumers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recover_requeues_unacked_and_auto_delete_queues_go_with_their_last_consumer() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "rec").await;
     publish(&ch, "", "rec", b"again").await;
     let mut c = consumer(&ch, "rec", "r").await;

@@ -18,7 +18,8 @@ use warren_codec::generated::{
 use warren_codec::{FieldValue, LongStr, Method, ShortStr};
 use warren_server::Server;
 use warren_testkit::{
-    connect, declare_queue, next, publish, reply_code, start_broker, url, within, RawClient,
+    broker_with_channel, connect, declare_queue, next, publish, reply_code, start_broker, url,
+    within, RawClient,
 };
 
 async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind, auto_delete: bool) {
@@ -384,9 +385,7 @@ async fn exchange_declare_passive_equivalence_and_auto_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_unbind_stops_the_flow_between_exchanges() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_exchange(&ch, "upstream", ExchangeKind::Fanout, false).await;
     declare_exchange(&ch, "downstream", ExchangeKind::Direct, false).await;
     declare_queue(&ch, "sink").await;
@@ -445,9 +444,7 @@ async fn exchange_unbind_stops_the_flow_between_exchanges() {
 async fn queue_delete_if_unused_refuses_while_a_consumer_is_attached() {
     // if-empty with messages is covered by broker_core's
     // `purge_and_delete_report_counts_and_preconditions`.
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "busy").await;
     let mut c = consumer(&ch, "busy", false).await;
 
@@ -821,9 +818,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lazy_and_default_queue_modes_are_accepted() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     for (queue, mode) in [("lazy-q", "lazy"), ("default-q", "default")] {
         let mut args = FieldTable::default();
         args.insert("x-queue-mode".into(), AMQPValue::LongString(mode.into()));
@@ -848,9 +843,7 @@ async fn lazy_and_default_queue_modes_are_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_leave_a_working_connection_alone() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, conn, ch) = broker_with_channel().await;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
@@ -933,9 +926,7 @@ async fn hostile_clients_leave_a_working_connection_alone() {
 async fn deleting_what_does_not_exist_is_ok() {
     // RabbitMQ 3.x answers delete-ok (count 0) for a queue or exchange that is not there, so
     // cleanup code deletes without checking first; the channel stays open.
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     let count = within(
         "queue.delete of a missing queue",
         ch.queue_delete("never-declared".into(), QueueDeleteOptions::default()),

@@ -9,18 +9,10 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_server::Server;
-use warren_testkit::{start_broker_in, url, within};
+use warren_testkit::{open_channel, start_broker_in, within};
 
 fn persistent() -> BasicProperties {
     BasicProperties::default().with_delivery_mode(2)
-}
-
-async fn open(server: &Server) -> (lapin::Connection, Channel) {
-    let conn = lapin::Connection::connect(&url(server), lapin::ConnectionProperties::default())
-        .await
-        .expect("lapin connects");
-    let ch = conn.create_channel().await.expect("channel");
-    (conn, ch)
 }
 
 async fn queue(ch: &Channel, name: &str, durable: bool) {
@@ -136,7 +128,7 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     for (name, durable) in [("orders.x", true), ("scratch.x", false)] {
         ch.exchange_declare(
             name.into(),
@@ -196,7 +188,7 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
     conn.close(200, "bye".into()).await.unwrap();
 
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     assert!(exists(&conn, "exchange", "orders.x").await);
     assert!(!exists(&conn, "exchange", "scratch.x").await);
     assert!(exists(&conn, "queue", "payments").await);
@@ -240,7 +232,7 @@ async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     queue(&ch, "work", true).await;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
@@ -266,7 +258,7 @@ async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
     drop(conn);
 
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     let got = drain(&ch, "work").await;
     assert_eq!(
         got,
@@ -280,7 +272,7 @@ async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
 
     // Drained and acked: nothing comes back after another restart.
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     assert!(drain(&ch, "work").await.is_empty());
     conn.close(200, "bye".into()).await.unwrap();
     server.shutdown().await;
@@ -291,7 +283,7 @@ async fn a_message_in_two_queues_lives_until_both_are_done_with_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     ch.exchange_declare(
         "order.placed".into(),
         ExchangeKind::Fanout,
@@ -323,7 +315,7 @@ async fn a_message_in_two_queues_lives_until_both_are_done_with_it() {
     conn.close(200, "bye".into()).await.unwrap();
 
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     assert!(drain(&ch, "inventory").await.is_empty());
     let email: Vec<Vec<u8>> = drain(&ch, "email").await.into_iter().map(|m| m.0).collect();
     assert_eq!(email, bodies("order", 3));
@@ -336,7 +328,7 @@ async fn deleted_and_purged_queues_stay_that_way() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     for q in ["purged", "deleted"] {
         queue(&ch, q, true).await;
     }
@@ -359,7 +351,7 @@ async fn deleted_and_purged_queues_stay_that_way() {
     conn.close(200, "bye".into()).await.unwrap();
 
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     assert!(!exists(&conn, "queue", "deleted").await);
     assert_eq!(drain(&ch, "purged").await, vec![(b"later".to_vec(), false)]);
     conn.close(200, "bye".into()).await.unwrap();
@@ -374,7 +366,7 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     queue(&ch, "backlog", true).await;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
@@ -420,7 +412,7 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
     conn.close(200, "bye".into()).await.unwrap();
 
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     let rest: Vec<Vec<u8>> = drain(&ch, "backlog")
         .await
         .into_iter()
@@ -437,7 +429,7 @@ async fn a_corrupt_store_stops_the_start_with_an_error_naming_the_data_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     queue(&ch, "q", true).await;
     conn.close(200, "bye".into()).await.unwrap();
     server.shutdown().await;
@@ -467,7 +459,7 @@ async fn flow_control_pauses_publishers_behind_the_store_and_loses_nothing() {
         ..Default::default()
     };
     let server = warren_testkit::start_broker_with(config).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     queue(&ch, "flow", true).await;
     let body = vec![b'f'; 2048];
     for i in 0..N {
@@ -518,7 +510,7 @@ async fn confirms_are_sent_only_after_the_synced_write() {
     let mut config = warren_server::Config::default();
     config.store_options.simulated_sync_delay = std::time::Duration::from_millis(30);
     let server = warren_testkit::start_broker_with(config).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     queue(&ch, "synced", true).await;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await

@@ -18,7 +18,7 @@ use tokio::net::tcp::OwnedReadHalf;
 use warren_codec::frame::{self, FrameDecoder};
 use warren_codec::generated::{BasicConsume, BasicPublish};
 use warren_codec::{ContentHeader, Frame, Method, ShortStr};
-use warren_testkit::{connect, start_broker, within, RawClient};
+use warren_testkit::{broker_with_channel, start_broker, within, RawClient};
 
 /// Reads frames from `rd` until `want` methods matching `counts` have arrived.
 async fn count_methods(rd: &mut OwnedReadHalf, want: u64, counts: impl Fn(&Method) -> bool) -> u64 {
@@ -41,9 +41,7 @@ async fn count_methods(rd: &mut OwnedReadHalf, want: u64, counts: impl Fn(&Metho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_that_does_not_read_leaves_its_backlog_in_the_queue() {
     const COUNT: u32 = 4000;
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, _conn, ch) = broker_with_channel().await;
     ch.queue_declare(
         "stalled".into(),
         QueueDeclareOptions::default(),

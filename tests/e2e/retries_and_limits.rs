@@ -6,7 +6,9 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_codec::ShortStr;
-use warren_testkit::{connect, eventually, eventually_some, start_broker, within, RawClient};
+use warren_testkit::{
+    broker_with_channel, connect, eventually, eventually_some, start_broker, within, RawClient,
+};
 
 fn ae_arguments(alternate: &str) -> FieldTable {
     let mut args = FieldTable::default();
@@ -81,9 +83,7 @@ async fn bodies(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alternate_exchange_takes_unroutable_messages() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
@@ -129,9 +129,7 @@ async fn alternate_exchange_takes_unroutable_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alternate_exchange_argument_is_compared_on_redeclare() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     exchange(&ch, "x", ExchangeKind::Direct, ae_arguments("ae1")).await;
     exchange(&ch, "x", ExchangeKind::Direct, ae_arguments("ae1")).await;
     let err = ch
@@ -229,9 +227,7 @@ fn priority(p: i32) -> FieldTable {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_priorities_prefer_the_highest_with_credit() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     queue_with(&ch, "prio", FieldTable::default()).await;
     let (_hc, mut high) = consumer_on(&conn, "prio", "high", 2, priority(10)).await;
     let (_lc, mut low) = consumer_on(&conn, "prio", "low", 100, FieldTable::default()).await;
@@ -286,9 +282,7 @@ async fn consumer_priorities_prefer_the_highest_with_credit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_active_consumer_hands_over_in_registration_order() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     let mut args = FieldTable::default();
     args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
     queue_with(&ch, "sac", args).await;
@@ -418,9 +412,7 @@ fn as_count(v: &AMQPValue) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_messages_are_dead_lettered_with_x_death() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     exchange(&ch, "dlx", ExchangeKind::Fanout, FieldTable::default()).await;
     bound_queue(&ch, "dead", "dlx", "").await;
     queue_with(
@@ -477,9 +469,7 @@ async fn rejected_messages_are_dead_lettered_with_x_death() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_ttl_expires_messages_without_consumers_into_the_dead_letter_queue() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     queue_with(&ch, "expired", FieldTable::default()).await;
     queue_with(
         &ch,
@@ -506,9 +496,7 @@ async fn queue_ttl_expires_messages_without_consumers_into_the_dead_letter_queue
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_message_expiration_drops_at_the_head_and_invalid_ones_are_refused() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, _conn, ch) = broker_with_channel().await;
     queue_with(&ch, "plain", FieldTable::default()).await;
     let expiring = BasicProperties::default().with_expiration("30".into());
     publish_with(&ch, "plain", b"soon gone", expiring).await;
@@ -546,9 +534,7 @@ async fn per_message_expiration_drops_at_the_head_and_invalid_ones_are_refused()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_pipeline_parks_a_message_after_three_attempts() {
     // work --nack--> (dlx "") retry --ttl--> (dlx "") work ... parked after 3 retries.
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     queue_with(&ch, "work", dead_lettering_to("retry", &[])).await;
     queue_with(
         &ch,
@@ -613,9 +599,7 @@ async fn retry_pipeline_parks_a_message_after_three_attempts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_cycle_without_rejections_is_dropped() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     // Expired messages are dead-lettered back into the same queue: a cycle, so dropped.
     queue_with(
         &ch,
@@ -651,9 +635,7 @@ async fn publish_confirmed(ch: &Channel, queue: &str, body: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_length_drops_from_the_head_into_the_dead_letter_queue() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     queue_with(&ch, "overflowed", FieldTable::default()).await;
     queue_with(
         &ch,
@@ -693,9 +675,7 @@ async fn max_length_drops_from_the_head_into_the_dead_letter_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_too() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
@@ -760,9 +740,7 @@ async fn queue_exists(conn: &lapin::Connection, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn x_expires_deletes_a_queue_once_unused() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     let expiring = || args(&[("x-expires", AMQPValue::LongInt(150))]);
     queue_with(&ch, "idle", expiring()).await;
     publish(&ch, "idle", b"publishing is not using").await;
@@ -891,9 +869,7 @@ async fn direct_reply_to_answers_rpc_without_a_reply_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_reply_to_misuse_gets_rabbitmqs_406s() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, _conn, ch) = broker_with_channel().await;
     let err = ch
         .basic_consume(
             "amq.rabbitmq.reply-to".into(),
@@ -930,9 +906,7 @@ fn with_priority(p: u8) -> BasicProperties {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn priority_queue_delivers_highest_priority_first_and_requeues_in_place() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     queue_with(
         &ch,
         "prioritized",
@@ -1028,9 +1002,7 @@ fn delayed_exchange_args(kind: &str) -> FieldTable {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delayed_message_exchange_holds_messages_for_their_x_delay() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     ch.exchange_declare(
         "later".into(),
         ExchangeKind::Custom("x-delayed-message".into()),

@@ -41,3 +41,17 @@ pub async fn connect(server: &Server) -> lapin::Connection {
         .await
         .expect("lapin connects")
 }
+
+/// A lapin connection to a test broker and a channel on it.
+pub async fn open_channel(server: &Server) -> (lapin::Connection, lapin::Channel) {
+    let conn = connect(server).await;
+    let ch = conn.create_channel().await.expect("channel.open");
+    (conn, ch)
+}
+
+/// A default broker, a connection to it and a channel on it: how most tests begin.
+pub async fn broker_with_channel() -> (Server, lapin::Connection, lapin::Channel) {
+    let server = start_broker().await;
+    let (conn, ch) = open_channel(&server).await;
+    (server, conn, ch)
+}

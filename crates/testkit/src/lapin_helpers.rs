@@ -6,7 +6,7 @@ use futures_lite::StreamExt;
 use lapin::message::{BasicGetMessage, Delivery};
 use lapin::options::{
     BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{
@@ -143,6 +143,20 @@ pub async fn declare_exchange(ch: &Channel, role: &str, kind: ExchangeKind) -> S
     .await
     .expect("exchange.declare");
     name
+}
+
+/// Deletes an exchange (unconditionally).
+pub async fn delete_exchange(ch: &Channel, name: &str) {
+    ch.exchange_delete(name.into(), ExchangeDeleteOptions::default())
+        .await
+        .expect("exchange.delete");
+}
+
+/// Closes a connection normally (200), waiting for close-ok.
+pub async fn close_connection(conn: &Connection) {
+    conn.close(200, "bye".into())
+        .await
+        .expect("connection.close");
 }
 
 pub async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str, args: FieldTable) {

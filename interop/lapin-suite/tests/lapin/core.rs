@@ -8,8 +8,8 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::time::Duration;
 use warren_testkit::{
-    assert_quiet, consume, exclusive_queue, next, on_each_broker, publish, ready_count, unique,
-    within, Broker,
+    assert_quiet, close_connection, consume, delete_exchange, exclusive_queue, next,
+    on_each_broker, publish, ready_count, unique, within, Broker,
 };
 
 /// One "order placed" event, four services on their own connections, each acking on its own;
@@ -101,7 +101,7 @@ async fn order_placed_fans_out_to_four_services() {
             assert_eq!(ready_count(sch, queue).await, 0, "{service}");
         }
         for (_, conn, ..) in services {
-            conn.close(200, "bye".into()).await.unwrap();
+            close_connection(&conn).await;
         }
         publisher.close(200, "bye".into()).await.unwrap();
     })
@@ -139,7 +139,7 @@ async fn publisher_confirms_ack_every_message() {
             assert!(matches!(c, Confirmation::Ack(None)), "got {c:?}");
         }
         assert_eq!(ready_count(&ch, &queue).await, 200);
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -186,7 +186,7 @@ async fn nack_requeue_sets_redelivered_and_reject_drops() {
         // The rejected message is gone, not requeued.
         assert_quiet(&mut consumer, Duration::from_millis(300)).await;
         assert_eq!(ready_count(&ch, &queue).await, 0);
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -243,10 +243,8 @@ async fn mandatory_unroutable_message_is_returned_with_its_confirm() {
             }
             other => panic!("expected an ack carrying the returned message, got {other:?}"),
         }
-        ch.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await
-            .unwrap();
-        conn.close(200, "bye".into()).await.unwrap();
+        delete_exchange(&ch, &exchange).await;
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -292,7 +290,7 @@ async fn prefetch_limits_unacked_deliveries() {
         );
         d4.ack(BasicAckOptions { multiple: true }).await.unwrap();
         assert_eq!(ready_count(&ch, &queue).await, 0);
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }

@@ -4,7 +4,7 @@
 use lapin::options::*;
 use lapin::types::FieldTable;
 use warren_testkit::{
-    amqp_error, confirm_channel, eventually, exclusive_queue, expect_bodies, get, get_one,
+    amqp_error, close_connection, eventually, exclusive_queue, expect_bodies, get, get_one,
     on_each_broker, publish, ready_count, unique, Broker,
 };
 
@@ -12,8 +12,7 @@ use warren_testkit::{
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn server_named_queues() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let mut names = Vec::new();
         for _ in 0..2 {
             let q = ch
@@ -37,7 +36,7 @@ async fn server_named_queues() {
         publish(&ch, "", &names[1], b"to the server-named queue").await;
         expect_bodies(&ch, &names[0], &[]).await;
         expect_bodies(&ch, &names[1], &[b"to the server-named queue"]).await;
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -148,7 +147,7 @@ async fn exclusive_consumer_locks_out_other_consumers() {
             .expect_err("a second consumer must be refused");
         assert_eq!(amqp_error(&err).0, 403, "{err}"); // ACCESS_REFUSED
         assert!(conn.status().connected() && ch.status().connected());
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -157,8 +156,7 @@ async fn exclusive_consumer_locks_out_other_consumers() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn basic_get_on_empty_queue_and_message_count() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "get").await;
         assert!(get(&ch, &queue, true).await.is_none(), "get-empty expected");
         for body in [b"a", b"b", b"c"] {
@@ -174,7 +172,7 @@ async fn basic_get_on_empty_queue_and_message_count() {
             assert!(!m.delivery.redelivered);
         }
         assert!(get(&ch, &queue, true).await.is_none(), "get-empty expected");
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -183,8 +181,7 @@ async fn basic_get_on_empty_queue_and_message_count() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn declare_ok_counts_purge_and_delete() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "counts").await;
         for i in 0..4u8 {
             publish(&ch, "", &queue, &[b'0' + i]).await;
@@ -236,7 +233,7 @@ async fn declare_ok_counts_purge_and_delete() {
             .await
             .unwrap();
         assert_eq!(deleted, 2, "delete-ok message count");
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -275,7 +272,7 @@ async fn passive_declare_of_missing_queue_closes_channel_with_404() {
         let again = conn.create_channel().await.unwrap();
         let q = exclusive_queue(&again, "after404").await;
         assert_eq!(ready_count(&again, &q).await, 0);
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -327,7 +324,7 @@ async fn redeclare_with_different_durability_is_406() {
             .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
             .await
             .unwrap();
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
