@@ -12,8 +12,8 @@ use warren_codec::{FieldTable as WireTable, FieldValue, ShortStr};
 use warren_server::admin::{DestinationType, GetMode};
 use warren_server::Server;
 use warren_testkit::{
-    amqp_error, confirm_channel, connect, consume, declare_queue, get_one, next, publish,
-    start_broker, within,
+    amqp_error, close_connection, confirm_channel, connect, consume, declare_queue, get_one, next,
+    publish, start_broker, within,
 };
 
 async fn passive_queue(conn: &Connection, name: &str) -> Result<u32, lapin::Error> {
@@ -152,7 +152,7 @@ async fn topology_declared_by_admin_is_what_clients_see() {
         ["/"]
     );
     assert_eq!(admin.vhost("nope").unwrap_err().code as u16, 404);
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 }
 
 #[tokio::test]
@@ -212,7 +212,7 @@ async fn messages_published_and_taken_by_admin_are_the_clients_messages() {
     assert_eq!(passive_queue(&conn, "g.q").await.unwrap(), 1);
     assert_eq!(admin.purge("/", "g.q").unwrap(), 1);
     assert_eq!(passive_queue(&conn, "g.q").await.unwrap(), 0);
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 }
 
 #[tokio::test]
@@ -277,7 +277,7 @@ async fn connections_channels_and_counters_follow_a_known_workload() {
         admin.channels(c.id + 100).await.unwrap_err().code as u16,
         404
     );
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 }
 
 /// The broker's connection.close as lapin reports it: (code, text). Listens from the call on,

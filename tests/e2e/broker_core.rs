@@ -7,8 +7,8 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use std::time::Duration;
 use warren_testkit::{
-    broker_with_channel, connect, declare_queue, eventually_some, next, publish, ready_count,
-    reply_code, start_broker, within, RawClient,
+    broker_with_channel, close_connection, connect, declare_queue, eventually_some, next, publish,
+    ready_count, reply_code, start_broker, within, RawClient,
 };
 
 async fn consumer(ch: &Channel, queue: &str, tag: &str) -> lapin::Consumer {
@@ -444,7 +444,7 @@ async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
         .await
         .unwrap_err();
     assert_eq!(reply_code(&err), Some(405), "{err}");
-    owner.close(200, "bye".into()).await.unwrap();
+    close_connection(&owner).await;
     // The broker cleans up after it answers close-ok: poll (a failed passive declare closes
     // its channel, so each look takes a new one).
     let err = eventually_some("the exclusive queue deleted", || async {
@@ -546,9 +546,7 @@ async fn large_message_crosses_many_body_frames() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_shutdown_closes_clients_with_connection_forced() {
     let server = start_broker().await;
-    let mut client = RawClient::connect(&server).await;
-    client.handshake().await;
-    client.open_channel(1).await;
+    let mut client = RawClient::with_channel_1(&server).await;
     let stopping = tokio::spawn(server.shutdown());
     let text = client.expect_connection_close(320).await;
     assert!(text.starts_with("CONNECTION_FORCED"), "{text}");
@@ -586,9 +584,7 @@ async fn consumer_rules_exclusive_and_tag_reuse() {
     // Reusing a consumer tag on one channel is a connection error in RabbitMQ (530). A raw
     // client makes the outcome deterministic (lapin resolves a pending consume racily when
     // the connection closes under it).
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
-    raw.open_channel(1).await;
+    let mut raw = RawClient::with_channel_1(&server).await;
     let consume = || {
         warren_codec::Method::BasicConsume(warren_codec::generated::BasicConsume {
             queue: warren_codec::ShortStr::from_static("ex2"),
@@ -685,9 +681,7 @@ async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
     // Publishing to the internal exchange closes the channel with 403. Checked on the wire:
     // lapin reports a broker's channel.close code only to a call already waiting for a reply,
     // which makes the check racy through lapin.
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
-    raw.open_channel(1).await;
+    let mut raw = RawClient::with_channel_1(&server).await;
     let mut out = bytes::BytesMut::new();
     warren_codec::frame::encode_method(
         1,

@@ -194,9 +194,7 @@ async fn channel_flow_active_is_acknowledged_and_inactive_is_not_implemented() {
 
     // active=false: RabbitMQ 3.x refuses to pause a client's publishing with a connection
     // error, 540 naming channel.flow.
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_method(1, Method::ChannelFlow(ChannelFlow { active: true }))
         .await;
     let (ch_id, ok) = c.next_method().await.expect("channel.flow-ok");
@@ -733,9 +731,7 @@ async fn tune_ok_outside_the_servers_limits_is_not_allowed() {
 async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
     let server = start_broker().await;
     // A server-to-client method sent by a client: 503, "unimplemented method", naming it.
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_method(
         1,
         Method::QueueDeclareOk(QueueDeclareOk {
@@ -754,9 +750,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
     );
 
     // A connection-class method on a channel other than 0: the same.
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_method(
         1,
         Method::ConnectionOpen(ConnectionOpen {
@@ -774,9 +768,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
     );
 
     // An exchange type nobody registered.
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_method(
         1,
         Method::ExchangeDeclare(ExchangeDeclare {
@@ -796,8 +788,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
 
     // Not 503: a handshake method (or any other) on channel 0 of an open connection is
     // RabbitMQ's 504 "unexpected method in connection state running".
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
+    let mut c = RawClient::open(&server).await;
     c.send_method(
         0,
         Method::ConnectionTune(ConnectionTune {
@@ -861,20 +852,16 @@ async fn hostile_clients_leave_a_working_connection_alone() {
         .unwrap();
 
     // Oversized frame: a method frame header announcing 1 MiB, refused from the header.
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
+    let mut raw = RawClient::open(&server).await;
     raw.send_bytes(&[1, 0, 1, 0, 0x10, 0, 0]).await;
     assert_eq!(connection_close(&mut raw).await.reply_code, 501);
     // A frame that does not end in 0xCE.
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
+    let mut raw = RawClient::open(&server).await;
     raw.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 20, 0, 10, 0x00])
         .await;
     assert_eq!(connection_close(&mut raw).await.reply_code, 501);
     // class 60, method 999.
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
-    raw.open_channel(1).await;
+    let mut raw = RawClient::with_channel_1(&server).await;
     raw.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 60, 0x03, 0xE7, 0xCE])
         .await;
     assert_eq!(connection_close(&mut raw).await.reply_code, 540);

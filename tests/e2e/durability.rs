@@ -9,7 +9,7 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_server::Server;
-use warren_testkit::{open_channel, start_broker_in, within};
+use warren_testkit::{close_connection, open_channel, start_broker_in, within};
 
 fn persistent() -> BasicProperties {
     BasicProperties::default().with_delivery_mode(2)
@@ -185,7 +185,7 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
         )
         .await;
     }
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 
     let server = restart(server, &dir).await;
     let (conn, ch) = open_channel(&server).await;
@@ -223,7 +223,7 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
         drain(&ch, "payments").await,
         vec![(b"after".to_vec(), false)]
     );
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
 }
 
@@ -268,13 +268,13 @@ async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
             (b"job-4".to_vec(), false),
         ]
     );
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 
     // Drained and acked: nothing comes back after another restart.
     let server = restart(server, &dir).await;
     let (conn, ch) = open_channel(&server).await;
     assert!(drain(&ch, "work").await.is_empty());
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
 }
 
@@ -312,14 +312,14 @@ async fn a_message_in_two_queues_lives_until_both_are_done_with_it() {
         .unwrap();
     publish_confirmed(&ch, "order.placed", "", &bodies("order", 3), persistent()).await;
     assert_eq!(drain(&ch, "inventory").await.len(), 3);
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 
     let server = restart(server, &dir).await;
     let (conn, ch) = open_channel(&server).await;
     assert!(drain(&ch, "inventory").await.is_empty());
     let email: Vec<Vec<u8>> = drain(&ch, "email").await.into_iter().map(|m| m.0).collect();
     assert_eq!(email, bodies("order", 3));
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
 }
 
@@ -348,13 +348,13 @@ async fn deleted_and_purged_queues_stay_that_way() {
         .unwrap();
     // A later message in the purged queue survives.
     publish_confirmed(&ch, "", "purged", &[b"later".to_vec()], persistent()).await;
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 
     let server = restart(server, &dir).await;
     let (conn, ch) = open_channel(&server).await;
     assert!(!exists(&conn, "queue", "deleted").await);
     assert_eq!(drain(&ch, "purged").await, vec![(b"later".to_vec(), false)]);
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
 }
 
@@ -409,7 +409,7 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
             d.ack(BasicAckOptions { multiple: true }).await.unwrap();
         }
     }
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 
     let server = restart(server, &dir).await;
     let (conn, ch) = open_channel(&server).await;
@@ -420,7 +420,7 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
         .collect();
     assert_eq!(rest.len(), N / 2);
     assert!(rest == all[N / 2..], "the second half, in order");
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
 }
 
@@ -431,7 +431,7 @@ async fn a_corrupt_store_stops_the_start_with_an_error_naming_the_data_dir() {
     let server = start_broker_in(&dir).await;
     let (conn, ch) = open_channel(&server).await;
     queue(&ch, "q", true).await;
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
     std::fs::write(dir.join("CURRENT"), b"garbage\n").unwrap();
     let config = warren_server::Config {
@@ -498,7 +498,7 @@ async fn flow_control_pauses_publishers_behind_the_store_and_loses_nothing() {
         server.admin().overview().await.flow_pauses > 0,
         "the publisher was never paused: the test did not exercise flow control"
     );
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 }
 
 /// A confirm means "on disk": with every fsync taking 30 ms, each basic.ack must arrive only
@@ -546,5 +546,5 @@ async fn confirms_are_sent_only_after_the_synced_write() {
             "message {i} confirmed without a sync after its publish"
         );
     }
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 }

@@ -50,9 +50,7 @@ async fn a_consumer_that_does_not_read_leaves_its_backlog_in_the_queue() {
     .await
     .unwrap();
 
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
-    raw.open_channel(1).await;
+    let mut raw = RawClient::with_channel_1(&server).await;
     raw.send_method(
         1,
         Method::BasicConsume(BasicConsume {
@@ -112,9 +110,7 @@ async fn a_publisher_that_does_not_read_meets_tcp_back_pressure() {
     // 256 MiB of returns if the broker never pushed back.
     const LIMIT: u64 = 4096;
     let server = start_broker().await;
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
-    raw.open_channel(1).await;
+    let raw = RawClient::with_channel_1(&server).await;
     // Unroutable and mandatory: every publish comes back as a basic.return with its body.
     let mut one = BytesMut::new();
     frame::encode_content(

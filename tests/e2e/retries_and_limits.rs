@@ -515,9 +515,7 @@ async fn per_message_expiration_drops_at_the_head_and_invalid_ones_are_refused()
         ("-5", "{value_negative,-5}"),
         ("10s", "{leftover_string,\"s\"}"),
     ] {
-        let mut c = RawClient::connect(&server).await;
-        c.handshake().await;
-        c.open_channel(1).await;
+        let mut c = RawClient::with_channel_1(&server).await;
         let props = warren_codec::BasicProperties {
             expiration: Some(ShortStr::from_static(value)),
             ..Default::default()
@@ -885,9 +883,7 @@ async fn direct_reply_to_misuse_gets_rabbitmqs_406s() {
         "{err}"
     );
 
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     let props = warren_codec::BasicProperties {
         reply_to: Some(ShortStr::from_static("amq.rabbitmq.reply-to")),
         ..Default::default()

@@ -29,6 +29,13 @@ impl Broker {
         .unwrap_or_else(|e| panic!("{}: cannot connect: {e}", self.name))
     }
 
+    /// A new connection and a channel on it.
+    pub async fn open_channel(&self) -> (Connection, Channel) {
+        let conn = self.connect().await;
+        let ch = conn.create_channel().await.expect("channel.open");
+        (conn, ch)
+    }
+
     /// A new connection and a confirm-mode channel on it: how most scenarios begin.
     pub async fn confirm_channel(&self) -> (Connection, Channel) {
         let conn = self.connect().await;

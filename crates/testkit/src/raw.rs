@@ -29,6 +29,20 @@ impl RawClient {
         }
     }
 
+    /// A connection past the [`handshake`](Self::handshake).
+    pub async fn open(server: &Server) -> RawClient {
+        let mut c = RawClient::connect(server).await;
+        c.handshake().await;
+        c
+    }
+
+    /// A connection past the handshake, with channel 1 open.
+    pub async fn with_channel_1(server: &Server) -> RawClient {
+        let mut c = RawClient::open(server).await;
+        c.open_channel(1).await;
+        c
+    }
+
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
         // The broker may already have closed; a failed write shows up as the next read's EOF.
         let _ = self.stream.write_all(bytes).await;

@@ -103,7 +103,7 @@ async fn order_placed_fans_out_to_four_services() {
         for (_, conn, ..) in services {
             close_connection(&conn).await;
         }
-        publisher.close(200, "bye".into()).await.unwrap();
+        close_connection(&publisher).await;
     })
     .await;
 }
@@ -112,8 +112,7 @@ async fn order_placed_fans_out_to_four_services() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn publisher_confirms_ack_every_message() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "confirms").await;
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
@@ -148,8 +147,7 @@ async fn publisher_confirms_ack_every_message() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn nack_requeue_sets_redelivered_and_reject_drops() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "nack").await;
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
@@ -195,8 +193,7 @@ async fn nack_requeue_sets_redelivered_and_reject_drops() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn mandatory_unroutable_message_is_returned_with_its_confirm() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let exchange = unique("mandatory");
         ch.exchange_declare(
             exchange.as_str().into(),
@@ -253,8 +250,7 @@ async fn mandatory_unroutable_message_is_returned_with_its_confirm() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn prefetch_limits_unacked_deliveries() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "prefetch").await;
         ch.confirm_select(ConfirmSelectOptions::default())
             .await

@@ -81,7 +81,7 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
         // The owner is unaffected.
         assert_eq!(ready_count(&owner_ch, &queue).await, 0);
 
-        owner.close(200, "bye".into()).await.unwrap();
+        close_connection(&owner).await;
         // Closing the owner deletes the queue: a passive declare now finds nothing.
         eventually(
             "the exclusive queue to be deleted with its connection",
@@ -111,7 +111,7 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
         )
         .await;
         assert!(other.status().connected());
-        other.close(200, "bye".into()).await.unwrap();
+        close_connection(&other).await;
     })
     .await;
 }
@@ -120,8 +120,7 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn exclusive_consumer_locks_out_other_consumers() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "exclconsumer").await;
         let _exclusive = ch
             .basic_consume(
@@ -242,8 +241,7 @@ async fn declare_ok_counts_purge_and_delete() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn passive_declare_of_missing_queue_closes_channel_with_404() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let missing = unique("missing");
         let err = ch
             .queue_declare(
@@ -281,8 +279,7 @@ async fn passive_declare_of_missing_queue_closes_channel_with_404() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn redeclare_with_different_durability_is_406() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let queue = unique("equiv");
         let durable = QueueDeclareOptions {
             durable: true,
