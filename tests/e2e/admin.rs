@@ -5,43 +5,26 @@
 
 use futures_lite::StreamExt;
 use lapin::options::*;
-use lapin::types::FieldTable;
-use lapin::{Connection, ExchangeKind};
+use lapin::Connection;
 use std::future::Future;
 use warren_codec::{FieldTable as WireTable, FieldValue, ShortStr};
 use warren_server::admin::{DestinationType, GetMode};
 use warren_server::Server;
 use warren_testkit::{
     amqp_error, close_connection, confirm_channel, connect, consume, declare_queue, get_one, next,
-    publish, start_broker, within,
+    passive_declare_exchange, passive_declare_queue, publish, start_broker, within,
 };
 
 async fn passive_queue(conn: &Connection, name: &str) -> Result<u32, lapin::Error> {
     let ch = conn.create_channel().await.unwrap();
-    let options = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let q = ch
-        .queue_declare(name.into(), options, FieldTable::default())
-        .await?;
+    let q = passive_declare_queue(&ch, name).await?;
     let _ = ch.close(200, "done".into()).await;
     Ok(q.message_count())
 }
 
 async fn passive_exchange(conn: &Connection, name: &str) -> Result<(), lapin::Error> {
     let ch = conn.create_channel().await.unwrap();
-    let options = ExchangeDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    ch.exchange_declare(
-        name.into(),
-        ExchangeKind::Direct,
-        options,
-        FieldTable::default(),
-    )
-    .await?;
+    passive_declare_exchange(&ch, name).await?;
     let _ = ch.close(200, "done".into()).await;
     Ok(())
 }

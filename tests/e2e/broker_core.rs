@@ -4,23 +4,13 @@
 use futures_lite::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
+use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::time::Duration;
 use warren_testkit::{
-    broker_with_channel, close_connection, connect, declare_queue, eventually_some, next, publish,
+    broker_with_channel, close_connection, connect, consume_tagged, consume_with,
+    declare_exclusive, declare_queue, eventually_some, next, passive_declare_queue, publish,
     ready_count, reply_code, start_broker, within, RawClient,
 };
-
-async fn consumer(ch: &Channel, queue: &str, tag: &str) -> lapin::Consumer {
-    ch.basic_consume(
-        queue.into(),
-        tag.into(),
-        BasicConsumeOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("basic.consume")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_exchange_publish_consume_in_order_with_properties() {
@@ -42,7 +32,7 @@ async fn default_exchange_publish_consume_in_order_with_properties() {
         .await
         .unwrap();
     }
-    let mut c = consumer(&ch, "orders", "").await;
+    let mut c = consume_tagged(&ch, "orders", "").await;
     for i in 0..3 {
         let d = next(&mut c).await;
         assert_eq!(d.data, format!("order-{i}").into_bytes());
@@ -94,7 +84,7 @@ async fn order_placed_fans_out_to_every_service() {
         .await
         .unwrap();
         let sch = conn.create_channel().await.unwrap();
-        consumers.push((sch.clone(), consumer(&sch, s, s).await));
+        consumers.push((sch.clone(), consume_tagged(&sch, s, s).await));
     }
     publish(&ch, "orders.placed", "", b"order 42 placed").await;
     for (_, c) in consumers.iter_mut() {
@@ -211,7 +201,7 @@ async fn nack_requeue_redelivers_and_reject_drops() {
     let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "work").await;
     publish(&ch, "", "work", b"job").await;
-    let mut c = consumer(&ch, "work", "w").await;
+    let mut c = consume_tagged(&ch, "work", "w").await;
     let d = next(&mut c).await;
     assert!(!d.redelivered);
     d.nack(BasicNackOptions {
@@ -240,13 +230,13 @@ async fn unacked_messages_return_in_order_when_a_consumer_dies() {
         publish(&ch, "", "jobs", &[i]).await;
     }
     let doomed = conn.create_channel().await.unwrap();
-    let mut c = consumer(&doomed, "jobs", "doomed").await;
+    let mut c = consume_tagged(&doomed, "jobs", "doomed").await;
     for _ in 0..5 {
         next(&mut c).await;
     }
     doomed.close(200, "crash".into()).await.unwrap();
     let ch2 = conn.create_channel().await.unwrap();
-    let mut c2 = consumer(&ch2, "jobs", "survivor").await;
+    let mut c2 = consume_tagged(&ch2, "jobs", "survivor").await;
     for i in 0..5u8 {
         let d = next(&mut c2).await;
         assert_eq!(d.data, vec![i], "original order kept");
@@ -263,7 +253,7 @@ async fn prefetch_limits_unacked_deliveries() {
         publish(&ch, "", "pf", &[i]).await;
     }
     ch.basic_qos(2, BasicQosOptions::default()).await.unwrap();
-    let mut c = consumer(&ch, "pf", "pf").await;
+    let mut c = consume_tagged(&ch, "pf", "pf").await;
     let first = next(&mut c).await;
     let _second = next(&mut c).await;
     assert!(
@@ -281,8 +271,8 @@ async fn prefetch_limits_unacked_deliveries() {
 async fn round_robin_between_consumers() {
     let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "rr").await;
-    let mut a = consumer(&ch, "rr", "a").await;
-    let mut b = consumer(&ch, "rr", "b").await;
+    let mut a = consume_tagged(&ch, "rr", "a").await;
+    let mut b = consume_tagged(&ch, "rr", "b").await;
     for i in 0..4u8 {
         publish(&ch, "", "rr", &[i]).await;
     }
@@ -319,21 +309,9 @@ async fn basic_get_and_get_empty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soft_errors_close_only_the_channel() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
+    let (_server, conn, ch) = broker_with_channel().await;
 
-    let ch = conn.create_channel().await.unwrap();
-    let err = ch
-        .queue_declare(
-            "missing".into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = passive_declare_queue(&ch, "missing").await.unwrap_err();
     assert_eq!(reply_code(&err), Some(404), "{err}");
 
     let ch = conn.create_channel().await.unwrap();
@@ -360,7 +338,7 @@ async fn soft_errors_close_only_the_channel() {
     // code), but lapin always hands the close's error to the channel's consumers: one observes it.
     let ch = conn.create_channel().await.unwrap();
     declare_queue(&ch, "watch").await;
-    let mut watcher = consumer(&ch, "watch", "watcher").await;
+    let mut watcher = consume_tagged(&ch, "watch", "watcher").await;
     ch.basic_publish(
         "no-such-exchange".into(),
         "k".into(),
@@ -420,17 +398,7 @@ async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
     let owner = connect(&server).await;
     let other = connect(&server).await;
     let och = owner.create_channel().await.unwrap();
-    let q = och
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let q = declare_exclusive(&och, "").await;
     let name = q.name().as_str().to_string();
     assert!(name.starts_with("amq.gen-"), "{name}");
     let xch = other.create_channel().await.unwrap();
@@ -503,7 +471,7 @@ async fn purge_and_delete_report_counts_and_preconditions() {
 async fn deleting_a_queue_cancels_its_consumers() {
     let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "gone").await;
-    let mut c = consumer(&ch, "gone", "watcher").await;
+    let mut c = consume_tagged(&ch, "gone", "watcher").await;
     let admin = conn.create_channel().await.unwrap();
     admin
         .queue_delete("gone".into(), QueueDeleteOptions::default())
@@ -537,7 +505,7 @@ async fn large_message_crosses_many_body_frames() {
     declare_queue(&ch, "big").await;
     let body: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     publish(&ch, "", "big", &body).await;
-    let mut c = consumer(&ch, "big", "").await;
+    let mut c = consume_tagged(&ch, "big", "").await;
     let d = next(&mut c).await;
     assert_eq!(d.data.len(), body.len());
     assert!(d.data == body, "body intact");
@@ -557,18 +525,16 @@ async fn clean_shutdown_closes_clients_with_connection_forced() {
 async fn consumer_rules_exclusive_and_tag_reuse() {
     let (server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "ex").await;
-    let _c = ch
-        .basic_consume(
-            "ex".into(),
-            "only".into(),
-            BasicConsumeOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let _c = consume_with(
+        &ch,
+        "ex",
+        "only",
+        BasicConsumeOptions {
+            exclusive: true,
+            ..Default::default()
+        },
+    )
+    .await;
     let ch2 = conn.create_channel().await.unwrap();
     let err = ch2
         .basic_consume(
@@ -748,8 +714,8 @@ async fn global_qos_is_shared_by_the_channel_consumers() {
     ch.basic_qos(2, BasicQosOptions { global: true })
         .await
         .unwrap();
-    let mut a = consumer(&ch, "g1", "a").await;
-    let mut b = consumer(&ch, "g2", "b").await;
+    let mut a = consume_tagged(&ch, "g1", "a").await;
+    let mut b = consume_tagged(&ch, "g2", "b").await;
     let mut got = Vec::new();
     for _ in 0..2 {
         tokio::select! {
@@ -784,7 +750,7 @@ async fn recover_requeues_unacked_and_auto_delete_queues_go_with_their_last_cons
     let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "rec").await;
     publish(&ch, "", "rec", b"again").await;
-    let mut c = consumer(&ch, "rec", "r").await;
+    let mut c = consume_tagged(&ch, "rec", "r").await;
     let first = next(&mut c).await;
     assert!(!first.redelivered);
     ch.basic_recover(BasicRecoverOptions { requeue: true })
@@ -804,21 +770,11 @@ async fn recover_requeues_unacked_and_auto_delete_queues_go_with_their_last_cons
     )
     .await
     .unwrap();
-    consumer(&ch, "temp", "t").await;
+    consume_tagged(&ch, "temp", "t").await;
     ch.basic_cancel("t".into(), BasicCancelOptions::default())
         .await
         .unwrap();
-    let err = ch
-        .queue_declare(
-            "temp".into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = passive_declare_queue(&ch, "temp").await.unwrap_err();
     assert_eq!(
         reply_code(&err),
         Some(404),

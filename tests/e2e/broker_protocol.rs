@@ -18,8 +18,8 @@ use warren_codec::generated::{
 use warren_codec::{FieldValue, LongStr, Method, ShortStr};
 use warren_server::Server;
 use warren_testkit::{
-    broker_with_channel, connect, declare_queue, next, publish, reply_code, start_broker, url,
-    within, RawClient,
+    broker_with_channel, connect, consume_with, declare_queue, next, passive_declare_exchange,
+    passive_declare_queue, publish, reply_code, start_broker, url, within, RawClient,
 };
 
 async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind, auto_delete: bool) {
@@ -38,15 +38,7 @@ async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind, auto_del
 
 async fn message_count(conn: &Connection, name: &str) -> u32 {
     let ch = conn.create_channel().await.unwrap();
-    let count = ch
-        .queue_declare(
-            name.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    let count = passive_declare_queue(&ch, name)
         .await
         .expect("passive declare")
         .message_count();
@@ -57,17 +49,7 @@ async fn message_count(conn: &Connection, name: &str) -> u32 {
 /// Whether an exchange exists, asked on a channel of its own: a 404 closes that channel.
 async fn exchange_exists(conn: &Connection, name: &str) -> bool {
     let ch = conn.create_channel().await.unwrap();
-    let res = ch
-        .exchange_declare(
-            name.into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
+    let res = passive_declare_exchange(&ch, name).await;
     match res {
         Ok(()) => {
             ch.close(200, "done".into()).await.unwrap();
@@ -81,33 +63,11 @@ async fn exchange_exists(conn: &Connection, name: &str) -> bool {
 }
 
 async fn consumer(ch: &Channel, queue: &str, no_ack: bool) -> lapin::Consumer {
-    ch.basic_consume(
-        queue.into(),
-        "".into(),
-        BasicConsumeOptions {
-            no_ack,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("basic.consume")
-}
-
-/// The next connection.close, answered with close-ok (the raw helpers only give the text;
-/// these tests also check the failing method's ids, as RabbitMQ fills them in).
-async fn connection_close(c: &mut RawClient) -> ConnectionClose {
-    loop {
-        match c.next_method().await {
-            Some((0, Method::ConnectionClose(close))) => {
-                c.send_method(0, Method::ConnectionCloseOk(Default::default()))
-                    .await;
-                return close;
-            }
-            Some(_) => continue,
-            None => panic!("connection dropped without connection.close"),
-        }
-    }
+    let options = BasicConsumeOptions {
+        no_ack,
+        ..Default::default()
+    };
+    consume_with(ch, queue, "", options).await
 }
 
 fn assert_close(close: &ConnectionClose, code: u16, text: &str, ids: (u16, u16)) {
@@ -205,28 +165,15 @@ async fn channel_flow_active_is_acknowledged_and_inactive_is_not_implemented() {
     );
     c.send_method(1, Method::ChannelFlow(ChannelFlow { active: false }))
         .await;
-    let close = connection_close(&mut c).await;
+    let close = c.connection_close().await;
     assert_close(&close, 540, "NOT_IMPLEMENTED - active=false", (20, 20));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_declare_passive_equivalence_and_auto_delete() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
+    let (_server, conn, ch) = broker_with_channel().await;
 
-    let ch = conn.create_channel().await.unwrap();
-    let err = ch
-        .exchange_declare(
-            "nowhere".into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = passive_declare_exchange(&ch, "nowhere").await.unwrap_err();
     assert_eq!(reply_code(&err), Some(404), "{err}");
     assert!(
         err.to_string()
@@ -713,7 +660,7 @@ async fn tune_ok_outside_the_servers_limits_is_not_allowed() {
     ];
     for (channel_max, frame_max, text) in cases {
         let (mut c, _) = tune_with(&server, channel_max, frame_max).await;
-        let close = connection_close(&mut c).await;
+        let close = c.connection_close().await;
         assert_close(&close, 530, &format!("NOT_ALLOWED - {text}"), (10, 30));
         assert!(
             c.next_frame().await.is_none(),
@@ -741,7 +688,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
         }),
     )
     .await;
-    let close = connection_close(&mut c).await;
+    let close = c.connection_close().await;
     assert_close(
         &close,
         503,
@@ -759,7 +706,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
         }),
     )
     .await;
-    let close = connection_close(&mut c).await;
+    let close = c.connection_close().await;
     assert_close(
         &close,
         503,
@@ -778,7 +725,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
         }),
     )
     .await;
-    let close = connection_close(&mut c).await;
+    let close = c.connection_close().await;
     assert_close(
         &close,
         503,
@@ -798,7 +745,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
         }),
     )
     .await;
-    let close = connection_close(&mut c).await;
+    let close = c.connection_close().await;
     assert_close(
         &close,
         504,
@@ -854,17 +801,17 @@ async fn hostile_clients_leave_a_working_connection_alone() {
     // Oversized frame: a method frame header announcing 1 MiB, refused from the header.
     let mut raw = RawClient::open(&server).await;
     raw.send_bytes(&[1, 0, 1, 0, 0x10, 0, 0]).await;
-    assert_eq!(connection_close(&mut raw).await.reply_code, 501);
+    assert_eq!(raw.connection_close().await.reply_code, 501);
     // A frame that does not end in 0xCE.
     let mut raw = RawClient::open(&server).await;
     raw.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 20, 0, 10, 0x00])
         .await;
-    assert_eq!(connection_close(&mut raw).await.reply_code, 501);
+    assert_eq!(raw.connection_close().await.reply_code, 501);
     // class 60, method 999.
     let mut raw = RawClient::with_channel_1(&server).await;
     raw.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 60, 0x03, 0xE7, 0xCE])
         .await;
-    assert_eq!(connection_close(&mut raw).await.reply_code, 540);
+    assert_eq!(raw.connection_close().await.reply_code, 540);
     // Not AMQP at all: our protocol header back, then EOF.
     let mut raw = RawClient::connect(&server).await;
     raw.send_bytes(b"GET / HTTP/1.1\r\n\r\n").await;

@@ -9,7 +9,10 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_server::Server;
-use warren_testkit::{close_connection, open_channel, start_broker_in, within};
+use warren_testkit::{
+    close_connection, consume_no_ack, consume_tagged, data_dir, open_channel,
+    passive_declare_exchange, passive_declare_queue, start_broker_in, within,
+};
 
 fn persistent() -> BasicProperties {
     BasicProperties::default().with_delivery_mode(2)
@@ -81,27 +84,9 @@ async fn drain(ch: &Channel, queue: &str) -> Vec<(Vec<u8>, bool)> {
 async fn exists(ch_conn: &lapin::Connection, kind: &str, name: &str) -> bool {
     let ch = ch_conn.create_channel().await.expect("channel");
     let result = if kind == "queue" {
-        ch.queue_declare(
-            name.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map(|_| ())
+        passive_declare_queue(&ch, name).await.map(|_| ())
     } else {
-        ch.exchange_declare(
-            name.into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
+        passive_declare_exchange(&ch, name).await
     };
     match result {
         Ok(()) => true,
@@ -125,8 +110,7 @@ async fn restart(server: Server, dir: &std::path::Path) -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_topology_and_persistent_messages_survive_a_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
     let (conn, ch) = open_channel(&server).await;
     for (name, durable) in [("orders.x", true), ("scratch.x", false)] {
@@ -229,8 +213,7 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
     let (conn, ch) = open_channel(&server).await;
     queue(&ch, "work", true).await;
@@ -280,8 +263,7 @@ async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_in_two_queues_lives_until_both_are_done_with_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
     let (conn, ch) = open_channel(&server).await;
     ch.exchange_declare(
@@ -325,8 +307,7 @@ async fn a_message_in_two_queues_lives_until_both_are_done_with_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_and_purged_queues_stay_that_way() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
     let (conn, ch) = open_channel(&server).await;
     for q in ["purged", "deleted"] {
@@ -363,8 +344,7 @@ async fn deleted_and_purged_queues_stay_that_way() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order() {
     const N: usize = 12_000;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
     let (conn, ch) = open_channel(&server).await;
     queue(&ch, "backlog", true).await;
@@ -390,15 +370,7 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
     );
     // Take the first half with a consumer (acks in batches), in order.
     ch.basic_qos(500, BasicQosOptions::default()).await.unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            "backlog".into(),
-            "c".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume_tagged(&ch, "backlog", "c").await;
     for (i, want) in all.iter().enumerate().take(N / 2) {
         let d = within("a delivery", consumer.next())
             .await
@@ -426,8 +398,7 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_store_stops_the_start_with_an_error_naming_the_data_dir() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
     let (conn, ch) = open_channel(&server).await;
     queue(&ch, "q", true).await;
@@ -475,18 +446,7 @@ async fn flow_control_pauses_publishers_behind_the_store_and_loses_nothing() {
         .await
         .unwrap();
     }
-    let mut consumer = ch
-        .basic_consume(
-            "flow".into(),
-            "c".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume_no_ack(&ch, "flow", "c").await;
     for i in 0..N {
         let d = within("a delivery", consumer.next())
             .await

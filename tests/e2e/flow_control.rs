@@ -18,7 +18,7 @@ use tokio::net::tcp::OwnedReadHalf;
 use warren_codec::frame::{self, FrameDecoder};
 use warren_codec::generated::{BasicConsume, BasicPublish};
 use warren_codec::{ContentHeader, Frame, Method, ShortStr};
-use warren_testkit::{broker_with_channel, start_broker, within, RawClient};
+use warren_testkit::{broker_with_channel, passive_declare_queue, start_broker, within, RawClient};
 
 /// Reads frames from `rd` until `want` methods matching `counts` have arrived.
 async fn count_methods(rd: &mut OwnedReadHalf, want: u64, counts: impl Fn(&Method) -> bool) -> u64 {
@@ -78,15 +78,7 @@ async fn a_consumer_that_does_not_read_leaves_its_backlog_in_the_queue() {
     }
     // No wait needed: the passive declare on the publishing channel is handled after every
     // publish, and a publish is dispatched (into the consumer's window) as it is routed.
-    let ready = ch
-        .queue_declare(
-            "stalled".into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    let ready = passive_declare_queue(&ch, "stalled")
         .await
         .unwrap()
         .message_count();

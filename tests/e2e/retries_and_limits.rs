@@ -7,7 +7,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_codec::ShortStr;
 use warren_testkit::{
-    broker_with_channel, connect, eventually, eventually_some, start_broker, within, RawClient,
+    broker_with_channel, connect, consume_no_ack, data_dir, eventually, eventually_some,
+    passive_declare_queue, start_broker, within, RawClient,
 };
 
 fn ae_arguments(alternate: &str) -> FieldTable {
@@ -724,16 +725,7 @@ async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_
 
 async fn queue_exists(conn: &lapin::Connection, name: &str) -> bool {
     let ch = conn.create_channel().await.unwrap();
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .is_ok()
+    passive_declare_queue(&ch, name).await.is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -775,18 +767,7 @@ async fn direct_reply_to_answers_rpc_without_a_reply_queue() {
 
     // The requester consumes the pseudo-queue (no-ack) and publishes with reply_to set to it.
     let client = conn.create_channel().await.unwrap();
-    let mut replies = client
-        .basic_consume(
-            "amq.rabbitmq.reply-to".into(),
-            "replies".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume amq.rabbitmq.reply-to");
+    let mut replies = consume_no_ack(&client, "amq.rabbitmq.reply-to", "replies").await;
     let request = BasicProperties::default()
         .with_reply_to("amq.rabbitmq.reply-to".into())
         .with_correlation_id("req-1".into());
@@ -957,8 +938,7 @@ async fn priority_queue_delivers_highest_priority_first_and_requeues_in_place() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_priority_queue_keeps_its_order_across_a_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = warren_testkit::start_broker_in(&dir).await;
     {
         let conn = connect(&server).await;
@@ -1061,8 +1041,7 @@ async fn delayed_message_exchange_holds_messages_for_their_x_delay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let durable_x = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -1161,8 +1140,7 @@ async fn publish_with_exchange(ch: &Channel, exchange: &str, body: &[u8], props:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_clocks_survive_a_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = warren_testkit::start_broker_in(&dir).await;
     let published = std::time::Instant::now();
     {

@@ -1,7 +1,7 @@
 //! An in-process broker on an ephemeral loopback port, its data in a temporary directory, and
 //! a lapin connection to it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use warren_server::{Config, Server};
 
 /// A broker listening on 127.0.0.1 with an ephemeral port, its data dir a fresh temporary
@@ -13,6 +13,14 @@ pub async fn start_broker_with(mut config: Config) -> Server {
     let mut server = Server::start(config).await.expect("broker starts");
     server.attach(dir);
     server
+}
+
+/// A fresh temporary directory and the (not yet created) data dir inside it, for tests that
+/// restart a broker over the same data: the directory lives as long as the `TempDir`.
+pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temporary dir");
+    let dir = tmp.path().join("data");
+    (tmp, dir)
 }
 
 /// A broker on an ephemeral loopback port over an existing data dir (restart tests).

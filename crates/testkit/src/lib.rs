@@ -23,8 +23,8 @@ mod raw;
 mod wait;
 
 pub use broker::{
-    broker_with_channel, connect, open_channel, start_broker, start_broker_in, start_broker_with,
-    url,
+    broker_with_channel, connect, data_dir, open_channel, start_broker, start_broker_in,
+    start_broker_with, url,
 };
 pub use interop::{brokers, on_each_broker, Broker, SCENARIO_LIMIT};
 pub use lapin_helpers::*;

@@ -3,13 +3,12 @@
 
 use futures_lite::StreamExt;
 use lapin::options::*;
-use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
 use std::collections::HashSet;
 use std::time::Duration;
 use warren_testkit::{
-    amqp_error, close_connection, confirm_channel, consume, exclusive_queue, expect_bodies, get,
-    get_one, next, on_each_broker, publish, within, within_for, Broker, Proxy,
+    amqp_error, close_connection, confirm_channel, consume, consume_no_ack, exclusive_queue,
+    expect_bodies, get, get_one, next, on_each_broker, publish, within, within_for, Broker, Proxy,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -204,18 +203,7 @@ async fn large_messages_across_many_body_frames() {
             );
             assert_same_body(&m.delivery.data, body, &format!("message {i} (get)"));
         }
-        let mut consumer = ch
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let mut consumer = consume_no_ack(&ch, queue.as_str(), "").await;
         for (i, body) in bodies.iter().enumerate().skip(2) {
             let d = within_for(BIG_WAIT, "a consumed large message", consumer.next())
                 .await
@@ -274,18 +262,7 @@ async fn client_cancel_stops_deliveries() {
     on_each_broker(|broker: Broker| async move {
         let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "clientcancel").await;
-        let mut consumer = ch
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let mut consumer = consume_no_ack(&ch, queue.as_str(), "").await;
         publish(&ch, "", &queue, b"before").await;
         assert_eq!(next(&mut consumer).await.data, b"before");
         ch.basic_cancel(consumer.tag(), BasicCancelOptions::default())

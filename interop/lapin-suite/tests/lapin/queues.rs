@@ -4,8 +4,9 @@
 use lapin::options::*;
 use lapin::types::FieldTable;
 use warren_testkit::{
-    amqp_error, close_connection, eventually, exclusive_queue, expect_bodies, get, get_one,
-    on_each_broker, publish, ready_count, unique, Broker,
+    amqp_error, close_connection, consume_with, declare_exclusive, eventually, exclusive_queue,
+    expect_bodies, get, get_one, on_each_broker, passive_declare_queue, publish, ready_count,
+    unique, Broker,
 };
 
 #[tokio::test]
@@ -15,17 +16,7 @@ async fn server_named_queues() {
         let (conn, ch) = broker.confirm_channel().await;
         let mut names = Vec::new();
         for _ in 0..2 {
-            let q = ch
-                .queue_declare(
-                    "".into(),
-                    QueueDeclareOptions {
-                        exclusive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
+            let q = declare_exclusive(&ch, "").await;
             names.push(q.name().to_string());
         }
         assert!(
@@ -89,17 +80,7 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
                 let (other, queue) = (&other, &queue);
                 async move {
                     let probe = other.create_channel().await.unwrap();
-                    match probe
-                        .queue_declare(
-                            queue.as_str().into(),
-                            QueueDeclareOptions {
-                                passive: true,
-                                ..Default::default()
-                            },
-                            FieldTable::default(),
-                        )
-                        .await
-                    {
+                    match passive_declare_queue(&probe, queue.as_str()).await {
                         Ok(_) => {
                             probe.close(200, "bye".into()).await.unwrap();
                             false
@@ -122,18 +103,16 @@ async fn exclusive_consumer_locks_out_other_consumers() {
     on_each_broker(|broker: Broker| async move {
         let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "exclconsumer").await;
-        let _exclusive = ch
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let _exclusive = consume_with(
+            &ch,
+            queue.as_str(),
+            "",
+            BasicConsumeOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+        )
+        .await;
         let second = conn.create_channel().await.unwrap();
         let err = second
             .basic_consume(
@@ -190,17 +169,7 @@ async fn declare_ok_counts_purge_and_delete() {
             ready_count(&ch, &queue).await == 3
         })
         .await;
-        let declare_ok = ch
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let declare_ok = passive_declare_queue(&ch, queue.as_str()).await.unwrap();
         assert_eq!(
             (
                 declare_ok.name().as_str(),
@@ -243,15 +212,7 @@ async fn passive_declare_of_missing_queue_closes_channel_with_404() {
     on_each_broker(|broker: Broker| async move {
         let (conn, ch) = broker.open_channel().await;
         let missing = unique("missing");
-        let err = ch
-            .queue_declare(
-                missing.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+        let err = passive_declare_queue(&ch, missing.as_str())
             .await
             .expect_err("passive declare of a missing queue");
         // Some clients match on reply texts, so the text is part of the contract too.
