@@ -7,9 +7,9 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::time::Duration;
 use warren_testkit::{
-    broker_with_channel, close_connection, connect, consume_tagged, consume_with,
+    bind, broker_with_channel, close_connection, connect, consume_tagged, consume_with,
     declare_exclusive, declare_queue, eventually_some, next, passive_declare_queue, publish,
-    ready_count, reply_code, start_broker, within, RawClient,
+    ready_count, reply_code, select_confirms, start_broker, within, RawClient,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,15 +74,7 @@ async fn order_placed_fans_out_to_every_service() {
     let mut consumers = Vec::new();
     for s in services {
         declare_queue(&ch, s).await;
-        ch.queue_bind(
-            s.into(),
-            "orders.placed".into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind(&ch, s, "orders.placed", "", FieldTable::default()).await;
         let sch = conn.create_channel().await.unwrap();
         consumers.push((sch.clone(), consume_tagged(&sch, s, s).await));
     }
@@ -107,15 +99,7 @@ async fn topic_and_direct_routing() {
         ("crit", "*.critical"),
     ] {
         declare_queue(&ch, q).await;
-        ch.queue_bind(
-            q.into(),
-            "amq.topic".into(),
-            key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind(&ch, q, "amq.topic", key, FieldTable::default()).await;
     }
     publish(&ch, "amq.topic", "stock.ibm.nyse", b"a").await;
     publish(&ch, "amq.topic", "audit", b"b").await;
@@ -127,15 +111,7 @@ async fn topic_and_direct_routing() {
     assert_eq!(ready_count(&ch, "crit").await, 1);
 
     declare_queue(&ch, "d1").await;
-    ch.queue_bind(
-        "d1".into(),
-        "amq.direct".into(),
-        "k1".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind(&ch, "d1", "amq.direct", "k1", FieldTable::default()).await;
     publish(&ch, "amq.direct", "k1", b"x").await;
     publish(&ch, "amq.direct", "k2", b"y").await;
     assert_eq!(ready_count(&ch, "d1").await, 1);
@@ -144,9 +120,7 @@ async fn topic_and_direct_routing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirms_and_mandatory_returns() {
     let (_server, _conn, ch) = broker_with_channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     declare_queue(&ch, "confirmed").await;
     let mut pending = Vec::new();
     for i in 0..200u32 {
@@ -616,15 +590,7 @@ async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
     .await
     .unwrap();
     declare_queue(&ch, "behind").await;
-    ch.queue_bind(
-        "behind".into(),
-        "hidden".into(),
-        "".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind(&ch, "behind", "hidden", "", FieldTable::default()).await;
     publish(&ch, "front", "", b"through e2e").await;
     assert_eq!(
         ready_count(&ch, "behind").await,

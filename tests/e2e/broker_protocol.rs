@@ -18,8 +18,9 @@ use warren_codec::generated::{
 use warren_codec::{FieldValue, LongStr, Method, ShortStr};
 use warren_server::Server;
 use warren_testkit::{
-    broker_with_channel, connect, consume_with, declare_queue, next, passive_declare_exchange,
-    passive_declare_queue, publish, reply_code, start_broker, url, within, RawClient,
+    bind, broker_with_channel, connect, consume_with, declare_queue, next,
+    passive_declare_exchange, passive_declare_queue, publish, reply_code, select_confirms,
+    start_broker, url, within, RawClient,
 };
 
 async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind, auto_delete: bool) {
@@ -233,15 +234,7 @@ async fn exchange_declare_passive_equivalence_and_auto_delete() {
     assert!(exchange_exists(&conn, "ad.src").await, "never bound: kept");
     declare_queue(&ch, "ad.q").await;
     for key in ["a", "b"] {
-        ch.queue_bind(
-            "ad.q".into(),
-            "ad.src".into(),
-            key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind(&ch, "ad.q", "ad.src", key, FieldTable::default()).await;
     }
     ch.queue_unbind(
         "ad.q".into(),
@@ -313,15 +306,7 @@ async fn exchange_declare_passive_equivalence_and_auto_delete() {
     // Deleting the bound queue removes the last binding too.
     declare_exchange(&ch, "ad.byqueue", ExchangeKind::Direct, true).await;
     declare_queue(&ch, "ad.doomed").await;
-    ch.queue_bind(
-        "ad.doomed".into(),
-        "ad.byqueue".into(),
-        "k".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind(&ch, "ad.doomed", "ad.byqueue", "k", FieldTable::default()).await;
     ch.queue_delete("ad.doomed".into(), QueueDeleteOptions::default())
         .await
         .unwrap();
@@ -334,15 +319,7 @@ async fn exchange_unbind_stops_the_flow_between_exchanges() {
     declare_exchange(&ch, "upstream", ExchangeKind::Fanout, false).await;
     declare_exchange(&ch, "downstream", ExchangeKind::Direct, false).await;
     declare_queue(&ch, "sink").await;
-    ch.queue_bind(
-        "sink".into(),
-        "downstream".into(),
-        "k".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind(&ch, "sink", "downstream", "k", FieldTable::default()).await;
     ch.exchange_bind(
         "downstream".into(),
         "upstream".into(),
@@ -782,9 +759,7 @@ async fn lazy_and_default_queue_modes_are_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_leave_a_working_connection_alone() {
     let (server, conn, ch) = broker_with_channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     declare_queue(&ch, "live").await;
     declare_queue(&ch, "parked").await;
     for i in 0..5u8 {

@@ -10,8 +10,8 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_server::Server;
 use warren_testkit::{
-    close_connection, consume_no_ack, consume_tagged, data_dir, open_channel,
-    passive_declare_exchange, passive_declare_queue, start_broker_in, within,
+    bind, close_connection, consume_no_ack, consume_tagged, data_dir, open_channel,
+    passive_declare_exchange, passive_declare_queue, select_confirms, start_broker_in, within,
 };
 
 fn persistent() -> BasicProperties {
@@ -140,19 +140,9 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
     .await
     .unwrap();
     for q in ["payments", "scratch"] {
-        ch.queue_bind(
-            q.into(),
-            "orders.x".into(),
-            "order.*".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind(&ch, q, "orders.x", "order.*", FieldTable::default()).await;
     }
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     // Interleaved persistent and transient messages through the durable exchange.
     for i in 0..10 {
         let props = if i % 2 == 0 {
@@ -192,9 +182,7 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
         .collect();
     assert_eq!(got, want, "only the persistent messages, in order");
     // The binding came back: a new publish through the durable exchange reaches the queue.
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     publish_confirmed(
         &ch,
         "orders.x",
@@ -217,9 +205,7 @@ async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
     let server = start_broker_in(&dir).await;
     let (conn, ch) = open_channel(&server).await;
     queue(&ch, "work", true).await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     publish_confirmed(&ch, "", "work", &bodies("job", 5), persistent()).await;
     // job-0 and job-1 acked; job-2 delivered but never acked.
     for _ in 0..2 {
@@ -279,19 +265,9 @@ async fn a_message_in_two_queues_lives_until_both_are_done_with_it() {
     .unwrap();
     for q in ["inventory", "email"] {
         queue(&ch, q, true).await;
-        ch.queue_bind(
-            q.into(),
-            "order.placed".into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind(&ch, q, "order.placed", "", FieldTable::default()).await;
     }
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     publish_confirmed(&ch, "order.placed", "", &bodies("order", 3), persistent()).await;
     assert_eq!(drain(&ch, "inventory").await.len(), 3);
     close_connection(&conn).await;
@@ -313,9 +289,7 @@ async fn deleted_and_purged_queues_stay_that_way() {
     for q in ["purged", "deleted"] {
         queue(&ch, q, true).await;
     }
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     publish_confirmed(&ch, "", "purged", &bodies("p", 4), persistent()).await;
     publish_confirmed(&ch, "", "deleted", &bodies("d", 4), persistent()).await;
     assert_eq!(
@@ -348,9 +322,7 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
     let server = start_broker_in(&dir).await;
     let (conn, ch) = open_channel(&server).await;
     queue(&ch, "backlog", true).await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     let all: Vec<Vec<u8>> = (0..N)
         .map(|i| {
             let mut b = format!("msg-{i:06}-").into_bytes();
@@ -472,9 +444,7 @@ async fn confirms_are_sent_only_after_the_synced_write() {
     let server = warren_testkit::start_broker_with(config).await;
     let (conn, ch) = open_channel(&server).await;
     queue(&ch, "synced", true).await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     let stored = server
         .admin()
         .stored_queue("/", "synced")

@@ -7,8 +7,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_codec::ShortStr;
 use warren_testkit::{
-    broker_with_channel, connect, consume_no_ack, data_dir, eventually, eventually_some,
-    passive_declare_queue, start_broker, within, RawClient,
+    bind, broker_with_channel, connect, consume_no_ack, data_dir, eventually, eventually_some,
+    passive_declare_queue, select_confirms, start_broker, within, RawClient,
 };
 
 fn ae_arguments(alternate: &str) -> FieldTable {
@@ -34,15 +34,7 @@ async fn bound_queue(ch: &Channel, name: &str, exchange: &str, key: &str) {
     )
     .await
     .expect("queue.declare");
-    ch.queue_bind(
-        name.into(),
-        exchange.into(),
-        key.into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.bind");
+    bind(ch, name, exchange, key, FieldTable::default()).await;
 }
 
 /// Publishes with confirms on `ch` and says whether the broker returned the message.
@@ -85,9 +77,7 @@ async fn bodies(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alternate_exchange_takes_unroutable_messages() {
     let (_server, _conn, ch) = broker_with_channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     exchange(&ch, "ae", ExchangeKind::Fanout, FieldTable::default()).await;
     bound_queue(&ch, "unrouted", "ae", "").await;
     exchange(&ch, "orders", ExchangeKind::Direct, ae_arguments("ae")).await;
@@ -675,9 +665,7 @@ async fn max_length_drops_from_the_head_into_the_dead_letter_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_too() {
     let (_server, _conn, ch) = broker_with_channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     queue_with(
         &ch,
         "full",
@@ -786,10 +774,7 @@ async fn direct_reply_to_answers_rpc_without_a_reply_queue() {
     assert!(address.starts_with("amq.rabbitmq.reply-to."), "{address}");
     assert_ne!(address, "amq.rabbitmq.reply-to");
     let answer = BasicProperties::default().with_correlation_id("req-1".into());
-    responder
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&responder).await;
     let confirm = responder
         .basic_publish(
             "".into(),
@@ -943,9 +928,7 @@ async fn durable_priority_queue_keeps_its_order_across_a_restart() {
     {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         ch.queue_declare(
             "durable-prio".into(),
             QueueDeclareOptions {
@@ -1051,9 +1034,7 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
     {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         ch.exchange_declare(
             "durable-later".into(),
             ExchangeKind::Custom("x-delayed-message".into()),
@@ -1072,15 +1053,14 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
         )
         .await
         .unwrap();
-        ch.queue_bind(
-            "due-after-restart".into(),
-            "durable-later".into(),
-            "".into(),
-            QueueBindOptions::default(),
+        bind(
+            &ch,
+            "due-after-restart",
+            "durable-later",
+            "",
             FieldTable::default(),
         )
-        .await
-        .unwrap();
+        .await;
         // Confirmed only once it is on disk, like any persistent message.
         let held = BasicProperties::default()
             .with_delivery_mode(2)
@@ -1146,9 +1126,7 @@ async fn ttl_clocks_survive_a_restart() {
     {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         let durable = QueueDeclareOptions {
             durable: true,
             ..Default::default()

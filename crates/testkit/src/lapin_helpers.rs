@@ -99,10 +99,15 @@ pub async fn ready_count(ch: &Channel, queue: &str) -> u32 {
 /// A channel in confirm mode.
 pub async fn confirm_channel(conn: &Connection) -> Channel {
     let ch = conn.create_channel().await.expect("channel.open");
+    select_confirms(&ch).await;
+    ch
+}
+
+/// Puts an open channel in confirm mode.
+pub async fn select_confirms(ch: &Channel) {
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .expect("confirm.select");
-    ch
 }
 
 /// Publishes on a confirm-mode channel and waits for the broker's confirm. A confirmed

@@ -8,8 +8,8 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::time::Duration;
 use warren_testkit::{
-    assert_quiet, close_connection, consume, delete_exchange, exclusive_queue, next,
-    on_each_broker, publish, ready_count, unique, within, Broker,
+    assert_quiet, bind, close_connection, consume, delete_exchange, exclusive_queue, next,
+    on_each_broker, publish, ready_count, select_confirms, unique, within, Broker,
 };
 
 /// One "order placed" event, four services on their own connections, each acking on its own;
@@ -38,23 +38,20 @@ async fn order_placed_fans_out_to_four_services() {
             let conn = broker.connect().await;
             let sch = conn.create_channel().await.unwrap();
             let queue = exclusive_queue(&sch, service).await;
-            sch.queue_bind(
-                queue.as_str().into(),
-                exchange.as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
+            bind(
+                &sch,
+                queue.as_str(),
+                exchange.as_str(),
+                "",
                 FieldTable::default(),
             )
-            .await
-            .unwrap();
+            .await;
             sch.basic_qos(1, BasicQosOptions::default()).await.unwrap();
             let consumer = consume(&sch, &queue).await;
             services.push((service, conn, sch, queue, consumer));
         }
 
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         let confirm = ch
             .basic_publish(
                 exchange.as_str().into(),
@@ -114,9 +111,7 @@ async fn publisher_confirms_ack_every_message() {
     on_each_broker(|broker: Broker| async move {
         let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "confirms").await;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         // Publish 200 without waiting, then collect the confirms (the broker may batch them
         // with multiple=true; lapin resolves each publish either way).
         let mut pending = Vec::new();
@@ -149,9 +144,7 @@ async fn nack_requeue_sets_redelivered_and_reject_drops() {
     on_each_broker(|broker: Broker| async move {
         let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "nack").await;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         publish(&ch, "", &queue, b"retry me").await;
         publish(&ch, "", &queue, b"drop me").await;
         let mut consumer = consume(&ch, &queue).await;
@@ -203,9 +196,7 @@ async fn mandatory_unroutable_message_is_returned_with_its_confirm() {
         )
         .await
         .unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         let confirm = ch
             .basic_publish(
                 exchange.as_str().into(),
@@ -252,9 +243,7 @@ async fn prefetch_limits_unacked_deliveries() {
     on_each_broker(|broker: Broker| async move {
         let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "prefetch").await;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         for i in 0..5u8 {
             publish(&ch, "", &queue, &[b'0' + i]).await;
         }
