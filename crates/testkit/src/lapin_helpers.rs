@@ -186,6 +186,7 @@ pub async fn close_connection(conn: &Connection) {
         .expect("connection.close");
 }
 
+/// queue.bind with the arguments given.
 pub async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str, args: FieldTable) {
     ch.queue_bind(
         queue.into(),
