@@ -10,8 +10,9 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_server::Server;
 use warren_testkit::{
-    bind, close_connection, consume_no_ack, consume_tagged, data_dir, open_channel,
-    passive_declare_exchange, passive_declare_queue, select_confirms, start_broker_in, within,
+    bind, close_connection, consume_no_ack, consume_tagged, data_dir, declare_queue_with,
+    open_channel, passive_declare_exchange, passive_declare_queue, select_confirms,
+    start_broker_in, within,
 };
 
 fn persistent() -> BasicProperties {
@@ -19,16 +20,11 @@ fn persistent() -> BasicProperties {
 }
 
 async fn queue(ch: &Channel, name: &str, durable: bool) {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            durable,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.declare");
+    let options = QueueDeclareOptions {
+        durable,
+        ..Default::default()
+    };
+    declare_queue_with(ch, name, options).await;
 }
 
 /// Publishes with confirms and waits for every ack.

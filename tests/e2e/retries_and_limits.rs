@@ -7,8 +7,9 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_codec::ShortStr;
 use warren_testkit::{
-    bind, broker_with_channel, connect, consume_no_ack, data_dir, eventually, eventually_some,
-    passive_declare_queue, select_confirms, start_broker, within, RawClient,
+    bind, broker_with_channel, connect, consume_no_ack, data_dir, declare_durable_queue,
+    eventually, eventually_some, passive_declare_queue, select_confirms, start_broker, within,
+    RawClient,
 };
 
 fn ae_arguments(alternate: &str) -> FieldTable {
@@ -1043,16 +1044,7 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
         )
         .await
         .unwrap();
-        ch.queue_declare(
-            "due-after-restart".into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        declare_durable_queue(&ch, "due-after-restart").await;
         bind(
             &ch,
             "due-after-restart",

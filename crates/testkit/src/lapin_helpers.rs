@@ -56,9 +56,7 @@ pub async fn declare_exclusive(ch: &Channel, name: &str) -> lapin::Queue {
         exclusive: true,
         ..Default::default()
     };
-    ch.queue_declare(name.into(), options, FieldTable::default())
-        .await
-        .expect("queue.declare")
+    declare_queue_with(ch, name, options).await
 }
 
 /// A passive queue.declare: the declare-ok, or the error the broker closed the channel with.
@@ -146,13 +144,27 @@ pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
 
 /// Declares a queue with default options (durable: no, exclusive: no).
 pub async fn declare_queue(ch: &Channel, name: &str) -> lapin::Queue {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.declare")
+    declare_queue_with(ch, name, QueueDeclareOptions::default()).await
+}
+
+/// Declares a durable queue.
+pub async fn declare_durable_queue(ch: &Channel, name: &str) -> lapin::Queue {
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    declare_queue_with(ch, name, options).await
+}
+
+/// Declares a queue with `options` and no arguments.
+pub async fn declare_queue_with(
+    ch: &Channel,
+    name: &str,
+    options: QueueDeclareOptions,
+) -> lapin::Queue {
+    ch.queue_declare(name.into(), options, FieldTable::default())
+        .await
+        .expect("queue.declare")
 }
 
 /// Declares a uniquely named, auto-delete exchange of `kind`.

@@ -6,14 +6,15 @@
 
 use futures_lite::StreamExt;
 use lapin::options::*;
-use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use warren_testkit::{connect_when_up, consume_no_ack, data_dir, free_port, spawn_warren};
+use warren_testkit::{
+    connect_when_up, consume_no_ack, data_dir, declare_durable_queue, free_port, spawn_warren,
+};
 
 const PUBLISHERS: usize = 3;
 /// Confirms in flight per publisher.
@@ -84,16 +85,7 @@ async fn confirmed_messages_survive_kill_9_at_several_points() {
         let queue = format!("crash-{round}");
         let setup = connect_when_up(port).await;
         let ch = setup.create_channel().await.unwrap();
-        ch.queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        declare_durable_queue(&ch, queue.as_str()).await;
 
         let confirmed = Arc::new(Mutex::new(HashSet::new()));
         let tasks: Vec<_> = (0..PUBLISHERS)
