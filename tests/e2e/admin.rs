@@ -5,43 +5,26 @@
 
 use futures_lite::StreamExt;
 use lapin::options::*;
-use lapin::types::FieldTable;
-use lapin::{Connection, ExchangeKind};
+use lapin::Connection;
 use std::future::Future;
 use warren_codec::{FieldTable as WireTable, FieldValue, ShortStr};
 use warren_server::admin::{DestinationType, GetMode};
 use warren_server::Server;
 use warren_testkit::{
-    amqp_error, confirm_channel, connect, consume, declare_queue, get_one, next, publish,
-    start_broker, within,
+    amqp_error, close_connection, confirm_channel, connect, consume, declare_queue, get_one, next,
+    passive_declare_exchange, passive_declare_queue, publish, start_broker, within,
 };
 
 async fn passive_queue(conn: &Connection, name: &str) -> Result<u32, lapin::Error> {
     let ch = conn.create_channel().await.unwrap();
-    let options = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let q = ch
-        .queue_declare(name.into(), options, FieldTable::default())
-        .await?;
+    let q = passive_declare_queue(&ch, name).await?;
     let _ = ch.close(200, "done".into()).await;
     Ok(q.message_count())
 }
 
 async fn passive_exchange(conn: &Connection, name: &str) -> Result<(), lapin::Error> {
     let ch = conn.create_channel().await.unwrap();
-    let options = ExchangeDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    ch.exchange_declare(
-        name.into(),
-        ExchangeKind::Direct,
-        options,
-        FieldTable::default(),
-    )
-    .await?;
+    passive_declare_exchange(&ch, name).await?;
     let _ = ch.close(200, "done".into()).await;
     Ok(())
 }
@@ -152,7 +135,7 @@ async fn topology_declared_by_admin_is_what_clients_see() {
         ["/"]
     );
     assert_eq!(admin.vhost("nope").unwrap_err().code as u16, 404);
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 }
 
 #[tokio::test]
@@ -212,7 +195,7 @@ async fn messages_published_and_taken_by_admin_are_the_clients_messages() {
     assert_eq!(passive_queue(&conn, "g.q").await.unwrap(), 1);
     assert_eq!(admin.purge("/", "g.q").unwrap(), 1);
     assert_eq!(passive_queue(&conn, "g.q").await.unwrap(), 0);
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 }
 
 #[tokio::test]
@@ -277,7 +260,7 @@ async fn connections_channels_and_counters_follow_a_known_workload() {
         admin.channels(c.id + 100).await.unwrap_err().code as u16,
         404
     );
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 }
 
 /// The broker's connection.close as lapin reports it: (code, text). Listens from the call on,

@@ -4,29 +4,17 @@
 use futures_lite::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
+use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::time::Duration;
 use warren_testkit::{
-    connect, declare_queue, eventually_some, next, publish, ready_count, reply_code, start_broker,
-    within, RawClient,
+    bind, broker_with_channel, close_connection, connect, consume_tagged, consume_with,
+    declare_exclusive, declare_queue, eventually_some, next, passive_declare_queue, publish,
+    ready_count, reply_code, select_confirms, start_broker, within, RawClient,
 };
-
-async fn consumer(ch: &Channel, queue: &str, tag: &str) -> lapin::Consumer {
-    ch.basic_consume(
-        queue.into(),
-        tag.into(),
-        BasicConsumeOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("basic.consume")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_exchange_publish_consume_in_order_with_properties() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "orders").await;
     let mut headers = FieldTable::default();
     headers.insert("attempt".into(), AMQPValue::LongInt(3));
@@ -44,7 +32,7 @@ async fn default_exchange_publish_consume_in_order_with_properties() {
         .await
         .unwrap();
     }
-    let mut c = consumer(&ch, "orders", "").await;
+    let mut c = consume_tagged(&ch, "orders", "").await;
     for i in 0..3 {
         let d = next(&mut c).await;
         assert_eq!(d.data, format!("order-{i}").into_bytes());
@@ -73,9 +61,7 @@ async fn default_exchange_publish_consume_in_order_with_properties() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_placed_fans_out_to_every_service() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     ch.exchange_declare(
         "orders.placed".into(),
         ExchangeKind::Fanout,
@@ -88,17 +74,9 @@ async fn order_placed_fans_out_to_every_service() {
     let mut consumers = Vec::new();
     for s in services {
         declare_queue(&ch, s).await;
-        ch.queue_bind(
-            s.into(),
-            "orders.placed".into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind(&ch, s, "orders.placed", "", FieldTable::default()).await;
         let sch = conn.create_channel().await.unwrap();
-        consumers.push((sch.clone(), consumer(&sch, s, s).await));
+        consumers.push((sch.clone(), consume_tagged(&sch, s, s).await));
     }
     publish(&ch, "orders.placed", "", b"order 42 placed").await;
     for (_, c) in consumers.iter_mut() {
@@ -114,24 +92,14 @@ async fn order_placed_fans_out_to_every_service() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_and_direct_routing() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     for (q, key) in [
         ("nyse", "stock.*.nyse"),
         ("audit", "audit.#"),
         ("crit", "*.critical"),
     ] {
         declare_queue(&ch, q).await;
-        ch.queue_bind(
-            q.into(),
-            "amq.topic".into(),
-            key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind(&ch, q, "amq.topic", key, FieldTable::default()).await;
     }
     publish(&ch, "amq.topic", "stock.ibm.nyse", b"a").await;
     publish(&ch, "amq.topic", "audit", b"b").await;
@@ -143,15 +111,7 @@ async fn topic_and_direct_routing() {
     assert_eq!(ready_count(&ch, "crit").await, 1);
 
     declare_queue(&ch, "d1").await;
-    ch.queue_bind(
-        "d1".into(),
-        "amq.direct".into(),
-        "k1".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind(&ch, "d1", "amq.direct", "k1", FieldTable::default()).await;
     publish(&ch, "amq.direct", "k1", b"x").await;
     publish(&ch, "amq.direct", "k2", b"y").await;
     assert_eq!(ready_count(&ch, "d1").await, 1);
@@ -159,12 +119,8 @@ async fn topic_and_direct_routing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirms_and_mandatory_returns() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
+    select_confirms(&ch).await;
     declare_queue(&ch, "confirmed").await;
     let mut pending = Vec::new();
     for i in 0..200u32 {
@@ -216,12 +172,10 @@ async fn confirms_and_mandatory_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nack_requeue_redelivers_and_reject_drops() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "work").await;
     publish(&ch, "", "work", b"job").await;
-    let mut c = consumer(&ch, "work", "w").await;
+    let mut c = consume_tagged(&ch, "work", "w").await;
     let d = next(&mut c).await;
     assert!(!d.redelivered);
     d.nack(BasicNackOptions {
@@ -244,21 +198,19 @@ async fn nack_requeue_redelivers_and_reject_drops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacked_messages_return_in_order_when_a_consumer_dies() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "jobs").await;
     for i in 0..5u8 {
         publish(&ch, "", "jobs", &[i]).await;
     }
     let doomed = conn.create_channel().await.unwrap();
-    let mut c = consumer(&doomed, "jobs", "doomed").await;
+    let mut c = consume_tagged(&doomed, "jobs", "doomed").await;
     for _ in 0..5 {
         next(&mut c).await;
     }
     doomed.close(200, "crash".into()).await.unwrap();
     let ch2 = conn.create_channel().await.unwrap();
-    let mut c2 = consumer(&ch2, "jobs", "survivor").await;
+    let mut c2 = consume_tagged(&ch2, "jobs", "survivor").await;
     for i in 0..5u8 {
         let d = next(&mut c2).await;
         assert_eq!(d.data, vec![i], "original order kept");
@@ -269,15 +221,13 @@ async fn unacked_messages_return_in_order_when_a_consumer_dies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefetch_limits_unacked_deliveries() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "pf").await;
     for i in 0..10u8 {
         publish(&ch, "", "pf", &[i]).await;
     }
     ch.basic_qos(2, BasicQosOptions::default()).await.unwrap();
-    let mut c = consumer(&ch, "pf", "pf").await;
+    let mut c = consume_tagged(&ch, "pf", "pf").await;
     let first = next(&mut c).await;
     let _second = next(&mut c).await;
     assert!(
@@ -293,12 +243,10 @@ async fn prefetch_limits_unacked_deliveries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_between_consumers() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "rr").await;
-    let mut a = consumer(&ch, "rr", "a").await;
-    let mut b = consumer(&ch, "rr", "b").await;
+    let mut a = consume_tagged(&ch, "rr", "a").await;
+    let mut b = consume_tagged(&ch, "rr", "b").await;
     for i in 0..4u8 {
         publish(&ch, "", "rr", &[i]).await;
     }
@@ -314,9 +262,7 @@ async fn round_robin_between_consumers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_get_and_get_empty() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "g").await;
     assert!(ch
         .basic_get("g".into(), BasicGetOptions::default())
@@ -337,21 +283,9 @@ async fn basic_get_and_get_empty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soft_errors_close_only_the_channel() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
+    let (_server, conn, ch) = broker_with_channel().await;
 
-    let ch = conn.create_channel().await.unwrap();
-    let err = ch
-        .queue_declare(
-            "missing".into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = passive_declare_queue(&ch, "missing").await.unwrap_err();
     assert_eq!(reply_code(&err), Some(404), "{err}");
 
     let ch = conn.create_channel().await.unwrap();
@@ -378,7 +312,7 @@ async fn soft_errors_close_only_the_channel() {
     // code), but lapin always hands the close's error to the channel's consumers: one observes it.
     let ch = conn.create_channel().await.unwrap();
     declare_queue(&ch, "watch").await;
-    let mut watcher = consumer(&ch, "watch", "watcher").await;
+    let mut watcher = consume_tagged(&ch, "watch", "watcher").await;
     ch.basic_publish(
         "no-such-exchange".into(),
         "k".into(),
@@ -438,17 +372,7 @@ async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
     let owner = connect(&server).await;
     let other = connect(&server).await;
     let och = owner.create_channel().await.unwrap();
-    let q = och
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let q = declare_exclusive(&och, "").await;
     let name = q.name().as_str().to_string();
     assert!(name.starts_with("amq.gen-"), "{name}");
     let xch = other.create_channel().await.unwrap();
@@ -462,7 +386,7 @@ async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
         .await
         .unwrap_err();
     assert_eq!(reply_code(&err), Some(405), "{err}");
-    owner.close(200, "bye".into()).await.unwrap();
+    close_connection(&owner).await;
     // The broker cleans up after it answers close-ok: poll (a failed passive declare closes
     // its channel, so each look takes a new one).
     let err = eventually_some("the exclusive queue deleted", || async {
@@ -485,9 +409,7 @@ async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_and_delete_report_counts_and_preconditions() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "p").await;
     for _ in 0..3 {
         publish(&ch, "", "p", b"x").await;
@@ -521,11 +443,9 @@ async fn purge_and_delete_report_counts_and_preconditions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_queue_cancels_its_consumers() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "gone").await;
-    let mut c = consumer(&ch, "gone", "watcher").await;
+    let mut c = consume_tagged(&ch, "gone", "watcher").await;
     let admin = conn.create_channel().await.unwrap();
     admin
         .queue_delete("gone".into(), QueueDeleteOptions::default())
@@ -540,9 +460,7 @@ async fn deleting_a_queue_cancels_its_consumers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_commit_and_rollback() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "tx").await;
     ch.tx_select().await.unwrap();
     publish(&ch, "", "tx", b"rolled back").await;
@@ -557,13 +475,11 @@ async fn transactions_commit_and_rollback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_message_crosses_many_body_frames() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "big").await;
     let body: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     publish(&ch, "", "big", &body).await;
-    let mut c = consumer(&ch, "big", "").await;
+    let mut c = consume_tagged(&ch, "big", "").await;
     let d = next(&mut c).await;
     assert_eq!(d.data.len(), body.len());
     assert!(d.data == body, "body intact");
@@ -572,9 +488,7 @@ async fn large_message_crosses_many_body_frames() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_shutdown_closes_clients_with_connection_forced() {
     let server = start_broker().await;
-    let mut client = RawClient::connect(&server).await;
-    client.handshake().await;
-    client.open_channel(1).await;
+    let mut client = RawClient::with_channel_1(&server).await;
     let stopping = tokio::spawn(server.shutdown());
     let text = client.expect_connection_close(320).await;
     assert!(text.starts_with("CONNECTION_FORCED"), "{text}");
@@ -583,22 +497,18 @@ async fn clean_shutdown_closes_clients_with_connection_forced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_rules_exclusive_and_tag_reuse() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "ex").await;
-    let _c = ch
-        .basic_consume(
-            "ex".into(),
-            "only".into(),
-            BasicConsumeOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let _c = consume_with(
+        &ch,
+        "ex",
+        "only",
+        BasicConsumeOptions {
+            exclusive: true,
+            ..Default::default()
+        },
+    )
+    .await;
     let ch2 = conn.create_channel().await.unwrap();
     let err = ch2
         .basic_consume(
@@ -614,9 +524,7 @@ async fn consumer_rules_exclusive_and_tag_reuse() {
     // Reusing a consumer tag on one channel is a connection error in RabbitMQ (530). A raw
     // client makes the outcome deterministic (lapin resolves a pending consume racily when
     // the connection closes under it).
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
-    raw.open_channel(1).await;
+    let mut raw = RawClient::with_channel_1(&server).await;
     let consume = || {
         warren_codec::Method::BasicConsume(warren_codec::generated::BasicConsume {
             queue: warren_codec::ShortStr::from_static("ex2"),
@@ -640,9 +548,7 @@ async fn consumer_rules_exclusive_and_tag_reuse() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, conn, ch) = broker_with_channel().await;
     let err = ch
         .exchange_declare(
             "amq.mine".into(),
@@ -684,15 +590,7 @@ async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
     .await
     .unwrap();
     declare_queue(&ch, "behind").await;
-    ch.queue_bind(
-        "behind".into(),
-        "hidden".into(),
-        "".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind(&ch, "behind", "hidden", "", FieldTable::default()).await;
     publish(&ch, "front", "", b"through e2e").await;
     assert_eq!(
         ready_count(&ch, "behind").await,
@@ -715,9 +613,7 @@ async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
     // Publishing to the internal exchange closes the channel with 403. Checked on the wire:
     // lapin reports a broker's channel.close code only to a call already waiting for a reply,
     // which makes the check racy through lapin.
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
-    raw.open_channel(1).await;
+    let mut raw = RawClient::with_channel_1(&server).await;
     let mut out = bytes::BytesMut::new();
     warren_codec::frame::encode_method(
         1,
@@ -740,9 +636,7 @@ async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_exchange_routes_on_header_values() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "pdf-reports").await;
     let mut args = FieldTable::default();
     args.insert("x-match".into(), AMQPValue::LongString("all".into()));
@@ -776,9 +670,7 @@ async fn headers_exchange_routes_on_header_values() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn global_qos_is_shared_by_the_channel_consumers() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "g1").await;
     declare_queue(&ch, "g2").await;
     for _ in 0..3 {
@@ -788,8 +680,8 @@ async fn global_qos_is_shared_by_the_channel_consumers() {
     ch.basic_qos(2, BasicQosOptions { global: true })
         .await
         .unwrap();
-    let mut a = consumer(&ch, "g1", "a").await;
-    let mut b = consumer(&ch, "g2", "b").await;
+    let mut a = consume_tagged(&ch, "g1", "a").await;
+    let mut b = consume_tagged(&ch, "g2", "b").await;
     let mut got = Vec::new();
     for _ in 0..2 {
         tokio::select! {
@@ -821,12 +713,10 @@ async fn global_qos_is_shared_by_the_channel_consumers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recover_requeues_unacked_and_auto_delete_queues_go_with_their_last_consumer() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "rec").await;
     publish(&ch, "", "rec", b"again").await;
-    let mut c = consumer(&ch, "rec", "r").await;
+    let mut c = consume_tagged(&ch, "rec", "r").await;
     let first = next(&mut c).await;
     assert!(!first.redelivered);
     ch.basic_recover(BasicRecoverOptions { requeue: true })
@@ -846,21 +736,11 @@ async fn recover_requeues_unacked_and_auto_delete_queues_go_with_their_last_cons
     )
     .await
     .unwrap();
-    consumer(&ch, "temp", "t").await;
+    consume_tagged(&ch, "temp", "t").await;
     ch.basic_cancel("t".into(), BasicCancelOptions::default())
         .await
         .unwrap();
-    let err = ch
-        .queue_declare(
-            "temp".into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = passive_declare_queue(&ch, "temp").await.unwrap_err();
     assert_eq!(
         reply_code(&err),
         Some(404),

@@ -18,7 +18,9 @@ use warren_codec::generated::{
 use warren_codec::{FieldValue, LongStr, Method, ShortStr};
 use warren_server::Server;
 use warren_testkit::{
-    connect, declare_queue, next, publish, reply_code, start_broker, url, within, RawClient,
+    bind, broker_with_channel, connect, consume_with, declare_queue, next,
+    passive_declare_exchange, passive_declare_queue, publish, reply_code, select_confirms,
+    start_broker, url, within, RawClient,
 };
 
 async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind, auto_delete: bool) {
@@ -37,15 +39,7 @@ async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind, auto_del
 
 async fn message_count(conn: &Connection, name: &str) -> u32 {
     let ch = conn.create_channel().await.unwrap();
-    let count = ch
-        .queue_declare(
-            name.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    let count = passive_declare_queue(&ch, name)
         .await
         .expect("passive declare")
         .message_count();
@@ -56,17 +50,7 @@ async fn message_count(conn: &Connection, name: &str) -> u32 {
 /// Whether an exchange exists, asked on a channel of its own: a 404 closes that channel.
 async fn exchange_exists(conn: &Connection, name: &str) -> bool {
     let ch = conn.create_channel().await.unwrap();
-    let res = ch
-        .exchange_declare(
-            name.into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
+    let res = passive_declare_exchange(&ch, name).await;
     match res {
         Ok(()) => {
             ch.close(200, "done".into()).await.unwrap();
@@ -80,33 +64,11 @@ async fn exchange_exists(conn: &Connection, name: &str) -> bool {
 }
 
 async fn consumer(ch: &Channel, queue: &str, no_ack: bool) -> lapin::Consumer {
-    ch.basic_consume(
-        queue.into(),
-        "".into(),
-        BasicConsumeOptions {
-            no_ack,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("basic.consume")
-}
-
-/// The next connection.close, answered with close-ok (the raw helpers only give the text;
-/// these tests also check the failing method's ids, as RabbitMQ fills them in).
-async fn connection_close(c: &mut RawClient) -> ConnectionClose {
-    loop {
-        match c.next_method().await {
-            Some((0, Method::ConnectionClose(close))) => {
-                c.send_method(0, Method::ConnectionCloseOk(Default::default()))
-                    .await;
-                return close;
-            }
-            Some(_) => continue,
-            None => panic!("connection dropped without connection.close"),
-        }
-    }
+    let options = BasicConsumeOptions {
+        no_ack,
+        ..Default::default()
+    };
+    consume_with(ch, queue, "", options).await
 }
 
 fn assert_close(close: &ConnectionClose, code: u16, text: &str, ids: (u16, u16)) {
@@ -193,9 +155,7 @@ async fn channel_flow_active_is_acknowledged_and_inactive_is_not_implemented() {
 
     // active=false: RabbitMQ 3.x refuses to pause a client's publishing with a connection
     // error, 540 naming channel.flow.
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_method(1, Method::ChannelFlow(ChannelFlow { active: true }))
         .await;
     let (ch_id, ok) = c.next_method().await.expect("channel.flow-ok");
@@ -206,28 +166,15 @@ async fn channel_flow_active_is_acknowledged_and_inactive_is_not_implemented() {
     );
     c.send_method(1, Method::ChannelFlow(ChannelFlow { active: false }))
         .await;
-    let close = connection_close(&mut c).await;
+    let close = c.connection_close().await;
     assert_close(&close, 540, "NOT_IMPLEMENTED - active=false", (20, 20));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_declare_passive_equivalence_and_auto_delete() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
+    let (_server, conn, ch) = broker_with_channel().await;
 
-    let ch = conn.create_channel().await.unwrap();
-    let err = ch
-        .exchange_declare(
-            "nowhere".into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = passive_declare_exchange(&ch, "nowhere").await.unwrap_err();
     assert_eq!(reply_code(&err), Some(404), "{err}");
     assert!(
         err.to_string()
@@ -287,15 +234,7 @@ async fn exchange_declare_passive_equivalence_and_auto_delete() {
     assert!(exchange_exists(&conn, "ad.src").await, "never bound: kept");
     declare_queue(&ch, "ad.q").await;
     for key in ["a", "b"] {
-        ch.queue_bind(
-            "ad.q".into(),
-            "ad.src".into(),
-            key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind(&ch, "ad.q", "ad.src", key, FieldTable::default()).await;
     }
     ch.queue_unbind(
         "ad.q".into(),
@@ -367,15 +306,7 @@ async fn exchange_declare_passive_equivalence_and_auto_delete() {
     // Deleting the bound queue removes the last binding too.
     declare_exchange(&ch, "ad.byqueue", ExchangeKind::Direct, true).await;
     declare_queue(&ch, "ad.doomed").await;
-    ch.queue_bind(
-        "ad.doomed".into(),
-        "ad.byqueue".into(),
-        "k".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind(&ch, "ad.doomed", "ad.byqueue", "k", FieldTable::default()).await;
     ch.queue_delete("ad.doomed".into(), QueueDeleteOptions::default())
         .await
         .unwrap();
@@ -384,21 +315,11 @@ async fn exchange_declare_passive_equivalence_and_auto_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_unbind_stops_the_flow_between_exchanges() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_exchange(&ch, "upstream", ExchangeKind::Fanout, false).await;
     declare_exchange(&ch, "downstream", ExchangeKind::Direct, false).await;
     declare_queue(&ch, "sink").await;
-    ch.queue_bind(
-        "sink".into(),
-        "downstream".into(),
-        "k".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind(&ch, "sink", "downstream", "k", FieldTable::default()).await;
     ch.exchange_bind(
         "downstream".into(),
         "upstream".into(),
@@ -445,9 +366,7 @@ async fn exchange_unbind_stops_the_flow_between_exchanges() {
 async fn queue_delete_if_unused_refuses_while_a_consumer_is_attached() {
     // if-empty with messages is covered by broker_core's
     // `purge_and_delete_report_counts_and_preconditions`.
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "busy").await;
     let mut c = consumer(&ch, "busy", false).await;
 
@@ -718,7 +637,7 @@ async fn tune_ok_outside_the_servers_limits_is_not_allowed() {
     ];
     for (channel_max, frame_max, text) in cases {
         let (mut c, _) = tune_with(&server, channel_max, frame_max).await;
-        let close = connection_close(&mut c).await;
+        let close = c.connection_close().await;
         assert_close(&close, 530, &format!("NOT_ALLOWED - {text}"), (10, 30));
         assert!(
             c.next_frame().await.is_none(),
@@ -736,9 +655,7 @@ async fn tune_ok_outside_the_servers_limits_is_not_allowed() {
 async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
     let server = start_broker().await;
     // A server-to-client method sent by a client: 503, "unimplemented method", naming it.
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_method(
         1,
         Method::QueueDeclareOk(QueueDeclareOk {
@@ -748,7 +665,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
         }),
     )
     .await;
-    let close = connection_close(&mut c).await;
+    let close = c.connection_close().await;
     assert_close(
         &close,
         503,
@@ -757,9 +674,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
     );
 
     // A connection-class method on a channel other than 0: the same.
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_method(
         1,
         Method::ConnectionOpen(ConnectionOpen {
@@ -768,7 +683,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
         }),
     )
     .await;
-    let close = connection_close(&mut c).await;
+    let close = c.connection_close().await;
     assert_close(
         &close,
         503,
@@ -777,9 +692,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
     );
 
     // An exchange type nobody registered.
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_method(
         1,
         Method::ExchangeDeclare(ExchangeDeclare {
@@ -789,7 +702,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
         }),
     )
     .await;
-    let close = connection_close(&mut c).await;
+    let close = c.connection_close().await;
     assert_close(
         &close,
         503,
@@ -799,8 +712,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
 
     // Not 503: a handshake method (or any other) on channel 0 of an open connection is
     // RabbitMQ's 504 "unexpected method in connection state running".
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
+    let mut c = RawClient::open(&server).await;
     c.send_method(
         0,
         Method::ConnectionTune(ConnectionTune {
@@ -810,7 +722,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
         }),
     )
     .await;
-    let close = connection_close(&mut c).await;
+    let close = c.connection_close().await;
     assert_close(
         &close,
         504,
@@ -821,9 +733,7 @@ async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lazy_and_default_queue_modes_are_accepted() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     for (queue, mode) in [("lazy-q", "lazy"), ("default-q", "default")] {
         let mut args = FieldTable::default();
         args.insert("x-queue-mode".into(), AMQPValue::LongString(mode.into()));
@@ -848,12 +758,8 @@ async fn lazy_and_default_queue_modes_are_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_leave_a_working_connection_alone() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    let (server, conn, ch) = broker_with_channel().await;
+    select_confirms(&ch).await;
     declare_queue(&ch, "live").await;
     declare_queue(&ch, "parked").await;
     for i in 0..5u8 {
@@ -868,23 +774,19 @@ async fn hostile_clients_leave_a_working_connection_alone() {
         .unwrap();
 
     // Oversized frame: a method frame header announcing 1 MiB, refused from the header.
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
+    let mut raw = RawClient::open(&server).await;
     raw.send_bytes(&[1, 0, 1, 0, 0x10, 0, 0]).await;
-    assert_eq!(connection_close(&mut raw).await.reply_code, 501);
+    assert_eq!(raw.connection_close().await.reply_code, 501);
     // A frame that does not end in 0xCE.
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
+    let mut raw = RawClient::open(&server).await;
     raw.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 20, 0, 10, 0x00])
         .await;
-    assert_eq!(connection_close(&mut raw).await.reply_code, 501);
+    assert_eq!(raw.connection_close().await.reply_code, 501);
     // class 60, method 999.
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
-    raw.open_channel(1).await;
+    let mut raw = RawClient::with_channel_1(&server).await;
     raw.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 60, 0x03, 0xE7, 0xCE])
         .await;
-    assert_eq!(connection_close(&mut raw).await.reply_code, 540);
+    assert_eq!(raw.connection_close().await.reply_code, 540);
     // Not AMQP at all: our protocol header back, then EOF.
     let mut raw = RawClient::connect(&server).await;
     raw.send_bytes(b"GET / HTTP/1.1\r\n\r\n").await;
@@ -933,9 +835,7 @@ async fn hostile_clients_leave_a_working_connection_alone() {
 async fn deleting_what_does_not_exist_is_ok() {
     // RabbitMQ 3.x answers delete-ok (count 0) for a queue or exchange that is not there, so
     // cleanup code deletes without checking first; the channel stays open.
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     let count = within(
         "queue.delete of a missing queue",
         ch.queue_delete("never-declared".into(), QueueDeleteOptions::default()),

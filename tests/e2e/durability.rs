@@ -9,31 +9,22 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_server::Server;
-use warren_testkit::{start_broker_in, url, within};
+use warren_testkit::{
+    bind, close_connection, consume_no_ack, consume_tagged, data_dir, declare_queue_with,
+    open_channel, passive_declare_exchange, passive_declare_queue, select_confirms,
+    start_broker_in, within,
+};
 
 fn persistent() -> BasicProperties {
     BasicProperties::default().with_delivery_mode(2)
 }
 
-async fn open(server: &Server) -> (lapin::Connection, Channel) {
-    let conn = lapin::Connection::connect(&url(server), lapin::ConnectionProperties::default())
-        .await
-        .expect("lapin connects");
-    let ch = conn.create_channel().await.expect("channel");
-    (conn, ch)
-}
-
 async fn queue(ch: &Channel, name: &str, durable: bool) {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            durable,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.declare");
+    let options = QueueDeclareOptions {
+        durable,
+        ..Default::default()
+    };
+    declare_queue_with(ch, name, options).await;
 }
 
 /// Publishes with confirms and waits for every ack.
@@ -89,27 +80,9 @@ async fn drain(ch: &Channel, queue: &str) -> Vec<(Vec<u8>, bool)> {
 async fn exists(ch_conn: &lapin::Connection, kind: &str, name: &str) -> bool {
     let ch = ch_conn.create_channel().await.expect("channel");
     let result = if kind == "queue" {
-        ch.queue_declare(
-            name.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map(|_| ())
+        passive_declare_queue(&ch, name).await.map(|_| ())
     } else {
-        ch.exchange_declare(
-            name.into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
+        passive_declare_exchange(&ch, name).await
     };
     match result {
         Ok(()) => true,
@@ -133,10 +106,9 @@ async fn restart(server: Server, dir: &std::path::Path) -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_topology_and_persistent_messages_survive_a_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     for (name, durable) in [("orders.x", true), ("scratch.x", false)] {
         ch.exchange_declare(
             name.into(),
@@ -164,19 +136,9 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
     .await
     .unwrap();
     for q in ["payments", "scratch"] {
-        ch.queue_bind(
-            q.into(),
-            "orders.x".into(),
-            "order.*".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind(&ch, q, "orders.x", "order.*", FieldTable::default()).await;
     }
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     // Interleaved persistent and transient messages through the durable exchange.
     for i in 0..10 {
         let props = if i % 2 == 0 {
@@ -193,10 +155,10 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
         )
         .await;
     }
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     assert!(exists(&conn, "exchange", "orders.x").await);
     assert!(!exists(&conn, "exchange", "scratch.x").await);
     assert!(exists(&conn, "queue", "payments").await);
@@ -216,9 +178,7 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
         .collect();
     assert_eq!(got, want, "only the persistent messages, in order");
     // The binding came back: a new publish through the durable exchange reaches the queue.
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     publish_confirmed(
         &ch,
         "orders.x",
@@ -231,20 +191,17 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
         drain(&ch, "payments").await,
         vec![(b"after".to_vec(), false)]
     );
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     queue(&ch, "work", true).await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     publish_confirmed(&ch, "", "work", &bodies("job", 5), persistent()).await;
     // job-0 and job-1 acked; job-2 delivered but never acked.
     for _ in 0..2 {
@@ -266,7 +223,7 @@ async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
     drop(conn);
 
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     let got = drain(&ch, "work").await;
     assert_eq!(
         got,
@@ -276,22 +233,21 @@ async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
             (b"job-4".to_vec(), false),
         ]
     );
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 
     // Drained and acked: nothing comes back after another restart.
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     assert!(drain(&ch, "work").await.is_empty());
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_in_two_queues_lives_until_both_are_done_with_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     ch.exchange_declare(
         "order.placed".into(),
         ExchangeKind::Fanout,
@@ -305,44 +261,31 @@ async fn a_message_in_two_queues_lives_until_both_are_done_with_it() {
     .unwrap();
     for q in ["inventory", "email"] {
         queue(&ch, q, true).await;
-        ch.queue_bind(
-            q.into(),
-            "order.placed".into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        bind(&ch, q, "order.placed", "", FieldTable::default()).await;
     }
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     publish_confirmed(&ch, "order.placed", "", &bodies("order", 3), persistent()).await;
     assert_eq!(drain(&ch, "inventory").await.len(), 3);
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     assert!(drain(&ch, "inventory").await.is_empty());
     let email: Vec<Vec<u8>> = drain(&ch, "email").await.into_iter().map(|m| m.0).collect();
     assert_eq!(email, bodies("order", 3));
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_and_purged_queues_stay_that_way() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     for q in ["purged", "deleted"] {
         queue(&ch, q, true).await;
     }
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     publish_confirmed(&ch, "", "purged", &bodies("p", 4), persistent()).await;
     publish_confirmed(&ch, "", "deleted", &bodies("d", 4), persistent()).await;
     assert_eq!(
@@ -356,13 +299,13 @@ async fn deleted_and_purged_queues_stay_that_way() {
         .unwrap();
     // A later message in the purged queue survives.
     publish_confirmed(&ch, "", "purged", &[b"later".to_vec()], persistent()).await;
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     assert!(!exists(&conn, "queue", "deleted").await);
     assert_eq!(drain(&ch, "purged").await, vec![(b"later".to_vec(), false)]);
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
 }
 
@@ -371,14 +314,11 @@ async fn deleted_and_purged_queues_stay_that_way() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order() {
     const N: usize = 12_000;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     queue(&ch, "backlog", true).await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     let all: Vec<Vec<u8>> = (0..N)
         .map(|i| {
             let mut b = format!("msg-{i:06}-").into_bytes();
@@ -398,15 +338,7 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
     );
     // Take the first half with a consumer (acks in batches), in order.
     ch.basic_qos(500, BasicQosOptions::default()).await.unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            "backlog".into(),
-            "c".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume_tagged(&ch, "backlog", "c").await;
     for (i, want) in all.iter().enumerate().take(N / 2) {
         let d = within("a delivery", consumer.next())
             .await
@@ -417,10 +349,10 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
             d.ack(BasicAckOptions { multiple: true }).await.unwrap();
         }
     }
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 
     let server = restart(server, &dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     let rest: Vec<Vec<u8>> = drain(&ch, "backlog")
         .await
         .into_iter()
@@ -428,18 +360,17 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
         .collect();
     assert_eq!(rest.len(), N / 2);
     assert!(rest == all[N / 2..], "the second half, in order");
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_store_stops_the_start_with_an_error_naming_the_data_dir() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = start_broker_in(&dir).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     queue(&ch, "q", true).await;
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
     server.shutdown().await;
     std::fs::write(dir.join("CURRENT"), b"garbage\n").unwrap();
     let config = warren_server::Config {
@@ -467,7 +398,7 @@ async fn flow_control_pauses_publishers_behind_the_store_and_loses_nothing() {
         ..Default::default()
     };
     let server = warren_testkit::start_broker_with(config).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     queue(&ch, "flow", true).await;
     let body = vec![b'f'; 2048];
     for i in 0..N {
@@ -483,18 +414,7 @@ async fn flow_control_pauses_publishers_behind_the_store_and_loses_nothing() {
         .await
         .unwrap();
     }
-    let mut consumer = ch
-        .basic_consume(
-            "flow".into(),
-            "c".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume_no_ack(&ch, "flow", "c").await;
     for i in 0..N {
         let d = within("a delivery", consumer.next())
             .await
@@ -506,7 +426,7 @@ async fn flow_control_pauses_publishers_behind_the_store_and_loses_nothing() {
         server.admin().overview().await.flow_pauses > 0,
         "the publisher was never paused: the test did not exercise flow control"
     );
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 }
 
 /// A confirm means "on disk": with every fsync taking 30 ms, each basic.ack must arrive only
@@ -518,11 +438,9 @@ async fn confirms_are_sent_only_after_the_synced_write() {
     let mut config = warren_server::Config::default();
     config.store_options.simulated_sync_delay = std::time::Duration::from_millis(30);
     let server = warren_testkit::start_broker_with(config).await;
-    let (conn, ch) = open(&server).await;
+    let (conn, ch) = open_channel(&server).await;
     queue(&ch, "synced", true).await;
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&ch).await;
     let stored = server
         .admin()
         .stored_queue("/", "synced")
@@ -554,5 +472,5 @@ async fn confirms_are_sent_only_after_the_synced_write() {
             "message {i} confirmed without a sync after its publish"
         );
     }
-    conn.close(200, "bye".into()).await.unwrap();
+    close_connection(&conn).await;
 }

@@ -18,7 +18,7 @@ use tokio::net::tcp::OwnedReadHalf;
 use warren_codec::frame::{self, FrameDecoder};
 use warren_codec::generated::{BasicConsume, BasicPublish};
 use warren_codec::{ContentHeader, Frame, Method, ShortStr};
-use warren_testkit::{connect, start_broker, within, RawClient};
+use warren_testkit::{broker_with_channel, passive_declare_queue, start_broker, within, RawClient};
 
 /// Reads frames from `rd` until `want` methods matching `counts` have arrived.
 async fn count_methods(rd: &mut OwnedReadHalf, want: u64, counts: impl Fn(&Method) -> bool) -> u64 {
@@ -41,9 +41,7 @@ async fn count_methods(rd: &mut OwnedReadHalf, want: u64, counts: impl Fn(&Metho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_that_does_not_read_leaves_its_backlog_in_the_queue() {
     const COUNT: u32 = 4000;
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, _conn, ch) = broker_with_channel().await;
     ch.queue_declare(
         "stalled".into(),
         QueueDeclareOptions::default(),
@@ -52,9 +50,7 @@ async fn a_consumer_that_does_not_read_leaves_its_backlog_in_the_queue() {
     .await
     .unwrap();
 
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
-    raw.open_channel(1).await;
+    let mut raw = RawClient::with_channel_1(&server).await;
     raw.send_method(
         1,
         Method::BasicConsume(BasicConsume {
@@ -82,15 +78,7 @@ async fn a_consumer_that_does_not_read_leaves_its_backlog_in_the_queue() {
     }
     // No wait needed: the passive declare on the publishing channel is handled after every
     // publish, and a publish is dispatched (into the consumer's window) as it is routed.
-    let ready = ch
-        .queue_declare(
-            "stalled".into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    let ready = passive_declare_queue(&ch, "stalled")
         .await
         .unwrap()
         .message_count();
@@ -114,9 +102,7 @@ async fn a_publisher_that_does_not_read_meets_tcp_back_pressure() {
     // 256 MiB of returns if the broker never pushed back.
     const LIMIT: u64 = 4096;
     let server = start_broker().await;
-    let mut raw = RawClient::connect(&server).await;
-    raw.handshake().await;
-    raw.open_channel(1).await;
+    let raw = RawClient::with_channel_1(&server).await;
     // Unroutable and mandatory: every publish comes back as a basic.return with its body.
     let mut one = BytesMut::new();
     frame::encode_content(

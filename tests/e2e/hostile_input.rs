@@ -50,9 +50,7 @@ async fn handshake_timeout_closes_the_socket() {
 #[tokio::test]
 async fn unknown_method_is_not_implemented() {
     let server = start_broker().await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     // class 60, method 999
     c.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 60, 0x03, 0xE7, 0xCE])
         .await;
@@ -63,9 +61,7 @@ async fn unknown_method_is_not_implemented() {
 #[tokio::test]
 async fn truncated_arguments_are_a_frame_error() {
     let server = start_broker().await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     // queue.declare with only the ticket and a queue-name length running past the frame.
     c.send_bytes(&[1, 0, 1, 0, 0, 0, 7, 0, 50, 0, 10, 0, 0, 9, 0xCE])
         .await;
@@ -75,9 +71,7 @@ async fn truncated_arguments_are_a_frame_error() {
 #[tokio::test]
 async fn unknown_field_type_letter_is_a_syntax_error() {
     let server = start_broker().await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     let mut args = vec![0u8, 0, 0, 4, 1, b'k', b'Q', 0];
     let mut payload = vec![0, 50, 0, 10, 0, 0, 1, b'q', 0];
     payload.append(&mut args);
@@ -92,8 +86,7 @@ async fn unknown_field_type_letter_is_a_syntax_error() {
 #[tokio::test]
 async fn bad_frame_end_is_a_frame_error() {
     let server = start_broker().await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
+    let mut c = RawClient::open(&server).await;
     c.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 20, 0, 10, 0x00])
         .await;
     c.expect_connection_close(501).await;
@@ -102,8 +95,7 @@ async fn bad_frame_end_is_a_frame_error() {
 #[tokio::test]
 async fn frames_on_unopened_channels_and_second_open_are_channel_errors() {
     let server = start_broker().await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
+    let mut c = RawClient::open(&server).await;
     c.send_method(
         3,
         Method::QueueDeclare(QueueDeclare {
@@ -114,9 +106,7 @@ async fn frames_on_unopened_channels_and_second_open_are_channel_errors() {
     .await;
     c.expect_connection_close(504).await;
 
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_method(1, Method::ChannelOpen(Default::default()))
         .await;
     let text = c.expect_connection_close(504).await;
@@ -126,9 +116,7 @@ async fn frames_on_unopened_channels_and_second_open_are_channel_errors() {
 #[tokio::test]
 async fn content_out_of_order_is_unexpected_frame() {
     let server = start_broker().await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     // A body frame with no publish before it.
     let mut out = bytes::BytesMut::new();
     frame::encode_body(1, b"stray", 0, &mut out);
@@ -158,9 +146,7 @@ fn publish_frames(body_size: u64, body: &[u8]) -> bytes::BytesMut {
 #[tokio::test]
 async fn body_over_the_declared_size_is_a_frame_error() {
     let server = start_broker().await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_bytes(&publish_frames(3, b"toolong")).await;
     c.expect_connection_close(501).await;
 }
@@ -172,9 +158,7 @@ async fn message_over_max_size_is_refused_at_the_header() {
         ..Config::default()
     })
     .await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     // Only the method and header: the refusal must not wait for the body.
     let out = publish_frames(5000, b"");
     c.send_bytes(&out).await;
@@ -235,9 +219,7 @@ async fn empty_password_is_refused() {
 #[tokio::test]
 async fn frame_over_negotiated_frame_max_is_refused_from_its_header() {
     let server = start_broker().await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     // Negotiated frame_max is 131072: announce a body frame one byte over it.
     let size: u32 = 131_072 - 8 + 1;
     let mut hdr = vec![3u8, 0, 1];
@@ -254,8 +236,7 @@ async fn channel_above_channel_max_is_a_channel_error() {
         ..Config::default()
     })
     .await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
+    let mut c = RawClient::open(&server).await;
     c.open_channel(4).await;
     c.send_method(5, Method::ChannelOpen(Default::default()))
         .await;
@@ -265,9 +246,7 @@ async fn channel_above_channel_max_is_a_channel_error() {
 #[tokio::test]
 async fn immediate_publish_is_not_implemented() {
     let server = start_broker().await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     c.send_method(
         1,
         Method::BasicPublish(BasicPublish {
@@ -284,8 +263,7 @@ async fn immediate_publish_is_not_implemented() {
 #[tokio::test]
 async fn heartbeat_on_a_channel_is_unexpected() {
     let server = start_broker().await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
+    let mut c = RawClient::open(&server).await;
     c.send_bytes(&[8, 0, 1, 0, 0, 0, 0, 0xCE]).await;
     c.expect_connection_close(505).await;
 }
@@ -297,8 +275,7 @@ async fn client_close_is_answered_and_the_socket_reaped() {
         ..Config::default()
     })
     .await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
+    let mut c = RawClient::open(&server).await;
     c.send_method(
         0,
         Method::ConnectionClose(warren_codec::generated::ConnectionClose {
@@ -328,8 +305,7 @@ async fn a_client_that_never_answers_the_shutdown_close_holds_nothing_of_the_bro
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = start_broker_in(&data).await;
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
+    let mut c = RawClient::open(&server).await;
     let started = std::time::Instant::now();
     server.shutdown().await;
     assert!(

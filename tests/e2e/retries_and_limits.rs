@@ -6,7 +6,11 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_codec::ShortStr;
-use warren_testkit::{connect, eventually, eventually_some, start_broker, within, RawClient};
+use warren_testkit::{
+    bind, broker_with_channel, connect, consume_no_ack, data_dir, declare_durable_queue,
+    eventually, eventually_some, passive_declare_queue, select_confirms, start_broker, within,
+    RawClient,
+};
 
 fn ae_arguments(alternate: &str) -> FieldTable {
     let mut args = FieldTable::default();
@@ -31,15 +35,7 @@ async fn bound_queue(ch: &Channel, name: &str, exchange: &str, key: &str) {
     )
     .await
     .expect("queue.declare");
-    ch.queue_bind(
-        name.into(),
-        exchange.into(),
-        key.into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.bind");
+    bind(ch, name, exchange, key, FieldTable::default()).await;
 }
 
 /// Publishes with confirms on `ch` and says whether the broker returned the message.
@@ -81,12 +77,8 @@ async fn bodies(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alternate_exchange_takes_unroutable_messages() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
+    select_confirms(&ch).await;
     exchange(&ch, "ae", ExchangeKind::Fanout, FieldTable::default()).await;
     bound_queue(&ch, "unrouted", "ae", "").await;
     exchange(&ch, "orders", ExchangeKind::Direct, ae_arguments("ae")).await;
@@ -129,9 +121,7 @@ async fn alternate_exchange_takes_unroutable_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alternate_exchange_argument_is_compared_on_redeclare() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     exchange(&ch, "x", ExchangeKind::Direct, ae_arguments("ae1")).await;
     exchange(&ch, "x", ExchangeKind::Direct, ae_arguments("ae1")).await;
     let err = ch
@@ -229,9 +219,7 @@ fn priority(p: i32) -> FieldTable {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_priorities_prefer_the_highest_with_credit() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     queue_with(&ch, "prio", FieldTable::default()).await;
     let (_hc, mut high) = consumer_on(&conn, "prio", "high", 2, priority(10)).await;
     let (_lc, mut low) = consumer_on(&conn, "prio", "low", 100, FieldTable::default()).await;
@@ -286,9 +274,7 @@ async fn consumer_priorities_prefer_the_highest_with_credit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_active_consumer_hands_over_in_registration_order() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     let mut args = FieldTable::default();
     args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
     queue_with(&ch, "sac", args).await;
@@ -418,9 +404,7 @@ fn as_count(v: &AMQPValue) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_messages_are_dead_lettered_with_x_death() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     exchange(&ch, "dlx", ExchangeKind::Fanout, FieldTable::default()).await;
     bound_queue(&ch, "dead", "dlx", "").await;
     queue_with(
@@ -477,9 +461,7 @@ async fn rejected_messages_are_dead_lettered_with_x_death() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_ttl_expires_messages_without_consumers_into_the_dead_letter_queue() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     queue_with(&ch, "expired", FieldTable::default()).await;
     queue_with(
         &ch,
@@ -506,9 +488,7 @@ async fn queue_ttl_expires_messages_without_consumers_into_the_dead_letter_queue
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_message_expiration_drops_at_the_head_and_invalid_ones_are_refused() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, _conn, ch) = broker_with_channel().await;
     queue_with(&ch, "plain", FieldTable::default()).await;
     let expiring = BasicProperties::default().with_expiration("30".into());
     publish_with(&ch, "plain", b"soon gone", expiring).await;
@@ -527,9 +507,7 @@ async fn per_message_expiration_drops_at_the_head_and_invalid_ones_are_refused()
         ("-5", "{value_negative,-5}"),
         ("10s", "{leftover_string,\"s\"}"),
     ] {
-        let mut c = RawClient::connect(&server).await;
-        c.handshake().await;
-        c.open_channel(1).await;
+        let mut c = RawClient::with_channel_1(&server).await;
         let props = warren_codec::BasicProperties {
             expiration: Some(ShortStr::from_static(value)),
             ..Default::default()
@@ -546,9 +524,7 @@ async fn per_message_expiration_drops_at_the_head_and_invalid_ones_are_refused()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_pipeline_parks_a_message_after_three_attempts() {
     // work --nack--> (dlx "") retry --ttl--> (dlx "") work ... parked after 3 retries.
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     queue_with(&ch, "work", dead_lettering_to("retry", &[])).await;
     queue_with(
         &ch,
@@ -613,9 +589,7 @@ async fn retry_pipeline_parks_a_message_after_three_attempts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_cycle_without_rejections_is_dropped() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     // Expired messages are dead-lettered back into the same queue: a cycle, so dropped.
     queue_with(
         &ch,
@@ -651,9 +625,7 @@ async fn publish_confirmed(ch: &Channel, queue: &str, body: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_length_drops_from_the_head_into_the_dead_letter_queue() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
     queue_with(&ch, "overflowed", FieldTable::default()).await;
     queue_with(
         &ch,
@@ -693,12 +665,8 @@ async fn max_length_drops_from_the_head_into_the_dead_letter_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_too() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    let (_server, _conn, ch) = broker_with_channel().await;
+    select_confirms(&ch).await;
     queue_with(
         &ch,
         "full",
@@ -746,23 +714,12 @@ async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_
 
 async fn queue_exists(conn: &lapin::Connection, name: &str) -> bool {
     let ch = conn.create_channel().await.unwrap();
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .is_ok()
+    passive_declare_queue(&ch, name).await.is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn x_expires_deletes_a_queue_once_unused() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     let expiring = || args(&[("x-expires", AMQPValue::LongInt(150))]);
     queue_with(&ch, "idle", expiring()).await;
     publish(&ch, "idle", b"publishing is not using").await;
@@ -799,18 +756,7 @@ async fn direct_reply_to_answers_rpc_without_a_reply_queue() {
 
     // The requester consumes the pseudo-queue (no-ack) and publishes with reply_to set to it.
     let client = conn.create_channel().await.unwrap();
-    let mut replies = client
-        .basic_consume(
-            "amq.rabbitmq.reply-to".into(),
-            "replies".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume amq.rabbitmq.reply-to");
+    let mut replies = consume_no_ack(&client, "amq.rabbitmq.reply-to", "replies").await;
     let request = BasicProperties::default()
         .with_reply_to("amq.rabbitmq.reply-to".into())
         .with_correlation_id("req-1".into());
@@ -829,10 +775,7 @@ async fn direct_reply_to_answers_rpc_without_a_reply_queue() {
     assert!(address.starts_with("amq.rabbitmq.reply-to."), "{address}");
     assert_ne!(address, "amq.rabbitmq.reply-to");
     let answer = BasicProperties::default().with_correlation_id("req-1".into());
-    responder
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    select_confirms(&responder).await;
     let confirm = responder
         .basic_publish(
             "".into(),
@@ -891,9 +834,7 @@ async fn direct_reply_to_answers_rpc_without_a_reply_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_reply_to_misuse_gets_rabbitmqs_406s() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (server, _conn, ch) = broker_with_channel().await;
     let err = ch
         .basic_consume(
             "amq.rabbitmq.reply-to".into(),
@@ -909,9 +850,7 @@ async fn direct_reply_to_misuse_gets_rabbitmqs_406s() {
         "{err}"
     );
 
-    let mut c = RawClient::connect(&server).await;
-    c.handshake().await;
-    c.open_channel(1).await;
+    let mut c = RawClient::with_channel_1(&server).await;
     let props = warren_codec::BasicProperties {
         reply_to: Some(ShortStr::from_static("amq.rabbitmq.reply-to")),
         ..Default::default()
@@ -930,9 +869,7 @@ fn with_priority(p: u8) -> BasicProperties {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn priority_queue_delivers_highest_priority_first_and_requeues_in_place() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     queue_with(
         &ch,
         "prioritized",
@@ -987,15 +924,12 @@ async fn priority_queue_delivers_highest_priority_first_and_requeues_in_place() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_priority_queue_keeps_its_order_across_a_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = warren_testkit::start_broker_in(&dir).await;
     {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         ch.queue_declare(
             "durable-prio".into(),
             QueueDeclareOptions {
@@ -1028,9 +962,7 @@ fn delayed_exchange_args(kind: &str) -> FieldTable {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delayed_message_exchange_holds_messages_for_their_x_delay() {
-    let server = start_broker().await;
-    let conn = connect(&server).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_server, conn, ch) = broker_with_channel().await;
     ch.exchange_declare(
         "later".into(),
         ExchangeKind::Custom("x-delayed-message".into()),
@@ -1093,8 +1025,7 @@ async fn delayed_message_exchange_holds_messages_for_their_x_delay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let durable_x = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -1104,9 +1035,7 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
     {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         ch.exchange_declare(
             "durable-later".into(),
             ExchangeKind::Custom("x-delayed-message".into()),
@@ -1115,25 +1044,15 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
         )
         .await
         .unwrap();
-        ch.queue_declare(
-            "due-after-restart".into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+        declare_durable_queue(&ch, "due-after-restart").await;
+        bind(
+            &ch,
+            "due-after-restart",
+            "durable-later",
+            "",
             FieldTable::default(),
         )
-        .await
-        .unwrap();
-        ch.queue_bind(
-            "due-after-restart".into(),
-            "durable-later".into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        .await;
         // Confirmed only once it is on disk, like any persistent message.
         let held = BasicProperties::default()
             .with_delivery_mode(2)
@@ -1193,16 +1112,13 @@ async fn publish_with_exchange(ch: &Channel, exchange: &str, body: &[u8], props:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_clocks_survive_a_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let server = warren_testkit::start_broker_in(&dir).await;
     let published = std::time::Instant::now();
     {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         let durable = QueueDeclareOptions {
             durable: true,
             ..Default::default()

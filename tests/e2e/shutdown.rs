@@ -6,7 +6,7 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, ExchangeKind};
 use std::time::Duration;
-use warren_testkit::{connect, start_broker_in, within_for};
+use warren_testkit::{bind, connect, select_confirms, start_broker_in, within_for};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -47,18 +47,8 @@ async fn arm_sleepers(ch: &lapin::Channel) {
     ch.exchange_declare("j-delayed".into(), kind, exchange_options, delayed)
         .await
         .unwrap();
-    ch.queue_bind(
-        "j-later".into(),
-        "j-delayed".into(),
-        "k".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    bind(ch, "j-later", "j-delayed", "k", FieldTable::default()).await;
+    select_confirms(ch).await;
     let persistent = BasicProperties::default().with_delivery_mode(2);
     let held = persistent
         .clone()

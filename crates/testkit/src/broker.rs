@@ -1,7 +1,7 @@
 //! An in-process broker on an ephemeral loopback port, its data in a temporary directory, and
 //! a lapin connection to it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use warren_server::{Config, Server};
 
 /// A broker listening on 127.0.0.1 with an ephemeral port, its data dir a fresh temporary
@@ -13,6 +13,14 @@ pub async fn start_broker_with(mut config: Config) -> Server {
     let mut server = Server::start(config).await.expect("broker starts");
     server.attach(dir);
     server
+}
+
+/// A fresh temporary directory and the (not yet created) data dir inside it, for tests that
+/// restart a broker over the same data: the directory lives as long as the `TempDir`.
+pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temporary dir");
+    let dir = tmp.path().join("data");
+    (tmp, dir)
 }
 
 /// A broker on an ephemeral loopback port over an existing data dir (restart tests).
@@ -40,4 +48,18 @@ pub async fn connect(server: &Server) -> lapin::Connection {
     lapin::Connection::connect(&url(server), lapin::ConnectionProperties::default())
         .await
         .expect("lapin connects")
+}
+
+/// A lapin connection to a test broker and a channel on it.
+pub async fn open_channel(server: &Server) -> (lapin::Connection, lapin::Channel) {
+    let conn = connect(server).await;
+    let ch = conn.create_channel().await.expect("channel.open");
+    (conn, ch)
+}
+
+/// A default broker, a connection to it and a channel on it: how most tests begin.
+pub async fn broker_with_channel() -> (Server, lapin::Connection, lapin::Channel) {
+    let server = start_broker().await;
+    let (conn, ch) = open_channel(&server).await;
+    (server, conn, ch)
 }

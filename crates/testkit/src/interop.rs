@@ -5,7 +5,7 @@
 
 use crate::wait::within;
 use lapin::uri::AMQPUri;
-use lapin::{Connection, ConnectionProperties};
+use lapin::{Channel, Connection, ConnectionProperties};
 use std::future::Future;
 use std::time::Duration;
 
@@ -27,6 +27,20 @@ impl Broker {
         )
         .await
         .unwrap_or_else(|e| panic!("{}: cannot connect: {e}", self.name))
+    }
+
+    /// A new connection and a channel on it.
+    pub async fn open_channel(&self) -> (Connection, Channel) {
+        let conn = self.connect().await;
+        let ch = conn.create_channel().await.expect("channel.open");
+        (conn, ch)
+    }
+
+    /// A new connection and a confirm-mode channel on it: how most scenarios begin.
+    pub async fn confirm_channel(&self) -> (Connection, Channel) {
+        let conn = self.connect().await;
+        let ch = crate::confirm_channel(&conn).await;
+        (conn, ch)
     }
 
     /// The broker's URL, parsed.

@@ -6,7 +6,7 @@ use futures_lite::StreamExt;
 use lapin::message::{BasicGetMessage, Delivery};
 use lapin::options::{
     BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{
@@ -46,21 +46,21 @@ pub fn unique(role: &str) -> String {
 /// Declares an exclusive queue: it disappears with its connection, even if the scenario panics.
 pub async fn exclusive_queue(ch: &Channel, role: &str) -> String {
     let name = unique(role);
-    ch.queue_declare(
-        name.as_str().into(),
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.declare");
+    declare_exclusive(ch, &name).await;
     name
 }
 
-/// Ready messages in a queue, from a passive queue.declare.
-pub async fn ready_count(ch: &Channel, queue: &str) -> u32 {
+/// Declares an exclusive queue named `name`; an empty name lets the broker name it.
+pub async fn declare_exclusive(ch: &Channel, name: &str) -> lapin::Queue {
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    declare_queue_with(ch, name, options).await
+}
+
+/// A passive queue.declare: the declare-ok, or the error the broker closed the channel with.
+pub async fn passive_declare_queue(ch: &Channel, queue: &str) -> lapin::Result<lapin::Queue> {
     ch.queue_declare(
         queue.into(),
         QueueDeclareOptions {
@@ -70,17 +70,42 @@ pub async fn ready_count(ch: &Channel, queue: &str) -> u32 {
         FieldTable::default(),
     )
     .await
-    .expect("passive queue.declare")
-    .message_count()
+}
+
+/// A passive exchange.declare (sent as direct: a passive declare does not compare the type).
+pub async fn passive_declare_exchange(ch: &Channel, exchange: &str) -> lapin::Result<()> {
+    ch.exchange_declare(
+        exchange.into(),
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+}
+
+/// Ready messages in a queue, from a passive queue.declare.
+pub async fn ready_count(ch: &Channel, queue: &str) -> u32 {
+    passive_declare_queue(ch, queue)
+        .await
+        .expect("passive queue.declare")
+        .message_count()
 }
 
 /// A channel in confirm mode.
 pub async fn confirm_channel(conn: &Connection) -> Channel {
     let ch = conn.create_channel().await.expect("channel.open");
+    select_confirms(&ch).await;
+    ch
+}
+
+/// Puts an open channel in confirm mode.
+pub async fn select_confirms(ch: &Channel) {
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .expect("confirm.select");
-    ch
 }
 
 /// Publishes on a confirm-mode channel and waits for the broker's confirm. A confirmed
@@ -119,13 +144,27 @@ pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
 
 /// Declares a queue with default options (durable: no, exclusive: no).
 pub async fn declare_queue(ch: &Channel, name: &str) -> lapin::Queue {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.declare")
+    declare_queue_with(ch, name, QueueDeclareOptions::default()).await
+}
+
+/// Declares a durable queue.
+pub async fn declare_durable_queue(ch: &Channel, name: &str) -> lapin::Queue {
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    declare_queue_with(ch, name, options).await
+}
+
+/// Declares a queue with `options` and no arguments.
+pub async fn declare_queue_with(
+    ch: &Channel,
+    name: &str,
+    options: QueueDeclareOptions,
+) -> lapin::Queue {
+    ch.queue_declare(name.into(), options, FieldTable::default())
+        .await
+        .expect("queue.declare")
 }
 
 /// Declares a uniquely named, auto-delete exchange of `kind`.
@@ -145,6 +184,21 @@ pub async fn declare_exchange(ch: &Channel, role: &str, kind: ExchangeKind) -> S
     name
 }
 
+/// Deletes an exchange (unconditionally).
+pub async fn delete_exchange(ch: &Channel, name: &str) {
+    ch.exchange_delete(name.into(), ExchangeDeleteOptions::default())
+        .await
+        .expect("exchange.delete");
+}
+
+/// Closes a connection normally (200), waiting for close-ok.
+pub async fn close_connection(conn: &Connection) {
+    conn.close(200, "bye".into())
+        .await
+        .expect("connection.close");
+}
+
+/// queue.bind with the arguments given.
 pub async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str, args: FieldTable) {
     ch.queue_bind(
         queue.into(),
@@ -195,15 +249,35 @@ pub async fn expect_bodies(ch: &Channel, queue: &str, expected: &[&[u8]]) {
     assert_eq!(show(&got_refs), show(expected), "bodies in {queue}");
 }
 
+/// basic.consume with `options` and no arguments; an empty `tag` lets the broker name it.
+pub async fn consume_with(
+    ch: &Channel,
+    queue: &str,
+    tag: &str,
+    options: BasicConsumeOptions,
+) -> Consumer {
+    ch.basic_consume(queue.into(), tag.into(), options, FieldTable::default())
+        .await
+        .expect("basic.consume")
+}
+
+/// An acking consumer with a broker-named tag.
 pub async fn consume(ch: &Channel, queue: &str) -> Consumer {
-    ch.basic_consume(
-        queue.into(),
-        "".into(),
-        BasicConsumeOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("basic.consume")
+    consume_with(ch, queue, "", BasicConsumeOptions::default()).await
+}
+
+/// A no-ack consumer: the broker counts every delivery as acked when it sends it.
+pub async fn consume_no_ack(ch: &Channel, queue: &str, tag: &str) -> Consumer {
+    let options = BasicConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
+    consume_with(ch, queue, tag, options).await
+}
+
+/// An acking consumer with the tag given.
+pub async fn consume_tagged(ch: &Channel, queue: &str, tag: &str) -> Consumer {
+    consume_with(ch, queue, tag, BasicConsumeOptions::default()).await
 }
 
 /// The next delivery, within WAIT.

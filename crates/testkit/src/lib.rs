@@ -3,7 +3,8 @@
 //! exists once.
 //!
 //! - [`start_broker`] and friends: an in-process broker on an ephemeral loopback port over a
-//!   temporary RocksDB dir; [`connect`] gives a lapin connection to it.
+//!   temporary RocksDB dir; [`connect`] gives a lapin connection to it, [`open_channel`] a
+//!   channel too, [`broker_with_channel`] all three.
 //! - [`RawClient`]: a byte-level AMQP client for what no client library sends.
 //! - lapin helpers: declarations, confirmed publishes, gets, consumers ([`publish`], [`get_one`],
 //!   [`next`]...).
@@ -21,7 +22,10 @@ mod proxy;
 mod raw;
 mod wait;
 
-pub use broker::{connect, start_broker, start_broker_in, start_broker_with, url};
+pub use broker::{
+    broker_with_channel, connect, data_dir, open_channel, start_broker, start_broker_in,
+    start_broker_with, url,
+};
 pub use interop::{brokers, on_each_broker, Broker, SCENARIO_LIMIT};
 pub use lapin_helpers::*;
 pub use process::{connect_when_up, free_port, spawn_warren};

@@ -6,7 +6,9 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use warren_codec::frame::{self, FrameDecoder, PROTOCOL_HEADER};
-use warren_codec::generated::{BasicPublish, ConnectionOpen, ConnectionStartOk, ConnectionTuneOk};
+use warren_codec::generated::{
+    BasicPublish, ConnectionClose, ConnectionOpen, ConnectionStartOk, ConnectionTuneOk,
+};
 use warren_codec::{BasicProperties, ContentHeader, FieldTable, Frame, LongStr, Method, ShortStr};
 use warren_server::Server;
 
@@ -27,6 +29,20 @@ impl RawClient {
             buf: BytesMut::new(),
             decoder: FrameDecoder::new(0),
         }
+    }
+
+    /// A connection past the [`handshake`](Self::handshake).
+    pub async fn open(server: &Server) -> RawClient {
+        let mut c = RawClient::connect(server).await;
+        c.handshake().await;
+        c
+    }
+
+    /// A connection past the handshake, with channel 1 open.
+    pub async fn with_channel_1(server: &Server) -> RawClient {
+        let mut c = RawClient::open(server).await;
+        c.open_channel(1).await;
+        c
     }
 
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
@@ -147,20 +163,26 @@ impl RawClient {
         assert!(matches!(ok, Method::ChannelOpenOk(_)), "got {ok:?}");
     }
 
-    /// Expects connection.close with `code`; answers close-ok. Returns the reply text.
-    pub async fn expect_connection_close(&mut self, code: u16) -> String {
+    /// The next connection.close, answered with close-ok; whatever comes before it is skipped.
+    pub async fn connection_close(&mut self) -> ConnectionClose {
         loop {
             match self.next_method().await {
-                Some((0, Method::ConnectionClose(c))) => {
-                    assert_eq!(c.reply_code, code, "reply text: {}", c.reply_text);
+                Some((0, Method::ConnectionClose(close))) => {
                     self.send_method(0, Method::ConnectionCloseOk(Default::default()))
                         .await;
-                    return c.reply_text.to_string();
+                    return close;
                 }
                 Some(_) => continue,
-                None => panic!("connection dropped without connection.close {code}"),
+                None => panic!("connection dropped without connection.close"),
             }
         }
+    }
+
+    /// Expects connection.close with `code`; answers close-ok. Returns the reply text.
+    pub async fn expect_connection_close(&mut self, code: u16) -> String {
+        let c = self.connection_close().await;
+        assert_eq!(c.reply_code, code, "reply text: {}", c.reply_text);
+        c.reply_text.to_string()
     }
 
     /// Expects channel.close with `code` on `channel`. Returns the reply text.

@@ -6,14 +6,15 @@
 
 use futures_lite::StreamExt;
 use lapin::options::*;
-use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use warren_testkit::{connect_when_up, free_port, spawn_warren};
+use warren_testkit::{
+    connect_when_up, consume_no_ack, data_dir, declare_durable_queue, free_port, spawn_warren,
+};
 
 const PUBLISHERS: usize = 3;
 /// Confirms in flight per publisher.
@@ -76,8 +77,7 @@ async fn publisher(port: u16, queue: String, id: String, confirmed: Arc<Mutex<Ha
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirmed_messages_survive_kill_9_at_several_points() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let mut total_confirmed = 0;
     for (round, kill_after) in KILL_AFTER_MS.iter().enumerate() {
         let port = free_port();
@@ -85,16 +85,7 @@ async fn confirmed_messages_survive_kill_9_at_several_points() {
         let queue = format!("crash-{round}");
         let setup = connect_when_up(port).await;
         let ch = setup.create_channel().await.unwrap();
-        ch.queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        declare_durable_queue(&ch, queue.as_str()).await;
 
         let confirmed = Arc::new(Mutex::new(HashSet::new()));
         let tasks: Vec<_> = (0..PUBLISHERS)
@@ -127,18 +118,7 @@ async fn confirmed_messages_survive_kill_9_at_several_points() {
         let ch = conn.create_channel().await.unwrap();
         let mut recovered = HashSet::new();
         let mut duplicates = 0;
-        let mut consumer = ch
-            .basic_consume(
-                queue.as_str().into(),
-                "drain".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let mut consumer = consume_no_ack(&ch, queue.as_str(), "drain").await;
         // Drain until the queue stays quiet (everything was recovered before the listener
         // opened, so a short idle gap means the queue is empty).
         while let Ok(Some(d)) =

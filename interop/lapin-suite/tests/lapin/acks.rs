@@ -8,8 +8,8 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use std::time::Duration;
 use warren_testkit::{
-    amqp_error, assert_quiet, confirm_channel, consume, eventually, exclusive_queue, expect_bodies,
-    get, get_one, next, on_each_broker, publish, ready_count, Broker, Proxy,
+    amqp_error, assert_quiet, close_connection, consume, eventually, exclusive_queue,
+    expect_bodies, get, get_one, next, on_each_broker, publish, ready_count, Broker, Proxy,
 };
 
 async fn publish_all(ch: &lapin::Channel, queue: &str, bodies: &[&[u8]]) {
@@ -22,8 +22,7 @@ async fn publish_all(ch: &lapin::Channel, queue: &str, bodies: &[&[u8]]) {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn ack_single_and_multiple() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "ack").await;
         publish_all(&ch, &queue, &[b"1", b"2", b"3", b"4"]).await;
         let m1 = get_one(&ch, &queue, false).await;
@@ -45,7 +44,7 @@ async fn ack_single_and_multiple() {
         // Nothing was left unacked, so closing the channel requeued nothing.
         let other = conn.create_channel().await.unwrap();
         expect_bodies(&other, &queue, &[b"4"]).await;
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -54,8 +53,7 @@ async fn ack_single_and_multiple() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn unacked_messages_return_redelivered_when_channel_closes() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "unacked").await;
         publish_all(&ch, &queue, &[b"a", b"b"]).await;
         get_one(&ch, &queue, false).await;
@@ -70,7 +68,7 @@ async fn unacked_messages_return_redelivered_when_channel_closes() {
             );
         }
         assert!(get(&other, &queue, true).await.is_none());
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -79,8 +77,7 @@ async fn unacked_messages_return_redelivered_when_channel_closes() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn nack_without_requeue_drops() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "nackdrop").await;
         publish_all(&ch, &queue, &[b"x", b"keep"]).await;
         let m = get_one(&ch, &queue, false).await;
@@ -93,7 +90,7 @@ async fn nack_without_requeue_drops() {
             .await
             .unwrap();
         expect_bodies(&ch, &queue, &[b"keep"]).await;
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -102,8 +99,7 @@ async fn nack_without_requeue_drops() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn nack_multiple_requeues_up_to_the_tag() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "nackmulti").await;
         publish_all(&ch, &queue, &[b"1", b"2", b"3"]).await;
         let mut tags = Vec::new();
@@ -134,7 +130,7 @@ async fn nack_multiple_requeues_up_to_the_tag() {
         ch.close(200, "bye".into()).await.unwrap();
         let other = conn.create_channel().await.unwrap();
         assert_eq!(ready_count(&other, &queue).await, 0, "3 was acked");
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -143,8 +139,7 @@ async fn nack_multiple_requeues_up_to_the_tag() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn reject_with_requeue_redelivers() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "rejectrq").await;
         publish_all(&ch, &queue, &[b"r"]).await;
         let m = get_one(&ch, &queue, false).await;
@@ -165,7 +160,7 @@ async fn reject_with_requeue_redelivers() {
             .await
             .unwrap();
         assert!(get(&ch, &queue, true).await.is_none());
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -174,8 +169,7 @@ async fn reject_with_requeue_redelivers() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn ack_of_unknown_delivery_tag_closes_channel_with_406() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "badack").await;
         publish_all(&ch, &queue, &[b"once"]).await;
         let m = get_one(&ch, &queue, false).await;
@@ -200,7 +194,7 @@ async fn ack_of_unknown_delivery_tag_closes_channel_with_406() {
         let err = declare.expect_err("the channel should have been closed by the double ack");
         assert_eq!(amqp_error(&err).0, 406, "{err}"); // PRECONDITION_FAILED
         assert!(conn.status().connected());
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -213,8 +207,7 @@ async fn ack_of_unknown_delivery_tag_closes_channel_with_406() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn redelivery_after_consumer_connection_dies() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         // Neither exclusive (the worker is another connection) nor auto-delete (it would go
         // with the dead consumer): a plain queue, deleted at the end.
         let queue = warren_testkit::unique("dying");
@@ -262,7 +255,7 @@ async fn redelivery_after_consumer_connection_dies() {
         ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
             .await
             .unwrap();
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -272,8 +265,7 @@ async fn redelivery_after_consumer_connection_dies() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn prefetch_is_per_consumer_on_a_shared_queue() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "workers").await;
         publish_all(&ch, &queue, &[b"0", b"1", b"2", b"3"]).await;
         let mut workers = Vec::new();
@@ -306,7 +298,7 @@ async fn prefetch_is_per_consumer_on_a_shared_queue() {
             vec![b"0".to_vec(), b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]
         );
         assert_eq!((got[0].len(), got[1].len()), (2, 2));
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }

@@ -3,13 +3,12 @@
 
 use futures_lite::StreamExt;
 use lapin::options::*;
-use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
 use std::collections::HashSet;
 use std::time::Duration;
 use warren_testkit::{
-    amqp_error, confirm_channel, consume, exclusive_queue, expect_bodies, get, get_one, next,
-    on_each_broker, publish, within, within_for, Broker, Proxy,
+    amqp_error, close_connection, confirm_channel, consume, consume_no_ack, exclusive_queue,
+    expect_bodies, get, get_one, next, on_each_broker, publish, within, within_for, Broker, Proxy,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -76,7 +75,7 @@ async fn heartbeats_keep_an_idle_connection_open() {
         let fresh = confirm_channel(&conn).await;
         publish(&fresh, "", &queue, b"new channel").await;
         expect_bodies(&fresh, &queue, &[b"new channel"]).await;
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -121,7 +120,7 @@ async fn many_channels_on_one_connection() {
         let reopened = confirm_channel(&conn).await;
         publish(&reopened, "", &queues[0], b"reopened").await;
         expect_bodies(&reopened, &queues[0], &[b"reopened"]).await;
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -204,18 +203,7 @@ async fn large_messages_across_many_body_frames() {
             );
             assert_same_body(&m.delivery.data, body, &format!("message {i} (get)"));
         }
-        let mut consumer = ch
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let mut consumer = consume_no_ack(&ch, queue.as_str(), "").await;
         for (i, body) in bodies.iter().enumerate().skip(2) {
             let d = within_for(BIG_WAIT, "a consumed large message", consumer.next())
                 .await
@@ -227,7 +215,7 @@ async fn large_messages_across_many_body_frames() {
             );
             assert_same_body(&d.data, body, &format!("message {i} (consume)"));
         }
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -238,8 +226,7 @@ async fn large_messages_across_many_body_frames() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn broker_cancels_consumer_when_its_queue_is_deleted() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "cancelnotify").await;
         let mut consumer = consume(&ch, &queue).await;
         publish(&ch, "", &queue, b"before").await;
@@ -264,7 +251,7 @@ async fn broker_cancels_consumer_when_its_queue_is_deleted() {
         let q2 = exclusive_queue(&ch, "aftercancel").await;
         publish(&ch, "", &q2, b"still works").await;
         expect_bodies(&ch, &q2, &[b"still works"]).await;
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -273,21 +260,9 @@ async fn broker_cancels_consumer_when_its_queue_is_deleted() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn client_cancel_stops_deliveries() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "clientcancel").await;
-        let mut consumer = ch
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let mut consumer = consume_no_ack(&ch, queue.as_str(), "").await;
         publish(&ch, "", &queue, b"before").await;
         assert_eq!(next(&mut consumer).await.data, b"before");
         ch.basic_cancel(consumer.tag(), BasicCancelOptions::default())
@@ -304,7 +279,7 @@ async fn client_cancel_stops_deliveries() {
         let m = get_one(&ch, &queue, true).await;
         assert_eq!(m.delivery.data, b"after");
         assert!(get(&ch, &queue, true).await.is_none());
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }

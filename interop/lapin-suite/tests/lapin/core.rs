@@ -8,8 +8,8 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::time::Duration;
 use warren_testkit::{
-    assert_quiet, consume, exclusive_queue, next, on_each_broker, publish, ready_count, unique,
-    within, Broker,
+    assert_quiet, bind, close_connection, consume, delete_exchange, exclusive_queue, next,
+    on_each_broker, publish, ready_count, select_confirms, unique, within, Broker,
 };
 
 /// One "order placed" event, four services on their own connections, each acking on its own;
@@ -38,23 +38,20 @@ async fn order_placed_fans_out_to_four_services() {
             let conn = broker.connect().await;
             let sch = conn.create_channel().await.unwrap();
             let queue = exclusive_queue(&sch, service).await;
-            sch.queue_bind(
-                queue.as_str().into(),
-                exchange.as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
+            bind(
+                &sch,
+                queue.as_str(),
+                exchange.as_str(),
+                "",
                 FieldTable::default(),
             )
-            .await
-            .unwrap();
+            .await;
             sch.basic_qos(1, BasicQosOptions::default()).await.unwrap();
             let consumer = consume(&sch, &queue).await;
             services.push((service, conn, sch, queue, consumer));
         }
 
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         let confirm = ch
             .basic_publish(
                 exchange.as_str().into(),
@@ -101,9 +98,9 @@ async fn order_placed_fans_out_to_four_services() {
             assert_eq!(ready_count(sch, queue).await, 0, "{service}");
         }
         for (_, conn, ..) in services {
-            conn.close(200, "bye".into()).await.unwrap();
+            close_connection(&conn).await;
         }
-        publisher.close(200, "bye".into()).await.unwrap();
+        close_connection(&publisher).await;
     })
     .await;
 }
@@ -112,12 +109,9 @@ async fn order_placed_fans_out_to_four_services() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn publisher_confirms_ack_every_message() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "confirms").await;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         // Publish 200 without waiting, then collect the confirms (the broker may batch them
         // with multiple=true; lapin resolves each publish either way).
         let mut pending = Vec::new();
@@ -139,7 +133,7 @@ async fn publisher_confirms_ack_every_message() {
             assert!(matches!(c, Confirmation::Ack(None)), "got {c:?}");
         }
         assert_eq!(ready_count(&ch, &queue).await, 200);
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -148,12 +142,9 @@ async fn publisher_confirms_ack_every_message() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn nack_requeue_sets_redelivered_and_reject_drops() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "nack").await;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         publish(&ch, "", &queue, b"retry me").await;
         publish(&ch, "", &queue, b"drop me").await;
         let mut consumer = consume(&ch, &queue).await;
@@ -186,7 +177,7 @@ async fn nack_requeue_sets_redelivered_and_reject_drops() {
         // The rejected message is gone, not requeued.
         assert_quiet(&mut consumer, Duration::from_millis(300)).await;
         assert_eq!(ready_count(&ch, &queue).await, 0);
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -195,8 +186,7 @@ async fn nack_requeue_sets_redelivered_and_reject_drops() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn mandatory_unroutable_message_is_returned_with_its_confirm() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let exchange = unique("mandatory");
         ch.exchange_declare(
             exchange.as_str().into(),
@@ -206,9 +196,7 @@ async fn mandatory_unroutable_message_is_returned_with_its_confirm() {
         )
         .await
         .unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         let confirm = ch
             .basic_publish(
                 exchange.as_str().into(),
@@ -243,10 +231,8 @@ async fn mandatory_unroutable_message_is_returned_with_its_confirm() {
             }
             other => panic!("expected an ack carrying the returned message, got {other:?}"),
         }
-        ch.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await
-            .unwrap();
-        conn.close(200, "bye".into()).await.unwrap();
+        delete_exchange(&ch, &exchange).await;
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -255,12 +241,9 @@ async fn mandatory_unroutable_message_is_returned_with_its_confirm() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn prefetch_limits_unacked_deliveries() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "prefetch").await;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        select_confirms(&ch).await;
         for i in 0..5u8 {
             publish(&ch, "", &queue, &[b'0' + i]).await;
         }
@@ -292,7 +275,7 @@ async fn prefetch_limits_unacked_deliveries() {
         );
         d4.ack(BasicAckOptions { multiple: true }).await.unwrap();
         assert_eq!(ready_count(&ch, &queue).await, 0);
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }

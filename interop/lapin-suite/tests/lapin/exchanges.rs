@@ -5,8 +5,8 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, DecimalValue, FieldArray, FieldTable, LongString};
 use lapin::{BasicProperties, ExchangeKind};
 use warren_testkit::{
-    bind, confirm_channel, declare_exchange, exclusive_queue, expect_bodies, get_one,
-    on_each_broker, publish, publish_props, Broker,
+    bind, close_connection, declare_exchange, delete_exchange, exclusive_queue, expect_bodies,
+    get_one, on_each_broker, publish, publish_props, Broker,
 };
 
 fn table(entries: Vec<(&str, AMQPValue)>) -> FieldTable {
@@ -25,8 +25,7 @@ fn text(s: &str) -> AMQPValue {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn default_exchange_routes_by_queue_name_and_keeps_properties() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "default").await;
 
         let headers = table(vec![
@@ -108,7 +107,7 @@ async fn default_exchange_routes_by_queue_name_and_keeps_properties() {
         assert_eq!(bare.delivery.data, b"bare");
         assert_eq!(bare.message_count, 0);
         assert_eq!(bare.delivery.properties, BasicProperties::default());
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -117,8 +116,7 @@ async fn default_exchange_routes_by_queue_name_and_keeps_properties() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn direct_exchange_routes_on_exact_key_and_unbind_stops_it() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let exchange = declare_exchange(&ch, "direct", ExchangeKind::Direct).await;
         let red = exclusive_queue(&ch, "red").await;
         let green = exclusive_queue(&ch, "green").await;
@@ -146,10 +144,8 @@ async fn direct_exchange_routes_on_exact_key_and_unbind_stops_it() {
         expect_bodies(&ch, &red, &[b"still bound"]).await;
         expect_bodies(&ch, &green, &[b"after unbind"]).await;
 
-        ch.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await
-            .unwrap();
-        conn.close(200, "bye".into()).await.unwrap();
+        delete_exchange(&ch, &exchange).await;
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -158,8 +154,7 @@ async fn direct_exchange_routes_on_exact_key_and_unbind_stops_it() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn fanout_exchange_copies_to_every_bound_queue() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let exchange = declare_exchange(&ch, "fanout", ExchangeKind::Fanout).await;
         let mut queues = Vec::new();
         for i in 0..3 {
@@ -192,10 +187,8 @@ async fn fanout_exchange_copies_to_every_bound_queue() {
             assert_eq!(got.delivery.properties, props);
             expect_bodies(&ch, q, &[b"two"]).await;
         }
-        ch.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await
-            .unwrap();
-        conn.close(200, "bye".into()).await.unwrap();
+        delete_exchange(&ch, &exchange).await;
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -204,8 +197,7 @@ async fn fanout_exchange_copies_to_every_bound_queue() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn topic_exchange_wildcards() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let exchange = declare_exchange(&ch, "topic", ExchangeKind::Topic).await;
         let orange = exclusive_queue(&ch, "orange").await;
         let rabbit = exclusive_queue(&ch, "rabbit").await;
@@ -240,10 +232,8 @@ async fn topic_exchange_wildcards() {
         let mut everything = keys.to_vec();
         everything.push(b"end");
         expect_bodies(&ch, &all, &everything).await;
-        ch.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await
-            .unwrap();
-        conn.close(200, "bye".into()).await.unwrap();
+        delete_exchange(&ch, &exchange).await;
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -252,8 +242,7 @@ async fn topic_exchange_wildcards() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn headers_exchange_all_and_any() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let exchange = declare_exchange(&ch, "headers", ExchangeKind::Headers).await;
         let q_all = exclusive_queue(&ch, "hall").await;
         let q_any = exclusive_queue(&ch, "hany").await;
@@ -336,10 +325,8 @@ async fn headers_exchange_all_and_any() {
             &[b"both", b"pdf-log", b"pdf-only", b"extra", b"end"],
         )
         .await;
-        ch.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await
-            .unwrap();
-        conn.close(200, "bye".into()).await.unwrap();
+        delete_exchange(&ch, &exchange).await;
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -348,8 +335,7 @@ async fn headers_exchange_all_and_any() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn predeclared_amq_exchanges_exist_and_route() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         for (name, kind) in [
             ("amq.direct", ExchangeKind::Direct),
             ("amq.fanout", ExchangeKind::Fanout),
@@ -401,7 +387,7 @@ async fn predeclared_amq_exchanges_exist_and_route() {
                 .await
                 .unwrap();
         }
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }

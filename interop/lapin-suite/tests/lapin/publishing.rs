@@ -6,16 +6,16 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use warren_testkit::{
-    amqp_error, bind, confirm_channel, declare_exchange, exclusive_queue, expect_bodies, get_one,
-    on_each_broker, publish, ready_count, unique, within, Broker,
+    amqp_error, bind, close_connection, confirm_channel, declare_exchange, delete_exchange,
+    exclusive_queue, expect_bodies, get_one, on_each_broker, publish, ready_count, unique, within,
+    Broker,
 };
 
 #[tokio::test]
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn mandatory_routable_and_plain_unroutable_are_not_returned() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let exchange = declare_exchange(&ch, "mandatory-ok", ExchangeKind::Direct).await;
         let queue = exclusive_queue(&ch, "mandatory-ok").await;
         bind(&ch, &queue, &exchange, "here", FieldTable::default()).await;
@@ -43,10 +43,8 @@ async fn mandatory_routable_and_plain_unroutable_are_not_returned() {
             );
         }
         expect_bodies(&ch, &queue, &[b"routed"]).await;
-        ch.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await
-            .unwrap();
-        conn.close(200, "bye".into()).await.unwrap();
+        delete_exchange(&ch, &exchange).await;
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -55,8 +53,7 @@ async fn mandatory_routable_and_plain_unroutable_are_not_returned() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn publish_to_missing_exchange_closes_channel_with_404() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let missing = unique("missing-exchange");
         let confirm = ch
             .basic_publish(
@@ -89,7 +86,7 @@ async fn publish_to_missing_exchange_closes_channel_with_404() {
         let q = exclusive_queue(&again, "after404").await;
         publish(&again, "", &q, b"fine").await;
         expect_bodies(&again, &q, &[b"fine"]).await;
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -138,7 +135,7 @@ async fn tx_commit_and_rollback() {
         plain_publish(b"three").await;
         ch.tx_commit().await.unwrap();
         expect_bodies(&observer, &queue, &[b"one", b"two", b"three"]).await;
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -177,7 +174,7 @@ async fn tx_acks_take_effect_on_commit_not_on_rollback() {
             (m.delivery.data.as_slice(), m.delivery.redelivered),
             (&b"again"[..], true)
         );
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }

@@ -4,29 +4,19 @@
 use lapin::options::*;
 use lapin::types::FieldTable;
 use warren_testkit::{
-    amqp_error, confirm_channel, eventually, exclusive_queue, expect_bodies, get, get_one,
-    on_each_broker, publish, ready_count, unique, Broker,
+    amqp_error, close_connection, consume_with, declare_exclusive, eventually, exclusive_queue,
+    expect_bodies, get, get_one, on_each_broker, passive_declare_queue, publish, ready_count,
+    unique, Broker,
 };
 
 #[tokio::test]
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn server_named_queues() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let mut names = Vec::new();
         for _ in 0..2 {
-            let q = ch
-                .queue_declare(
-                    "".into(),
-                    QueueDeclareOptions {
-                        exclusive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
+            let q = declare_exclusive(&ch, "").await;
             names.push(q.name().to_string());
         }
         assert!(
@@ -37,7 +27,7 @@ async fn server_named_queues() {
         publish(&ch, "", &names[1], b"to the server-named queue").await;
         expect_bodies(&ch, &names[0], &[]).await;
         expect_bodies(&ch, &names[1], &[b"to the server-named queue"]).await;
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -82,7 +72,7 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
         // The owner is unaffected.
         assert_eq!(ready_count(&owner_ch, &queue).await, 0);
 
-        owner.close(200, "bye".into()).await.unwrap();
+        close_connection(&owner).await;
         // Closing the owner deletes the queue: a passive declare now finds nothing.
         eventually(
             "the exclusive queue to be deleted with its connection",
@@ -90,17 +80,7 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
                 let (other, queue) = (&other, &queue);
                 async move {
                     let probe = other.create_channel().await.unwrap();
-                    match probe
-                        .queue_declare(
-                            queue.as_str().into(),
-                            QueueDeclareOptions {
-                                passive: true,
-                                ..Default::default()
-                            },
-                            FieldTable::default(),
-                        )
-                        .await
-                    {
+                    match passive_declare_queue(&probe, queue.as_str()).await {
                         Ok(_) => {
                             probe.close(200, "bye".into()).await.unwrap();
                             false
@@ -112,7 +92,7 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
         )
         .await;
         assert!(other.status().connected());
-        other.close(200, "bye".into()).await.unwrap();
+        close_connection(&other).await;
     })
     .await;
 }
@@ -121,21 +101,18 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn exclusive_consumer_locks_out_other_consumers() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let queue = exclusive_queue(&ch, "exclconsumer").await;
-        let _exclusive = ch
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let _exclusive = consume_with(
+            &ch,
+            queue.as_str(),
+            "",
+            BasicConsumeOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+        )
+        .await;
         let second = conn.create_channel().await.unwrap();
         let err = second
             .basic_consume(
@@ -148,7 +125,7 @@ async fn exclusive_consumer_locks_out_other_consumers() {
             .expect_err("a second consumer must be refused");
         assert_eq!(amqp_error(&err).0, 403, "{err}"); // ACCESS_REFUSED
         assert!(conn.status().connected() && ch.status().connected());
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -157,8 +134,7 @@ async fn exclusive_consumer_locks_out_other_consumers() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn basic_get_on_empty_queue_and_message_count() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "get").await;
         assert!(get(&ch, &queue, true).await.is_none(), "get-empty expected");
         for body in [b"a", b"b", b"c"] {
@@ -174,7 +150,7 @@ async fn basic_get_on_empty_queue_and_message_count() {
             assert!(!m.delivery.redelivered);
         }
         assert!(get(&ch, &queue, true).await.is_none(), "get-empty expected");
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -183,8 +159,7 @@ async fn basic_get_on_empty_queue_and_message_count() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn declare_ok_counts_purge_and_delete() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = confirm_channel(&conn).await;
+        let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "counts").await;
         for i in 0..4u8 {
             publish(&ch, "", &queue, &[b'0' + i]).await;
@@ -194,17 +169,7 @@ async fn declare_ok_counts_purge_and_delete() {
             ready_count(&ch, &queue).await == 3
         })
         .await;
-        let declare_ok = ch
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let declare_ok = passive_declare_queue(&ch, queue.as_str()).await.unwrap();
         assert_eq!(
             (
                 declare_ok.name().as_str(),
@@ -236,7 +201,7 @@ async fn declare_ok_counts_purge_and_delete() {
             .await
             .unwrap();
         assert_eq!(deleted, 2, "delete-ok message count");
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -245,18 +210,9 @@ async fn declare_ok_counts_purge_and_delete() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn passive_declare_of_missing_queue_closes_channel_with_404() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let missing = unique("missing");
-        let err = ch
-            .queue_declare(
-                missing.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+        let err = passive_declare_queue(&ch, missing.as_str())
             .await
             .expect_err("passive declare of a missing queue");
         // Some clients match on reply texts, so the text is part of the contract too.
@@ -275,7 +231,7 @@ async fn passive_declare_of_missing_queue_closes_channel_with_404() {
         let again = conn.create_channel().await.unwrap();
         let q = exclusive_queue(&again, "after404").await;
         assert_eq!(ready_count(&again, &q).await, 0);
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
@@ -284,8 +240,7 @@ async fn passive_declare_of_missing_queue_closes_channel_with_404() {
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
 async fn redeclare_with_different_durability_is_406() {
     on_each_broker(|broker: Broker| async move {
-        let conn = broker.connect().await;
-        let ch = conn.create_channel().await.unwrap();
+        let (conn, ch) = broker.open_channel().await;
         let queue = unique("equiv");
         let durable = QueueDeclareOptions {
             durable: true,
@@ -327,7 +282,7 @@ async fn redeclare_with_different_durability_is_406() {
             .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
             .await
             .unwrap();
-        conn.close(200, "bye".into()).await.unwrap();
+        close_connection(&conn).await;
     })
     .await;
 }
