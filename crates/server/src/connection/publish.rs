@@ -103,11 +103,14 @@ impl Connection {
         let mut header = header;
         self.address_replies(channel, &mut header)?;
         check_properties(&header.properties)?;
-        crate::vhost::sender_selected::check_publish(
-            &self.vhost,
-            ok_name(&publish.exchange)?,
-            header.properties.headers.as_ref(),
-        )?;
+        // Only headers can carry CC/BCC: a publish without them skips the exchange lookup.
+        if let Some(headers) = header.properties.headers.as_ref() {
+            crate::vhost::sender_selected::check_publish(
+                &self.vhost,
+                ok_name(&publish.exchange)?,
+                Some(headers),
+            )?;
+        }
         // The decoded headers keep BCC: routing needs its keys.
         if let Some(raw) = crate::sender_selected::without_bcc(&header.properties) {
             header.raw_properties = raw;
