@@ -15,6 +15,8 @@
 //!   the admin facade returns).
 //! - pure logic: `arguments` (queue and exchange arguments), `dead_letter` (x-death and
 //!   dead-letter targets), `sender_selected` (the `CC` and `BCC` headers' rules).
+//! - [`access`]: users, password hashes, permissions, topic permissions and limits, and the
+//!   pure checks on them.
 //! - `meta`: definitions' byte formats and the one seam every definition write goes through.
 //! - `queue`: ready and unacked messages, consumers, round-robin dispatch with credit, and
 //!   what queues send to connections (`queue::delivery`).
@@ -25,6 +27,7 @@
 //! - `connection`: one task per client connection; [`server`]: the listeners and shutdown;
 //!   [`admin`]: the administration facade for the management crate, the CLI and tests.
 
+pub mod access;
 pub mod admin;
 mod arguments;
 mod broker;

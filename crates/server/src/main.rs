@@ -28,6 +28,9 @@ struct Args {
     /// Largest accepted message body in bytes.
     #[arg(long, env = "WARREN_MAX_MESSAGE_SIZE")]
     max_message_size: Option<u64>,
+    /// A RabbitMQ definitions JSON file to import at start (users, vhosts, permissions).
+    #[arg(long, env = "WARREN_LOAD_DEFINITIONS")]
+    load_definitions: Option<PathBuf>,
     /// Heartbeat interval proposed to clients, in seconds (0 disables).
     #[arg(long, env = "WARREN_HEARTBEAT")]
     heartbeat: Option<u16>,
@@ -93,6 +96,9 @@ fn build_config(args: &Args) -> Result<Config, String> {
     }
     if let Some(m) = args.max_message_size {
         config.max_message_size = m;
+    }
+    if let Some(path) = &args.load_definitions {
+        config.load_definitions = Some(path.clone());
     }
     if let Some(h) = args.heartbeat {
         config.heartbeat = h;

@@ -49,6 +49,28 @@ async fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
     Ok(out)
 }
 
+/// `load_definitions`: the users, vhosts, permissions and topic permissions of a RabbitMQ
+/// definitions file, imported at boot over what the store recovered. A file that cannot be read
+/// or has a bad entry stops the start, naming the file.
+fn load_definitions(broker: &Broker, path: &std::path::Path) -> io::Result<()> {
+    use crate::access::definitions::AccessDefinitions;
+    let fail = |e: &dyn std::fmt::Display| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("load_definitions {}: {e}", path.display()),
+        )
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
+    let defs = AccessDefinitions::parse(&text).map_err(|e| fail(&e))?;
+    defs.apply(broker.access(), |v| broker.vhost(v).is_some())
+        .map_err(|e| fail(&e))?;
+    for v in &defs.vhosts {
+        broker.add_vhost(&v.name);
+    }
+    info!(file = %path.display(), users = defs.users.len(), "definitions loaded");
+    Ok(())
+}
+
 impl Server {
     /// Opens the store in `config.data_dir` (creating it if needed) and recovers durable
     /// state from it, then binds the listeners and starts accepting. A store that cannot be
@@ -82,6 +104,9 @@ impl Server {
         .await
         .map_err(io::Error::other)?
         .map_err(io::Error::other)?;
+        if let Some(path) = &broker.config.load_definitions {
+            load_definitions(&broker, path)?;
+        }
         let listeners = bind_all(&broker.config).await?;
         let accepting = broker.tasks().child_token();
         let mut addrs = Vec::new();

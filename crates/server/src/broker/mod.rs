@@ -3,6 +3,9 @@
 
 pub(crate) mod recovery;
 
+use crate::access::password::PasswordHash;
+use crate::access::permissions::Permissions;
+use crate::access::{Access, User};
 use crate::config::Config;
 use crate::flow::{Flow, Reasons};
 use crate::ids::ConnectionId;
@@ -46,16 +49,12 @@ struct Registered {
     meta: ConnectionMeta,
 }
 
-#[derive(Debug, Clone)]
-pub struct User {
-    pub password: String,
-}
-
 #[derive(Debug)]
 pub struct Broker {
     pub config: Config,
     vhosts: DashMap<String, Arc<Vhost>>,
-    users: DashMap<String, User>,
+    /// Users, permissions and limits.
+    access: Access,
     connections: DashMap<ConnectionId, Registered>,
     next_connection: AtomicU64,
     store: Option<Arc<Store>>,
@@ -79,7 +78,7 @@ impl Broker {
         }
         let broker = Broker {
             vhosts: DashMap::new(),
-            users: DashMap::new(),
+            access: Access::default(),
             connections: DashMap::new(),
             next_connection: AtomicU64::new(1),
             config,
@@ -88,13 +87,31 @@ impl Broker {
             tasks: Tasks::default(),
         };
         broker.add_vhost(&broker.config.default_vhost.clone());
-        broker.users.insert(
-            broker.config.default_user.clone(),
-            User {
-                password: broker.config.default_pass.clone(),
-            },
-        );
+        broker.add_default_user();
         Arc::new(broker)
+    }
+
+    /// RabbitMQ's default user: `default_user` with `default_pass`, `default_user_tags`, and
+    /// `default_permissions` in the default vhost.
+    fn add_default_user(&self) {
+        let c = &self.config;
+        self.access.put_user(User {
+            name: c.default_user.clone(),
+            password: Some(PasswordHash::new(&c.default_pass)),
+            tags: c.default_user_tags.clone(),
+            limits: Default::default(),
+        });
+        match Permissions::new(c.default_permissions.clone()) {
+            Ok(p) => self
+                .access
+                .set_permissions(&c.default_user, &c.default_vhost, p),
+            Err(e) => tracing::error!("default_permissions: {e}"),
+        }
+    }
+
+    /// Users, permissions and limits.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     pub fn add_vhost(&self, name: &str) -> Arc<Vhost> {
@@ -134,11 +151,7 @@ impl Broker {
 
     /// Checks a username and password. Empty passwords never match, as in RabbitMQ.
     pub fn authenticate(&self, user: &str, password: &str) -> bool {
-        !password.is_empty()
-            && self
-                .users
-                .get(user)
-                .is_some_and(|u| u.password.as_bytes() == password.as_bytes())
+        self.access.check_password(user, password).is_some()
     }
 
     pub(crate) fn register_connection(
