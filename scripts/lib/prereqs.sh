@@ -4,8 +4,9 @@
 # Owns the list of Debian packages the tests need and the one way we install them, so the two
 # scripts cannot drift apart. Callers must set REPO_ROOT first.
 
-# Always needed: clang and libclang-dev for RocksDB's bindgen (warren-store).
-WARREN_APT_PACKAGES=(clang libclang-dev)
+# Always needed: clang and libclang-dev for RocksDB's bindgen (warren-store); make for
+# jemalloc's build (tikv-jemalloc-sys runs configure and make), the `warren` binary's allocator.
+WARREN_APT_PACKAGES=(clang libclang-dev make)
 
 # True when the interop stage will run (the only thing that needs Python).
 warren_interop_present() {

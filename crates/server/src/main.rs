@@ -6,6 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use warren_server::{Config, Server};
 
+/// jemalloc rather than the system allocator: under glibc malloc many connection tasks freeing
+/// message buffers on other threads contend on arena locks (docs/benchmarks.md, "Allocator").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Warren: an AMQP 0-9-1 message broker.
 #[derive(Debug, Parser)]
 #[command(version, about)]
