@@ -363,13 +363,17 @@ impl<'a> Group<'a> {
         let Some(items) = self.bare_items()? else {
             return Ok(Vec::new());
         };
-        let mut out: Vec<String> = items.into_iter().map(|(v, _)| v).collect();
-        for e in self.named() {
-            if e.parse(boolean)? {
-                out.push(self.name_of(e).to_string());
+        let mut out: Vec<String> = Vec::new();
+        let on = self.named().into_iter().map(|e| {
+            let on = e.parse(boolean)?;
+            Ok(on.then(|| self.name_of(e).to_string()))
+        });
+        for name in items.into_iter().map(|(v, _)| Ok(Some(v))).chain(on) {
+            match name? {
+                Some(n) if !out.contains(&n) => out.push(n),
+                _ => {}
             }
         }
-        out.dedup();
         Ok(out)
     }
 }

@@ -22,7 +22,6 @@ mod values;
 #[cfg(test)]
 mod tests;
 
-pub use env::variable_for;
 pub use flags::Flags;
 
 use crate::config::Config;
@@ -36,7 +35,7 @@ pub const EX_CONFIG: u8 = 78;
 
 /// Where a value came from, lowest first (the defaults are below all of them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Layer {
+pub(crate) enum Layer {
     Toml,
     RabbitConf,
     Env,
