@@ -5,6 +5,7 @@
 use lapin::{Connection, ConnectionProperties};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use warren_testkit::free_port;
 
@@ -24,7 +25,11 @@ impl Drop for Warren {
 impl Warren {
     /// Starts `warren ARGS` with only `env` of the WARREN_*/RABBITMQ_* variables.
     fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Warren {
-        let log = dir.join(format!("warren-{}.log", free_port()));
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let log = dir.join(format!(
+            "warren-{}.log",
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_warren"));
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy().into_owned();
