@@ -222,7 +222,8 @@ def test_dockerignore_keeps_build_output_out_of_the_context():
 def run_entrypoint(tmp_path, env, *args):
     """docker/entrypoint.sh with a stub `warren` first on PATH that prints what it was given."""
     stub = tmp_path / "warren"
-    stub.write_text('#!/bin/sh\necho "user=${WARREN_DEFAULT_USER:-} pass=${WARREN_DEFAULT_PASS:-} args=$*"\n')
+    stub.write_text('#!/bin/sh\necho "user=${WARREN_DEFAULT_USER:-} pass=${WARREN_DEFAULT_PASS:-}'
+                    ' vhost=${RABBITMQ_DEFAULT_VHOST:-} args=$*"\n')
     stub.chmod(0o755)
     full_env = {"PATH": f"{tmp_path}:/usr/bin:/bin", **env}
     return subprocess.run(["sh", str(ENTRYPOINT), *args], env=full_env, capture_output=True,
@@ -233,14 +234,14 @@ def test_entrypoint_maps_rabbitmq_variables(tmp_path):
     out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_USER": "ann", "RABBITMQ_DEFAULT_PASS": "pw",
                                     "RABBITMQ_DEFAULT_VHOST": "/"}, "--listen", "127.0.0.1:1")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "user=ann pass=pw args=--listen 127.0.0.1:1"
+    assert out.stdout.strip() == "user=ann pass=pw vhost=/ args=--listen 127.0.0.1:1"
     # WARREN_* wins over its RABBITMQ_* twin.
     out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_USER": "ann", "WARREN_DEFAULT_USER": "bob"})
-    assert out.stdout.strip() == "user=bob pass= args="
-    # A vhost Warren cannot create yet is refused, not ignored.
+    assert out.stdout.strip() == "user=bob pass= vhost= args="
+    # Any vhost reaches warren, whose settings layer reads RABBITMQ_DEFAULT_VHOST itself.
     out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_VHOST": "orders"})
-    assert out.returncode == 78
-    assert out.stdout == "" and "RABBITMQ_DEFAULT_VHOST=orders is not supported" in out.stderr
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "user= pass= vhost=orders args="
 
 
 def run_healthcheck(listen):

@@ -70,6 +70,9 @@ pub struct Config {
     /// `consumer_timeout`: how long a delivery may stay unacknowledged before its channel is
     /// closed with 406 (RabbitMQ 3.10: 30 minutes). `None`: never.
     pub consumer_timeout: Option<Duration>,
+    /// `listeners.tcp = none`: no plain AMQP listener at all (TLS ones only), rather than the
+    /// default `[::]:5672` an empty `listen` stands for.
+    pub no_tcp_listeners: bool,
 }
 
 /// A user's configure, write and read permission patterns (regular expressions), as
@@ -168,6 +171,7 @@ impl Default for Config {
             memory_high_watermark: MemoryWatermark::Relative(0.4),
             disk_free_limit: DiskFreeLimit::Absolute(50_000_000),
             consumer_timeout: Some(Duration::from_secs(30 * 60)),
+            no_tcp_listeners: false,
         }
     }
 }

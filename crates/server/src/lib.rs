@@ -25,7 +25,9 @@
 //! - `broker`: vhosts, users and live connections; `broker::recovery` rebuilds them at
 //!   startup.
 //! - `connection`: one task per client connection; [`server`]: the listeners and shutdown;
-//!   [`admin`]: the administration facade for the management crate, the CLI and tests.
+//!   [`admin`]: the administration facade for the management crate, the CLI and tests;
+//!   [`settings`]: the one settings layer (defaults, TOML and `rabbitmq.conf` files, the
+//!   environment, flags) that builds a [`Config`] for the binary.
 
 pub mod access;
 pub mod admin;
@@ -46,6 +48,7 @@ mod publish;
 mod queue;
 mod sender_selected;
 pub mod server;
+pub mod settings;
 mod tasks;
 mod vhost;
 

@@ -1,116 +1,15 @@
-//! The `warren` binary: parses flags and environment, starts the broker, and stops it on
-//! SIGTERM or SIGINT.
+//! The `warren` binary: reads its settings (crates/server/src/settings: defaults, files,
+//! environment, flags), starts the broker, and stops it on SIGTERM or SIGINT.
 
 use clap::Parser;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use warren_server::{Config, Server};
+use warren_server::settings::{self, Flags};
+use warren_server::Server;
 
 /// jemalloc rather than the system allocator: under glibc malloc many connection tasks freeing
 /// message buffers on other threads contend on arena locks (docs/benchmarks.md, "Allocator").
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-/// Warren: an AMQP 0-9-1 message broker.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// Address to listen on (repeatable). Default: [::]:5672, dual-stack.
-    #[arg(long, env = "WARREN_LISTEN", value_delimiter = ',')]
-    listen: Vec<SocketAddr>,
-    /// Directory for durable state (default: ./data).
-    #[arg(long, env = "WARREN_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Optional configuration file of `key = value` lines (see docs/configuration.md).
-    #[arg(long, env = "WARREN_CONFIG")]
-    config: Option<PathBuf>,
-    /// Default user, created at start, like RABBITMQ_DEFAULT_USER (default: guest).
-    #[arg(long, env = "WARREN_DEFAULT_USER")]
-    default_user: Option<String>,
-    /// Default user's password, like RABBITMQ_DEFAULT_PASS (default: guest).
-    #[arg(long, env = "WARREN_DEFAULT_PASS")]
-    default_pass: Option<String>,
-    /// Largest accepted message body in bytes.
-    #[arg(long, env = "WARREN_MAX_MESSAGE_SIZE")]
-    max_message_size: Option<u64>,
-    /// A RabbitMQ definitions JSON file to import at start (users, vhosts, permissions).
-    #[arg(long, env = "WARREN_LOAD_DEFINITIONS")]
-    load_definitions: Option<PathBuf>,
-    /// Heartbeat interval proposed to clients, in seconds (0 disables).
-    #[arg(long, env = "WARREN_HEARTBEAT")]
-    heartbeat: Option<u16>,
-}
-
-fn apply_file(config: &mut Config, path: &PathBuf) -> Result<(), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, value) = line
-            .split_once('=')
-            .ok_or_else(|| format!("{}:{}: expected key = value", path.display(), n + 1))?;
-        let (key, value) = (key.trim(), value.trim().trim_matches('"'));
-        let bad = |e: &dyn std::fmt::Display| format!("{}:{}: {key}: {e}", path.display(), n + 1);
-        match key {
-            "listen" => {
-                config.listen = value
-                    .split(',')
-                    .map(|a| a.trim().parse().map_err(|e| bad(&e)))
-                    .collect::<Result<_, _>>()?
-            }
-            "data_dir" => config.data_dir = value.into(),
-            "default_user" => config.default_user = value.into(),
-            "default_pass" => config.default_pass = value.into(),
-            "frame_max" => config.frame_max = value.parse().map_err(|e| bad(&e))?,
-            "channel_max" => config.channel_max = value.parse().map_err(|e| bad(&e))?,
-            "heartbeat" => config.heartbeat = value.parse().map_err(|e| bad(&e))?,
-            "max_message_size" => config.max_message_size = value.parse().map_err(|e| bad(&e))?,
-            other => {
-                return Err(format!(
-                    "{}:{}: unknown setting '{other}'",
-                    path.display(),
-                    n + 1
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Built-in defaults, then the configuration file, then flags and environment variables: a flag
-/// or variable wins over the file, the file over the default.
-fn build_config(args: &Args) -> Result<Config, String> {
-    let mut config = Config::default();
-    if let Some(path) = &args.config {
-        apply_file(&mut config, path)?;
-    }
-    if !args.listen.is_empty() {
-        config.listen = args.listen.clone();
-    }
-    if let Some(dir) = &args.data_dir {
-        config.data_dir = dir.clone();
-    }
-    if let Some(user) = &args.default_user {
-        config.default_user = user.clone();
-    }
-    if let Some(pass) = &args.default_pass {
-        config.default_pass = pass.clone();
-    }
-    if let Some(m) = args.max_message_size {
-        config.max_message_size = m;
-    }
-    if let Some(path) = &args.load_definitions {
-        config.load_definitions = Some(path.clone());
-    }
-    if let Some(h) = args.heartbeat {
-        config.heartbeat = h;
-    }
-    Ok(config)
-}
 
 /// True when the log goes to a terminal and NO_COLOR (no-color.org) is not set. Logs are
 /// written to stderr; a run with stdout sent to a file (`warren > warren.log 2>&1`, a service
@@ -132,15 +31,20 @@ async fn main() -> std::process::ExitCode {
         // Colour codes only on a terminal: a log file or a pipe gets plain text.
         .with_ansi(log_to_terminal())
         .init();
-    let args = Args::parse();
-    let config = match build_config(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("{e}");
-            return std::process::ExitCode::from(2);
+    let flags = Flags::parse();
+    let settings = match settings::load(&flags, &settings::process_environment()) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in errors {
+                tracing::error!("invalid setting: {e}");
+            }
+            return std::process::ExitCode::from(settings::EX_CONFIG);
         }
     };
-    let server = match Server::start(config).await {
+    for file in &settings.files {
+        tracing::info!(file = %file.display(), "settings file read");
+    }
+    let server = match Server::start(settings.config).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot start: {e}");
@@ -172,54 +76,5 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(extra: &[&str]) -> Args {
-        Args::try_parse_from(std::iter::once("warren").chain(extra.iter().copied())).unwrap()
-    }
-
-    #[test]
-    fn the_file_beats_defaults_and_flags_beat_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("warren.conf");
-        std::fs::write(
-            &file,
-            "# test\ndata_dir = /srv/warren\ndefault_user = orders\nheartbeat = 30\n",
-        )
-        .unwrap();
-        let path = file.to_str().unwrap();
-        let c = build_config(&args(&["--config", path])).unwrap();
-        assert_eq!(c.data_dir, PathBuf::from("/srv/warren"));
-        assert_eq!(c.default_user, "orders");
-        assert_eq!(c.default_pass, "guest");
-        assert_eq!(c.heartbeat, 30);
-        let c = build_config(&args(&[
-            "--config",
-            path,
-            "--data-dir",
-            "/x",
-            "--heartbeat",
-            "5",
-        ]))
-        .unwrap();
-        assert_eq!(c.data_dir, PathBuf::from("/x"));
-        assert_eq!(c.default_user, "orders");
-        assert_eq!(c.heartbeat, 5);
-        let c = build_config(&args(&[])).unwrap();
-        assert_eq!(c.data_dir, PathBuf::from("./data"));
-    }
-
-    #[test]
-    fn a_bad_line_names_the_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("bad.conf");
-        std::fs::write(&file, "heartbeat = 30\nnot a setting\n").unwrap();
-        let err = build_config(&args(&["--config", file.to_str().unwrap()])).unwrap_err();
-        assert!(err.contains("bad.conf:2"), "{err}");
     }
 }

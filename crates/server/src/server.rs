@@ -29,24 +29,34 @@ pub struct Server {
 const AMQP_PORT: u16 = 5672;
 
 async fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
+    if config.no_tcp_listeners {
+        return Ok(Vec::new());
+    }
     if config.listen.is_empty() {
-        // On Linux a `[::]` socket accepts IPv4 too unless bindv6only is set.
-        let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, AMQP_PORT));
-        return match TcpListener::bind(v6).await {
-            Ok(l) => Ok(vec![l]),
-            Err(e) => {
-                warn!(error = %e, "cannot listen on [::]:5672, falling back to IPv4 only");
-                Ok(vec![
-                    TcpListener::bind((Ipv4Addr::UNSPECIFIED, AMQP_PORT)).await?,
-                ])
-            }
-        };
+        return Ok(vec![bind_wildcard(AMQP_PORT).await?]);
     }
     let mut out = Vec::new();
     for addr in &config.listen {
-        out.push(TcpListener::bind(addr).await?);
+        out.push(match addr {
+            SocketAddr::V6(v6) if v6.ip().is_unspecified() => bind_wildcard(addr.port()).await?,
+            _ => TcpListener::bind(addr).await?,
+        });
     }
     Ok(out)
+}
+
+/// Every interface: `[::]` (on Linux it accepts IPv4 too unless bindv6only is set), or
+/// `0.0.0.0` where IPv6 is unavailable.
+async fn bind_wildcard(port: u16) -> io::Result<TcpListener> {
+    let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+    match TcpListener::bind(v6).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() != io::ErrorKind::AddrInUse => {
+            warn!(error = %e, "cannot listen on [::]:{port}, falling back to IPv4 only");
+            TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `load_definitions`: the users, vhosts, permissions and topic permissions of a RabbitMQ
