@@ -200,7 +200,8 @@ impl UserDef {
     pub fn to_user(&self) -> Result<User, DefinitionsError> {
         let bad = |why: &str| DefinitionsError::User(self.name.clone(), why.to_string());
         let password = match (&self.password, &self.password_hash) {
-            (Some(plain), _) => Some(PasswordHash::new(plain)),
+            (Some(_), Some(_)) => return Err(bad("both_password_and_password_hash_are_provided")),
+            (Some(plain), None) => Some(PasswordHash::new(plain)),
             (None, Some(h)) if h.is_empty() => None,
             (None, Some(h)) => {
                 let algo = match &self.hashing_algorithm {
@@ -397,6 +398,20 @@ mod tests {
             broker.access().vhost_limits("a_v1").max_connections,
             Some(2)
         );
+    }
+
+    #[test]
+    fn a_password_and_a_hash_together_are_refused() {
+        let defs = AccessDefinitions::parse(
+            r#"{"users":[{"name":"a","password":"x","password_hash":"","tags":[]}]}"#,
+        )
+        .unwrap();
+        let err = defs
+            .apply(&Broker::new(Config::default(), None))
+            .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("both_password_and_password_hash_are_provided"));
     }
 
     #[test]
