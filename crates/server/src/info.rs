@@ -1,9 +1,22 @@
 //! The plain data the admin facade returns: owned snapshots with the fields a RabbitMQ
 //! management API user reads, detached from the broker's live state.
 
-pub use crate::access::{UserLimits, VhostLimits};
 use std::net::SocketAddr;
 use warren_codec::{BasicProperties, FieldTable};
+
+/// Per-user limits (`rabbitmqctl set_user_limits`); `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserLimits {
+    pub max_connections: Option<u64>,
+    pub max_channels: Option<u64>,
+}
+
+/// Per-vhost limits (`rabbitmqctl set_vhost_limits`); `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VhostLimits {
+    pub max_connections: Option<u64>,
+    pub max_queues: Option<u64>,
+}
 
 /// A virtual host: its name, RabbitMQ's metadata and its limits.
 #[derive(Debug, Clone, PartialEq)]

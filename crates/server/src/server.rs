@@ -62,7 +62,10 @@ fn load_definitions(broker: &Broker, path: &std::path::Path) -> io::Result<()> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
     let defs = AccessDefinitions::parse(&text).map_err(|e| fail(&e))?;
-    defs.apply(broker).map_err(|e| fail(&e))?;
+    defs.apply(broker.access(), |name, settings| {
+        broker.create_vhost(name, settings)
+    })
+    .map_err(|e| fail(&e))?;
     info!(file = %path.display(), users = defs.users.len(), "definitions loaded");
     Ok(())
 }

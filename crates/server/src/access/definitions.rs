@@ -8,8 +8,7 @@
 
 use super::password::{HashAlgorithm, PasswordHash};
 use super::permissions::{Permissions, TopicPermission};
-use super::{User, UserLimits, VhostLimits, VhostSettings};
-use crate::broker::Broker;
+use super::{Access, User, UserLimits, VhostLimits, VhostSettings};
 use crate::config::PermissionPatterns;
 use serde::Deserialize;
 
@@ -230,11 +229,15 @@ impl AccessDefinitions {
         Ok(serde_json::from_str(json)?)
     }
 
-    /// Imports every vhost, user, permission, topic permission and vhost limit into the
-    /// broker (durably), after checking them all: nothing is imported from a file with a bad
-    /// entry.
-    pub fn apply(&self, broker: &Broker) -> Result<(), DefinitionsError> {
-        let access = broker.access();
+    /// Imports every vhost, user, permission, topic permission and vhost limit into `access`
+    /// (durably), after checking them all: nothing is imported from a file with a bad entry.
+    /// `create_vhost` makes a vhost that has no record yet (the broker's `create_vhost`: record
+    /// and runtime half) and says whether it did.
+    pub fn apply(
+        &self,
+        access: &Access,
+        create_vhost: impl Fn(&str, VhostSettings) -> bool,
+    ) -> Result<(), DefinitionsError> {
         let declared =
             |v: &str| access.vhost_settings(v).is_some() || self.vhosts.iter().any(|d| d.name == v);
         let users = self
@@ -254,7 +257,7 @@ impl AccessDefinitions {
         let limits = self.checked_vhost_limits(&declared)?;
         for v in &self.vhosts {
             let kept = access.vhost_limits(&v.name);
-            if !broker.create_vhost(&v.name, v.settings(kept)) {
+            if !create_vhost(&v.name, v.settings(kept)) {
                 access.put_vhost(&v.name, v.settings(kept));
             }
         }
@@ -328,7 +331,23 @@ impl AccessDefinitions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+
+    /// A registry with "/", and the vhost maker a broker would pass.
+    fn registry() -> Access {
+        let access = Access::default();
+        access.put_vhost("/", VhostSettings::default());
+        access
+    }
+
+    fn apply(defs: &AccessDefinitions, access: &Access) -> Result<(), DefinitionsError> {
+        defs.apply(access, |name, settings| {
+            let new = access.vhost_settings(name).is_none();
+            if new {
+                access.put_vhost(name, settings);
+            }
+            new
+        })
+    }
 
     #[test]
     fn a_rabbitmq_export_imports() {
@@ -342,9 +361,8 @@ mod tests {
               "queues":[],"policies":[]}"#,
         )
         .unwrap();
-        let broker = Broker::new(Config::default(), None);
-        defs.apply(&broker).unwrap();
-        let access = broker.access();
+        let access = &registry();
+        apply(&defs, access).unwrap();
         let app = access.check_password("app", "pw").unwrap();
         assert!(app.has_tag("monitoring"));
         assert_eq!(app.limits.max_channels, Some(3));
@@ -362,9 +380,9 @@ mod tests {
               "permissions":[{"user":"a","vhost":"nowhere","configure":".*","write":".*","read":".*"}]}"#,
         )
         .unwrap();
-        let broker = Broker::new(Config::default(), None);
-        assert!(defs.apply(&broker).is_err());
-        assert!(broker.access().user("a").is_none());
+        let access = registry();
+        assert!(apply(&defs, &access).is_err());
+        assert!(access.user("a").is_none());
     }
 
     #[test]
@@ -378,9 +396,9 @@ mod tests {
                 {"component":"federation-upstream","name":"x","vhost":"a_v1","value":{}}]}"#,
         )
         .unwrap();
-        let broker = Broker::new(Config::default(), None);
-        defs.apply(&broker).unwrap();
-        let settings = broker.access().vhost_settings("a_v1").unwrap();
+        let access = registry();
+        apply(&defs, &access).unwrap();
+        let settings = access.vhost_settings("a_v1").unwrap();
         assert_eq!(settings.description, "orders");
         assert_eq!(settings.tags, vec!["eu", "prod"]);
         assert_eq!(
@@ -390,14 +408,10 @@ mod tests {
                 max_queues: None
             }
         );
-        assert!(broker.vhost("a_v1").is_some());
         // Imported again without limits: the vhost keeps them.
         let again = AccessDefinitions::parse(r#"{"vhosts":[{"name":"a_v1"}]}"#).unwrap();
-        again.apply(&broker).unwrap();
-        assert_eq!(
-            broker.access().vhost_limits("a_v1").max_connections,
-            Some(2)
-        );
+        apply(&again, &access).unwrap();
+        assert_eq!(access.vhost_limits("a_v1").max_connections, Some(2));
     }
 
     #[test]
@@ -406,9 +420,7 @@ mod tests {
             r#"{"users":[{"name":"a","password":"x","password_hash":"","tags":[]}]}"#,
         )
         .unwrap();
-        let err = defs
-            .apply(&Broker::new(Config::default(), None))
-            .unwrap_err();
+        let err = defs.apply(&registry(), |_, _| true).unwrap_err();
         assert!(err
             .to_string()
             .contains("both_password_and_password_hash_are_provided"));
@@ -422,8 +434,8 @@ mod tests {
                   "value":{"max-connections":"many"}}]}"#,
         )
         .unwrap();
-        let broker = Broker::new(Config::default(), None);
-        assert!(defs.apply(&broker).is_err());
-        assert!(broker.vhost("v").is_none());
+        let access = registry();
+        assert!(apply(&defs, &access).is_err());
+        assert!(access.vhost_settings("v").is_none());
     }
 }

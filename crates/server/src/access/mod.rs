@@ -8,6 +8,7 @@
 pub mod definitions;
 pub mod password;
 pub mod permissions;
+pub(crate) mod stored;
 
 use crate::meta::store::MetadataStore;
 use dashmap::DashMap;
@@ -40,19 +41,8 @@ impl User {
     }
 }
 
-/// Per-user limits (`rabbitmqctl set_user_limits`); `None` is no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UserLimits {
-    pub max_connections: Option<u64>,
-    pub max_channels: Option<u64>,
-}
-
-/// Per-vhost limits (`rabbitmqctl set_vhost_limits`); `None` is no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct VhostLimits {
-    pub max_connections: Option<u64>,
-    pub max_queues: Option<u64>,
-}
+// Plain data the admin facade returns too, so they live with it (a leaf room).
+pub use crate::info::{UserLimits, VhostLimits};
 
 /// A vhost's record: RabbitMQ's metadata (description, tags) and its limits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -142,7 +132,7 @@ impl Access {
         let user = Arc::new(user);
         self.write(
             || self.users.insert(user.name.clone(), user.clone()),
-            |s, _| s.put_user(&user),
+            |s, _| s.put_user(&user.name, stored::encode_user(&user)),
         );
     }
 
@@ -184,7 +174,10 @@ impl Access {
                 self.permissions
                     .insert(key(user, vhost), permissions.clone())
             },
-            |s, _| s.set_permissions(vhost, user, permissions.patterns()),
+            |s, _| {
+                let def = stored::encode_permissions(permissions.patterns());
+                s.set_permissions(vhost, user, def)
+            },
         );
     }
 
@@ -270,7 +263,10 @@ impl Access {
                 }
                 list
             },
-            |s, list| s.set_topic_permissions(vhost, user, list),
+            |s, list| {
+                let def = (!list.is_empty()).then(|| stored::encode_topic_permissions(list));
+                s.set_topic_permissions(vhost, user, def)
+            },
         );
     }
 
@@ -309,7 +305,7 @@ impl Access {
     pub fn put_vhost(&self, vhost: &str, settings: VhostSettings) {
         self.write(
             || self.vhosts.insert(vhost.to_string(), settings.clone()),
-            |s, _| s.put_vhost(vhost, &settings),
+            |s, _| s.put_vhost(vhost, stored::encode_vhost(&settings)),
         );
     }
 

@@ -2,12 +2,12 @@
 //! messages' positions) and bindings from what the store recovered, and seeds the default
 //! vhost and user on a first boot.
 
+use crate::access::stored::{
+    decode_permissions, decode_topic_permissions, decode_user, decode_vhost,
+};
 use crate::access::VhostSettings;
 use crate::broker::Broker;
-use crate::meta::formats::{
-    decode_binding, decode_exchange, decode_permissions, decode_queue, decode_topic_permissions,
-    decode_user, decode_vhost,
-};
+use crate::meta::formats::{decode_binding, decode_exchange, decode_queue};
 use crate::meta::store::{Discards, MetadataStore};
 use crate::queue::StoredQueue;
 use crate::vhost::Vhost;

@@ -4,15 +4,9 @@
 //! store is behind it now; a replicated log can take its place without the callers changing.
 //! Message writes (enqueue, ack, delivery counts, purge) do not come through here.
 
-use super::formats::{
-    encode_binding_of, encode_exchange, encode_permissions, encode_queue, encode_topic_permissions,
-    encode_user, encode_vhost,
-};
+use super::formats::{encode_binding_of, encode_exchange, encode_queue};
 use super::ExchangeMeta;
 use super::QueueOptions;
-use crate::access::permissions::TopicPermission;
-use crate::access::{User, VhostSettings};
-use crate::config::PermissionPatterns;
 use bytes::Bytes;
 use std::sync::Arc;
 use warren_codec::FieldTable;
@@ -119,11 +113,13 @@ impl MetadataStore {
         self.write(vec![unbind_command(vhost, b)]);
     }
 
+    // The access records arrive encoded (`access::stored`: their types are above this room).
+
     /// A vhost's record, new or changed.
-    pub(crate) fn put_vhost(&self, name: &str, settings: &VhostSettings) {
+    pub(crate) fn put_vhost(&self, name: &str, def: Bytes) {
         self.write(vec![Command::PutVhost {
             name: name.to_string(),
-            def: encode_vhost(settings),
+            def,
         }]);
     }
 
@@ -134,10 +130,10 @@ impl MetadataStore {
         }]);
     }
 
-    pub(crate) fn put_user(&self, user: &User) {
+    pub(crate) fn put_user(&self, name: &str, def: Bytes) {
         self.write(vec![Command::PutUser {
-            name: user.name.clone(),
-            def: encode_user(user),
+            name: name.to_string(),
+            def,
         }]);
     }
 
@@ -164,11 +160,11 @@ impl MetadataStore {
         self.write(cmds);
     }
 
-    pub(crate) fn set_permissions(&self, vhost: &str, user: &str, patterns: &PermissionPatterns) {
+    pub(crate) fn set_permissions(&self, vhost: &str, user: &str, def: Bytes) {
         self.write(vec![Command::SetPermissions {
             vhost: vhost.to_string(),
             user: user.to_string(),
-            def: encode_permissions(patterns),
+            def,
         }]);
     }
 
@@ -179,17 +175,12 @@ impl MetadataStore {
         }]);
     }
 
-    /// A user's topic permissions in a vhost, all of them; none clears the record.
-    pub(crate) fn set_topic_permissions(&self, vhost: &str, user: &str, list: &[TopicPermission]) {
+    /// A user's topic permissions in a vhost, all of them in one record; `None` clears it.
+    pub(crate) fn set_topic_permissions(&self, vhost: &str, user: &str, def: Option<Bytes>) {
         let (vhost, user) = (vhost.to_string(), user.to_string());
-        self.write(vec![if list.is_empty() {
-            Command::ClearTopicPermissions { vhost, user }
-        } else {
-            Command::SetTopicPermissions {
-                vhost,
-                user,
-                def: encode_topic_permissions(list),
-            }
+        self.write(vec![match def {
+            None => Command::ClearTopicPermissions { vhost, user },
+            Some(def) => Command::SetTopicPermissions { vhost, user, def },
         }]);
     }
 
