@@ -500,4 +500,35 @@ async fn refused_logins_behave_as_rabbitmq() {
     let default = start_broker().await;
     let mut c = RawClient::connect(&default).await;
     assert_eq!(c.start().await.mechanisms.as_bytes(), b"AMQPLAIN PLAIN");
+    let outcome = c
+        .login("AMQPLAIN", &amqplain("guest", "guest"), "/", true)
+        .await;
+    assert!(matches!(outcome, Login::Opened), "{outcome:?}");
+    let mut c = RawClient::connect(&default).await;
+    c.start().await;
+    match c
+        .login("AMQPLAIN", &amqplain("guest", "nope"), "/", true)
+        .await
+    {
+        Login::Closed(close) => assert_eq!(
+            close.reply_text.to_string(),
+            "ACCESS_REFUSED - Login was refused using authentication mechanism AMQPLAIN. For \
+             details see the broker logfile."
+        ),
+        other => panic!("expected a 403 close, got {other:?}"),
+    }
+}
+
+/// An AMQPLAIN response: a field table's entries without its length prefix.
+fn amqplain(user: &str, pass: &str) -> Vec<u8> {
+    let mut t = warren_codec::FieldTable::new();
+    for (k, v) in [("LOGIN", user), ("PASSWORD", pass)] {
+        t.push(
+            warren_codec::ShortStr::try_from(k).unwrap(),
+            warren_codec::FieldValue::LongStr(v.into()),
+        );
+    }
+    let mut out = bytes::BytesMut::new();
+    t.encode(&mut out);
+    out[4..].to_vec()
 }

@@ -42,9 +42,10 @@ pub(crate) fn recover(
     let started = Instant::now();
     let mut report = RecoveryReport::default();
     let mut cleanup = Discards::default();
-    // A store written before vhosts had records has none: its entities' vhosts are adopted.
+    // A store written before access records existed has none at all: its entities' vhosts
+    // are adopted. (One whose vhosts were all deleted still has users.)
     let mut vhosts = VhostsSeen {
-        adopt: rec.vhosts.is_empty(),
+        adopt: rec.vhosts.is_empty() && rec.users.is_empty() && rec.permissions.is_empty(),
         orphaned: HashSet::new(),
     };
     restore_access(broker, &rec, &mut cleanup);
