@@ -3,6 +3,7 @@
 //! per area, so the broker and RocksDB are linked once (docs/decisions.md, "One test binary").
 //! Run one area with `cargo test -p warren-tests --test e2e broker_core::`.
 
+mod access;
 mod admin;
 mod broker_core;
 mod broker_protocol;

@@ -4,10 +4,59 @@
 use std::net::SocketAddr;
 use warren_codec::{BasicProperties, FieldTable};
 
-/// A virtual host.
+/// Per-user limits (`rabbitmqctl set_user_limits`); `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserLimits {
+    pub max_connections: Option<u64>,
+    pub max_channels: Option<u64>,
+}
+
+/// Per-vhost limits (`rabbitmqctl set_vhost_limits`); `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VhostLimits {
+    pub max_connections: Option<u64>,
+    pub max_queues: Option<u64>,
+}
+
+/// A virtual host: its name, RabbitMQ's metadata and its limits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VhostInfo {
     pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub limits: VhostLimits,
+}
+
+/// A user, as RabbitMQ's definitions show one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserInfo {
+    pub name: String,
+    pub tags: Vec<String>,
+    /// The salted hash in RabbitMQ's base64 form; `None` for a user without a password.
+    pub password_hash: Option<String>,
+    /// `rabbit_password_hashing_sha256` and friends; `None` without a password.
+    pub hashing_algorithm: Option<&'static str>,
+    pub limits: UserLimits,
+}
+
+/// A user's permissions in a vhost (regular expressions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermissionInfo {
+    pub user: String,
+    pub vhost: String,
+    pub configure: String,
+    pub write: String,
+    pub read: String,
+}
+
+/// A user's topic permission on one exchange of a vhost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicPermissionInfo {
+    pub user: String,
+    pub vhost: String,
+    pub exchange: String,
+    pub write: String,
+    pub read: String,
 }
 
 /// A queue and its current counts.

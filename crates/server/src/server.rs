@@ -59,9 +59,9 @@ async fn bind_wildcard(port: u16) -> io::Result<TcpListener> {
     }
 }
 
-/// `load_definitions`: the users, vhosts, permissions and topic permissions of a RabbitMQ
-/// definitions file, imported at boot over what the store recovered. A file that cannot be read
-/// or has a bad entry stops the start, naming the file.
+/// `load_definitions`: the users, vhosts, permissions, topic permissions and limits of a
+/// RabbitMQ definitions file, imported (durably) at boot over what the store recovered. A file
+/// that cannot be read or has a bad entry stops the start, naming the file.
 fn load_definitions(broker: &Broker, path: &std::path::Path) -> io::Result<()> {
     use crate::access::definitions::AccessDefinitions;
     let fail = |e: &dyn std::fmt::Display| {
@@ -72,11 +72,10 @@ fn load_definitions(broker: &Broker, path: &std::path::Path) -> io::Result<()> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
     let defs = AccessDefinitions::parse(&text).map_err(|e| fail(&e))?;
-    defs.apply(broker.access(), |v| broker.vhost(v).is_some())
-        .map_err(|e| fail(&e))?;
-    for v in &defs.vhosts {
-        broker.add_vhost(&v.name);
-    }
+    defs.apply(broker.access(), |name, settings| {
+        broker.create_vhost(name, settings)
+    })
+    .map_err(|e| fail(&e))?;
     info!(file = %path.display(), users = defs.users.len(), "definitions loaded");
     Ok(())
 }

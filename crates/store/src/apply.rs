@@ -15,6 +15,7 @@
 use crate::command::{Command, MessageId, QueueId, Seq};
 use crate::error::StoreError;
 use crate::keys::{self, DefKind, IndexValue};
+use bytes::Bytes;
 use rocksdb::{ColumnFamily, WriteBatch, DB};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -197,6 +198,44 @@ impl StateMachine {
                     self.ignored += 1;
                 }
             }
+            Command::DeleteVhost { name } => self.drop_vhost(c, wb, name)?,
+            Command::PutVhost { name, def } => {
+                put_record(c, wb, DefKind::Vhost, name, "", Some(def))
+            }
+            Command::PutUser { name, def } => put_record(c, wb, DefKind::User, "", name, Some(def)),
+            Command::DeleteUser { name } => put_record(c, wb, DefKind::User, "", name, None),
+            Command::SetPermissions { vhost, user, def } => {
+                put_record(c, wb, DefKind::Permission, vhost, user, Some(def))
+            }
+            Command::ClearPermissions { vhost, user } => {
+                put_record(c, wb, DefKind::Permission, vhost, user, None)
+            }
+            Command::SetTopicPermissions { vhost, user, def } => {
+                put_record(c, wb, DefKind::TopicPermission, vhost, user, Some(def))
+            }
+            Command::ClearTopicPermissions { vhost, user } => {
+                put_record(c, wb, DefKind::TopicPermission, vhost, user, None)
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything stored in `vhost` goes: its queues with their messages, then one range
+    /// delete per kind of record (a put earlier in this batch is covered: a write batch
+    /// applies in order).
+    fn drop_vhost(&mut self, c: &Cfs, wb: &mut WriteBatch, vhost: &str) -> Result<(), StoreError> {
+        let queues: Vec<QueueId> = self
+            .queues
+            .iter()
+            .filter(|(_, m)| m.vhost == vhost)
+            .map(|(id, _)| *id)
+            .collect();
+        for q in queues {
+            self.drop_queue(c, wb, q)?;
+        }
+        for kind in DefKind::IN_VHOST {
+            let (start, end) = keys::vhost_range(kind, vhost);
+            wb.delete_range_cf(c.defs, start, end);
         }
         Ok(())
     }
@@ -407,5 +446,21 @@ impl StateMachine {
             self.clear_range(c, wb, queue, from, to);
         }
         Ok(())
+    }
+}
+
+/// An access record (vhost, user, permissions): a plain put, or a delete without `def`.
+fn put_record(
+    c: &Cfs,
+    wb: &mut WriteBatch,
+    kind: DefKind,
+    vhost: &str,
+    name: &str,
+    def: Option<&Bytes>,
+) {
+    let key = keys::def_key(kind, vhost, name.as_bytes());
+    match def {
+        Some(def) => wb.put_cf(c.defs, key, keys::def_value(def)),
+        None => wb.delete_cf(c.defs, key),
     }
 }

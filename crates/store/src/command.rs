@@ -34,7 +34,10 @@ pub enum Command {
         def: Bytes,
     },
     /// Removes an exchange's definition (its bindings are removed by their own `Unbind`s).
-    DeleteExchange { vhost: String, name: String },
+    DeleteExchange {
+        vhost: String,
+        name: String,
+    },
     /// Creates or replaces a durable queue's definition. Redeclaring with the same id keeps the
     /// queue's messages; a different id for the same name replaces the old queue entirely.
     DeclareQueue {
@@ -44,7 +47,9 @@ pub enum Command {
         def: Bytes,
     },
     /// Removes a queue's definition and every index entry, releasing their messages.
-    DeleteQueue { queue: QueueId },
+    DeleteQueue {
+        queue: QueueId,
+    },
     /// Stores a binding under a key the server chooses (unique per binding within the vhost).
     Bind {
         vhost: String,
@@ -52,7 +57,10 @@ pub enum Command {
         def: Bytes,
     },
     /// Removes a binding.
-    Unbind { vhost: String, key: Bytes },
+    Unbind {
+        vhost: String,
+        key: Bytes,
+    },
     /// Stores a message once and appends it to each target queue at the given sequence.
     /// Targets whose queue is not declared, or whose seq is not above the queue's last seq,
     /// are skipped (counted in `StoreStats::ignored`).
@@ -63,7 +71,10 @@ pub enum Command {
     },
     /// Removes index entries; a message goes when its last entry does. Unknown seqs are
     /// skipped.
-    Ack { queue: QueueId, seqs: Vec<Seq> },
+    Ack {
+        queue: QueueId,
+        seqs: Vec<Seq>,
+    },
     /// Records how often an entry has been delivered (kept across restarts).
     SetDeliveryCount {
         queue: QueueId,
@@ -72,7 +83,50 @@ pub enum Command {
     },
     /// Removes every entry of the queue except the listed seqs (AMQP purge keeps messages
     /// that are delivered and not yet acked).
-    Purge { queue: QueueId, keep: Vec<Seq> },
+    Purge {
+        queue: QueueId,
+        keep: Vec<Seq>,
+    },
+    /// Creates or replaces a vhost's record (its metadata and limits).
+    PutVhost {
+        name: String,
+        def: Bytes,
+    },
+    /// Removes a vhost and everything stored in it: its exchanges, queues (with their
+    /// messages), bindings, permissions and topic permissions. The one command that cascades:
+    /// one command, so nothing of a deleted vhost survives a crash half-way.
+    DeleteVhost {
+        name: String,
+    },
+    /// Creates or replaces a user (password hash, tags, limits).
+    PutUser {
+        name: String,
+        def: Bytes,
+    },
+    /// Removes a user's record (its permissions go by their own `Clear*` commands).
+    DeleteUser {
+        name: String,
+    },
+    /// Creates or replaces a user's permissions in a vhost.
+    SetPermissions {
+        vhost: String,
+        user: String,
+        def: Bytes,
+    },
+    ClearPermissions {
+        vhost: String,
+        user: String,
+    },
+    /// Creates or replaces a user's topic permissions in a vhost (all exchanges at once).
+    SetTopicPermissions {
+        vhost: String,
+        user: String,
+        def: Bytes,
+    },
+    ClearTopicPermissions {
+        vhost: String,
+        user: String,
+    },
 }
 
 // Tags: append only.
@@ -86,6 +140,14 @@ const T_ENQUEUE: u8 = 7;
 const T_ACK: u8 = 8;
 const T_SET_DELIVERY_COUNT: u8 = 9;
 const T_PURGE: u8 = 10;
+const T_PUT_VHOST: u8 = 11;
+const T_DELETE_VHOST: u8 = 12;
+const T_PUT_USER: u8 = 13;
+const T_DELETE_USER: u8 = 14;
+const T_SET_PERMISSIONS: u8 = 15;
+const T_CLEAR_PERMISSIONS: u8 = 16;
+const T_SET_TOPIC_PERMISSIONS: u8 = 17;
+const T_CLEAR_TOPIC_PERMISSIONS: u8 = 18;
 
 impl Command {
     /// Bytes this command adds to a write, roughly (for batch caps and backpressure).
@@ -99,6 +161,13 @@ impl Command {
             Command::Enqueue { body, targets, .. } => body.len() + 8 + targets.len() * 32,
             Command::Ack { seqs, .. } => seqs.len() * 16,
             Command::Purge { keep, .. } => 16 + keep.len() * 8,
+            Command::PutVhost { name, def } | Command::PutUser { name, def } => {
+                name.len() + def.len()
+            }
+            Command::SetPermissions { vhost, user, def }
+            | Command::SetTopicPermissions { vhost, user, def } => {
+                vhost.len() + user.len() + def.len()
+            }
             _ => 32,
         }
     }
@@ -174,6 +243,22 @@ impl Command {
                 out.put_u64(*queue);
                 put_seqs(out, keep);
             }
+            Command::PutVhost { name, def } => put_record(out, T_PUT_VHOST, &[name], Some(def)),
+            Command::DeleteVhost { name } => put_record(out, T_DELETE_VHOST, &[name], None),
+            Command::PutUser { name, def } => put_record(out, T_PUT_USER, &[name], Some(def)),
+            Command::DeleteUser { name } => put_record(out, T_DELETE_USER, &[name], None),
+            Command::SetPermissions { vhost, user, def } => {
+                put_record(out, T_SET_PERMISSIONS, &[vhost, user], Some(def))
+            }
+            Command::ClearPermissions { vhost, user } => {
+                put_record(out, T_CLEAR_PERMISSIONS, &[vhost, user], None)
+            }
+            Command::SetTopicPermissions { vhost, user, def } => {
+                put_record(out, T_SET_TOPIC_PERMISSIONS, &[vhost, user], Some(def))
+            }
+            Command::ClearTopicPermissions { vhost, user } => {
+                put_record(out, T_CLEAR_TOPIC_PERMISSIONS, &[vhost, user], None)
+            }
         }
     }
 
@@ -236,6 +321,38 @@ impl Command {
                 queue: get_u64(buf)?,
                 keep: get_seqs(buf)?,
             },
+            T_PUT_VHOST => Command::PutVhost {
+                name: get_str(buf)?,
+                def: get_bytes(buf)?,
+            },
+            T_DELETE_VHOST => Command::DeleteVhost {
+                name: get_str(buf)?,
+            },
+            T_PUT_USER => Command::PutUser {
+                name: get_str(buf)?,
+                def: get_bytes(buf)?,
+            },
+            T_DELETE_USER => Command::DeleteUser {
+                name: get_str(buf)?,
+            },
+            T_SET_PERMISSIONS => Command::SetPermissions {
+                vhost: get_str(buf)?,
+                user: get_str(buf)?,
+                def: get_bytes(buf)?,
+            },
+            T_CLEAR_PERMISSIONS => Command::ClearPermissions {
+                vhost: get_str(buf)?,
+                user: get_str(buf)?,
+            },
+            T_SET_TOPIC_PERMISSIONS => Command::SetTopicPermissions {
+                vhost: get_str(buf)?,
+                user: get_str(buf)?,
+                def: get_bytes(buf)?,
+            },
+            T_CLEAR_TOPIC_PERMISSIONS => Command::ClearTopicPermissions {
+                vhost: get_str(buf)?,
+                user: get_str(buf)?,
+            },
             other => return Err(StoreError::Decode(format!("unknown command tag {other}"))),
         };
         Ok(cmd)
@@ -263,8 +380,9 @@ pub fn decode_commands(buf: &Bytes) -> Result<Vec<Command>, StoreError> {
             "command encoding version {version}, expected {COMMAND_ENCODING_VERSION}"
         )));
     }
-    // Each command takes at least 9 bytes (tag + one u64), which bounds the preallocation.
-    let n = get_len(&mut buf, 9)?;
+    // Each command takes at least 5 bytes (tag + one length: a delete of a vhost or user with
+    // an empty name), which bounds the preallocation.
+    let n = get_len(&mut buf, 5)?;
     let mut cmds = Vec::with_capacity(n);
     for _ in 0..n {
         cmds.push(Command::decode_from(&mut buf)?);
@@ -285,6 +403,17 @@ fn put_len(out: &mut BytesMut, n: usize) {
 fn put_bytes(out: &mut BytesMut, b: &[u8]) {
     put_len(out, b.len());
     out.put_slice(b);
+}
+
+/// An access record command: its tag, its names, then its definition if it has one.
+fn put_record(out: &mut BytesMut, tag: u8, names: &[&String], def: Option<&Bytes>) {
+    out.put_u8(tag);
+    for n in names {
+        put_bytes(out, n.as_bytes());
+    }
+    if let Some(def) = def {
+        put_bytes(out, def);
+    }
 }
 
 fn put_seqs(out: &mut BytesMut, seqs: &[Seq]) {
@@ -386,6 +515,27 @@ pub(crate) mod tests {
                 .prop_map(|(queue, seq, count)| Command::SetDeliveryCount { queue, seq, count }),
             (any::<u64>(), proptest::collection::vec(any::<u64>(), 0..5))
                 .prop_map(|(queue, keep)| Command::Purge { queue, keep }),
+            access_command(),
+        ]
+    }
+
+    fn access_command() -> impl Strategy<Value = Command> {
+        prop_oneof![
+            (name(), blob()).prop_map(|(name, def)| Command::PutVhost { name, def }),
+            name().prop_map(|name| Command::DeleteVhost { name }),
+            (name(), blob()).prop_map(|(name, def)| Command::PutUser { name, def }),
+            name().prop_map(|name| Command::DeleteUser { name }),
+            (name(), name(), blob()).prop_map(|(vhost, user, def)| Command::SetPermissions {
+                vhost,
+                user,
+                def
+            }),
+            (name(), name()).prop_map(|(vhost, user)| Command::ClearPermissions { vhost, user }),
+            (name(), name(), blob()).prop_map(|(vhost, user, def)| {
+                Command::SetTopicPermissions { vhost, user, def }
+            }),
+            (name(), name())
+                .prop_map(|(vhost, user)| Command::ClearTopicPermissions { vhost, user }),
         ]
     }
 

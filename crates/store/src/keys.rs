@@ -4,7 +4,8 @@
 
 use crate::command::{MessageId, QueueId, Seq};
 
-/// Definitions (exchanges, queues, bindings) and the store's own metadata.
+/// Definitions (exchanges, queues, bindings, vhosts, users, permissions) and the store's own
+/// metadata.
 pub const CF_DEFS: &str = "defs";
 /// Message id → message bytes, stored once however many queues hold the message.
 pub const CF_MSGS: &str = "msgs";
@@ -24,6 +25,26 @@ pub enum DefKind {
     Exchange = 1,
     Queue = 2,
     Binding = 3,
+    /// Key `vhost` = the vhost's name, empty name.
+    Vhost = 4,
+    /// Key vhost empty, name = the user's name.
+    User = 5,
+    /// Key `vhost` = the vhost, name = the user.
+    Permission = 6,
+    /// Key `vhost` = the vhost, name = the user; one record holds every exchange's.
+    TopicPermission = 7,
+}
+
+impl DefKind {
+    /// The kinds whose records belong to one vhost (a vhost's deletion removes them all).
+    pub const IN_VHOST: [DefKind; 6] = [
+        DefKind::Exchange,
+        DefKind::Queue,
+        DefKind::Binding,
+        DefKind::Vhost,
+        DefKind::Permission,
+        DefKind::TopicPermission,
+    ];
 }
 
 impl DefKind {
@@ -33,6 +54,10 @@ impl DefKind {
             1 => DefKind::Exchange,
             2 => DefKind::Queue,
             3 => DefKind::Binding,
+            4 => DefKind::Vhost,
+            5 => DefKind::User,
+            6 => DefKind::Permission,
+            7 => DefKind::TopicPermission,
             _ => return None,
         })
     }
@@ -65,6 +90,21 @@ pub fn def_key(kind: DefKind, vhost: &str, name: &[u8]) -> Vec<u8> {
     k.extend_from_slice(vhost.as_bytes());
     k.extend_from_slice(name);
     k
+}
+
+/// The range `[start, end)` of every `defs` key of `kind` in `vhost` (for a vhost's deletion).
+pub fn vhost_range(kind: DefKind, vhost: &str) -> (Vec<u8>, Vec<u8>) {
+    let start = def_key(kind, vhost, b"");
+    // The prefix's successor: bump the last byte that can be bumped, drop what follows. The
+    // kind byte is below 0xff, so there always is one.
+    let mut end = start.clone();
+    while end.last() == Some(&0xff) {
+        end.pop();
+    }
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    (start, end)
 }
 
 /// Splits a `defs` key into (kind, vhost, name).
@@ -208,6 +248,25 @@ mod tests {
             prop_assert_eq!(kind, DefKind::Binding);
             prop_assert_eq!(v, vhost);
             prop_assert_eq!(n, name.as_slice());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn vhost_ranges_hold_exactly_their_vhost(
+            vhost in proptest::collection::vec(any::<u8>(), 0..4),
+            other in proptest::collection::vec(any::<u8>(), 0..4),
+            name in proptest::collection::vec(any::<u8>(), 0..6),
+        ) {
+            // Raw bytes (with 0xff) stand in for names: the range works on bytes.
+            let v = String::from_utf8_lossy(&vhost).into_owned();
+            let o = String::from_utf8_lossy(&other).into_owned();
+            let (start, end) = vhost_range(DefKind::Queue, &v);
+            let inside = |k: &[u8]| start.as_slice() <= k && k < end.as_slice();
+            prop_assert!(inside(&def_key(DefKind::Queue, &v, &name)));
+            prop_assert!(!inside(&def_key(DefKind::Exchange, &v, &name)));
+            prop_assert!(!inside(&def_key(DefKind::Permission, &v, &name)));
+            prop_assert_eq!(inside(&def_key(DefKind::Queue, &o, &name)), o == v);
         }
     }
 

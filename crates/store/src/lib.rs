@@ -23,6 +23,8 @@ pub use command::{
     decode_commands, encode_commands, Command, MessageId, QueueId, Seq, COMMAND_ENCODING_VERSION,
 };
 pub use error::StoreError;
-pub use recovery::{Recovered, RecoveredQueue, StoredBinding, StoredExchange};
+pub use recovery::{
+    Recovered, RecoveredQueue, StoredBinding, StoredExchange, StoredGrant, StoredRecord,
+};
 pub use store::{IndexEntry, Store, StoreOptions, StoredEntry};
 pub use writer::{Reply, StoreStats};

@@ -28,6 +28,21 @@ pub struct StoredBinding {
     pub def: Bytes,
 }
 
+/// A vhost or a user as stored: its name and record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub name: String,
+    pub def: Bytes,
+}
+
+/// A user's permissions (or topic permissions) in a vhost, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredGrant {
+    pub vhost: String,
+    pub user: String,
+    pub def: Bytes,
+}
+
 /// A durable queue as recovered: its definition and what its index holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveredQueue {
@@ -50,6 +65,10 @@ pub struct Recovered {
     /// Sorted by id.
     pub queues: Vec<RecoveredQueue>,
     pub bindings: Vec<StoredBinding>,
+    pub vhosts: Vec<StoredRecord>,
+    pub users: Vec<StoredRecord>,
+    pub permissions: Vec<StoredGrant>,
+    pub topic_permissions: Vec<StoredGrant>,
     /// Index entries over all queues.
     pub index_entries: u64,
     /// Distinct messages those entries reference.
@@ -94,6 +113,11 @@ pub(crate) fn recover(db: &DB, path: &Path) -> Result<Recovery, StoreError> {
             ))
         };
         let utf8 = |n: &[u8]| String::from_utf8(n.to_vec()).map_err(|_| bad());
+        let def = || {
+            keys::parse_def_value(v)
+                .map(Bytes::copy_from_slice)
+                .ok_or_else(bad)
+        };
         match kind {
             DefKind::Meta => {}
             DefKind::Exchange => rec.exchanges.push(StoredExchange {
@@ -128,6 +152,24 @@ pub(crate) fn recover(db: &DB, path: &Path) -> Result<Recovery, StoreError> {
                     last_seq: None,
                 });
             }
+            DefKind::Vhost => rec.vhosts.push(StoredRecord {
+                def: def()?,
+                name: vhost,
+            }),
+            DefKind::User => rec.users.push(StoredRecord {
+                name: utf8(name)?,
+                def: def()?,
+            }),
+            DefKind::Permission => rec.permissions.push(StoredGrant {
+                user: utf8(name)?,
+                def: def()?,
+                vhost,
+            }),
+            DefKind::TopicPermission => rec.topic_permissions.push(StoredGrant {
+                user: utf8(name)?,
+                def: def()?,
+                vhost,
+            }),
         }
         it.next();
     }

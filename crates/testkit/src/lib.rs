@@ -30,5 +30,5 @@ pub use interop::{brokers, on_each_broker, Broker, SCENARIO_LIMIT};
 pub use lapin_helpers::*;
 pub use process::{connect_when_up, free_port, spawn_warren};
 pub use proxy::Proxy;
-pub use raw::RawClient;
+pub use raw::{Login, RawClient};
 pub use wait::{eventually, eventually_some, within, within_for, WAIT};

@@ -7,10 +7,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use warren_codec::frame::{self, FrameDecoder, PROTOCOL_HEADER};
 use warren_codec::generated::{
-    BasicPublish, ConnectionClose, ConnectionOpen, ConnectionStartOk, ConnectionTuneOk,
+    BasicPublish, ConnectionClose, ConnectionOpen, ConnectionStart, ConnectionStartOk,
+    ConnectionTuneOk,
 };
 use warren_codec::{BasicProperties, ContentHeader, FieldTable, Frame, LongStr, Method, ShortStr};
 use warren_server::Server;
+
+/// How a [`RawClient::login`] ended.
+#[derive(Debug)]
+pub enum Login {
+    /// connection.open-ok: the connection is open.
+    Opened,
+    /// The broker refused with connection.close (answered with close-ok).
+    Closed(ConnectionClose),
+    /// The broker closed the socket without a word.
+    Dropped,
+}
 
 /// A byte-level AMQP client for sending what real clients never send.
 pub struct RawClient {
@@ -115,24 +127,56 @@ impl RawClient {
         out
     }
 
-    /// Protocol header, start-ok (PLAIN guest/guest), tune-ok, open "/", and channel 1 open.
+    /// Protocol header, start-ok (PLAIN guest/guest), tune-ok, open "/".
     pub async fn handshake(&mut self) {
+        self.start().await;
+        let login = self.login("PLAIN", b"\0guest\0guest", "/", false).await;
+        assert!(matches!(login, Login::Opened), "got {login:?}");
+    }
+
+    /// Sends the protocol header; the broker's connection.start.
+    pub async fn start(&mut self) -> ConnectionStart {
         self.send_bytes(&PROTOCOL_HEADER).await;
-        let (_, start) = self.next_method().await.expect("connection.start");
-        assert!(matches!(start, Method::ConnectionStart(_)), "got {start:?}");
+        match self.next_method().await {
+            Some((0, Method::ConnectionStart(start))) => start,
+            other => panic!("expected connection.start, got {other:?}"),
+        }
+    }
+
+    /// After [`start`](Self::start): start-ok with `mechanism` and `response` (announcing the
+    /// `authentication_failure_close` capability if `failure_close`), then tune-ok and
+    /// connection.open of `vhost` if the broker tunes.
+    pub async fn login(
+        &mut self,
+        mechanism: &str,
+        response: &[u8],
+        vhost: &str,
+        failure_close: bool,
+    ) -> Login {
+        let mut caps = FieldTable::new();
+        caps.push(
+            ShortStr::from_static("authentication_failure_close"),
+            warren_codec::FieldValue::Bool(failure_close),
+        );
+        let mut props = FieldTable::new();
+        props.push(
+            ShortStr::from_static("capabilities"),
+            warren_codec::FieldValue::Table(caps),
+        );
         self.send_method(
             0,
             Method::ConnectionStartOk(ConnectionStartOk {
-                client_properties: FieldTable::new(),
-                mechanism: ShortStr::from_static("PLAIN"),
-                response: LongStr::from("\0guest\0guest"),
+                client_properties: props,
+                mechanism: ShortStr::try_from(mechanism).expect("short mechanism"),
+                response: LongStr::from(response.to_vec()),
                 locale: ShortStr::from_static("en_US"),
             }),
         )
         .await;
-        let (_, tune) = self.next_method().await.expect("connection.tune");
-        let Method::ConnectionTune(tune) = tune else {
-            panic!("expected tune, got {tune:?}")
+        let tune = match self.answer().await {
+            Ok(Method::ConnectionTune(tune)) => tune,
+            Ok(other) => panic!("expected connection.tune, got {other:?}"),
+            Err(end) => return end,
         };
         self.send_method(
             0,
@@ -146,13 +190,29 @@ impl RawClient {
         self.send_method(
             0,
             Method::ConnectionOpen(ConnectionOpen {
-                virtual_host: ShortStr::from_static("/"),
+                virtual_host: ShortStr::try_from(vhost).expect("short vhost name"),
                 ..Default::default()
             }),
         )
         .await;
-        let (_, ok) = self.next_method().await.expect("connection.open-ok");
-        assert!(matches!(ok, Method::ConnectionOpenOk(_)), "got {ok:?}");
+        match self.answer().await {
+            Ok(Method::ConnectionOpenOk(_)) => Login::Opened,
+            Ok(other) => panic!("expected connection.open-ok, got {other:?}"),
+            Err(end) => end,
+        }
+    }
+
+    /// The broker's next method on channel 0, or how the login ended instead.
+    async fn answer(&mut self) -> Result<Method, Login> {
+        match self.next_method().await {
+            Some((0, Method::ConnectionClose(close))) => {
+                self.send_method(0, Method::ConnectionCloseOk(Default::default()))
+                    .await;
+                Err(Login::Closed(close))
+            }
+            Some((_, m)) => Ok(m),
+            None => Err(Login::Dropped),
+        }
     }
 
     pub async fn open_channel(&mut self, channel: u16) {

@@ -2,17 +2,20 @@
 //! management crate, the CLI and tests. [`Admin`] lists and inspects vhosts, queues,
 //! exchanges and bindings, declares and deletes them through the same vhost methods clients
 //! reach (so RabbitMQ's checks and reply texts apply), purges, gets and publishes messages,
-//! lists connections with their channels, closes connections, and snapshots counters.
+//! lists connections with their channels, closes connections, snapshots counters, and
+//! manages users, vhosts, permissions and limits ([`access`](self::access)).
 //! Everything it returns is owned plain data ([`types`]); errors are [`AmqpError`] values.
 //!
 //! The facade acts as no connection: another connection's exclusive queue is locked to it
 //! (405 RESOURCE_LOCKED), as to any other client.
 
+mod access;
 mod connections;
 mod messages;
 mod topology;
 
 pub use crate::info::*;
+pub use access::Credentials;
 pub use connections::DEFAULT_CLOSE_REASON;
 
 use crate::broker::Broker;
@@ -48,9 +51,7 @@ impl Admin {
             .broker
             .vhosts()
             .iter()
-            .map(|v| VhostInfo {
-                name: v.name.to_string(),
-            })
+            .map(|v| self.vhost_info(&v.name))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
@@ -58,9 +59,7 @@ impl Admin {
 
     /// One virtual host; 404 NOT_FOUND if there is none of that name.
     pub fn vhost(&self, name: &str) -> AmqpResult<VhostInfo> {
-        self.find_vhost(name).map(|v| VhostInfo {
-            name: v.name.to_string(),
-        })
+        self.find_vhost(name).map(|v| self.vhost_info(&v.name))
     }
 
     fn find_vhost(&self, name: &str) -> AmqpResult<Arc<Vhost>> {

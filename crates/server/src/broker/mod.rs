@@ -1,10 +1,9 @@
 //! The broker: vhosts, users, live connections and the durable store, shared by every
 //! connection task.
 
+mod access;
 pub(crate) mod recovery;
 
-use crate::access::password::PasswordHash;
-use crate::access::permissions::Permissions;
 use crate::access::{Access, User};
 use crate::config::Config;
 use crate::flow::{Flow, Reasons};
@@ -78,7 +77,7 @@ impl Broker {
         }
         let broker = Broker {
             vhosts: DashMap::new(),
-            access: Access::default(),
+            access: Access::with_store(store.clone().map(crate::meta::store::MetadataStore::new)),
             connections: DashMap::new(),
             next_connection: AtomicU64::new(1),
             config,
@@ -86,27 +85,11 @@ impl Broker {
             flow,
             tasks: Tasks::default(),
         };
-        broker.add_vhost(&broker.config.default_vhost.clone());
-        broker.add_default_user();
-        Arc::new(broker)
-    }
-
-    /// RabbitMQ's default user: `default_user` with `default_pass`, `default_user_tags`, and
-    /// `default_permissions` in the default vhost.
-    fn add_default_user(&self) {
-        let c = &self.config;
-        self.access.put_user(User {
-            name: c.default_user.clone(),
-            password: Some(PasswordHash::new(&c.default_pass)),
-            tags: c.default_user_tags.clone(),
-            limits: Default::default(),
-        });
-        match Permissions::new(c.default_permissions.clone()) {
-            Ok(p) => self
-                .access
-                .set_permissions(&c.default_user, &c.default_vhost, p),
-            Err(e) => tracing::error!("default_permissions: {e}"),
+        if broker.store.is_none() {
+            // Nothing to recover: this is a first boot. With a store, recovery decides.
+            broker.seed_defaults_if_empty();
         }
+        Arc::new(broker)
     }
 
     /// Users, permissions and limits.
@@ -114,7 +97,9 @@ impl Broker {
         &self.access
     }
 
-    pub fn add_vhost(&self, name: &str) -> Arc<Vhost> {
+    /// The vhost's runtime half, created if missing (its record is [`Access`]'s; see
+    /// [`Broker::create_vhost`]).
+    pub(crate) fn add_vhost(&self, name: &str) -> Arc<Vhost> {
         self.vhosts
             .entry(name.to_string())
             .or_insert_with(|| Vhost::new(name, self.store.clone(), self.tasks.clone()))
@@ -149,9 +134,10 @@ impl Broker {
         self.vhosts.get(name).map(|v| v.clone())
     }
 
-    /// Checks a username and password. Empty passwords never match, as in RabbitMQ.
-    pub fn authenticate(&self, user: &str, password: &str) -> bool {
-        self.access.check_password(user, password).is_some()
+    /// The user, if the password is theirs. Empty passwords never match, nor does any
+    /// password a user without one, as in RabbitMQ.
+    pub fn authenticate(&self, user: &str, password: &str) -> Option<Arc<User>> {
+        self.access.check_password(user, password)
     }
 
     pub(crate) fn register_connection(

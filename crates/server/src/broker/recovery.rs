@@ -1,13 +1,23 @@
-//! Startup recovery: rebuilds vhosts, exchanges, queues (with their stored messages'
-//! positions) and bindings from what the store recovered.
+//! Startup recovery: rebuilds vhosts, users, permissions, exchanges, queues (with their stored
+//! messages' positions) and bindings from what the store recovered, and seeds the default
+//! vhost and user on a first boot.
 
+use crate::access::stored::{
+    decode_permissions, decode_topic_permissions, decode_user, decode_vhost,
+};
+use crate::access::VhostSettings;
 use crate::broker::Broker;
 use crate::meta::formats::{decode_binding, decode_exchange, decode_queue};
 use crate::meta::store::{Discards, MetadataStore};
 use crate::queue::StoredQueue;
+use crate::vhost::Vhost;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
-use warren_store::{Recovered, RecoveredQueue, Store, StoreError, StoredBinding, StoredExchange};
+use warren_store::{
+    Recovered, RecoveredQueue, Store, StoreError, StoredBinding, StoredExchange, StoredGrant,
+    StoredRecord,
+};
 
 /// What recovery rebuilt, for the startup log line.
 #[derive(Debug, Default, Clone, Copy)]
@@ -32,11 +42,19 @@ pub(crate) fn recover(
     let started = Instant::now();
     let mut report = RecoveryReport::default();
     let mut cleanup = Discards::default();
+    // A store written before access records existed has none at all: its entities' vhosts
+    // are adopted. (One whose vhosts were all deleted still has users.)
+    let mut vhosts = VhostsSeen {
+        adopt: rec.vhosts.is_empty() && rec.users.is_empty() && rec.permissions.is_empty(),
+        orphaned: HashSet::new(),
+    };
+    restore_access(broker, &rec, &mut cleanup);
+    broker.seed_defaults_if_empty();
     for x in rec.exchanges {
-        restore_exchange(broker, x, &mut report, &mut cleanup);
+        restore_exchange(broker, x, &mut report, &mut vhosts, &mut cleanup);
     }
     for q in rec.queues {
-        restore_queue(broker, store, q, &mut report, &mut cleanup)?;
+        restore_queue(broker, store, q, &mut report, &mut vhosts, &mut cleanup)?;
     }
     for b in rec.bindings {
         restore_binding(broker, b, &mut report, &mut cleanup);
@@ -59,13 +77,93 @@ pub(crate) fn recover(
     Ok(report)
 }
 
+/// Vhosts that stored entities name: adopted (an old store), or orphaned (no record: the vhost
+/// was deleted while one of its connections still declared) and removed.
+struct VhostsSeen {
+    adopt: bool,
+    orphaned: HashSet<String>,
+}
+
+impl VhostsSeen {
+    /// The vhost a stored entity belongs to, if it is to be restored.
+    fn get(&mut self, broker: &Broker, name: &str, cleanup: &mut Discards) -> Option<Arc<Vhost>> {
+        if let Some(v) = broker.vhost(name) {
+            return Some(v);
+        }
+        if self.adopt {
+            broker.create_vhost(name, VhostSettings::default());
+            return broker.vhost(name);
+        }
+        if self.orphaned.insert(name.to_string()) {
+            tracing::warn!(
+                vhost = name,
+                "dropping stored entities of a vhost that no longer exists"
+            );
+            cleanup.vhost(name.to_string());
+        }
+        None
+    }
+}
+
+/// Vhost records, users, permissions and topic permissions. An unreadable vhost record keeps
+/// its vhost (with default settings) rather than losing what is in it; an unreadable user or
+/// grant, or a grant whose user or vhost is gone, is dropped.
+fn restore_access(broker: &Broker, rec: &Recovered, cleanup: &mut Discards) {
+    let access = broker.access();
+    for StoredRecord { name, def } in &rec.vhosts {
+        let settings = decode_vhost(def).unwrap_or_else(|e| {
+            tracing::error!(vhost = %name, error = %e, "unreadable stored vhost record; default settings");
+            VhostSettings::default()
+        });
+        access.restore_vhost(name, settings);
+        broker.add_vhost(name);
+    }
+    for StoredRecord { name, def } in &rec.users {
+        match decode_user(name, def) {
+            Ok(user) => access.restore_user(user),
+            Err(e) => {
+                tracing::error!(user = %name, error = %e, "dropping an unreadable stored user");
+                cleanup.user(name.clone());
+            }
+        }
+    }
+    let known = |g: &StoredGrant| {
+        access.user(&g.user).is_some() && access.vhost_settings(&g.vhost).is_some()
+    };
+    for g in &rec.permissions {
+        match decode_permissions(&g.def) {
+            Ok(p) if known(g) => access.restore_permissions(&g.user, &g.vhost, p),
+            other => {
+                if let Err(e) = other {
+                    tracing::error!(user = %g.user, vhost = %g.vhost, error = %e, "dropping unreadable stored permissions");
+                }
+                cleanup.permissions(g.vhost.clone(), g.user.clone());
+            }
+        }
+    }
+    for g in &rec.topic_permissions {
+        match decode_topic_permissions(&g.def) {
+            Ok(list) if known(g) => access.restore_topic_permissions(&g.user, &g.vhost, list),
+            other => {
+                if let Err(e) = other {
+                    tracing::error!(user = %g.user, vhost = %g.vhost, error = %e, "dropping unreadable stored topic permissions");
+                }
+                cleanup.topic_permissions(g.vhost.clone(), g.user.clone());
+            }
+        }
+    }
+}
+
 fn restore_exchange(
     broker: &Broker,
     x: StoredExchange,
     report: &mut RecoveryReport,
+    vhosts: &mut VhostsSeen,
     cleanup: &mut Discards,
 ) {
-    let vhost = broker.add_vhost(&x.vhost);
+    let Some(vhost) = vhosts.get(broker, &x.vhost, cleanup) else {
+        return;
+    };
     match decode_exchange(&x.def) {
         Ok(meta) => {
             vhost.restore_exchange(&x.name, meta);
@@ -86,9 +184,12 @@ fn restore_queue(
     store: &Arc<Store>,
     q: RecoveredQueue,
     report: &mut RecoveryReport,
+    vhosts: &mut VhostsSeen,
     cleanup: &mut Discards,
 ) -> Result<(), StoreError> {
-    let vhost = broker.add_vhost(&q.vhost);
+    let Some(vhost) = vhosts.get(broker, &q.vhost, cleanup) else {
+        return Ok(());
+    };
     if let Some(exchange) = crate::vhost::delayed::exchange_of_hidden_queue(&q.name) {
         let next_seq = q.last_seq.map_or(0, |s| s + 1);
         if vhost.restore_delayed(exchange, q.id, next_seq)? {

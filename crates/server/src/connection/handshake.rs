@@ -6,6 +6,7 @@
 
 use super::closing::{Closing, SILENT_CLOSE_DELAY};
 use super::outbox::Outbox;
+use crate::access::User;
 use crate::broker::Broker;
 use crate::error::AmqpError;
 use crate::vhost::Vhost;
@@ -29,7 +30,8 @@ pub(super) struct Handshake {
     pub(super) reader: OwnedReadHalf,
     pub(super) read_buf: BytesMut,
     pub(super) vhost: Arc<Vhost>,
-    pub(super) user: String,
+    /// Who logged in (tags and limits as at login).
+    pub(super) user: Arc<User>,
     pub(super) frame_max: u32,
     pub(super) channel_max: u16,
     pub(super) heartbeat: u16,
@@ -191,7 +193,7 @@ pub(super) async fn run<'a>(
 /// What the handshake settled.
 struct Negotiated {
     vhost: Arc<Vhost>,
-    user: String,
+    user: Arc<User>,
     frame_max: u32,
     channel_max: u16,
     heartbeat: u16,
@@ -219,8 +221,7 @@ async fn negotiate(
         version_major: 0,
         version_minor: 9,
         server_properties: server_properties(),
-        // RabbitMQ's order (its registry lists mechanisms by name).
-        mechanisms: LongStr::from("AMQPLAIN PLAIN"),
+        mechanisms: LongStr::from(offered_mechanisms(config)),
         locales: LongStr::from("en_US"),
     }));
 
@@ -276,10 +277,8 @@ async fn negotiate(
             .into())
         }
     };
-    let vhost_name = open.virtual_host.to_string_lossy().into_owned();
-    let vhost = broker.vhost(&vhost_name).ok_or_else(|| {
-        AmqpError::not_allowed(format!("vhost {vhost_name} not found")).with_ids(10, 40)
-    })?;
+    let vhost_name = open.virtual_host.to_string_lossy();
+    let vhost = broker.open_vhost(&user, &vhost_name)?;
     io.send(Method::ConnectionOpenOk(ConnectionOpenOk {
         known_hosts: ShortStr::EMPTY,
     }));
@@ -343,25 +342,38 @@ fn negotiated(field: &str, min: u32, ours: u32, client: u32) -> Result<(), AmqpE
     Ok(())
 }
 
+/// The SASL mechanisms this broker has, in the order RabbitMQ 3.10 lists them.
+const MECHANISMS: [&str; 2] = ["AMQPLAIN", "PLAIN"];
+
+/// connection.start's `mechanisms`: ours that `auth_mechanisms` names.
+fn offered_mechanisms(config: &crate::config::Config) -> String {
+    let offered: Vec<&str> = MECHANISMS
+        .into_iter()
+        .filter(|m| config.auth_mechanisms.iter().any(|c| c == m))
+        .collect();
+    offered.join(" ")
+}
+
 /// Parses the SASL response and checks the credentials and the loopback restriction.
 fn authenticate(
     broker: &Broker,
     start_ok: &ConnectionStartOk,
     peer: SocketAddr,
     failure_close: bool,
-) -> Result<String, Failure> {
+) -> Result<Arc<User>, Failure> {
     let mechanism = start_ok.mechanism.to_string_lossy();
+    if !offered_mechanisms(&broker.config)
+        .split(' ')
+        .any(|m| m == mechanism)
+    {
+        // RabbitMQ refuses a mechanism it does not offer with a command_invalid it cannot send
+        // in this state: nothing is sent, the socket closes after its silent close delay.
+        warn!(%peer, %mechanism, "authentication mechanism not offered");
+        return Err(Failure::Refused);
+    }
     let creds = match &*mechanism {
         "PLAIN" => parse_plain(start_ok.response.as_bytes()),
-        "AMQPLAIN" => parse_amqplain(start_ok.response.bytes()),
-        other => {
-            return Err(Failure::Close(
-                AmqpError::access_refused(format!(
-                    "unsupported authentication mechanism '{other}'"
-                ))
-                .with_ids(10, 11),
-            ))
-        }
+        _ => parse_amqplain(start_ok.response.bytes()),
     };
     let refused = || {
         if failure_close {
@@ -376,16 +388,17 @@ fn authenticate(
             Failure::Refused
         }
     };
-    let Some((user, pass)) = creds else {
+    let Some((name, pass)) = creds else {
+        // A syntax error to RabbitMQ, whatever the client's capabilities: the silent close.
         warn!(%peer, %mechanism, "malformed SASL response");
+        return Err(Failure::Refused);
+    };
+    let Some(user) = broker.authenticate(&name, &pass) else {
+        warn!(%peer, user = %name, "authentication failed: invalid credentials");
         return Err(refused());
     };
-    if !broker.authenticate(&user, &pass) {
-        warn!(%peer, %user, "authentication failed: invalid credentials");
-        return Err(refused());
-    }
-    if loopback_refused(&broker.config, &user, peer) {
-        warn!(%peer, %user, "user can only connect via localhost");
+    if loopback_refused(&broker.config, &name, peer) {
+        warn!(%peer, user = %name, "user can only connect via localhost");
         return Err(refused());
     }
     Ok(user)

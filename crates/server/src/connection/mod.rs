@@ -65,8 +65,9 @@ struct Connection {
     broker: Arc<Broker>,
     peer: SocketAddr,
     vhost: Arc<Vhost>,
-    #[allow(dead_code)] // kept for logs and the coming access control
-    user: String,
+    /// Who logged in: name, tags and limits as at login (access checks and `user_id`).
+    #[allow(dead_code)] // read by the coming per-operation access checks
+    user: Arc<crate::access::User>,
     reader: OwnedReadHalf,
     read_buf: BytesMut,
     decoder: FrameDecoder,
@@ -140,9 +141,9 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
     };
     let id = broker.register_connection(
         events_tx.clone(),
-        crate::broker::ConnectionMeta::now(peer, &hs.user, &hs.vhost.name),
+        crate::broker::ConnectionMeta::now(peer, &hs.user.name, &hs.vhost.name),
     );
-    info!(connection = id, %peer, user = %hs.user, vhost = %hs.vhost.name, "connection opened");
+    info!(connection = id, %peer, user = %hs.user.name, vhost = %hs.vhost.name, "connection opened");
     let mut conn = Connection {
         id,
         broker: broker.clone(),

@@ -1,5 +1,6 @@
 //! The byte formats of the definitions the broker keeps in the durable store: exchanges, queues
-//! and bindings. Pure encoding and decoding, no I/O. (Messages' format is `message::stored`.)
+//! and bindings. Pure encoding and decoding, no I/O. (Messages' format is `message::stored`;
+//! the access records' is `access::stored`, above this room.)
 //!
 //! The store (`warren-store`) keeps opaque bytes; these formats are the server's. Each one
 //! starts with a version byte so a later release can read what an older one wrote.

@@ -1,5 +1,6 @@
 //! The one seam through which every definition write goes: declaring and deleting exchanges
-//! and queues, binding and unbinding, and dropping what recovery could not read. The RocksDB
+//! and queues, binding and unbinding, the access records (vhosts, users, permissions, topic
+//! permissions), and dropping what recovery could not read. The RocksDB
 //! store is behind it now; a replicated log can take its place without the callers changing.
 //! Message writes (enqueue, ack, delivery counts, purge) do not come through here.
 
@@ -112,6 +113,77 @@ impl MetadataStore {
         self.write(vec![unbind_command(vhost, b)]);
     }
 
+    // The access records arrive encoded (`access::stored`: their types are above this room).
+
+    /// A vhost's record, new or changed.
+    pub(crate) fn put_vhost(&self, name: &str, def: Bytes) {
+        self.write(vec![Command::PutVhost {
+            name: name.to_string(),
+            def,
+        }]);
+    }
+
+    /// A vhost is gone, with everything stored in it (the store's one cascading command).
+    pub(crate) fn delete_vhost(&self, name: &str) {
+        self.write(vec![Command::DeleteVhost {
+            name: name.to_string(),
+        }]);
+    }
+
+    pub(crate) fn put_user(&self, name: &str, def: Bytes) {
+        self.write(vec![Command::PutUser {
+            name: name.to_string(),
+            def,
+        }]);
+    }
+
+    /// A user is gone, with its permissions in `granted` and topic permissions in
+    /// `topic_granted` (vhost names), in one write.
+    pub(crate) fn delete_user(&self, name: &str, granted: &[String], topic_granted: &[String]) {
+        let user = || name.to_string();
+        let mut cmds: Vec<Command> = granted
+            .iter()
+            .map(|v| Command::ClearPermissions {
+                vhost: v.clone(),
+                user: user(),
+            })
+            .collect();
+        cmds.extend(
+            topic_granted
+                .iter()
+                .map(|v| Command::ClearTopicPermissions {
+                    vhost: v.clone(),
+                    user: user(),
+                }),
+        );
+        cmds.push(Command::DeleteUser { name: user() });
+        self.write(cmds);
+    }
+
+    pub(crate) fn set_permissions(&self, vhost: &str, user: &str, def: Bytes) {
+        self.write(vec![Command::SetPermissions {
+            vhost: vhost.to_string(),
+            user: user.to_string(),
+            def,
+        }]);
+    }
+
+    pub(crate) fn clear_permissions(&self, vhost: &str, user: &str) {
+        self.write(vec![Command::ClearPermissions {
+            vhost: vhost.to_string(),
+            user: user.to_string(),
+        }]);
+    }
+
+    /// A user's topic permissions in a vhost, all of them in one record; `None` clears it.
+    pub(crate) fn set_topic_permissions(&self, vhost: &str, user: &str, def: Option<Bytes>) {
+        let (vhost, user) = (vhost.to_string(), user.to_string());
+        self.write(vec![match def {
+            None => Command::ClearTopicPermissions { vhost, user },
+            Some(def) => Command::SetTopicPermissions { vhost, user, def },
+        }]);
+    }
+
     /// Removes what recovery could not use, in one write nobody waits for.
     pub(crate) fn discard(&self, discards: Discards) {
         if !discards.0.is_empty() {
@@ -144,5 +216,23 @@ impl Discards {
     /// A binding by its key in the store.
     pub(crate) fn binding(&mut self, vhost: String, key: Bytes) {
         self.0.push(Command::Unbind { vhost, key });
+    }
+
+    pub(crate) fn user(&mut self, name: String) {
+        self.0.push(Command::DeleteUser { name });
+    }
+
+    pub(crate) fn permissions(&mut self, vhost: String, user: String) {
+        self.0.push(Command::ClearPermissions { vhost, user });
+    }
+
+    pub(crate) fn topic_permissions(&mut self, vhost: String, user: String) {
+        self.0.push(Command::ClearTopicPermissions { vhost, user });
+    }
+
+    /// Everything stored in a vhost that has no record (a vhost deleted while one of its
+    /// connections still declared), or whose record cannot be read.
+    pub(crate) fn vhost(&mut self, name: String) {
+        self.0.push(Command::DeleteVhost { name });
     }
 }

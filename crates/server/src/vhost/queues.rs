@@ -221,6 +221,17 @@ impl Vhost {
         }
     }
 
+    /// The vhost is deleted: every queue goes, with its messages and consumers. Nothing is
+    /// written: the store's `DeleteVhost` has removed what the vhost had stored.
+    pub(crate) fn dismantle(&self) {
+        let queues: Vec<Arc<Queue>> = self.queues.iter().map(|q| q.clone()).collect();
+        for q in queues {
+            let _ = q.delete(false, false);
+            self.queues.remove_if(&*q.name, |_, v| Arc::ptr_eq(v, &q));
+            self.router.remove_queue(&q.name);
+        }
+    }
+
     /// Adds a recovered durable queue.
     pub(crate) fn restore_queue(
         &self,

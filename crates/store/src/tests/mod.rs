@@ -1,6 +1,7 @@
 //! Unit tests of the store against real RocksDB in temp dirs: definitions, paging, reference
 //! counts, purge and delete, delivery counts, in-batch visibility, group commit, corruption.
 
+mod access;
 mod corruption;
 mod model;
 
@@ -34,7 +35,7 @@ pub(crate) fn declare_queue(store: &Store, id: QueueId, name: &str) {
         .unwrap();
 }
 
-fn enqueue(store: &Store, body: &str, targets: &[(QueueId, Seq)]) -> MessageId {
+pub(crate) fn enqueue(store: &Store, body: &str, targets: &[(QueueId, Seq)]) -> MessageId {
     let id = store.allocate_message_id();
     store
         .submit_blocking(
@@ -70,7 +71,7 @@ fn bodies(store: &Store, queue: QueueId) -> Vec<(Seq, String)> {
         .collect()
 }
 
-fn message_ids(store: &Store) -> BTreeSet<MessageId> {
+pub(crate) fn message_ids(store: &Store) -> BTreeSet<MessageId> {
     store.debug_message_ids().unwrap().into_iter().collect()
 }
 

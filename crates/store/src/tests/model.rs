@@ -1,5 +1,6 @@
 //! Model-based test: random sequences of declare, enqueue (to 1–3 queues), ack (in and out of
-//! order), delivery counts, purge, delete, definitions and crash-and-reopen, run against real
+//! order), delivery counts, purge, delete, definitions, access records (vhosts, users,
+//! permissions), vhost deletion (which cascades) and crash-and-reopen, run against real
 //! RocksDB and checked against a plain in-memory model. Commands go one per request or
 //! several per request, awaited one by one or all at once, so batches mix them every way.
 
@@ -11,6 +12,15 @@ use proptest::sample::Index;
 use std::collections::{BTreeMap, BTreeSet};
 
 const SLOTS: usize = 3;
+/// Slot `i` (and exchange, binding and record `n`) lives in `VHOSTS[i % 2]`.
+const VHOSTS: [&str; 2] = ["/", "v"];
+
+fn vhost_of(i: usize) -> String {
+    VHOSTS[i % VHOSTS.len()].to_string()
+}
+
+/// Access record kinds, as the model names them.
+const RECORD_KINDS: u8 = 4;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -45,6 +55,15 @@ enum Op {
         n: u8,
         delete: bool,
     },
+    /// A vhost (kind 0), user (1), permissions (2) or topic permissions (3) record.
+    Record {
+        kind: u8,
+        n: u8,
+        delete: bool,
+    },
+    DeleteVhost {
+        n: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +93,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => slot.prop_map(|slot| Op::Declare { slot }),
         1 => (0..3u8, any::<bool>()).prop_map(|(n, delete)| Op::Exchange { n, delete }),
         1 => (0..3u8, any::<bool>()).prop_map(|(n, delete)| Op::Binding { n, delete }),
+        2 => (0..RECORD_KINDS, 0..4u8, any::<bool>())
+            .prop_map(|(kind, n, delete)| Op::Record { kind, n, delete }),
+        1 => (0..VHOSTS.len()).prop_map(|n| Op::DeleteVhost { n }),
     ]
 }
 
@@ -95,6 +117,7 @@ struct Entry {
 #[derive(Debug)]
 struct MQueue {
     id: QueueId,
+    vhost: String,
     name: String,
     next_seq: Seq,
     entries: BTreeMap<Seq, Entry>,
@@ -103,8 +126,10 @@ struct MQueue {
 #[derive(Debug, Default)]
 struct Model {
     slots: [Option<MQueue>; SLOTS],
-    exchanges: BTreeMap<String, Bytes>,
-    bindings: BTreeMap<Bytes, Bytes>,
+    exchanges: BTreeMap<(String, String), Bytes>,
+    bindings: BTreeMap<(String, Bytes), Bytes>,
+    /// (kind, vhost, name) → definition.
+    records: BTreeMap<(u8, String, String), Bytes>,
     generation: u32,
 }
 
@@ -187,7 +212,7 @@ impl Model {
                 if let Some(q) = &self.slots[*slot] {
                     // Redeclare: same id, messages kept.
                     return Some(Command::DeclareQueue {
-                        vhost: "/".into(),
+                        vhost: q.vhost.clone(),
                         name: q.name.clone(),
                         queue: q.id,
                         def: Bytes::from(q.name.clone()),
@@ -197,12 +222,13 @@ impl Model {
                 let name = format!("q{slot}");
                 let q = MQueue {
                     id: store.allocate_queue_id(),
+                    vhost: vhost_of(*slot),
                     name: name.clone(),
                     next_seq: 0,
                     entries: BTreeMap::new(),
                 };
                 let cmd = Command::DeclareQueue {
-                    vhost: "/".into(),
+                    vhost: q.vhost.clone(),
                     name: name.clone(),
                     queue: q.id,
                     def: Bytes::from(name),
@@ -211,41 +237,83 @@ impl Model {
                 Some(cmd)
             }
             Op::Exchange { n, delete } => {
-                let name = format!("x{n}");
+                let (vhost, name) = (vhost_of(*n as usize), format!("x{n}"));
                 if *delete {
-                    self.exchanges.remove(&name);
-                    Some(Command::DeleteExchange {
-                        vhost: "/".into(),
-                        name,
-                    })
+                    self.exchanges.remove(&(vhost.clone(), name.clone()));
+                    Some(Command::DeleteExchange { vhost, name })
                 } else {
                     let def = Bytes::from(format!("def{}", self.generation));
-                    self.exchanges.insert(name.clone(), def.clone());
-                    Some(Command::DeclareExchange {
-                        vhost: "/".into(),
-                        name,
-                        def,
-                    })
+                    self.exchanges
+                        .insert((vhost.clone(), name.clone()), def.clone());
+                    Some(Command::DeclareExchange { vhost, name, def })
                 }
             }
             Op::Binding { n, delete } => {
-                let key = Bytes::from(vec![b'b', *n]);
+                let (vhost, key) = (vhost_of(*n as usize), Bytes::from(vec![b'b', *n]));
                 if *delete {
-                    self.bindings.remove(&key);
-                    Some(Command::Unbind {
-                        vhost: "/".into(),
-                        key,
-                    })
+                    self.bindings.remove(&(vhost.clone(), key.clone()));
+                    Some(Command::Unbind { vhost, key })
                 } else {
                     self.bindings
-                        .insert(key.clone(), Bytes::from_static(b"args"));
+                        .insert((vhost.clone(), key.clone()), Bytes::from_static(b"args"));
                     Some(Command::Bind {
-                        vhost: "/".into(),
+                        vhost,
                         key,
                         def: Bytes::from_static(b"args"),
                     })
                 }
             }
+            Op::Record { kind, n, delete } => Some(self.record(*kind, *n, *delete)),
+            Op::DeleteVhost { n } => Some(self.delete_vhost(vhost_of(*n))),
+        }
+    }
+
+    /// Everything in `vhost` goes, as the store's cascade takes it.
+    fn delete_vhost(&mut self, vhost: String) -> Command {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|q| q.vhost == vhost) {
+                *slot = None;
+            }
+        }
+        self.exchanges.retain(|(v, _), _| *v != vhost);
+        self.bindings.retain(|(v, _), _| *v != vhost);
+        // Users belong to no vhost; every other record kind is the vhost's.
+        self.records.retain(|(k, v, _), _| *k == 1 || *v != vhost);
+        Command::DeleteVhost { name: vhost }
+    }
+
+    /// An access record put or delete: `n` picks the vhost and the user.
+    fn record(&mut self, kind: u8, n: u8, delete: bool) -> Command {
+        let user = format!("u{}", n / 2);
+        let vhost = match kind {
+            0 => vhost_of(n as usize),
+            1 => String::new(),
+            _ => vhost_of(n as usize),
+        };
+        let name = match kind {
+            0 => String::new(),
+            _ => user.clone(),
+        };
+        if kind == 0 && delete {
+            // A vhost's record alone cannot be deleted: DeleteVhost takes all of it.
+            return self.delete_vhost(vhost);
+        }
+        let def = Bytes::from(format!("rec{kind}-{}", self.generation));
+        self.generation += 1;
+        let key = (kind, vhost.clone(), name.clone());
+        if delete {
+            self.records.remove(&key);
+        } else {
+            self.records.insert(key, def.clone());
+        }
+        match (kind, delete) {
+            (0, _) => Command::PutVhost { name: vhost, def },
+            (1, false) => Command::PutUser { name: user, def },
+            (1, true) => Command::DeleteUser { name: user },
+            (2, false) => Command::SetPermissions { vhost, user, def },
+            (2, true) => Command::ClearPermissions { vhost, user },
+            (_, false) => Command::SetTopicPermissions { vhost, user, def },
+            (_, true) => Command::ClearTopicPermissions { vhost, user },
         }
     }
 
@@ -274,15 +342,28 @@ impl Model {
         let exchanges: BTreeMap<_, _> = rec
             .exchanges
             .iter()
-            .map(|e| (e.name.clone(), e.def.clone()))
+            .map(|e| ((e.vhost.clone(), e.name.clone()), e.def.clone()))
             .collect();
         assert_eq!(exchanges, self.exchanges);
         let bindings: BTreeMap<_, _> = rec
             .bindings
             .iter()
-            .map(|b| (b.key.clone(), b.def.clone()))
+            .map(|b| ((b.vhost.clone(), b.key.clone()), b.def.clone()))
             .collect();
         assert_eq!(bindings, self.bindings);
+        let mut records = BTreeMap::new();
+        for v in &rec.vhosts {
+            records.insert((0, v.name.clone(), String::new()), v.def.clone());
+        }
+        for u in &rec.users {
+            records.insert((1, String::new(), u.name.clone()), u.def.clone());
+        }
+        for (kind, grants) in [(2, &rec.permissions), (3, &rec.topic_permissions)] {
+            for g in grants {
+                records.insert((kind, g.vhost.clone(), g.user.clone()), g.def.clone());
+            }
+        }
+        assert_eq!(records, self.records);
         assert_eq!(rec.messages, self.live_messages().len() as u64);
         assert_eq!(rec.orphan_entries, 0);
     }
