@@ -1,11 +1,11 @@
 //! The access parts of a RabbitMQ definitions file (`rabbitmqctl export_definitions`, the
 //! management API's `/api/definitions`, `load_definitions` at boot): users, vhosts,
-//! permissions and topic permissions. Other sections are the topology's and are read
+//! permissions, topic permissions and vhost limits. Other sections are the topology's and are read
 //! elsewhere; unknown fields are ignored, as RabbitMQ ignores them.
 
 use super::password::{HashAlgorithm, PasswordHash};
 use super::permissions::{Permissions, TopicPermission};
-use super::{Access, User, UserLimits};
+use super::{Access, User, UserLimits, VhostLimits};
 use crate::config::PermissionPatterns;
 use serde::Deserialize;
 
@@ -20,6 +20,9 @@ pub struct AccessDefinitions {
     pub permissions: Vec<PermissionDef>,
     #[serde(default)]
     pub topic_permissions: Vec<TopicPermissionDef>,
+    /// Runtime parameters; only the `vhost-limits` component is read here.
+    #[serde(default)]
+    pub parameters: Vec<ParameterDef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +95,32 @@ pub struct TopicPermissionDef {
     pub exchange: String,
     pub write: String,
     pub read: String,
+}
+
+/// A runtime parameter. RabbitMQ exports a vhost's limits as the parameter
+/// `{"component": "vhost-limits", "name": "limits", "vhost": V, "value": {"max-queues": N}}`
+/// and imports them from there (the `limits` a vhost entry also carries are ignored on import).
+#[derive(Debug, Deserialize)]
+pub struct ParameterDef {
+    pub component: String,
+    #[serde(default)]
+    pub vhost: String,
+    #[serde(default)]
+    pub value: serde_json::Value,
+}
+
+impl ParameterDef {
+    /// The vhost limits this parameter sets, if it is a `vhost-limits` one.
+    fn vhost_limits(&self) -> Option<VhostLimits> {
+        if self.component != "vhost-limits" {
+            return None;
+        }
+        let get = |k: &str| limit(self.value.get(k).and_then(serde_json::Value::as_i64));
+        Some(VhostLimits {
+            max_connections: get("max-connections"),
+            max_queues: get("max-queues"),
+        })
+    }
 }
 
 /// Why a definitions file could not be imported.
@@ -193,6 +222,14 @@ impl AccessDefinitions {
                 ));
             }
         }
+        let limits: Vec<(&str, VhostLimits)> = self
+            .parameters
+            .iter()
+            .filter_map(|p| Some((p.vhost.as_str(), p.vhost_limits()?)))
+            .collect();
+        if let Some((vhost, _)) = limits.iter().find(|(v, _)| !declared(v)) {
+            return Err(DefinitionsError::NoVhost(vhost.to_string(), "parameters"));
+        }
         for u in users {
             access.put_user(u);
         }
@@ -209,6 +246,9 @@ impl AccessDefinitions {
                     read: t.read.clone(),
                 },
             );
+        }
+        for (vhost, l) in limits {
+            access.set_vhost_limits(vhost, l);
         }
         Ok(())
     }
@@ -240,6 +280,22 @@ mod tests {
         let p = access.permissions("app", "orders").unwrap();
         assert!(p.allows(super::super::permissions::Permission::Configure, "app.q"));
         assert_eq!(access.topic_permissions("app", "orders").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn vhost_limits_come_from_the_vhost_limits_parameter() {
+        let defs = AccessDefinitions::parse(
+            r#"{"vhosts":[{"name":"v","limits":[["max-queues",9]]}],
+              "parameters":[{"component":"vhost-limits","name":"limits","vhost":"v",
+                             "value":{"max-queues":2,"max-connections":-1}},
+                            {"component":"federation-upstream","name":"u","vhost":"v","value":{}}]}"#,
+        )
+        .unwrap();
+        let access = Access::default();
+        defs.apply(&access, |v| v == "/").unwrap();
+        let limits = access.vhost_limits("v");
+        assert_eq!(limits.max_queues, Some(2));
+        assert_eq!(limits.max_connections, None, "negative is no limit");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! connection task never waits on a write. Deliveries are bounded by prefetch credit, not by
 //! that queue.
 
+mod authz;
 mod channel;
 mod closing;
 mod confirm_tracker;
@@ -65,8 +66,10 @@ struct Connection {
     broker: Arc<Broker>,
     peer: SocketAddr,
     vhost: Arc<Vhost>,
-    #[allow(dead_code)] // kept for logs and the coming access control
-    user: String,
+    /// The logged-in user and its permissions here.
+    authz: authz::Authz,
+    /// Open channels, shared with the broker's view of this connection (`max-channels`).
+    channel_count: Arc<std::sync::atomic::AtomicU32>,
     reader: OwnedReadHalf,
     read_buf: BytesMut,
     decoder: FrameDecoder,
@@ -138,9 +141,13 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
             return;
         }
     };
-    let id = broker.register_connection(
-        events_tx.clone(),
-        crate::broker::ConnectionMeta::now(peer, &hs.user, &hs.vhost.name),
+    let meta = crate::broker::ConnectionMeta::now(peer, &hs.user, &hs.vhost.name);
+    let channel_count = meta.channels.clone();
+    let id = broker.register_connection(events_tx.clone(), meta);
+    let authz = authz::Authz::new(
+        login_user(&broker, &hs.user),
+        hs.vhost.name.clone(),
+        broker.access(),
     );
     info!(connection = id, %peer, user = %hs.user, vhost = %hs.vhost.name, "connection opened");
     let mut conn = Connection {
@@ -148,7 +155,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
         broker: broker.clone(),
         peer,
         vhost: hs.vhost,
-        user: hs.user,
+        authz,
+        channel_count,
         reader: hs.reader,
         read_buf: hs.read_buf,
         decoder: FrameDecoder::new(hs.frame_max),
@@ -205,6 +213,19 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
         drop(conn);
     }
     let _ = writer_task.await;
+}
+
+/// The user who logged in, as the registry has it now. One deleted since the password check
+/// (a race with its removal) keeps its name and nothing else: no tags, no permissions.
+fn login_user(broker: &Broker, name: &str) -> Arc<crate::access::User> {
+    broker.access().user(name).unwrap_or_else(|| {
+        Arc::new(crate::access::User {
+            name: name.to_string(),
+            password: None,
+            tags: Vec::new(),
+            limits: Default::default(),
+        })
+    })
 }
 
 impl Connection {
