@@ -6,7 +6,7 @@
 //! resources. RabbitMQ's cache outlives a revocation while the channel stays busy (it is
 //! cleared when the channel goes idle); ours is dropped whenever the registry changes
 //! ([`Access::generation`]), so a revoked permission applies to the next operation
-//! (docs/compatibility.md, C23).
+//! (docs/compatibility.md, C30).
 
 use super::Connection;
 use crate::access::permissions::{
