@@ -90,6 +90,11 @@ class Scratch:
         self.queues.append(name)
         return name
 
+    def track_exchange(self, name):
+        """Also delete an exchange created some other way (by another user, say)."""
+        self.exchanges.append(name)
+        return name
+
     def cleanup(self):
         if not (self.queues or self.exchanges):
             return

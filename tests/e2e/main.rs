@@ -10,5 +10,6 @@ mod broker_protocol;
 mod durability;
 mod flow_control;
 mod hostile_input;
+mod permissions;
 mod retries_and_limits;
 mod shutdown;

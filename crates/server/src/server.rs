@@ -149,6 +149,11 @@ impl Server {
         &self.broker
     }
 
+    /// Users, permissions and limits: changes apply to open connections at their next check.
+    pub fn access(&self) -> &crate::access::Access {
+        self.broker.access()
+    }
+
     /// Keeps `value` alive until the server is dropped or shut down (tests attach the
     /// temporary directory holding the server's data dir).
     pub fn attach<T: Send + Sync + 'static>(&mut self, value: T) {

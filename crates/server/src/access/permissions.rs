@@ -79,8 +79,7 @@ impl Permissions {
 }
 
 /// One user's topic permission on one exchange of one vhost: the patterns as set, with the
-/// variables still in them (they are expanded per connection, `{client_id}` being the
-/// connection's).
+/// variables still in them (they are expanded per connection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicPermission {
     pub exchange: String,
@@ -88,7 +87,9 @@ pub struct TopicPermission {
     pub read: String,
 }
 
-/// Values for the variables a topic permission pattern may name.
+/// Values for the variables a topic permission pattern may name. RabbitMQ 3.10 fills in
+/// `{client_id}` only for MQTT (and other plugin) connections: an AMQP 0-9-1 connection passes
+/// `None`, and the placeholder then stays in the pattern as literal text.
 #[derive(Debug, Clone, Copy)]
 pub struct TopicVariables<'a> {
     pub username: &'a str,
@@ -98,30 +99,102 @@ pub struct TopicVariables<'a> {
 
 impl TopicPermission {
     /// Whether `routing_key` may be used for `permission` (Write for publishing, Read for
-    /// binding) under `vars`. Configure is not a topic permission: always allowed.
+    /// binding) under `vars`. Compiles the pattern: checks made often go through
+    /// [`TopicPermission::compile`].
     pub fn allows(&self, permission: Permission, routing_key: &str, vars: TopicVariables) -> bool {
-        let pattern = match permission {
-            Permission::Write => &self.write,
-            Permission::Read => &self.read,
-            Permission::Configure => return true,
-        };
-        let expanded = expand(pattern, vars);
-        match compile(&expanded) {
-            Ok(Some(re)) => re.is_match(routing_key),
-            _ => false,
+        self.compile(vars)
+            .allows(permission, routing_key.as_bytes())
+    }
+
+    /// The patterns with `vars` expanded, compiled once for many checks.
+    pub fn compile(&self, vars: TopicVariables) -> CompiledTopicPermission {
+        CompiledTopicPermission {
+            exchange: self.exchange.clone(),
+            write: compile_topic(&self.write, vars),
+            read: compile_topic(&self.read, vars),
         }
     }
 }
 
-/// Replaces `{username}`, `{vhost}` and `{client_id}` with their values, regex-escaped so a
-/// user name with a `.` matches only itself.
+/// A topic permission ready to match routing keys (bytes, as RabbitMQ matches binaries). A
+/// pattern that does not compile after expansion matches nothing.
+#[derive(Debug, Clone)]
+pub struct CompiledTopicPermission {
+    pub exchange: String,
+    write: Option<regex::bytes::Regex>,
+    read: Option<regex::bytes::Regex>,
+}
+
+impl CompiledTopicPermission {
+    /// Configure is not a topic permission: always allowed.
+    pub fn allows(&self, permission: Permission, routing_key: &[u8]) -> bool {
+        let re = match permission {
+            Permission::Write => &self.write,
+            Permission::Read => &self.read,
+            Permission::Configure => return true,
+        };
+        re.as_ref().is_some_and(|re| re.is_match(routing_key))
+    }
+}
+
+/// RabbitMQ turns an empty topic pattern into `^$` (only the empty routing key) before it
+/// expands the variables.
+fn compile_topic(pattern: &str, vars: TopicVariables) -> Option<regex::bytes::Regex> {
+    let pattern = if pattern.is_empty() { "^$" } else { pattern };
+    regex::bytes::Regex::new(&literal_braces(&expand(pattern, vars))).ok()
+}
+
+/// Replaces `{username}`, `{vhost}` and (when given) `{client_id}` with their values, as
+/// RabbitMQ does: plain text substitution, the values not escaped (a `.` in a user name is
+/// then a regex `.`, matching any character, in RabbitMQ too).
 fn expand(pattern: &str, vars: TopicVariables) -> String {
-    let mut out = pattern.replace("{username}", &regex::escape(vars.username));
-    out = out.replace("{vhost}", &regex::escape(vars.vhost));
+    let mut out = pattern.replace("{username}", vars.username);
+    out = out.replace("{vhost}", vars.vhost);
     if let Some(id) = vars.client_id {
-        out = out.replace("{client_id}", &regex::escape(id));
+        out = out.replace("{client_id}", id);
     }
     out
+}
+
+/// PCRE (RabbitMQ's `re`) reads a `{` that does not start a counted repetition (`{2}`,
+/// `{2,}`, `{2,5}`) as a literal brace, so an unexpanded `{client_id}` matches itself; the
+/// `regex` crate refuses such a pattern. Escaping those braces gives PCRE's meaning.
+fn literal_braces(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        let take = match c {
+            '\\' => 1 + rest[1..].chars().next().map_or(0, char::len_utf8),
+            '{' => match repetition_len(rest) {
+                Some(len) => len,
+                None => {
+                    out.push_str("\\{");
+                    rest = &rest[1..];
+                    continue;
+                }
+            },
+            '}' => {
+                out.push_str("\\}");
+                rest = &rest[1..];
+                continue;
+            }
+            other => other.len_utf8(),
+        };
+        out.push_str(&rest[..take]);
+        rest = &rest[take..];
+    }
+    out
+}
+
+/// The length of `{n}`, `{n,}` or `{n,m}` at the start of `s`, if it starts with one.
+fn repetition_len(s: &str) -> Option<usize> {
+    let end = s.find('}')?;
+    let (first, second) = match s[1..end].split_once(',') {
+        Some((a, b)) => (a, Some(b)),
+        None => (&s[1..end], None),
+    };
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    (!first.is_empty() && digits(first) && second.is_none_or(digits)).then_some(end + 1)
 }
 
 #[cfg(test)]
@@ -174,10 +247,56 @@ mod tests {
         };
         assert!(t.allows(Permission::Write, "a.b.x", vars));
         assert!(
-            !t.allows(Permission::Write, "aXb.x", vars),
-            "the name is escaped"
+            t.allows(Permission::Write, "aXb.x", vars),
+            "the name is not escaped: RabbitMQ substitutes it as text"
         );
         assert!(t.allows(Permission::Read, "v-c1", vars));
         assert!(!t.allows(Permission::Read, "v-c2", vars));
+    }
+
+    #[test]
+    fn without_a_client_id_the_placeholder_is_literal_text() {
+        let t = TopicPermission {
+            exchange: "x".into(),
+            write: "^{client_id}$".into(),
+            read: "^a{2}b{1,}c{1,2}$".into(),
+        };
+        let vars = TopicVariables {
+            username: "u",
+            vhost: "/",
+            client_id: None,
+        };
+        assert!(t.allows(Permission::Write, "{client_id}", vars));
+        assert!(!t.allows(Permission::Write, "c1", vars));
+        assert!(
+            t.allows(Permission::Read, "aabbcc", vars),
+            "repetitions stay"
+        );
+        assert!(!t.allows(Permission::Read, "abc", vars));
+    }
+
+    #[test]
+    fn an_empty_topic_pattern_matches_only_the_empty_key() {
+        let t = TopicPermission {
+            exchange: "x".into(),
+            write: String::new(),
+            read: String::new(),
+        };
+        let vars = TopicVariables {
+            username: "u",
+            vhost: "/",
+            client_id: None,
+        };
+        let compiled = t.compile(vars);
+        assert!(compiled.allows(Permission::Write, b""));
+        assert!(!compiled.allows(Permission::Write, b"a"));
+        assert!(compiled.allows(Permission::Configure, b"a"));
+    }
+
+    #[test]
+    fn literal_braces_escape_only_what_pcre_reads_as_text() {
+        assert_eq!(literal_braces("^{x}$"), "^\\{x\\}$");
+        assert_eq!(literal_braces("a{2,3}\\{"), "a{2,3}\\{");
+        assert_eq!(literal_braces("{,2}é}"), "\\{,2\\}é\\}");
     }
 }

@@ -77,6 +77,7 @@ impl Admin {
             false,
             auto_delete,
             arguments,
+            &mut (),
         )?;
         Ok(queue_info(&declared.queue))
     }

@@ -25,6 +25,8 @@ pub(crate) struct ConnectionMeta {
     pub(crate) vhost: String,
     /// When it opened, in ms since the Unix epoch.
     pub(crate) connected_at: u64,
+    /// How many channels it has open (kept by its task; the per-user channel limit sums them).
+    pub(crate) channels: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl ConnectionMeta {
@@ -37,6 +39,7 @@ impl ConnectionMeta {
             user: user.to_string(),
             vhost: vhost.to_string(),
             connected_at,
+            channels: Arc::default(),
         }
     }
 }
@@ -159,6 +162,15 @@ impl Broker {
             .collect();
         out.sort_by_key(|(id, _)| *id);
         out
+    }
+
+    /// How many channels the user's live connections have open.
+    pub(crate) fn user_channel_count(&self, user: &str) -> u64 {
+        self.connections
+            .iter()
+            .filter(|c| c.meta.user == user)
+            .map(|c| u64::from(c.meta.channels.load(Ordering::Relaxed)))
+            .sum()
     }
 
     /// Hands `event` to a live connection; `false` if there is none with that id.

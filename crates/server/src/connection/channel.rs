@@ -1,6 +1,7 @@
 //! Per-channel state owned by the connection task: the content assembler, unacked deliveries,
 //! consumers, prefetch, confirm and transaction modes.
 
+use super::authz::PermissionCache;
 use super::confirm_tracker::ConfirmTracker;
 use crate::credit::Credit;
 use crate::message::{Message, Route};
@@ -131,6 +132,8 @@ pub(super) struct Channel {
     /// The route of the last publish: publishers mostly repeat exchange and routing key, and
     /// their messages then share one [`Route`] instead of holding a copy each.
     pub(super) last_route: Option<Route>,
+    /// What this channel was allowed since the permissions last changed.
+    pub(super) permission_cache: PermissionCache,
 }
 
 impl Channel {
@@ -150,6 +153,7 @@ impl Channel {
             reply_consumer: None,
             tx: None,
             last_route: None,
+            permission_cache: PermissionCache::default(),
         }
     }
 

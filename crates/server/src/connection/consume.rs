@@ -1,8 +1,10 @@
 //! Consuming: basic.qos, basic.consume / cancel, basic.get, and writing deliveries from
 //! queues to the socket (or handing them back when their channel or consumer is gone).
 
+use super::authz::Kind;
 use super::channel::Unacked;
 use super::Connection;
+use crate::access::permissions::Permission;
 use crate::credit::{window_cost, Credit};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
@@ -14,6 +16,10 @@ use std::sync::Arc;
 use warren_codec::frame::{self, DeliveryMethod};
 use warren_codec::generated::*;
 use warren_codec::{Method, ShortStr};
+
+fn reused_tag(tag: &ShortStr) -> AmqpError {
+    AmqpError::not_allowed(format!("attempt to reuse consumer tag '{tag}'"))
+}
 
 pub(super) fn consumer_tag() -> ShortStr {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -45,6 +51,16 @@ impl Connection {
             return self.consume_replies(channel, m);
         }
         let queue_name = self.queue_name(channel, &m.queue)?;
+        // RabbitMQ's order: a reused tag, read on the queue, then the queue itself.
+        if self
+            .channel(channel)?
+            .consumers
+            .contains_key(&m.consumer_tag)
+        {
+            return Err(reused_tag(&m.consumer_tag));
+        }
+        self.checker(channel)?
+            .resource(Permission::Read, Kind::Queue, &queue_name)?;
         let queue = self.vhost.queue_for(self.id, &queue_name)?;
         let tag = if m.consumer_tag.is_empty() {
             consumer_tag()
@@ -58,9 +74,7 @@ impl Connection {
         let window = self.window.clone();
         let ch = self.channel(channel)?;
         if ch.consumers.contains_key(&tag) {
-            return Err(AmqpError::not_allowed(format!(
-                "attempt to reuse consumer tag '{tag}'"
-            )));
+            return Err(reused_tag(&tag));
         }
         let consumer = Consumer {
             tag: tag.clone(),
@@ -114,6 +128,8 @@ impl Connection {
 
     pub(super) fn basic_get(&mut self, channel: u16, m: BasicGet) -> AmqpResult<()> {
         let queue_name = self.queue_name(channel, &m.queue)?;
+        self.checker(channel)?
+            .resource(Permission::Read, Kind::Queue, &queue_name)?;
         let queue = self.vhost.queue_for(self.id, &queue_name)?;
         match queue.get(m.no_ack) {
             None => self.send_method(

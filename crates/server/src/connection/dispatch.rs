@@ -39,6 +39,7 @@ impl Connection {
                 match method {
                     Method::ChannelCloseOk(_) => {
                         self.channels.remove(&channel);
+                        self.channels_changed();
                     }
                     Method::ChannelClose(_) => {
                         self.send_method(channel, &Method::ChannelCloseOk(ChannelCloseOk {}));
@@ -65,6 +66,7 @@ impl Connection {
                 }
                 self.channels
                     .insert(channel, Box::new(Channel::new(channel)));
+                self.channels_changed();
                 self.send_method(
                     channel,
                     &Method::ChannelOpenOk(ChannelOpenOk {
@@ -93,6 +95,7 @@ impl Connection {
                 if let Some(mut ch) = self.channels.remove(&channel) {
                     self.release_channel(&mut ch);
                 }
+                self.channels_changed();
                 self.send_method(channel, &Method::ChannelCloseOk(ChannelCloseOk {}));
                 Ok(())
             }

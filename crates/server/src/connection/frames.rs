@@ -29,6 +29,9 @@ impl Connection {
             Frame::Heartbeat => None,
             Frame::Method { channel: 0, method } => self.handle_connection_method(method),
             Frame::Method { channel, method } => {
+                if let Some(refused) = self.refuse_new_channel(channel, &method) {
+                    return Some(Exit::Close(refused));
+                }
                 let ids = (method.class_id(), method.method_id());
                 match self.handle_channel_method(channel, method) {
                     Ok(()) => None,

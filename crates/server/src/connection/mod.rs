@@ -7,6 +7,7 @@
 //! connection task never waits on a write. Deliveries are bounded by prefetch credit, not by
 //! that queue.
 
+mod authz;
 mod channel;
 mod closing;
 mod confirm_tracker;
@@ -65,9 +66,10 @@ struct Connection {
     broker: Arc<Broker>,
     peer: SocketAddr,
     vhost: Arc<Vhost>,
-    /// Who logged in: name, tags and limits as at login (access checks and `user_id`).
-    #[allow(dead_code)] // read by the coming per-operation access checks
-    user: Arc<crate::access::User>,
+    /// The logged-in user and its permissions here.
+    authz: authz::Authz,
+    /// Open channels, shared with the broker's view of this connection (`max-channels`).
+    channel_count: Arc<std::sync::atomic::AtomicU32>,
     reader: OwnedReadHalf,
     read_buf: BytesMut,
     decoder: FrameDecoder,
@@ -139,9 +141,13 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
             return;
         }
     };
-    let id = broker.register_connection(
-        events_tx.clone(),
-        crate::broker::ConnectionMeta::now(peer, &hs.user.name, &hs.vhost.name),
+    let meta = crate::broker::ConnectionMeta::now(peer, &hs.user.name, &hs.vhost.name);
+    let channel_count = meta.channels.clone();
+    let id = broker.register_connection(events_tx.clone(), meta);
+    let authz = authz::Authz::new(
+        hs.user.clone(),
+        hs.vhost.name.clone(),
+        broker.access(),
     );
     info!(connection = id, %peer, user = %hs.user.name, vhost = %hs.vhost.name, "connection opened");
     let mut conn = Connection {
@@ -149,7 +155,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
         broker: broker.clone(),
         peer,
         vhost: hs.vhost,
-        user: hs.user,
+        authz,
+        channel_count,
         reader: hs.reader,
         read_buf: hs.read_buf,
         decoder: FrameDecoder::new(hs.frame_max),

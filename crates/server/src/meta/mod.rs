@@ -23,6 +23,14 @@ pub(crate) struct ExchangeMeta {
     pub(crate) delayed: bool,
 }
 
+impl ExchangeMeta {
+    /// A `topic` exchange, the only type topic permissions apply to (a delayed exchange
+    /// routing as topic is of type `x-delayed-message`).
+    pub(crate) fn is_topic(&self) -> bool {
+        self.kind == ExchangeKind::Topic && !self.delayed
+    }
+}
+
 /// A queue's declared properties: what is stored, and what a redeclare is compared with.
 #[derive(Debug, Clone)]
 pub struct QueueOptions {

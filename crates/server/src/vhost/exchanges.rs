@@ -22,6 +22,11 @@ impl Vhost {
             && self.exchanges.get(name).is_some_and(|e| e.internal)
     }
 
+    /// Whether exchange.declare accepts this type (it checks the type first).
+    pub(crate) fn known_exchange_type(kind: &str) -> bool {
+        kind == delayed::EXCHANGE_TYPE || kind.parse::<ExchangeKind>().is_ok()
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn declare_exchange(
         &self,
@@ -35,7 +40,7 @@ impl Vhost {
     ) -> AmqpResult<()> {
         // RabbitMQ's order: the type (unless passive), the default exchange, then the name.
         let delayed = kind == delayed::EXCHANGE_TYPE;
-        if !passive && !delayed && kind.parse::<ExchangeKind>().is_err() {
+        if !passive && !Self::known_exchange_type(kind) {
             return Err(AmqpError::command_invalid(format!(
                 "unknown exchange type '{kind}'"
             )));

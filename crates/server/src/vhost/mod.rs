@@ -13,6 +13,8 @@ mod exchanges;
 mod queues;
 pub(crate) mod sender_selected;
 
+pub(crate) use queues::DeclareGate;
+
 use crate::error::{AmqpError, AmqpResult};
 use crate::ids::ConnectionId;
 use crate::message::Message;
@@ -99,7 +101,7 @@ impl Vhost {
         vhost
     }
 
-    fn no_exchange(&self, name: &str) -> AmqpError {
+    pub(crate) fn no_exchange(&self, name: &str) -> AmqpError {
         AmqpError::not_found(format!("no exchange '{name}' in vhost '{}'", self.name))
     }
 
@@ -110,6 +112,15 @@ impl Vhost {
     /// The store, if the broker has one.
     pub(crate) fn store(&self) -> Option<&Arc<Store>> {
         self.store.as_ref()
+    }
+
+    /// Runs `f` on an exchange's definition, if the exchange exists.
+    pub(crate) fn with_exchange<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&ExchangeMeta) -> R,
+    ) -> Option<R> {
+        self.exchanges.get(name).map(|e| f(&e))
     }
 
     /// A queue by name, whoever owns it (for inspection; clients go through `queue_for`).
@@ -182,6 +193,6 @@ impl Vhost {
     }
 }
 
-fn default_exchange_refused() -> AmqpError {
+pub(crate) fn default_exchange_refused() -> AmqpError {
     AmqpError::access_refused("operation not permitted on the default exchange")
 }

@@ -33,6 +33,25 @@ fn generate_queue_name() -> String {
     name
 }
 
+/// What a queue.declare must also pass, asked by [`Vhost::declare_queue`] at the points
+/// RabbitMQ asks: the caller's permission checks and limits. `()` passes everything.
+pub(crate) trait DeclareGate {
+    /// The name is settled (generated, for a server-named queue), before any lookup.
+    fn may_declare(&mut self, name: &str) -> AmqpResult<()>;
+    /// The queue does not exist and is about to be created; `queues` exist in the vhost.
+    fn may_create(&mut self, name: &str, arguments: &FieldTable, queues: usize) -> AmqpResult<()>;
+}
+
+impl DeclareGate for () {
+    fn may_declare(&mut self, _: &str) -> AmqpResult<()> {
+        Ok(())
+    }
+
+    fn may_create(&mut self, _: &str, _: &FieldTable, _: usize) -> AmqpResult<()> {
+        Ok(())
+    }
+}
+
 impl Vhost {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn declare_queue(
@@ -44,6 +63,7 @@ impl Vhost {
         exclusive: bool,
         auto_delete: bool,
         arguments: &FieldTable,
+        gate: &mut dyn DeclareGate,
     ) -> AmqpResult<Declared> {
         if passive {
             let queue = self.queue_for(conn, name)?;
@@ -66,6 +86,12 @@ impl Vhost {
             }
             name.to_string()
         };
+        gate.may_declare(&name)?;
+        // Asked before the entry is taken: counting the queues locks every shard. A queue
+        // created meanwhile by another connection is then found as existing below.
+        if !self.queues.contains_key(&name) {
+            gate.may_create(&name, arguments, self.queues.len())?;
+        }
         let options = QueueOptions {
             durable,
             exclusive_owner: exclusive.then_some(conn),
