@@ -2,39 +2,23 @@
 //! `alternate-exchange` exchange argument) take what routes nowhere; consumer priorities
 //! (`x-priority`) and single active consumer (`x-single-active-consumer`) pick the consumer.
 
-use super::{
-    assert_idle, bodies, bound_queue, consumer_on, exchange, next_body, publish, queue_with,
-};
+use super::{bound_queue, consumer_on, exchange, next_body, queue_with};
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
-use warren_testkit::{broker_with_channel, select_confirms, within};
+use std::time::Duration;
+use warren_testkit::{
+    assert_quiet, broker_with_channel, drain, field_table, long_str, publish, publish_mandatory,
+    select_confirms,
+};
 
 fn ae_arguments(alternate: &str) -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert(
-        "alternate-exchange".into(),
-        AMQPValue::LongString(LongString::from(alternate)),
-    );
-    args
+    field_table(&[("alternate-exchange", long_str(alternate))])
 }
 
 /// Publishes with confirms on `ch` and says whether the broker returned the message.
-async fn publish_mandatory(ch: &Channel, exchange: &str, key: &str, body: &[u8]) -> bool {
-    let confirm = ch
-        .basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            body,
-            BasicProperties::default(),
-        )
-        .await
-        .expect("publish");
-    match within("publisher confirm", confirm).await.expect("confirm") {
+async fn returned(ch: &Channel, exchange: &str, key: &str, body: &[u8]) -> bool {
+    match publish_mandatory(ch, exchange, key, body, BasicProperties::default()).await {
         Confirmation::Ack(None) => false,
         Confirmation::Ack(Some(ret)) => {
             assert_eq!(ret.reply_code, 312, "returned with NO_ROUTE");
@@ -53,12 +37,12 @@ async fn alternate_exchange_takes_unroutable_messages() {
     exchange(&ch, "orders", ExchangeKind::Direct, ae_arguments("ae")).await;
     bound_queue(&ch, "placed", "orders", "order.placed").await;
 
-    assert!(!publish_mandatory(&ch, "orders", "order.placed", b"routed").await);
+    assert!(!returned(&ch, "orders", "order.placed", b"routed").await);
     // Mandatory, and not returned: the alternate exchange routed it.
-    assert!(!publish_mandatory(&ch, "orders", "order.lost", b"alternate").await);
+    assert!(!returned(&ch, "orders", "order.lost", b"alternate").await);
 
-    assert_eq!(bodies(&ch, "placed").await, vec![b"routed".to_vec()]);
-    assert_eq!(bodies(&ch, "unrouted").await, vec![b"alternate".to_vec()]);
+    assert_eq!(drain(&ch, "placed").await, vec![b"routed".to_vec()]);
+    assert_eq!(drain(&ch, "unrouted").await, vec![b"alternate".to_vec()]);
 
     // An alternate that routes nowhere, or does not exist, leaves the message unroutable.
     exchange(&ch, "empty-ae", ExchangeKind::Direct, FieldTable::default()).await;
@@ -76,16 +60,16 @@ async fn alternate_exchange_takes_unroutable_messages() {
         ae_arguments("no-such"),
     )
     .await;
-    assert!(publish_mandatory(&ch, "dead-end", "k", b"nowhere").await);
-    assert!(publish_mandatory(&ch, "missing-ae", "k", b"nowhere").await);
+    assert!(returned(&ch, "dead-end", "k", b"nowhere").await);
+    assert!(returned(&ch, "missing-ae", "k", b"nowhere").await);
 
     // Alternates chain, and a cycle of alternates ends instead of looping.
     exchange(&ch, "first", ExchangeKind::Direct, ae_arguments("second")).await;
     exchange(&ch, "second", ExchangeKind::Direct, ae_arguments("first")).await;
-    assert!(publish_mandatory(&ch, "first", "k", b"cycle").await);
+    assert!(returned(&ch, "first", "k", b"cycle").await);
     bound_queue(&ch, "second-catch", "second", "k").await;
-    assert!(!publish_mandatory(&ch, "first", "k", b"chained").await);
-    assert_eq!(bodies(&ch, "second-catch").await, vec![b"chained".to_vec()]);
+    assert!(!returned(&ch, "first", "k", b"chained").await);
+    assert_eq!(drain(&ch, "second-catch").await, vec![b"chained".to_vec()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,9 +105,7 @@ async fn alternate_exchange_argument_is_compared_on_redeclare() {
 }
 
 fn priority(p: i32) -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert("x-priority".into(), AMQPValue::LongInt(p));
-    args
+    field_table(&[("x-priority", AMQPValue::LongInt(p))])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +116,7 @@ async fn consumer_priorities_prefer_the_highest_with_credit() {
     let (_lc, mut low) = consumer_on(&conn, "prio", "low", 100, FieldTable::default()).await;
 
     for i in 0..5u8 {
-        publish(&ch, "prio", &[i]).await;
+        publish(&ch, "", "prio", &[i]).await;
     }
     // The high-priority consumer takes what its prefetch allows; the rest go to the low one.
     let (a, da) = next_body(&mut high).await;
@@ -149,19 +131,16 @@ async fn consumer_priorities_prefer_the_highest_with_credit() {
     // With credit back, the high-priority consumer is preferred again.
     da.ack(BasicAckOptions::default()).await.unwrap();
     db.ack(BasicAckOptions::default()).await.unwrap();
-    publish(&ch, "prio", &[5]).await;
-    publish(&ch, "prio", &[6]).await;
+    publish(&ch, "", "prio", &[5]).await;
+    publish(&ch, "", "prio", &[6]).await;
     assert_eq!(next_body(&mut high).await.0, vec![5]);
     assert_eq!(next_body(&mut high).await.0, vec![6]);
-    assert_idle(&mut low).await;
+    assert_quiet(&mut low, Duration::from_millis(200)).await;
 
     // A priority must be an integer (RabbitMQ's 406).
     let bad = conn.create_channel().await.unwrap();
     let mut args = FieldTable::default();
-    args.insert(
-        "x-priority".into(),
-        AMQPValue::LongString(LongString::from("high")),
-    );
+    args.insert("x-priority".into(), long_str("high"));
     let err = bad
         .basic_consume(
             "prio".into(),
@@ -192,7 +171,7 @@ async fn single_active_consumer_hands_over_in_registration_order() {
     let (_second_ch, mut second) = consumer_on(&conn, "sac", "second", 10, priority(5)).await;
 
     for i in 0..3u8 {
-        publish(&ch, "sac", &[i]).await;
+        publish(&ch, "", "sac", &[i]).await;
     }
     let mut unacked = Vec::new();
     for i in 0..3u8 {
@@ -200,7 +179,7 @@ async fn single_active_consumer_hands_over_in_registration_order() {
         assert_eq!(body, vec![i]);
         unacked.push(d);
     }
-    assert_idle(&mut second).await;
+    assert_quiet(&mut second, Duration::from_millis(200)).await;
     unacked
         .remove(0)
         .ack(BasicAckOptions::default())
@@ -215,7 +194,7 @@ async fn single_active_consumer_hands_over_in_registration_order() {
         let (body, d) = next_body(&mut second).await;
         seen.push((body, d.redelivered));
     }
-    publish(&ch, "sac", &[3]).await;
+    publish(&ch, "", "sac", &[3]).await;
     let (body, d) = next_body(&mut second).await;
     seen.push((body, d.redelivered));
     assert_eq!(

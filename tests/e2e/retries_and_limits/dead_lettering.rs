@@ -2,13 +2,13 @@
 //! pipeline built from it ends in a parking queue, and a cycle without rejections is dropped.
 
 use super::{
-    args, as_count, as_text, bound_queue, consumer_on, dead_lettering_to, exchange, get,
-    header_text, next_body, publish, publish_with, queue_with, text, wait_get, x_death,
+    as_count, as_text, bound_queue, consumer_on, dead_lettering_to, exchange, header_text,
+    next_body, queue_with, wait_get, x_death,
 };
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, ExchangeKind};
-use warren_testkit::broker_with_channel;
+use warren_testkit::{broker_with_channel, field_table, get, long_str, publish, publish_props};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_messages_are_dead_lettered_with_x_death() {
@@ -18,13 +18,13 @@ async fn rejected_messages_are_dead_lettered_with_x_death() {
     queue_with(
         &ch,
         "work",
-        args(&[("x-dead-letter-exchange", text("dlx"))]),
+        field_table(&[("x-dead-letter-exchange", long_str("dlx"))]),
     )
     .await;
     let props = BasicProperties::default()
         .with_message_id("order-1".into())
         .with_expiration("60000".into());
-    publish_with(&ch, "work", b"charge card", props).await;
+    publish_props(&ch, "", "work", b"charge card", props).await;
 
     let (_cch, mut c) = consumer_on(&conn, "work", "w", 10, FieldTable::default()).await;
     let (_, d) = next_body(&mut c).await;
@@ -63,8 +63,11 @@ async fn rejected_messages_are_dead_lettered_with_x_death() {
     let AMQPValue::FieldArray(keys) = &x["routing-keys"] else {
         panic!("routing-keys");
     };
-    assert_eq!(keys.as_slice(), &[text("work")]);
-    assert!(get(&ch, "work").await.is_none(), "gone from the work queue");
+    assert_eq!(keys.as_slice(), &[long_str("work")]);
+    assert!(
+        get(&ch, "work", true).await.is_none(),
+        "gone from the work queue"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,7 +82,7 @@ async fn retry_pipeline_parks_a_message_after_three_attempts() {
     )
     .await;
     queue_with(&ch, "parked", FieldTable::default()).await;
-    publish(&ch, "work", b"payment 42").await;
+    publish(&ch, "", "work", b"payment 42").await;
 
     let (wch, mut worker) = consumer_on(&conn, "work", "worker", 1, FieldTable::default()).await;
     let mut attempts = 0;
@@ -143,9 +146,12 @@ async fn a_dead_letter_cycle_without_rejections_is_dropped() {
         dead_lettering_to("loop", &[("x-message-ttl", AMQPValue::LongInt(30))]),
     )
     .await;
-    publish(&ch, "loop", b"round and round").await;
+    publish(&ch, "", "loop", b"round and round").await;
     // A check that something does NOT happen (the message coming back round), so a short real
     // wait of ten TTLs, not a poll: an empty queue is also what a loop looks like in flight.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(get(&ch, "loop").await.is_none(), "dropped, not looping");
+    assert!(
+        get(&ch, "loop", true).await.is_none(),
+        "dropped, not looping"
+    );
 }

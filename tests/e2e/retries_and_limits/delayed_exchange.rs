@@ -1,56 +1,50 @@
 //! The delayed-message exchange (`x-delayed-message`): messages held for their `x-delay`, and
 //! held messages that survive a restart (and do not come back after their release).
 
-use super::{args, bodies, bound_queue, get, text, wait_get};
+use super::{bound_queue, wait_get};
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, ExchangeKind};
 use warren_testkit::{
-    bind, broker_with_channel, connect, data_dir, declare_durable_queue, select_confirms,
+    bind, broker_with_channel, connect, data_dir, declare_durable_queue, drain, field_table, get,
+    long_str, publish_props, select_confirms,
 };
 
-fn delayed_exchange_args(kind: &str) -> FieldTable {
-    args(&[("x-delayed-type", text(kind))])
+/// exchange.declare of an `x-delayed-message` exchange that routes as `routing_type` once a
+/// message is due (`None` leaves the `x-delayed-type` argument out).
+async fn declare_delayed(
+    ch: &Channel,
+    name: &str,
+    options: ExchangeDeclareOptions,
+    routing_type: Option<&str>,
+) -> lapin::Result<()> {
+    let args = routing_type.map_or_else(FieldTable::default, |kind| {
+        field_table(&[("x-delayed-type", long_str(kind))])
+    });
+    let kind = ExchangeKind::Custom("x-delayed-message".into());
+    ch.exchange_declare(name.into(), kind, options, args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delayed_message_exchange_holds_messages_for_their_x_delay() {
     let (_server, conn, ch) = broker_with_channel().await;
-    ch.exchange_declare(
-        "later".into(),
-        ExchangeKind::Custom("x-delayed-message".into()),
-        ExchangeDeclareOptions::default(),
-        delayed_exchange_args("direct"),
-    )
-    .await
-    .expect("declare x-delayed-message");
+    declare_delayed(&ch, "later", Default::default(), Some("direct"))
+        .await
+        .expect("declare x-delayed-message");
     bound_queue(&ch, "reminders", "later", "remind").await;
 
     let delayed = |ms: i32| {
-        BasicProperties::default().with_headers(args(&[("x-delay", AMQPValue::LongInt(ms))]))
+        BasicProperties::default().with_headers(field_table(&[("x-delay", AMQPValue::LongInt(ms))]))
     };
     let publish_to = |body: &'static [u8], props: BasicProperties| {
-        let ch = ch.clone();
-        async move {
-            ch.basic_publish(
-                "later".into(),
-                "remind".into(),
-                BasicPublishOptions::default(),
-                body,
-                props,
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        }
+        publish_props(&ch, "later", "remind", body, props)
     };
     let start = std::time::Instant::now();
     publish_to(b"in 300 ms", delayed(300)).await;
     publish_to(b"in 150 ms", delayed(150)).await;
     publish_to(b"now", BasicProperties::default()).await;
     // Routed like a direct exchange: the undelayed one is there at once, the others are not.
-    assert_eq!(bodies(&ch, "reminders").await, vec![b"now".to_vec()]);
+    assert_eq!(drain(&ch, "reminders").await, vec![b"now".to_vec()]);
     let first = wait_get(&ch, "reminders").await;
     assert_eq!(first.delivery.data, b"in 150 ms");
     assert!(start.elapsed() >= std::time::Duration::from_millis(150));
@@ -60,13 +54,7 @@ async fn delayed_message_exchange_holds_messages_for_their_x_delay() {
 
     // The routing type must be given and exist.
     let bad = conn.create_channel().await.unwrap();
-    let err = bad
-        .exchange_declare(
-            "no-type".into(),
-            ExchangeKind::Custom("x-delayed-message".into()),
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
+    let err = declare_delayed(&bad, "no-type", Default::default(), None)
         .await
         .unwrap_err();
     assert!(
@@ -89,14 +77,9 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
         let conn = connect(&server).await;
         let ch = conn.create_channel().await.unwrap();
         select_confirms(&ch).await;
-        ch.exchange_declare(
-            "durable-later".into(),
-            ExchangeKind::Custom("x-delayed-message".into()),
-            durable_x,
-            delayed_exchange_args("fanout"),
-        )
-        .await
-        .unwrap();
+        declare_delayed(&ch, "durable-later", durable_x, Some("fanout"))
+            .await
+            .unwrap();
         declare_durable_queue(&ch, "due-after-restart").await;
         bind(
             &ch,
@@ -109,11 +92,11 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
         // Confirmed only once it is on disk, like any persistent message.
         let held = BasicProperties::default()
             .with_delivery_mode(2)
-            .with_headers(args(&[("x-delay", AMQPValue::LongInt(800))]));
+            .with_headers(field_table(&[("x-delay", AMQPValue::LongInt(800))]));
         // Taken before the publish: the broker's hold starts when it receives the message,
         // and the confirm comes back later than that (after the fsync).
         published = std::time::Instant::now();
-        publish_with_exchange(&ch, "durable-later", b"survives", held).await;
+        publish_props(&ch, "durable-later", "", b"survives", held).await;
         conn.close(200, "restart".into()).await.unwrap();
     }
     server.shutdown().await;
@@ -121,16 +104,14 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
     // Redeclaring with the same type is equivalent.
-    ch.exchange_declare(
-        "durable-later".into(),
-        ExchangeKind::Custom("x-delayed-message".into()),
-        durable_x,
-        delayed_exchange_args("fanout"),
-    )
-    .await
-    .expect("equivalent redeclare");
+    declare_delayed(&ch, "durable-later", durable_x, Some("fanout"))
+        .await
+        .expect("equivalent redeclare");
     if published.elapsed() < std::time::Duration::from_millis(700) {
-        assert!(get(&ch, "due-after-restart").await.is_none(), "not due yet");
+        assert!(
+            get(&ch, "due-after-restart", true).await.is_none(),
+            "not due yet"
+        );
     }
     let m = wait_get(&ch, "due-after-restart").await;
     assert_eq!(m.delivery.data, b"survives");
@@ -146,19 +127,5 @@ async fn a_durable_delayed_exchange_and_its_held_messages_survive_a_restart() {
     // A check that something does NOT happen (a release from a stale stored copy, which would
     // be due at once): a short real wait is the only way to give it the chance.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert!(get(&ch, "due-after-restart").await.is_none());
-}
-
-async fn publish_with_exchange(ch: &Channel, exchange: &str, body: &[u8], props: BasicProperties) {
-    ch.basic_publish(
-        exchange.into(),
-        "".into(),
-        BasicPublishOptions::default(),
-        body,
-        props,
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    assert!(get(&ch, "due-after-restart", true).await.is_none());
 }

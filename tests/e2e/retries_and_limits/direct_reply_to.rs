@@ -1,13 +1,14 @@
 //! Direct reply-to (`amq.rabbitmq.reply-to`): RPC replies without a reply queue, and RabbitMQ's
 //! 406s for its misuse.
 
-use super::{next_body, publish_with, queue_with, wait_get};
+use super::{next_body, queue_with, wait_get};
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation};
 use warren_codec::ShortStr;
 use warren_testkit::{
-    broker_with_channel, connect, consume_no_ack, select_confirms, start_broker, within, RawClient,
+    broker_with_channel, connect, consume_no_ack, publish_mandatory, publish_props,
+    select_confirms, start_broker, RawClient,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +24,7 @@ async fn direct_reply_to_answers_rpc_without_a_reply_queue() {
     let request = BasicProperties::default()
         .with_reply_to("amq.rabbitmq.reply-to".into())
         .with_correlation_id("req-1".into());
-    publish_with(&client, "rpc", b"2+2", request).await;
+    publish_props(&client, "", "rpc", b"2+2", request).await;
 
     // The server side sees an address, and answers to it through the default exchange.
     let responder = conn.create_channel().await.unwrap();
@@ -39,22 +40,9 @@ async fn direct_reply_to_answers_rpc_without_a_reply_queue() {
     assert_ne!(address, "amq.rabbitmq.reply-to");
     let answer = BasicProperties::default().with_correlation_id("req-1".into());
     select_confirms(&responder).await;
-    let confirm = responder
-        .basic_publish(
-            "".into(),
-            address.as_str().into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            b"4",
-            answer,
-        )
-        .await
-        .unwrap();
     // RabbitMQ 3.10 routes a reply address to no queue: a mandatory reply is delivered and
     // also returned (NO_ROUTE), the return before the ack.
-    let confirmation = within("confirm", confirm).await.unwrap();
+    let confirmation = publish_mandatory(&responder, "", &address, b"4", answer).await;
     let Confirmation::Ack(Some(returned)) = confirmation else {
         panic!("a mandatory reply is acked and returned: {confirmation:?}");
     };
@@ -75,20 +63,8 @@ async fn direct_reply_to_answers_rpc_without_a_reply_queue() {
     let (channel_part, key) = address.rsplit_once('.').expect("<channel>.<key>");
     let key = u64::from_str_radix(key, 16).expect("a hex key");
     let bogus = format!("{channel_part}.{:x}", key ^ 1);
-    let confirm = responder
-        .basic_publish(
-            "".into(),
-            bogus.as_str().into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            b"lost",
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
-    let confirmation = within("confirm", confirm).await.unwrap();
+    let confirmation =
+        publish_mandatory(&responder, "", &bogus, b"lost", BasicProperties::default()).await;
     assert!(
         matches!(confirmation, Confirmation::Ack(Some(_))),
         "{bogus}: {confirmation:?}"

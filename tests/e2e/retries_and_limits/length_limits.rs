@@ -1,27 +1,16 @@
 //! Length limits: `x-max-length` and `x-max-length-bytes` drop from the head (dead-lettering
 //! what they drop), and the `reject-publish` overflow modes nack the publisher instead.
 
-use super::{
-    args, as_text, bodies, dead_lettering_to, publish, queue_with, text, wait_get, x_death,
-};
-use lapin::options::*;
+use super::{as_text, dead_lettering_to, queue_with, wait_get, x_death};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation};
-use warren_testkit::{broker_with_channel, select_confirms, within};
+use warren_testkit::{
+    broker_with_channel, drain, field_table, long_str, publish, publish_props, select_confirms,
+};
 
 /// Publishes on a confirm channel and says whether the broker acked (true) or nacked it.
 async fn publish_confirmed(ch: &Channel, queue: &str, body: &[u8]) -> bool {
-    let confirm = ch
-        .basic_publish(
-            "".into(),
-            queue.into(),
-            BasicPublishOptions::default(),
-            body,
-            BasicProperties::default(),
-        )
-        .await
-        .expect("publish");
-    match within("publisher confirm", confirm).await.expect("confirm") {
+    match publish_props(ch, "", queue, body, BasicProperties::default()).await {
         Confirmation::Ack(_) => true,
         Confirmation::Nack(_) => false,
         other => panic!("not a confirm channel? {other:?}"),
@@ -39,9 +28,9 @@ async fn max_length_drops_from_the_head_into_the_dead_letter_queue() {
     )
     .await;
     for i in 1..=5u8 {
-        publish(&ch, "bounded", &[i]).await;
+        publish(&ch, "", "bounded", &[i]).await;
     }
-    assert_eq!(bodies(&ch, "bounded").await, vec![vec![4], vec![5]]);
+    assert_eq!(drain(&ch, "bounded").await, vec![vec![4], vec![5]]);
     let mut dropped = Vec::new();
     for _ in 0..3 {
         let m = wait_get(&ch, "overflowed").await;
@@ -56,14 +45,14 @@ async fn max_length_drops_from_the_head_into_the_dead_letter_queue() {
     queue_with(
         &ch,
         "byte-bounded",
-        args(&[("x-max-length-bytes", AMQPValue::LongInt(10))]),
+        field_table(&[("x-max-length-bytes", AMQPValue::LongInt(10))]),
     )
     .await;
     for i in 1..=4u8 {
-        publish(&ch, "byte-bounded", &[i; 4]).await;
+        publish(&ch, "", "byte-bounded", &[i; 4]).await;
     }
     assert_eq!(
-        bodies(&ch, "byte-bounded").await,
+        drain(&ch, "byte-bounded").await,
         vec![vec![3; 4], vec![4; 4]]
     );
 }
@@ -75,9 +64,9 @@ async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_
     queue_with(
         &ch,
         "full",
-        args(&[
+        field_table(&[
             ("x-max-length", AMQPValue::LongInt(2)),
-            ("x-overflow", text("reject-publish")),
+            ("x-overflow", long_str("reject-publish")),
         ]),
     )
     .await;
@@ -89,7 +78,7 @@ async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_
         v
     };
     assert_eq!(acks, vec![true, true, false, false]);
-    assert_eq!(bodies(&ch, "full").await, vec![vec![1], vec![2]]);
+    assert_eq!(drain(&ch, "full").await, vec![vec![1], vec![2]]);
     // Room again: accepted again.
     assert!(publish_confirmed(&ch, "full", &[5]).await);
 
@@ -101,7 +90,7 @@ async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_
             "refused",
             &[
                 ("x-max-length", AMQPValue::LongInt(1)),
-                ("x-overflow", text("reject-publish-dlx")),
+                ("x-overflow", long_str("reject-publish-dlx")),
             ],
         ),
     )
@@ -114,5 +103,5 @@ async fn reject_publish_nacks_the_publisher_and_reject_publish_dlx_dead_letters_
         as_text(&x_death(&m.delivery.properties)[0]["reason"]),
         "maxlen"
     );
-    assert_eq!(bodies(&ch, "full-dlx").await, vec![b"kept".to_vec()]);
+    assert_eq!(drain(&ch, "full-dlx").await, vec![b"kept".to_vec()]);
 }

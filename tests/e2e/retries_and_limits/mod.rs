@@ -12,9 +12,9 @@ mod length_limits;
 mod priority_queues;
 
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, ExchangeKind};
-use warren_testkit::{bind, eventually_some, within};
+use warren_testkit::{bind, declare_queue, eventually_some, field_table, get, long_str, next};
 
 async fn exchange(ch: &Channel, name: &str, kind: ExchangeKind, args: FieldTable) {
     ch.exchange_declare(name.into(), kind, ExchangeDeclareOptions::default(), args)
@@ -23,46 +23,14 @@ async fn exchange(ch: &Channel, name: &str, kind: ExchangeKind, args: FieldTable
 }
 
 async fn bound_queue(ch: &Channel, name: &str, exchange: &str, key: &str) {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue.declare");
+    declare_queue(ch, name).await;
     bind(ch, name, exchange, key, FieldTable::default()).await;
-}
-
-async fn bodies(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    while let Some(m) = ch
-        .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-        .await
-        .expect("basic.get")
-    {
-        out.push(m.delivery.data);
-    }
-    out
 }
 
 async fn queue_with(ch: &Channel, name: &str, args: FieldTable) {
     ch.queue_declare(name.into(), QueueDeclareOptions::default(), args)
         .await
         .expect("queue.declare");
-}
-
-async fn publish(ch: &Channel, queue: &str, body: &[u8]) {
-    ch.basic_publish(
-        "".into(),
-        queue.into(),
-        BasicPublishOptions::default(),
-        body,
-        BasicProperties::default(),
-    )
-    .await
-    .expect("publish")
-    .await
-    .expect("publish confirm");
 }
 
 /// A consumer on its own channel with `prefetch` and the given consume arguments.
@@ -90,65 +58,22 @@ async fn consumer_on(
 }
 
 async fn next_body(c: &mut lapin::Consumer) -> (Vec<u8>, lapin::message::Delivery) {
-    use futures_lite::StreamExt;
-    let d = within("a delivery", c.next())
-        .await
-        .expect("consumer stream ended")
-        .expect("delivery");
+    let d = next(c).await;
     (d.data.clone(), d)
-}
-
-/// Nothing more arrives on `c` within a short while.
-async fn assert_idle(c: &mut lapin::Consumer) {
-    use futures_lite::StreamExt;
-    let more = tokio::time::timeout(std::time::Duration::from_millis(200), c.next()).await;
-    assert!(more.is_err(), "unexpected delivery: {more:?}");
-}
-
-fn args(pairs: &[(&str, AMQPValue)]) -> FieldTable {
-    let mut t = FieldTable::default();
-    for (k, v) in pairs {
-        t.insert((*k).into(), v.clone());
-    }
-    t
 }
 
 /// Queue arguments: `more`, plus dead-lettering through the default exchange to `queue`.
 fn dead_lettering_to(queue: &str, more: &[(&str, AMQPValue)]) -> FieldTable {
-    let mut t = args(more);
-    t.insert("x-dead-letter-exchange".into(), text(""));
-    t.insert("x-dead-letter-routing-key".into(), text(queue));
+    let mut t = field_table(more);
+    t.insert("x-dead-letter-exchange".into(), long_str(""));
+    t.insert("x-dead-letter-routing-key".into(), long_str(queue));
     t
-}
-
-fn text(s: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(s))
-}
-
-async fn publish_with(ch: &Channel, queue: &str, body: &[u8], props: BasicProperties) {
-    ch.basic_publish(
-        "".into(),
-        queue.into(),
-        BasicPublishOptions::default(),
-        body,
-        props,
-    )
-    .await
-    .expect("publish")
-    .await
-    .expect("publish confirm");
-}
-
-async fn get(ch: &Channel, queue: &str) -> Option<lapin::message::BasicGetMessage> {
-    ch.basic_get(queue.into(), BasicGetOptions { no_ack: true })
-        .await
-        .expect("basic.get")
 }
 
 /// Polls `queue` with basic.get until a message arrives (dead-lettering is asynchronous to
 /// the client, as in RabbitMQ).
 async fn wait_get(ch: &Channel, queue: &str) -> lapin::message::BasicGetMessage {
-    eventually_some("a dead-lettered message", || get(ch, queue)).await
+    eventually_some("a dead-lettered message", || get(ch, queue, true)).await
 }
 
 /// The `x-death` tables of a delivery, most recent first, as (key → value) maps.

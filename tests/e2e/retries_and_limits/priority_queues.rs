@@ -1,11 +1,13 @@
 //! Priority queues (`x-max-priority`): highest priority first, requeues back in place, and the
 //! order kept across a restart.
 
-use super::{args, bodies, consumer_on, next_body, publish_with, queue_with};
+use super::{consumer_on, next_body, queue_with};
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
-use warren_testkit::{broker_with_channel, connect, data_dir, select_confirms};
+use warren_testkit::{
+    broker_with_channel, connect, data_dir, drain, field_table, publish_props, select_confirms,
+};
 
 fn with_priority(p: u8) -> BasicProperties {
     BasicProperties::default().with_priority(p)
@@ -17,7 +19,7 @@ async fn priority_queue_delivers_highest_priority_first_and_requeues_in_place() 
     queue_with(
         &ch,
         "prioritized",
-        args(&[("x-max-priority", AMQPValue::ShortShortUInt(10))]),
+        field_table(&[("x-max-priority", AMQPValue::ShortShortUInt(10))]),
     )
     .await;
     // (body, priority): 20 counts as the maximum, 10; no priority counts as 0.
@@ -30,7 +32,7 @@ async fn priority_queue_delivers_highest_priority_first_and_requeues_in_place() 
         (6, Some(20)),
     ] {
         let props = p.map_or_else(BasicProperties::default, with_priority);
-        publish_with(&ch, "prioritized", &[body], props).await;
+        publish_props(&ch, "", "prioritized", &[body], props).await;
     }
     let (_cc, mut c) = consumer_on(&conn, "prioritized", "p", 100, FieldTable::default()).await;
     let mut order = Vec::new();
@@ -61,9 +63,9 @@ async fn priority_queue_delivers_highest_priority_first_and_requeues_in_place() 
 
     // A queue without x-max-priority ignores the property: publish order.
     queue_with(&ch, "fifo", FieldTable::default()).await;
-    publish_with(&ch, "fifo", &[1], with_priority(1)).await;
-    publish_with(&ch, "fifo", &[2], with_priority(9)).await;
-    assert_eq!(bodies(&ch, "fifo").await, vec![vec![1], vec![2]]);
+    publish_props(&ch, "", "fifo", &[1], with_priority(1)).await;
+    publish_props(&ch, "", "fifo", &[2], with_priority(9)).await;
+    assert_eq!(drain(&ch, "fifo").await, vec![vec![1], vec![2]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,13 +82,13 @@ async fn durable_priority_queue_keeps_its_order_across_a_restart() {
                 durable: true,
                 ..Default::default()
             },
-            args(&[("x-max-priority", AMQPValue::ShortShortUInt(5))]),
+            field_table(&[("x-max-priority", AMQPValue::ShortShortUInt(5))]),
         )
         .await
         .unwrap();
         for (body, p) in [(1u8, 1u8), (2, 3), (3, 0), (4, 3), (5, 5)] {
             let props = with_priority(p).with_delivery_mode(2);
-            publish_with(&ch, "durable-prio", &[body], props).await;
+            publish_props(&ch, "", "durable-prio", &[body], props).await;
         }
         conn.close(200, "restart".into()).await.unwrap();
     }
@@ -95,7 +97,7 @@ async fn durable_priority_queue_keeps_its_order_across_a_restart() {
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
     assert_eq!(
-        bodies(&ch, "durable-prio").await,
+        drain(&ch, "durable-prio").await,
         vec![vec![5], vec![2], vec![4], vec![1], vec![3]]
     );
 }
