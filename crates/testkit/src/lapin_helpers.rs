@@ -146,6 +146,35 @@ pub async fn publish_mandatory(
     publish_with_options(ch, exchange, key, options, body, properties).await
 }
 
+/// Publishes every body with `properties`, all of them before awaiting any confirm (as a
+/// pipelining publisher does), and asserts each is confirmed with a plain ack.
+pub async fn publish_pipelined<B: AsRef<[u8]>>(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    bodies: &[B],
+    properties: BasicProperties,
+) {
+    let mut confirms = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let options = BasicPublishOptions::default();
+        let publish = ch.basic_publish(
+            exchange.into(),
+            key.into(),
+            options,
+            body.as_ref(),
+            properties.clone(),
+        );
+        confirms.push(publish.await.expect("basic.publish"));
+    }
+    for confirm in confirms {
+        let c = within("a publisher confirm", confirm)
+            .await
+            .expect("confirm");
+        assert!(matches!(c, Confirmation::Ack(None)), "publish got {c:?}");
+    }
+}
+
 async fn publish_with_options(
     ch: &Channel,
     exchange: &str,
@@ -240,6 +269,18 @@ pub async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str, args: Fi
     )
     .await
     .expect("queue.bind");
+}
+
+/// queue.unbind of a binding without arguments.
+pub async fn unbind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
+    ch.queue_unbind(
+        queue.into(),
+        exchange.into(),
+        key.into(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.unbind");
 }
 
 /// exchange.bind: messages routed by `source` with `key` go on to `destination` too.

@@ -7,8 +7,8 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use std::time::Duration;
 use warren_testkit::{
-    broker_with_channel, consume_tagged, consume_with, declare_queue, next, passive_declare_queue,
-    publish, ready_count, reply_code, within, RawClient,
+    assert_quiet, broker_with_channel, consume_tagged, consume_with, declare_queue, next,
+    passive_declare_queue, publish, ready_count, reply_code, within, RawClient,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,12 +71,8 @@ async fn prefetch_limits_unacked_deliveries() {
     let mut c = consume_tagged(&ch, "pf", "pf").await;
     let first = next(&mut c).await;
     let _second = next(&mut c).await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), c.next())
-            .await
-            .is_err(),
-        "a third delivery must wait for an ack"
-    );
+    // A third delivery must wait for an ack.
+    assert_quiet(&mut c, Duration::from_millis(300)).await;
     first.ack(BasicAckOptions::default()).await.unwrap();
     let third = next(&mut c).await;
     assert_eq!(third.data, vec![2]);

@@ -6,8 +6,8 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use warren_testkit::{
-    bind, broker_with_channel, connect, consume_tagged, declare_queue, next, publish, ready_count,
-    select_confirms, start_broker, within,
+    bind, broker_with_channel, connect, consume_tagged, declare_queue, next, publish,
+    publish_mandatory, publish_pipelined, ready_count, select_confirms, start_broker,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,45 +154,18 @@ async fn confirms_and_mandatory_returns() {
     let (_server, _conn, ch) = broker_with_channel().await;
     select_confirms(&ch).await;
     declare_queue(&ch, "confirmed").await;
-    let mut pending = Vec::new();
-    for i in 0..200u32 {
-        pending.push(
-            ch.basic_publish(
-                "".into(),
-                "confirmed".into(),
-                BasicPublishOptions::default(),
-                &i.to_be_bytes(),
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap(),
-        );
-    }
-    for p in pending {
-        assert!(matches!(
-            within("confirm", p).await.unwrap(),
-            Confirmation::Ack(None)
-        ));
-    }
+    let bodies: Vec<[u8; 4]> = (0..200u32).map(u32::to_be_bytes).collect();
+    publish_pipelined(&ch, "", "confirmed", &bodies, BasicProperties::default()).await;
     assert_eq!(ready_count(&ch, "confirmed").await, 200);
 
-    let confirm = ch
-        .basic_publish(
-            "amq.direct".into(),
-            "no-such-binding".into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            b"lost?",
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
-    match within("confirm of a returned message", confirm)
-        .await
-        .unwrap()
-    {
+    let returned = publish_mandatory(
+        &ch,
+        "amq.direct",
+        "no-such-binding",
+        b"lost?",
+        BasicProperties::default(),
+    );
+    match returned.await {
         Confirmation::Ack(Some(ret)) => {
             assert_eq!(ret.reply_code, 312);
             assert_eq!(ret.reply_text.as_str(), "NO_ROUTE");

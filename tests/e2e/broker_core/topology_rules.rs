@@ -7,9 +7,9 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, ExchangeKind};
 use warren_testkit::{
-    bind, broker_with_channel, close_connection, connect, consume_tagged, declare_exclusive,
-    declare_queue, eventually_some, passive_declare_queue, publish, ready_count, reply_code,
-    start_broker, within, RawClient,
+    bind, bind_exchange, broker_with_channel, close_connection, connect, consume_tagged,
+    declare_exclusive, declare_queue, eventually_some, passive_declare_queue, probe_queue, publish,
+    ready_count, reply_code, start_broker, within, RawClient,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,14 +121,7 @@ async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
     // The broker cleans up after it answers close-ok: poll (a failed passive declare closes
     // its channel, so each look takes a new one).
     let err = eventually_some("the exclusive queue deleted", || async {
-        let ch = other.create_channel().await.unwrap();
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        ch.queue_declare(name.as_str().into(), passive, FieldTable::default())
-            .await
-            .err()
+        probe_queue(&other, &name).await.err()
     })
     .await;
     assert_eq!(
@@ -206,15 +199,7 @@ async fn exchange_rules_reserved_internal_if_unused_and_e2e() {
     )
     .await
     .unwrap();
-    ch.exchange_bind(
-        "hidden".into(),
-        "front".into(),
-        "".into(),
-        ExchangeBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind_exchange(&ch, "hidden", "front", "").await;
     declare_queue(&ch, "behind").await;
     bind(&ch, "behind", "hidden", "", FieldTable::default()).await;
     publish(&ch, "front", "", b"through e2e").await;

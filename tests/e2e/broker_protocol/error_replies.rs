@@ -1,7 +1,7 @@
 //! Error replies as RabbitMQ sends them: channel.flow active=false (540), the 503/504 split for
 //! misplaced methods, and hostile clients that leave a healthy lapin connection untouched.
 
-use super::{assert_close, consumer, message_count, start_ok};
+use super::{assert_close, start_ok};
 use lapin::options::*;
 use lapin::{BasicProperties, Confirmation};
 use warren_codec::frame::PROTOCOL_HEADER;
@@ -10,8 +10,8 @@ use warren_codec::generated::{
 };
 use warren_codec::{Method, ShortStr};
 use warren_testkit::{
-    broker_with_channel, connect, declare_queue, next, publish, select_confirms, start_broker,
-    within, RawClient,
+    broker_with_channel, connect, consume, declare_queue, next, probe_ready_count, publish,
+    select_confirms, start_broker, within, RawClient,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,7 +132,7 @@ async fn hostile_clients_leave_a_working_connection_alone() {
     for i in 0..5u8 {
         publish(&ch, "", "parked", &[i]).await;
     }
-    let mut c = consumer(&ch, "live", false).await;
+    let mut c = consume(&ch, "live").await;
     publish(&ch, "", "live", b"before").await;
     next(&mut c)
         .await
@@ -194,6 +194,6 @@ async fn hostile_clients_leave_a_working_connection_alone() {
         assert_eq!(d.data, vec![i]);
         d.ack(BasicAckOptions::default()).await.unwrap();
     }
-    assert_eq!(message_count(&conn, "parked").await, 5);
+    assert_eq!(probe_ready_count(&conn, "parked").await, 5);
     assert!(conn.status().connected());
 }

@@ -1,12 +1,13 @@
 //! Exchange rules: passive declares, equivalence on redeclare (only `alternate-exchange` among
 //! the arguments), auto-delete on the last source binding, and exchange-to-exchange unbinding.
 
-use super::message_count;
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, Connection, ExchangeKind};
+use lapin::types::FieldTable;
+use lapin::{Channel, ExchangeKind};
 use warren_testkit::{
-    bind, broker_with_channel, declare_queue, passive_declare_exchange, publish, reply_code,
+    bind, bind_exchange, broker_with_channel, declare_queue, exchange_exists, field_table,
+    long_str, passive_declare_exchange, probe_ready_count, publish, reply_code, unbind,
+    unbind_exchange,
 };
 
 async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind, auto_delete: bool) {
@@ -21,22 +22,6 @@ async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind, auto_del
     )
     .await
     .expect("exchange.declare");
-}
-
-/// Whether an exchange exists, asked on a channel of its own: a 404 closes that channel.
-async fn exchange_exists(conn: &Connection, name: &str) -> bool {
-    let ch = conn.create_channel().await.unwrap();
-    let res = passive_declare_exchange(&ch, name).await;
-    match res {
-        Ok(()) => {
-            ch.close(200, "done".into()).await.unwrap();
-            true
-        }
-        Err(e) => {
-            assert_eq!(reply_code(&e), Some(404), "{e}");
-            false
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,26 +61,17 @@ async fn exchange_declare_passive_equivalence_and_auto_delete() {
     // RabbitMQ compares only `alternate-exchange` among exchange arguments: another argument
     // that differs is an equivalent redeclare.
     let ch = conn.create_channel().await.unwrap();
-    let mut args = FieldTable::default();
-    args.insert("x-note".into(), AMQPValue::LongString("first".into()));
-    ch.exchange_declare(
-        "noted".into(),
-        ExchangeKind::Topic,
-        ExchangeDeclareOptions::default(),
-        args,
-    )
-    .await
-    .unwrap();
-    let mut args = FieldTable::default();
-    args.insert("x-note".into(), AMQPValue::LongString("second".into()));
-    ch.exchange_declare(
-        "noted".into(),
-        ExchangeKind::Topic,
-        ExchangeDeclareOptions::default(),
-        args,
-    )
-    .await
-    .expect("an unchecked argument does not make a redeclare inequivalent");
+    for note in ["first", "second"] {
+        let args = field_table(&[("x-note", long_str(note))]);
+        ch.exchange_declare(
+            "noted".into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions::default(),
+            args,
+        )
+        .await
+        .expect("an unchecked argument does not make a redeclare inequivalent");
+    }
 
     // Auto-delete: never bound, it stays; it goes when the last binding with it as *source*
     // goes, not before.
@@ -105,68 +81,22 @@ async fn exchange_declare_passive_equivalence_and_auto_delete() {
     for key in ["a", "b"] {
         bind(&ch, "ad.q", "ad.src", key, FieldTable::default()).await;
     }
-    ch.queue_unbind(
-        "ad.q".into(),
-        "ad.src".into(),
-        "a".into(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    unbind(&ch, "ad.q", "ad.src", "a").await;
     assert!(exchange_exists(&conn, "ad.src").await, "one binding left");
-    ch.queue_unbind(
-        "ad.q".into(),
-        "ad.src".into(),
-        "b".into(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    unbind(&ch, "ad.q", "ad.src", "b").await;
     assert!(!exchange_exists(&conn, "ad.src").await, "last binding gone");
 
     // As the destination of an exchange-to-exchange binding it is not "in use": unbinding
     // that keeps it. As the source, the exchange.unbind of its last binding deletes it.
     declare_exchange(&ch, "ad.dest", ExchangeKind::Fanout, true).await;
-    ch.exchange_bind(
-        "ad.dest".into(),
-        "amq.fanout".into(),
-        "".into(),
-        ExchangeBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    ch.exchange_unbind(
-        "ad.dest".into(),
-        "amq.fanout".into(),
-        "".into(),
-        ExchangeUnbindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind_exchange(&ch, "ad.dest", "amq.fanout", "").await;
+    unbind_exchange(&ch, "ad.dest", "amq.fanout", "").await;
     assert!(
         exchange_exists(&conn, "ad.dest").await,
         "was only a destination"
     );
-    ch.exchange_bind(
-        "amq.fanout".into(),
-        "ad.dest".into(),
-        "".into(),
-        ExchangeBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    ch.exchange_unbind(
-        "amq.fanout".into(),
-        "ad.dest".into(),
-        "".into(),
-        ExchangeUnbindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind_exchange(&ch, "amq.fanout", "ad.dest", "").await;
+    unbind_exchange(&ch, "amq.fanout", "ad.dest", "").await;
     assert!(
         !exchange_exists(&conn, "ad.dest").await,
         "its last source binding went"
@@ -189,44 +119,24 @@ async fn exchange_unbind_stops_the_flow_between_exchanges() {
     declare_exchange(&ch, "downstream", ExchangeKind::Direct, false).await;
     declare_queue(&ch, "sink").await;
     bind(&ch, "sink", "downstream", "k", FieldTable::default()).await;
-    ch.exchange_bind(
-        "downstream".into(),
-        "upstream".into(),
-        "".into(),
-        ExchangeBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    bind_exchange(&ch, "downstream", "upstream", "").await;
     publish(&ch, "upstream", "k", b"through").await;
-    assert_eq!(message_count(&conn, "sink").await, 1, "routed through e2e");
+    assert_eq!(
+        probe_ready_count(&conn, "sink").await,
+        1,
+        "routed through e2e"
+    );
 
-    ch.exchange_unbind(
-        "downstream".into(),
-        "upstream".into(),
-        "".into(),
-        ExchangeUnbindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    unbind_exchange(&ch, "downstream", "upstream", "").await;
     publish(&ch, "upstream", "k", b"stopped").await;
     assert_eq!(
-        message_count(&conn, "sink").await,
+        probe_ready_count(&conn, "sink").await,
         1,
         "the e2e binding is gone"
     );
     // Only that binding went: the destination still routes on its own.
     publish(&ch, "downstream", "k", b"direct").await;
-    assert_eq!(message_count(&conn, "sink").await, 2);
+    assert_eq!(probe_ready_count(&conn, "sink").await, 2);
     // Unbinding what is not bound is unbind-ok, as in RabbitMQ.
-    ch.exchange_unbind(
-        "downstream".into(),
-        "upstream".into(),
-        "".into(),
-        ExchangeUnbindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("unbinding twice is fine");
+    unbind_exchange(&ch, "downstream", "upstream", "").await;
 }

@@ -1,13 +1,13 @@
 //! The connection handshake: AMQPLAIN login and the capabilities connection.start advertises,
 //! and tune-ok values outside the server's limits.
 
-use super::{assert_close, message_count, start_ok};
+use super::{assert_close, start_ok};
 use lapin::Connection;
 use warren_codec::frame::PROTOCOL_HEADER;
 use warren_codec::generated::{ConnectionOpen, ConnectionTune, ConnectionTuneOk};
 use warren_codec::{FieldValue, Method, ShortStr};
 use warren_server::Server;
-use warren_testkit::{declare_queue, publish, start_broker, url, RawClient};
+use warren_testkit::{declare_queue, probe_ready_count, publish, start_broker, url, RawClient};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqplain_login_and_advertised_capabilities() {
@@ -21,7 +21,7 @@ async fn amqplain_login_and_advertised_capabilities() {
     let ch = conn.create_channel().await.unwrap();
     declare_queue(&ch, "via-amqplain").await;
     publish(&ch, "", "via-amqplain", b"hi").await;
-    assert_eq!(message_count(&conn, "via-amqplain").await, 1);
+    assert_eq!(probe_ready_count(&conn, "via-amqplain").await, 1);
     // The refusal names the mechanism, so lapin really spoke AMQPLAIN above.
     let refused = Connection::connect(
         &format!(

@@ -13,30 +13,10 @@ mod exchanges;
 mod handshake;
 mod queues_and_consumers;
 
-use lapin::options::*;
-use lapin::{Channel, Connection};
 use warren_codec::frame::PROTOCOL_HEADER;
 use warren_codec::generated::{ConnectionClose, ConnectionStartOk};
 use warren_codec::{FieldValue, LongStr, Method, ShortStr};
-use warren_testkit::{consume_with, passive_declare_queue, RawClient};
-
-async fn message_count(conn: &Connection, name: &str) -> u32 {
-    let ch = conn.create_channel().await.unwrap();
-    let count = passive_declare_queue(&ch, name)
-        .await
-        .expect("passive declare")
-        .message_count();
-    ch.close(200, "done".into()).await.unwrap();
-    count
-}
-
-async fn consumer(ch: &Channel, queue: &str, no_ack: bool) -> lapin::Consumer {
-    let options = BasicConsumeOptions {
-        no_ack,
-        ..Default::default()
-    };
-    consume_with(ch, queue, "", options).await
-}
+use warren_testkit::RawClient;
 
 fn assert_close(close: &ConnectionClose, code: u16, text: &str, ids: (u16, u16)) {
     assert_eq!(

@@ -2,11 +2,11 @@
 //! server-generated consumer tags, the accepted `x-queue-mode`s, and deletes of what is not
 //! there.
 
-use super::{consumer, message_count};
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use warren_testkit::{
-    broker_with_channel, connect, declare_queue, next, publish, reply_code, start_broker, within,
+    broker_with_channel, connect, consume, consume_no_ack, declare_queue, next, probe_ready_count,
+    publish, reply_code, start_broker, within,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,7 +15,7 @@ async fn queue_delete_if_unused_refuses_while_a_consumer_is_attached() {
     // `purge_and_delete_report_counts_and_preconditions`.
     let (_server, conn, ch) = broker_with_channel().await;
     declare_queue(&ch, "busy").await;
-    let mut c = consumer(&ch, "busy", false).await;
+    let mut c = consume(&ch, "busy").await;
 
     let admin = conn.create_channel().await.unwrap();
     let err = admin
@@ -68,7 +68,7 @@ async fn multiple_ack_and_nack_and_no_ack_consumers() {
     for i in 0..5u8 {
         publish(&ch, "", "acks", &[i]).await;
     }
-    let mut c = consumer(&ch, "acks", false).await;
+    let mut c = consume(&ch, "acks").await;
     let mut deliveries = Vec::new();
     for i in 0..5u8 {
         let d = next(&mut c).await;
@@ -81,9 +81,9 @@ async fn multiple_ack_and_nack_and_no_ack_consumers() {
         .unwrap();
     // Closing the channel requeues what is still unacked: the two after the tag.
     ch.close(200, "done".into()).await.unwrap();
-    assert_eq!(message_count(&conn, "acks").await, 2);
+    assert_eq!(probe_ready_count(&conn, "acks").await, 2);
     let ch = conn.create_channel().await.unwrap();
-    let mut c = consumer(&ch, "acks", false).await;
+    let mut c = consume(&ch, "acks").await;
     for i in 3..5u8 {
         let d = next(&mut c).await;
         assert_eq!(d.data, vec![i]);
@@ -97,7 +97,7 @@ async fn multiple_ack_and_nack_and_no_ack_consumers() {
     for i in 0..3u8 {
         publish(&ch, "", "nacks", &[i]).await;
     }
-    let mut c = consumer(&ch, "nacks", false).await;
+    let mut c = consume(&ch, "nacks").await;
     let mut last = None;
     for i in 0..3u8 {
         let d = next(&mut c).await;
@@ -124,7 +124,7 @@ async fn multiple_ack_and_nack_and_no_ack_consumers() {
         .await
         .unwrap();
     ch.close(200, "done".into()).await.unwrap();
-    assert_eq!(message_count(&conn, "nacks").await, 0, "all acked");
+    assert_eq!(probe_ready_count(&conn, "nacks").await, 0, "all acked");
 
     // A no-ack consumer takes messages without settling them: nothing comes back when its
     // channel closes.
@@ -133,14 +133,14 @@ async fn multiple_ack_and_nack_and_no_ack_consumers() {
     for i in 0..3u8 {
         publish(&ch, "", "fire-and-forget", &[i]).await;
     }
-    let mut c = consumer(&ch, "fire-and-forget", true).await;
+    let mut c = consume_no_ack(&ch, "fire-and-forget", "").await;
     for i in 0..3u8 {
         let d = next(&mut c).await;
         assert_eq!(d.data, vec![i]);
         assert!(!d.redelivered);
     }
     ch.close(200, "done".into()).await.unwrap();
-    assert_eq!(message_count(&conn, "fire-and-forget").await, 0);
+    assert_eq!(probe_ready_count(&conn, "fire-and-forget").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +155,7 @@ async fn server_generated_consumer_tags_are_amq_ctag_and_unique() {
             let ch = conn.create_channel().await.unwrap();
             declare_queue(&ch, "tagged").await;
             for _ in 0..3 {
-                let c = consumer(&ch, "tagged", false).await;
+                let c = consume(&ch, "tagged").await;
                 let tag = c.tag().to_string();
                 assert!(tag.starts_with("amq.ctag-"), "{tag}");
                 assert!(tags.insert(tag.clone()), "tag {tag} handed out twice");
@@ -166,7 +166,7 @@ async fn server_generated_consumer_tags_are_amq_ctag_and_unique() {
     assert_eq!(tags.len(), 12);
     // The generated tag is the consumer's name on the wire: cancelling by it works.
     let ch = a.create_channel().await.unwrap();
-    let c = consumer(&ch, "tagged", false).await;
+    let c = consume(&ch, "tagged").await;
     ch.basic_cancel(c.tag(), BasicCancelOptions::default())
         .await
         .expect("cancel by the generated tag");
@@ -218,5 +218,5 @@ async fn deleting_what_does_not_exist_is_ok() {
     // The same channel still works.
     declare_queue(&ch, "after-deletes").await;
     publish(&ch, "", "after-deletes", b"ok").await;
-    assert_eq!(message_count(&conn, "after-deletes").await, 1);
+    assert_eq!(probe_ready_count(&conn, "after-deletes").await, 1);
 }

@@ -5,8 +5,8 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use warren_testkit::{
     amqp_error, close_connection, consume_with, declare_exclusive, eventually, exclusive_queue,
-    expect_bodies, get, get_one, on_each_broker, passive_declare_queue, publish, ready_count,
-    unique, Broker,
+    expect_bodies, get, get_one, on_each_broker, passive_declare_queue, probe_queue, publish,
+    ready_count, unique, Broker,
 };
 
 #[tokio::test]
@@ -41,18 +41,7 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
         let owner_ch = owner.create_channel().await.unwrap();
         let queue = exclusive_queue(&owner_ch, "exclusive").await;
 
-        let passive = other
-            .create_channel()
-            .await
-            .unwrap()
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+        let passive = probe_queue(&other, &queue)
             .await
             .expect_err("a passive declare from another connection must fail");
         assert_eq!(amqp_error(&passive).0, 405, "{passive}"); // RESOURCE_LOCKED
@@ -79,12 +68,8 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
             || {
                 let (other, queue) = (&other, &queue);
                 async move {
-                    let probe = other.create_channel().await.unwrap();
-                    match passive_declare_queue(&probe, queue.as_str()).await {
-                        Ok(_) => {
-                            probe.close(200, "bye".into()).await.unwrap();
-                            false
-                        }
+                    match probe_queue(other, queue).await {
+                        Ok(_) => false,
                         Err(e) => amqp_error(&e).0 == 404,
                     }
                 }
