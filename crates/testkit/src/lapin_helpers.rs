@@ -373,6 +373,15 @@ pub async fn consume_with(
         .expect("basic.consume")
 }
 
+/// basic.consume (acking, broker-named tag, no arguments) that the broker must refuse: the
+/// error it closed the channel with.
+pub async fn refused_consume(ch: &Channel, queue: &str) -> lapin::Error {
+    let options = BasicConsumeOptions::default();
+    ch.basic_consume(queue.into(), "".into(), options, FieldTable::default())
+        .await
+        .expect_err("basic.consume was accepted, expected a refusal")
+}
+
 /// An acking consumer with a broker-named tag.
 pub async fn consume(ch: &Channel, queue: &str) -> Consumer {
     consume_with(ch, queue, "", BasicConsumeOptions::default()).await

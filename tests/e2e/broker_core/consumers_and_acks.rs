@@ -8,7 +8,7 @@ use lapin::types::FieldTable;
 use std::time::Duration;
 use warren_testkit::{
     assert_quiet, broker_with_channel, consume_tagged, consume_with, declare_queue, next,
-    passive_declare_queue, publish, ready_count, reply_code, within, RawClient,
+    passive_declare_queue, publish, ready_count, refused_consume, reply_code, within, RawClient,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,15 +213,7 @@ async fn consumer_rules_exclusive_and_tag_reuse() {
     )
     .await;
     let ch2 = conn.create_channel().await.unwrap();
-    let err = ch2
-        .basic_consume(
-            "ex".into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = refused_consume(&ch2, "ex").await;
     assert_eq!(reply_code(&err), Some(403), "{err}");
 
     // Reusing a consumer tag on one channel is a connection error in RabbitMQ (530). A raw

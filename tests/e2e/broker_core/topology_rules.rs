@@ -9,7 +9,7 @@ use lapin::{BasicProperties, ExchangeKind};
 use warren_testkit::{
     bind, bind_exchange, broker_with_channel, close_connection, connect, consume_tagged,
     declare_exclusive, declare_queue, eventually_some, passive_declare_queue, probe_queue, publish,
-    ready_count, reply_code, start_broker, within, RawClient,
+    ready_count, refused_consume, reply_code, start_broker, within, RawClient,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,15 +107,7 @@ async fn exclusive_queues_are_locked_and_deleted_with_their_connection() {
     let name = q.name().as_str().to_string();
     assert!(name.starts_with("amq.gen-"), "{name}");
     let xch = other.create_channel().await.unwrap();
-    let err = xch
-        .basic_consume(
-            name.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = refused_consume(&xch, &name).await;
     assert_eq!(reply_code(&err), Some(405), "{err}");
     close_connection(&owner).await;
     // The broker cleans up after it answers close-ok: poll (a failed passive declare closes

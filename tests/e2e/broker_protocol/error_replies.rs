@@ -46,81 +46,65 @@ async fn channel_flow_active_is_acknowledged_and_inactive_is_not_implemented() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_invalid_and_channel_error_as_rabbitmq_answers_them() {
     let server = start_broker().await;
-    // A server-to-client method sent by a client: 503, "unimplemented method", naming it.
-    let mut c = RawClient::with_channel_1(&server).await;
-    c.send_method(
-        1,
-        Method::QueueDeclareOk(QueueDeclareOk {
-            queue: ShortStr::from_static("q"),
-            message_count: 0,
-            consumer_count: 0,
-        }),
-    )
-    .await;
-    let close = c.connection_close().await;
-    assert_close(
-        &close,
-        503,
-        "COMMAND_INVALID - unimplemented method",
-        (50, 11),
-    );
-
-    // A connection-class method on a channel other than 0: the same.
-    let mut c = RawClient::with_channel_1(&server).await;
-    c.send_method(
-        1,
-        Method::ConnectionOpen(ConnectionOpen {
-            virtual_host: ShortStr::from_static("/"),
-            ..Default::default()
-        }),
-    )
-    .await;
-    let close = c.connection_close().await;
-    assert_close(
-        &close,
-        503,
-        "COMMAND_INVALID - unimplemented method",
-        (10, 40),
-    );
-
-    // An exchange type nobody registered.
-    let mut c = RawClient::with_channel_1(&server).await;
-    c.send_method(
-        1,
-        Method::ExchangeDeclare(ExchangeDeclare {
-            exchange: ShortStr::from_static("odd"),
-            kind: ShortStr::from_static("nosuchtype"),
-            ..Default::default()
-        }),
-    )
-    .await;
-    let close = c.connection_close().await;
-    assert_close(
-        &close,
-        503,
-        "COMMAND_INVALID - unknown exchange type 'nosuchtype'",
-        (40, 10),
-    );
-
-    // Not 503: a handshake method (or any other) on channel 0 of an open connection is
-    // RabbitMQ's 504 "unexpected method in connection state running".
-    let mut c = RawClient::open(&server).await;
-    c.send_method(
-        0,
-        Method::ConnectionTune(ConnectionTune {
-            channel_max: 0,
-            frame_max: 131_072,
-            heartbeat: 0,
-        }),
-    )
-    .await;
-    let close = c.connection_close().await;
-    assert_close(
-        &close,
-        504,
-        "CHANNEL_ERROR - unexpected method in connection state running",
-        (10, 30),
-    );
+    let cases = [
+        // A server-to-client method sent by a client: 503, "unimplemented method", naming it.
+        (
+            1,
+            Method::QueueDeclareOk(QueueDeclareOk {
+                queue: ShortStr::from_static("q"),
+                message_count: 0,
+                consumer_count: 0,
+            }),
+            503,
+            "COMMAND_INVALID - unimplemented method",
+            (50, 11),
+        ),
+        // A connection-class method on a channel other than 0: the same.
+        (
+            1,
+            Method::ConnectionOpen(ConnectionOpen {
+                virtual_host: ShortStr::from_static("/"),
+                ..Default::default()
+            }),
+            503,
+            "COMMAND_INVALID - unimplemented method",
+            (10, 40),
+        ),
+        // An exchange type nobody registered.
+        (
+            1,
+            Method::ExchangeDeclare(ExchangeDeclare {
+                exchange: ShortStr::from_static("odd"),
+                kind: ShortStr::from_static("nosuchtype"),
+                ..Default::default()
+            }),
+            503,
+            "COMMAND_INVALID - unknown exchange type 'nosuchtype'",
+            (40, 10),
+        ),
+        // Not 503: a handshake method (or any other) on channel 0 of an open connection is
+        // RabbitMQ's 504 "unexpected method in connection state running".
+        (
+            0,
+            Method::ConnectionTune(ConnectionTune {
+                channel_max: 0,
+                frame_max: 131_072,
+                heartbeat: 0,
+            }),
+            504,
+            "CHANNEL_ERROR - unexpected method in connection state running",
+            (10, 30),
+        ),
+    ];
+    for (channel, method, code, text, ids) in cases {
+        let mut c = match channel {
+            0 => RawClient::open(&server).await,
+            _ => RawClient::with_channel_1(&server).await,
+        };
+        c.send_method(channel, method).await;
+        let close = c.connection_close().await;
+        assert_close(&close, code, text, ids);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,15 +17,13 @@ async fn queue_delete_if_unused_refuses_while_a_consumer_is_attached() {
     declare_queue(&ch, "busy").await;
     let mut c = consume(&ch, "busy").await;
 
+    let if_unused = QueueDeleteOptions {
+        if_unused: true,
+        ..Default::default()
+    };
     let admin = conn.create_channel().await.unwrap();
     let err = admin
-        .queue_delete(
-            "busy".into(),
-            QueueDeleteOptions {
-                if_unused: true,
-                ..Default::default()
-            },
-        )
+        .queue_delete("busy".into(), if_unused)
         .await
         .unwrap_err();
     assert_eq!(reply_code(&err), Some(406), "{err}");
@@ -45,13 +43,7 @@ async fn queue_delete_if_unused_refuses_while_a_consumer_is_attached() {
     let admin = conn.create_channel().await.unwrap();
     publish(&admin, "", "busy", b"left behind").await;
     let deleted = admin
-        .queue_delete(
-            "busy".into(),
-            QueueDeleteOptions {
-                if_unused: true,
-                ..Default::default()
-            },
-        )
+        .queue_delete("busy".into(), if_unused)
         .await
         .expect("no consumer left: deleted");
     assert_eq!(deleted, 1, "delete-ok counts the messages it dropped");
