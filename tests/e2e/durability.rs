@@ -11,7 +11,7 @@ use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use warren_server::Server;
 use warren_testkit::{
     bind, close_connection, consume_no_ack, consume_tagged, data_dir, declare_queue_with,
-    open_channel, passive_declare_exchange, passive_declare_queue, select_confirms,
+    exchange_exists, open_channel, publish_pipelined, queue_exists, select_confirms,
     start_broker_in, within,
 };
 
@@ -25,37 +25,6 @@ async fn queue(ch: &Channel, name: &str, durable: bool) {
         ..Default::default()
     };
     declare_queue_with(ch, name, options).await;
-}
-
-/// Publishes with confirms and waits for every ack.
-async fn publish_confirmed(
-    ch: &Channel,
-    exchange: &str,
-    key: &str,
-    bodies: &[Vec<u8>],
-    props: BasicProperties,
-) {
-    let mut confirms = Vec::new();
-    for body in bodies {
-        confirms.push(
-            ch.basic_publish(
-                exchange.into(),
-                key.into(),
-                BasicPublishOptions::default(),
-                body,
-                props.clone(),
-            )
-            .await
-            .expect("publish"),
-        );
-    }
-    for c in confirms {
-        let confirmation = within("a publisher confirm", c).await.expect("confirm");
-        assert!(
-            matches!(confirmation, Confirmation::Ack(_)),
-            "{confirmation:?}"
-        );
-    }
 }
 
 /// Every message left in `queue`, taken with basic.get and acked: (body, redelivered).
@@ -75,22 +44,6 @@ async fn drain(ch: &Channel, queue: &str) -> Vec<(Vec<u8>, bool)> {
             .expect("ack");
     }
     out
-}
-
-async fn exists(ch_conn: &lapin::Connection, kind: &str, name: &str) -> bool {
-    let ch = ch_conn.create_channel().await.expect("channel");
-    let result = if kind == "queue" {
-        passive_declare_queue(&ch, name).await.map(|_| ())
-    } else {
-        passive_declare_exchange(&ch, name).await
-    };
-    match result {
-        Ok(()) => true,
-        Err(e) => match e.kind() {
-            lapin::ErrorKind::ProtocolError(p) if p.get_id() == 404 => false,
-            other => panic!("passive declare of {kind} '{name}': {other:?}"),
-        },
-    }
 }
 
 fn bodies(prefix: &str, n: usize) -> Vec<Vec<u8>> {
@@ -146,7 +99,7 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
         } else {
             BasicProperties::default()
         };
-        publish_confirmed(
+        publish_pipelined(
             &ch,
             "orders.x",
             "order.placed",
@@ -159,12 +112,12 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
 
     let server = restart(server, &dir).await;
     let (conn, ch) = open_channel(&server).await;
-    assert!(exists(&conn, "exchange", "orders.x").await);
-    assert!(!exists(&conn, "exchange", "scratch.x").await);
-    assert!(exists(&conn, "queue", "payments").await);
-    assert!(!exists(&conn, "queue", "scratch").await);
+    assert!(exchange_exists(&conn, "orders.x").await);
+    assert!(!exchange_exists(&conn, "scratch.x").await);
+    assert!(queue_exists(&conn, "payments").await);
+    assert!(!queue_exists(&conn, "scratch").await);
     assert!(
-        !exists(&conn, "queue", "mine").await,
+        !queue_exists(&conn, "mine").await,
         "exclusive queues never survive"
     );
     let got: Vec<Vec<u8>> = drain(&ch, "payments")
@@ -179,7 +132,7 @@ async fn durable_topology_and_persistent_messages_survive_a_restart() {
     assert_eq!(got, want, "only the persistent messages, in order");
     // The binding came back: a new publish through the durable exchange reaches the queue.
     select_confirms(&ch).await;
-    publish_confirmed(
+    publish_pipelined(
         &ch,
         "orders.x",
         "order.paid",
@@ -202,7 +155,7 @@ async fn acked_messages_are_gone_and_unacked_ones_come_back_redelivered() {
     let (conn, ch) = open_channel(&server).await;
     queue(&ch, "work", true).await;
     select_confirms(&ch).await;
-    publish_confirmed(&ch, "", "work", &bodies("job", 5), persistent()).await;
+    publish_pipelined(&ch, "", "work", &bodies("job", 5), persistent()).await;
     // job-0 and job-1 acked; job-2 delivered but never acked.
     for _ in 0..2 {
         let m = ch
@@ -264,7 +217,7 @@ async fn a_message_in_two_queues_lives_until_both_are_done_with_it() {
         bind(&ch, q, "order.placed", "", FieldTable::default()).await;
     }
     select_confirms(&ch).await;
-    publish_confirmed(&ch, "order.placed", "", &bodies("order", 3), persistent()).await;
+    publish_pipelined(&ch, "order.placed", "", &bodies("order", 3), persistent()).await;
     assert_eq!(drain(&ch, "inventory").await.len(), 3);
     close_connection(&conn).await;
 
@@ -286,8 +239,8 @@ async fn deleted_and_purged_queues_stay_that_way() {
         queue(&ch, q, true).await;
     }
     select_confirms(&ch).await;
-    publish_confirmed(&ch, "", "purged", &bodies("p", 4), persistent()).await;
-    publish_confirmed(&ch, "", "deleted", &bodies("d", 4), persistent()).await;
+    publish_pipelined(&ch, "", "purged", &bodies("p", 4), persistent()).await;
+    publish_pipelined(&ch, "", "deleted", &bodies("d", 4), persistent()).await;
     assert_eq!(
         ch.queue_purge("purged".into(), QueuePurgeOptions::default())
             .await
@@ -298,12 +251,12 @@ async fn deleted_and_purged_queues_stay_that_way() {
         .await
         .unwrap();
     // A later message in the purged queue survives.
-    publish_confirmed(&ch, "", "purged", &[b"later".to_vec()], persistent()).await;
+    publish_pipelined(&ch, "", "purged", &[b"later".to_vec()], persistent()).await;
     close_connection(&conn).await;
 
     let server = restart(server, &dir).await;
     let (conn, ch) = open_channel(&server).await;
-    assert!(!exists(&conn, "queue", "deleted").await);
+    assert!(!queue_exists(&conn, "deleted").await);
     assert_eq!(drain(&ch, "purged").await, vec![(b"later".to_vec(), false)]);
     close_connection(&conn).await;
     server.shutdown().await;
@@ -327,7 +280,7 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
         })
         .collect();
     for chunk in all.chunks(1000) {
-        publish_confirmed(&ch, "", "backlog", chunk, persistent()).await;
+        publish_pipelined(&ch, "", "backlog", chunk, persistent()).await;
     }
     // The queue holds every message, but only a bounded number of bodies in memory.
     let (ready, in_memory) = server.admin().queue_memory("/", "backlog").unwrap();

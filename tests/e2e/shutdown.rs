@@ -6,17 +6,12 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, ExchangeKind};
 use std::time::Duration;
-use warren_testkit::{bind, connect, select_confirms, start_broker_in, within_for};
+use warren_testkit::{
+    bind, connect, field_table, long_str, passive_declare_exchange, ready_count, select_confirms,
+    start_broker_in, within_for,
+};
 
 const HOUR_MS: i64 = 3_600_000;
-
-fn args(pairs: &[(&str, AMQPValue)]) -> FieldTable {
-    let mut t = FieldTable::default();
-    for (k, v) in pairs {
-        t.insert((*k).into(), v.clone());
-    }
-    t
-}
 
 fn durable() -> QueueDeclareOptions {
     QueueDeclareOptions {
@@ -27,18 +22,18 @@ fn durable() -> QueueDeclareOptions {
 
 /// Declares the three sleepers, each an hour away, and leaves the connection open.
 async fn arm_sleepers(ch: &lapin::Channel) {
-    let ttl = args(&[("x-message-ttl", AMQPValue::LongLongInt(HOUR_MS))]);
+    let ttl = field_table(&[("x-message-ttl", AMQPValue::LongLongInt(HOUR_MS))]);
     ch.queue_declare("j-ttl".into(), durable(), ttl)
         .await
         .unwrap();
-    let expires = args(&[("x-expires", AMQPValue::LongLongInt(HOUR_MS))]);
+    let expires = field_table(&[("x-expires", AMQPValue::LongLongInt(HOUR_MS))]);
     ch.queue_declare("j-expires".into(), durable(), expires)
         .await
         .unwrap();
     ch.queue_declare("j-later".into(), durable(), FieldTable::default())
         .await
         .unwrap();
-    let delayed = args(&[("x-delayed-type", AMQPValue::LongString("direct".into()))]);
+    let delayed = field_table(&[("x-delayed-type", long_str("direct"))]);
     let exchange_options = ExchangeDeclareOptions {
         durable: true,
         ..ExchangeDeclareOptions::default()
@@ -50,9 +45,10 @@ async fn arm_sleepers(ch: &lapin::Channel) {
     bind(ch, "j-later", "j-delayed", "k", FieldTable::default()).await;
     select_confirms(ch).await;
     let persistent = BasicProperties::default().with_delivery_mode(2);
-    let held = persistent
-        .clone()
-        .with_headers(args(&[("x-delay", AMQPValue::LongInt(HOUR_MS as i32))]));
+    let held = persistent.clone().with_headers(field_table(&[(
+        "x-delay",
+        AMQPValue::LongInt(HOUR_MS as i32),
+    )]));
     for (exchange, key, props) in [("", "j-ttl", persistent), ("j-delayed", "k", held)] {
         ch.basic_publish(
             exchange.into(),
@@ -66,17 +62,6 @@ async fn arm_sleepers(ch: &lapin::Channel) {
         .await
         .unwrap();
     }
-}
-
-async fn ready(ch: &lapin::Channel, queue: &str) -> u32 {
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::default()
-    };
-    ch.queue_declare(queue.into(), passive, FieldTable::default())
-        .await
-        .unwrap_or_else(|e| panic!("{queue} is still there: {e}"))
-        .message_count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,24 +81,20 @@ async fn shutdown_ends_timers_watchers_and_delayed_releases_and_the_store_reopen
     let server = within_for(limit, "the store reopening", start_broker_in(dir.path())).await;
     let conn = connect(&server).await;
     let ch = conn.create_channel().await.unwrap();
-    assert_eq!(ready(&ch, "j-ttl").await, 1, "the TTL'd message is kept");
-    assert_eq!(ready(&ch, "j-expires").await, 0);
     assert_eq!(
-        ready(&ch, "j-later").await,
+        ready_count(&ch, "j-ttl").await,
+        1,
+        "the TTL'd message is kept"
+    );
+    assert_eq!(ready_count(&ch, "j-expires").await, 0);
+    assert_eq!(
+        ready_count(&ch, "j-later").await,
         0,
         "the delayed one is still held"
     );
-    ch.exchange_declare(
-        "j-delayed".into(),
-        ExchangeKind::Custom("x-delayed-message".into()),
-        ExchangeDeclareOptions {
-            passive: true,
-            ..ExchangeDeclareOptions::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("the delayed exchange is recovered");
+    passive_declare_exchange(&ch, "j-delayed")
+        .await
+        .expect("the delayed exchange is recovered");
     conn.close(200, "done".into()).await.unwrap();
     within_for(limit, "the second shutdown", server.shutdown()).await;
 }

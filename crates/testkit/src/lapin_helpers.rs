@@ -1,14 +1,16 @@
 //! lapin helpers shared by the end-to-end tests and the lapin interop scenarios: unique names,
-//! declarations, confirmed publishes, gets and consumers, each with a bounded wait.
+//! declarations and bindings, field tables, confirmed publishes, gets and consumers, each with
+//! a bounded wait.
 
 use crate::wait::within;
 use futures_lite::StreamExt;
 use lapin::message::{BasicGetMessage, Delivery};
 use lapin::options::{
     BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeUnbindOptions,
+    QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, Consumer, ErrorKind, ExchangeKind,
 };
@@ -117,14 +119,72 @@ pub async fn publish_props(
     body: &[u8],
     properties: BasicProperties,
 ) -> Confirmation {
-    let confirm = ch
-        .basic_publish(
+    publish_with_options(
+        ch,
+        exchange,
+        key,
+        BasicPublishOptions::default(),
+        body,
+        properties,
+    )
+    .await
+}
+
+/// [`publish_props`] with the mandatory flag: on a confirm-mode channel, a message the broker
+/// returned is `Ack(Some(returned))` (the return comes before the ack).
+pub async fn publish_mandatory(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Confirmation {
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    publish_with_options(ch, exchange, key, options, body, properties).await
+}
+
+/// Publishes every body with `properties`, all of them before awaiting any confirm (as a
+/// pipelining publisher does), and asserts each is confirmed with a plain ack.
+pub async fn publish_pipelined<B: AsRef<[u8]>>(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    bodies: &[B],
+    properties: BasicProperties,
+) {
+    let mut confirms = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let options = BasicPublishOptions::default();
+        let publish = ch.basic_publish(
             exchange.into(),
             key.into(),
-            BasicPublishOptions::default(),
-            body,
-            properties,
-        )
+            options,
+            body.as_ref(),
+            properties.clone(),
+        );
+        confirms.push(publish.await.expect("basic.publish"));
+    }
+    for confirm in confirms {
+        let c = within("a publisher confirm", confirm)
+            .await
+            .expect("confirm");
+        assert!(matches!(c, Confirmation::Ack(None)), "publish got {c:?}");
+    }
+}
+
+async fn publish_with_options(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    options: BasicPublishOptions,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Confirmation {
+    let confirm = ch
+        .basic_publish(exchange.into(), key.into(), options, body, properties)
         .await
         .expect("basic.publish");
     within("a publisher confirm", confirm)
@@ -211,6 +271,58 @@ pub async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str, args: Fi
     .expect("queue.bind");
 }
 
+/// queue.unbind of a binding without arguments.
+pub async fn unbind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
+    ch.queue_unbind(
+        queue.into(),
+        exchange.into(),
+        key.into(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue.unbind");
+}
+
+/// exchange.bind: messages routed by `source` with `key` go on to `destination` too.
+pub async fn bind_exchange(ch: &Channel, destination: &str, source: &str, key: &str) {
+    ch.exchange_bind(
+        destination.into(),
+        source.into(),
+        key.into(),
+        ExchangeBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange.bind");
+}
+
+/// exchange.unbind of what [`bind_exchange`] bound (unbind-ok also when nothing was bound).
+pub async fn unbind_exchange(ch: &Channel, destination: &str, source: &str, key: &str) {
+    ch.exchange_unbind(
+        destination.into(),
+        source.into(),
+        key.into(),
+        ExchangeUnbindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange.unbind");
+}
+
+/// A field table of `entries`, for queue, exchange and consume arguments and for headers.
+pub fn field_table(entries: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (key, value) in entries {
+        table.insert((*key).into(), value.clone());
+    }
+    table
+}
+
+/// A long-string field value: how clients send text in arguments and headers.
+pub fn long_str(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}
+
 /// basic.get; `None` is get-empty.
 pub async fn get(ch: &Channel, queue: &str, no_ack: bool) -> Option<BasicGetMessage> {
     within(
@@ -259,6 +371,15 @@ pub async fn consume_with(
     ch.basic_consume(queue.into(), tag.into(), options, FieldTable::default())
         .await
         .expect("basic.consume")
+}
+
+/// basic.consume (acking, broker-named tag, no arguments) that the broker must refuse: the
+/// error it closed the channel with.
+pub async fn refused_consume(ch: &Channel, queue: &str) -> lapin::Error {
+    let options = BasicConsumeOptions::default();
+    ch.basic_consume(queue.into(), "".into(), options, FieldTable::default())
+        .await
+        .expect_err("basic.consume was accepted, expected a refusal")
 }
 
 /// An acking consumer with a broker-named tag.

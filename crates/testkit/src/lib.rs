@@ -7,7 +7,8 @@
 //!   channel too, [`broker_with_channel`] all three.
 //! - [`RawClient`]: a byte-level AMQP client for what no client library sends.
 //! - lapin helpers: declarations, confirmed publishes, gets, consumers ([`publish`], [`get_one`],
-//!   [`next`]...).
+//!   [`next`]...), field tables ([`field_table`], [`long_str`]).
+//! - probes: passive declares on a channel of their own ([`probe_queue`], [`queue_exists`]...).
 //! - bounded waits: [`within`], [`within_for`], [`eventually`],
 //!   [`eventually_some`]; nothing waits without a deadline.
 //! - interop: [`on_each_broker`] runs a scenario against every broker in `WARREN_URL` /
@@ -17,6 +18,7 @@
 mod broker;
 mod interop;
 mod lapin_helpers;
+mod probes;
 mod process;
 mod proxy;
 mod raw;
@@ -28,6 +30,7 @@ pub use broker::{
 };
 pub use interop::{brokers, on_each_broker, Broker, SCENARIO_LIMIT};
 pub use lapin_helpers::*;
+pub use probes::{exchange_exists, probe_exchange, probe_queue, probe_ready_count, queue_exists};
 pub use process::{connect_when_up, free_port, spawn_warren};
 pub use proxy::Proxy;
 pub use raw::{Login, RawClient};

@@ -9,7 +9,8 @@ use lapin::types::FieldTable;
 use std::time::Duration;
 use warren_testkit::{
     amqp_error, assert_quiet, close_connection, consume, eventually, exclusive_queue,
-    expect_bodies, get, get_one, next, on_each_broker, publish, ready_count, Broker, Proxy,
+    expect_bodies, get, get_one, next, on_each_broker, passive_declare_queue, publish, ready_count,
+    Broker, Proxy,
 };
 
 async fn publish_all(ch: &lapin::Channel, queue: &str, bodies: &[&[u8]]) {
@@ -180,14 +181,7 @@ async fn ack_of_unknown_delivery_tag_closes_channel_with_406() {
         // for its reply when the close arrives (lapin reports the code to pending calls only).
         let (second_ack, declare) = zip(
             ch.basic_ack(tag, BasicAckOptions::default()),
-            ch.queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            ),
+            passive_declare_queue(&ch, &queue),
         )
         .await;
         second_ack.unwrap();

@@ -9,7 +9,8 @@ use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::time::Duration;
 use warren_testkit::{
     assert_quiet, bind, close_connection, consume, delete_exchange, exclusive_queue, next,
-    on_each_broker, publish, ready_count, select_confirms, unique, within, Broker,
+    on_each_broker, publish, publish_mandatory, ready_count, select_confirms, unique, within,
+    Broker,
 };
 
 /// One "order placed" event, four services on their own connections, each acking on its own;
@@ -197,23 +198,8 @@ async fn mandatory_unroutable_message_is_returned_with_its_confirm() {
         .await
         .unwrap();
         select_confirms(&ch).await;
-        let confirm = ch
-            .basic_publish(
-                exchange.as_str().into(),
-                "nowhere".into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                b"lost",
-                BasicProperties::default().with_message_id("m-lost".into()),
-            )
-            .await
-            .unwrap();
-        match within("the confirm of a returned message", confirm)
-            .await
-            .unwrap()
-        {
+        let props = BasicProperties::default().with_message_id("m-lost".into());
+        match publish_mandatory(&ch, &exchange, "nowhere", b"lost", props).await {
             Confirmation::Ack(Some(ret)) => {
                 assert_eq!(ret.reply_code, 312);
                 assert_eq!(ret.reply_text.as_str(), "NO_ROUTE");

@@ -2,24 +2,13 @@
 //! (the lapin counterpart of `interop/tests/test_exchanges.py`).
 
 use lapin::options::*;
-use lapin::types::{AMQPValue, DecimalValue, FieldArray, FieldTable, LongString};
+use lapin::types::{AMQPValue, DecimalValue, FieldArray, FieldTable};
 use lapin::{BasicProperties, ExchangeKind};
 use warren_testkit::{
     bind, close_connection, declare_exchange, delete_exchange, exclusive_queue, expect_bodies,
-    get_one, on_each_broker, publish, publish_props, Broker,
+    field_table, get_one, long_str, on_each_broker, passive_declare_exchange, publish,
+    publish_props, unbind, Broker,
 };
-
-fn table(entries: Vec<(&str, AMQPValue)>) -> FieldTable {
-    let mut t = FieldTable::default();
-    for (k, v) in entries {
-        t.insert(k.into(), v);
-    }
-    t
-}
-
-fn text(s: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(s))
-}
 
 #[tokio::test]
 #[ignore = "needs WARREN_URL/RABBITMQ_URL: run via interop/run"]
@@ -28,8 +17,8 @@ async fn default_exchange_routes_by_queue_name_and_keeps_properties() {
         let (conn, ch) = broker.confirm_channel().await;
         let queue = exclusive_queue(&ch, "default").await;
 
-        let headers = table(vec![
-            ("trace", text("abc-123")),
+        let headers = field_table(&[
+            ("trace", long_str("abc-123")),
             ("attempt", AMQPValue::LongInt(7)),
             ("big", AMQPValue::LongLongInt(1 << 40)),
             ("negative", AMQPValue::LongInt(-5)),
@@ -44,8 +33,8 @@ async fn default_exchange_routes_by_queue_name_and_keeps_properties() {
             ),
             (
                 "nested",
-                AMQPValue::FieldTable(table(vec![
-                    ("region", text("eu")),
+                AMQPValue::FieldTable(field_table(&[
+                    ("region", long_str("eu")),
                     (
                         "ids",
                         AMQPValue::FieldArray(FieldArray::from(vec![
@@ -59,7 +48,7 @@ async fn default_exchange_routes_by_queue_name_and_keeps_properties() {
             (
                 "list",
                 AMQPValue::FieldArray(FieldArray::from(vec![
-                    text("a"),
+                    long_str("a"),
                     AMQPValue::LongInt(2),
                     AMQPValue::Boolean(false),
                 ])),
@@ -131,14 +120,7 @@ async fn direct_exchange_routes_on_exact_key_and_unbind_stops_it() {
         expect_bodies(&ch, &red, &[b"red", b"green", b"end"]).await;
         expect_bodies(&ch, &green, &[b"green", b"end"]).await;
 
-        ch.queue_unbind(
-            red.as_str().into(),
-            exchange.as_str().into(),
-            "green".into(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        unbind(&ch, &red, &exchange, "green").await;
         publish(&ch, &exchange, "green", b"after unbind").await;
         publish(&ch, &exchange, "red", b"still bound").await;
         expect_bodies(&ch, &red, &[b"still bound"]).await;
@@ -171,7 +153,7 @@ async fn fanout_exchange_copies_to_every_bound_queue() {
         }
         let props = BasicProperties::default()
             .with_message_id("fan-1".into())
-            .with_headers(table(vec![("k", text("v"))]));
+            .with_headers(field_table(&[("k", long_str("v"))]));
         publish_props(&ch, &exchange, "any.key", b"one", props.clone()).await;
         publish(&ch, &exchange, "", b"two").await;
         for q in &queues {
@@ -251,10 +233,10 @@ async fn headers_exchange_all_and_any() {
             &q_all,
             &exchange,
             "",
-            table(vec![
-                ("x-match", text("all")),
-                ("format", text("pdf")),
-                ("type", text("report")),
+            field_table(&[
+                ("x-match", long_str("all")),
+                ("format", long_str("pdf")),
+                ("type", long_str("report")),
             ]),
         )
         .await;
@@ -263,38 +245,44 @@ async fn headers_exchange_all_and_any() {
             &q_any,
             &exchange,
             "",
-            table(vec![
-                ("x-match", text("any")),
-                ("format", text("pdf")),
-                ("type", text("log")),
+            field_table(&[
+                ("x-match", long_str("any")),
+                ("format", long_str("pdf")),
+                ("type", long_str("log")),
             ]),
         )
         .await;
         let cases: Vec<(&str, Option<FieldTable>)> = vec![
             (
                 "both",
-                Some(table(vec![
-                    ("format", text("pdf")),
-                    ("type", text("report")),
+                Some(field_table(&[
+                    ("format", long_str("pdf")),
+                    ("type", long_str("report")),
                 ])),
             ),
             (
                 "pdf-log",
-                Some(table(vec![("format", text("pdf")), ("type", text("log"))])),
+                Some(field_table(&[
+                    ("format", long_str("pdf")),
+                    ("type", long_str("log")),
+                ])),
             ),
             (
                 "zip-report",
-                Some(table(vec![
-                    ("format", text("zip")),
-                    ("type", text("report")),
+                Some(field_table(&[
+                    ("format", long_str("zip")),
+                    ("type", long_str("report")),
                 ])),
             ),
-            ("pdf-only", Some(table(vec![("format", text("pdf"))]))),
+            (
+                "pdf-only",
+                Some(field_table(&[("format", long_str("pdf"))])),
+            ),
             (
                 "extra",
-                Some(table(vec![
-                    ("format", text("pdf")),
-                    ("type", text("report")),
+                Some(field_table(&[
+                    ("format", long_str("pdf")),
+                    ("type", long_str("report")),
                     ("n", AMQPValue::LongInt(1)),
                 ])),
             ),
@@ -312,9 +300,9 @@ async fn headers_exchange_all_and_any() {
             &exchange,
             "",
             b"end",
-            BasicProperties::default().with_headers(table(vec![
-                ("format", text("pdf")),
-                ("type", text("report")),
+            BasicProperties::default().with_headers(field_table(&[
+                ("format", long_str("pdf")),
+                ("type", long_str("report")),
             ])),
         )
         .await;
@@ -343,17 +331,9 @@ async fn predeclared_amq_exchanges_exist_and_route() {
             ("amq.headers", ExchangeKind::Headers),
             ("amq.match", ExchangeKind::Headers),
         ] {
-            ch.exchange_declare(
-                name.into(),
-                kind.clone(),
-                ExchangeDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("passive declare of {name}: {e}"));
+            passive_declare_exchange(&ch, name)
+                .await
+                .unwrap_or_else(|e| panic!("passive declare of {name}: {e}"));
             // An equivalent redeclare is fine.
             ch.exchange_declare(
                 name.into(),
@@ -369,9 +349,10 @@ async fn predeclared_amq_exchanges_exist_and_route() {
             let queue = exclusive_queue(&ch, "amq").await;
             let body = format!("via {name}");
             if kind == ExchangeKind::Headers {
-                let args = table(vec![("x-match", text("all")), ("k", text("v"))]);
+                let args = field_table(&[("x-match", long_str("all")), ("k", long_str("v"))]);
                 bind(&ch, &queue, name, "", args).await;
-                let props = BasicProperties::default().with_headers(table(vec![("k", text("v"))]));
+                let props =
+                    BasicProperties::default().with_headers(field_table(&[("k", long_str("v"))]));
                 publish_props(&ch, name, "", body.as_bytes(), props).await;
             } else {
                 let key = if kind == ExchangeKind::Topic {

@@ -5,8 +5,8 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use warren_testkit::{
     amqp_error, close_connection, consume_with, declare_exclusive, eventually, exclusive_queue,
-    expect_bodies, get, get_one, on_each_broker, passive_declare_queue, publish, ready_count,
-    unique, Broker,
+    expect_bodies, get, get_one, on_each_broker, passive_declare_queue, probe_queue, publish,
+    ready_count, refused_consume, unique, Broker,
 };
 
 #[tokio::test]
@@ -41,33 +41,12 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
         let owner_ch = owner.create_channel().await.unwrap();
         let queue = exclusive_queue(&owner_ch, "exclusive").await;
 
-        let passive = other
-            .create_channel()
-            .await
-            .unwrap()
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+        let passive = probe_queue(&other, &queue)
             .await
             .expect_err("a passive declare from another connection must fail");
         assert_eq!(amqp_error(&passive).0, 405, "{passive}"); // RESOURCE_LOCKED
-        let consume_err = other
-            .create_channel()
-            .await
-            .unwrap()
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect_err("a consume from another connection must fail");
+        let other_ch = other.create_channel().await.unwrap();
+        let consume_err = refused_consume(&other_ch, &queue).await;
         assert_eq!(amqp_error(&consume_err).0, 405, "{consume_err}");
         // The owner is unaffected.
         assert_eq!(ready_count(&owner_ch, &queue).await, 0);
@@ -79,12 +58,8 @@ async fn exclusive_queue_is_locked_to_its_connection_and_dies_with_it() {
             || {
                 let (other, queue) = (&other, &queue);
                 async move {
-                    let probe = other.create_channel().await.unwrap();
-                    match passive_declare_queue(&probe, queue.as_str()).await {
-                        Ok(_) => {
-                            probe.close(200, "bye".into()).await.unwrap();
-                            false
-                        }
+                    match probe_queue(other, queue).await {
+                        Ok(_) => false,
                         Err(e) => amqp_error(&e).0 == 404,
                     }
                 }
@@ -114,15 +89,7 @@ async fn exclusive_consumer_locks_out_other_consumers() {
         )
         .await;
         let second = conn.create_channel().await.unwrap();
-        let err = second
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect_err("a second consumer must be refused");
+        let err = refused_consume(&second, &queue).await;
         assert_eq!(amqp_error(&err).0, 403, "{err}"); // ACCESS_REFUSED
         assert!(conn.status().connected() && ch.status().connected());
         close_connection(&conn).await;
