@@ -4,6 +4,7 @@
 //! Run one area with `cargo test -p warren-tests --test e2e broker_core::`.
 
 mod admin;
+mod alarms;
 mod broker_core;
 mod broker_protocol;
 mod durability;

@@ -2,12 +2,14 @@
 //! management crate, the CLI and tests. [`Admin`] lists and inspects vhosts, queues,
 //! exchanges and bindings, declares and deletes them through the same vhost methods clients
 //! reach (so RabbitMQ's checks and reply texts apply), purges, gets and publishes messages,
-//! lists connections with their channels, closes connections, and snapshots counters.
+//! lists connections with their channels, closes connections, snapshots counters, and shows
+//! and sets the resource alarms.
 //! Everything it returns is owned plain data ([`types`]); errors are [`AmqpError`] values.
 //!
 //! The facade acts as no connection: another connection's exclusive queue is locked to it
 //! (405 RESOURCE_LOCKED), as to any other client.
 
+mod alarms;
 mod connections;
 mod messages;
 mod topology;

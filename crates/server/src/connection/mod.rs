@@ -92,6 +92,11 @@ struct Connection {
     route_buf: Vec<Arc<crate::queue::Queue>>,
     /// Client advertised consumer_cancel_notify.
     cancel_notify: bool,
+    /// Client advertised connection.blocked (resource alarms, see `crate::flow`).
+    blocked_notify: bool,
+    /// A publish blocked the connection (an alarm) with frames still in the read buffer:
+    /// they are handled once it is unblocked.
+    frames_held: bool,
     last_read: Instant,
     last_write: Instant,
     /// Current read-buffer growth step (adaptive, see `READ_CHUNK_MIN`).
@@ -166,6 +171,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
         channels: HashMap::new(),
         route_buf: Vec::new(),
         cancel_notify: hs.cancel_notify,
+        blocked_notify: hs.blocked_notify,
+        frames_held: false,
         last_read: Instant::now(),
         last_write: Instant::now(),
         read_chunk: READ_CHUNK_MIN,
