@@ -123,6 +123,7 @@ impl Connection {
                 }),
             ),
             Some((seq, message, redelivered, remaining)) => {
+                let delivered_at = self.delivery_time();
                 let ch = self.channel(channel)?;
                 let tag = ch.next_tag;
                 ch.next_tag += 1;
@@ -132,6 +133,7 @@ impl Connection {
                         queue,
                         seq,
                         credits: None,
+                        delivered_at,
                     });
                 }
                 let get_ok = DeliveryMethod::GetOk {
@@ -163,6 +165,7 @@ impl Connection {
         // Held against the window until the frames have left for the socket (or, if the
         // delivery is handed back, until the next flush).
         self.out_window = self.out_window.saturating_add(window_cost(&d.message));
+        let delivered_at = if d.no_ack { 0 } else { self.delivery_time() };
         let Some(ch) = self.channels.get_mut(&d.channel).filter(|c| !c.closing) else {
             return_delivery(d);
             return;
@@ -192,6 +195,7 @@ impl Connection {
                 queue: d.queue,
                 seq: d.seq,
                 credits: d.credits,
+                delivered_at,
             });
         }
     }

@@ -66,6 +66,7 @@ impl Connection {
         let mut ticker = tokio::time::interval(tick);
         ticker.tick().await;
         loop {
+            self.new_turn();
             let flow_paused = match self.flow_turn() {
                 Ok(paused) => paused,
                 Err(exit) => return exit,
@@ -122,6 +123,9 @@ impl Connection {
                     // future does: without this, a publisher whose socket is always ready never
                     // yields, and the consumers it wakes wait behind it on the same worker.
                     tokio::task::consume_budget().await;
+                }
+                _ = super::consumer_timeout::fired(&mut self.timeout_check) => {
+                    self.check_consumer_timeouts();
                 }
                 _ = ticker.tick() => {
                     if congested || flow_paused {
