@@ -24,12 +24,10 @@ fn broker_config(timeout: Option<Duration>) -> Config {
 /// The error the consumer's channel was closed with.
 async fn closed_with(consumer: &mut Consumer) -> (u16, String) {
     let limit = Duration::from_secs(15);
-    loop {
-        match within_for(limit, "the channel to be closed", consumer.next()).await {
-            Some(Err(e)) => return amqp_error(&e),
-            Some(Ok(d)) => panic!("unexpected delivery {d:?}"),
-            None => panic!("consumer ended without an error"),
-        }
+    match within_for(limit, "the channel to be closed", consumer.next()).await {
+        Some(Err(e)) => amqp_error(&e),
+        Some(Ok(d)) => panic!("unexpected delivery {d:?}"),
+        None => panic!("consumer ended without an error"),
     }
 }
 

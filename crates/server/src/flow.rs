@@ -39,10 +39,11 @@ impl Reasons {
         self.has(Reasons::MEMORY) || self.has(Reasons::DISK)
     }
 
-    /// RabbitMQ's `connection.blocked` reason: "low on " and the alarms joined with " & ".
+    /// RabbitMQ's `connection.blocked` reason: "low on " and the alarms joined with " & ",
+    /// disk first (3.10.8's order, seen with pika).
     fn blocked_text(self) -> &'static str {
         match (self.has(Reasons::MEMORY), self.has(Reasons::DISK)) {
-            (true, true) => "low on memory & disk",
+            (true, true) => "low on disk & memory",
             (false, true) => "low on disk",
             _ => "low on memory",
         }
@@ -275,7 +276,7 @@ mod tests {
         assert_eq!(Reasons::MEMORY.blocked_text(), "low on memory");
         assert_eq!(Reasons::DISK.blocked_text(), "low on disk");
         let both = Reasons::MEMORY.with(Reasons::DISK, true);
-        assert_eq!(both.blocked_text(), "low on memory & disk");
+        assert_eq!(both.blocked_text(), "low on disk & memory");
         assert!(!Reasons::STORE_BACKLOG.alarmed());
     }
 }

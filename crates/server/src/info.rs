@@ -94,7 +94,8 @@ pub struct Overview {
     pub messages_unacknowledged: u64,
     /// Messages held by delayed-message exchanges until they are due.
     pub messages_delayed: u64,
-    /// How often a connection found the broker in flow control (store backlog).
+    /// How often a connection found the broker in flow control (store backlog, or a resource
+    /// alarm once it had published).
     pub flow_pauses: u64,
 }
 
