@@ -32,6 +32,8 @@ struct State {
     memory_used: u64,
     /// `None` until measured, or when `statvfs` fails.
     disk_free: Option<u64>,
+    /// The last `statvfs` failed (logged once, not every second).
+    disk_failing: bool,
 }
 
 /// The broker's two resource alarms.
@@ -60,6 +62,7 @@ impl Alarms {
                 disk_limit,
                 memory_used: 0,
                 disk_free: None,
+                disk_failing: false,
             }),
         })
     }
@@ -88,9 +91,20 @@ impl Alarms {
             s.memory_used = used;
             self.memory(used, self.memory_limit(s.watermark));
         }
-        s.disk_free = free;
-        if let Some(free) = free {
-            self.disk(free, self.disk_limit(s.disk_limit));
+        match free {
+            Ok(free) => {
+                s.disk_free = Some(free);
+                s.disk_failing = false;
+                self.disk(free, self.disk_limit(s.disk_limit));
+            }
+            Err(e) => {
+                if !s.disk_failing {
+                    warn!(dir = %self.data_dir.display(), error = %e,
+                          "cannot measure free disk space; the disk alarm stays as it was");
+                }
+                s.disk_free = None;
+                s.disk_failing = true;
+            }
         }
     }
 
@@ -181,14 +195,9 @@ fn resident_memory() -> Option<u64> {
 }
 
 /// Bytes available to unprivileged users on the file system holding `dir`.
-fn disk_free(dir: &Path) -> Option<u64> {
-    match rustix::fs::statvfs(dir) {
-        Ok(s) => Some(s.f_bavail.saturating_mul(s.f_frsize)),
-        Err(e) => {
-            warn!(dir = %dir.display(), error = %e, "cannot measure free disk space");
-            None
-        }
-    }
+fn disk_free(dir: &Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(dir)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 /// The machine's memory, or the cgroup's limit when that is lower.
@@ -254,6 +263,21 @@ mod tests {
         assert!(alarms.info().disk_alarm);
         alarms.set_disk_free_limit(DiskFreeLimit::MemRelative(0.0));
         assert!(!flow.is_set(Reasons::DISK));
+    }
+
+    #[test]
+    fn a_file_system_that_cannot_be_measured_leaves_the_alarm_as_it_was() {
+        let flow = Flow::new();
+        let gone = std::env::temp_dir().join("warren-no-such-dir/data");
+        let alarms = Alarms::new(
+            flow.clone(),
+            gone,
+            MemoryWatermark::Relative(1.0),
+            DiskFreeLimit::Absolute(u64::MAX),
+        );
+        alarms.check();
+        assert!(!flow.is_set(Reasons::DISK));
+        assert_eq!(alarms.info().disk_free, None);
     }
 
     #[test]
