@@ -1,17 +1,20 @@
 //! Consumer timeout with lapin: a delivery left unacknowledged past `consumer_timeout` (or its
 //! queue's `x-consumer-timeout`) closes the channel with 406 PRECONDITION_FAILED and RabbitMQ
 //! 3.10.8's text, and its messages come back redelivered; channels within their timeout are
-//! left alone. Short timeouts and real time: the broker checks every second.
+//! left alone. Short timeouts in real time (the broker checks every second), and the default
+//! 30 minutes under tokio's paused clock, which the broker's clock follows.
 
 use futures_lite::StreamExt;
 use lapin::options::{BasicAckOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::Consumer;
 use std::time::{Duration, Instant};
+use warren_codec::generated::{BasicConsume, QueueDeclare};
+use warren_codec::{Frame, Method, ShortStr};
 use warren_server::{Config, Server};
 use warren_testkit::{
-    amqp_error, connect, consume, declare_queue, eventually, next, publish, start_broker_with,
-    within_for,
+    amqp_error, connect, consume, declare_queue, eventually, next, publish, start_broker,
+    start_broker_with, within_for, RawClient,
 };
 
 fn broker_config(timeout: Option<Duration>) -> Config {
@@ -134,5 +137,58 @@ async fn a_queues_x_consumer_timeout_applies_to_its_deliveries_only() {
              '/': {value_negative,-1}"
                 .to_string()
         )
+    );
+}
+
+#[tokio::test]
+async fn the_default_thirty_minutes_pass_under_virtual_time() {
+    let server = start_broker().await;
+    let mut raw = RawClient::with_channel_1(&server).await;
+    let queue = ShortStr::from_static("ct.default");
+    raw.send_method(
+        1,
+        Method::QueueDeclare(QueueDeclare {
+            queue: queue.clone(),
+            ..Default::default()
+        }),
+    )
+    .await;
+    raw.publish(1, "ct.default", Default::default(), b"late")
+        .await;
+    raw.send_method(
+        1,
+        Method::BasicConsume(BasicConsume {
+            queue,
+            ..Default::default()
+        }),
+    )
+    .await;
+    // Declare-ok, consume-ok, then the delivery's method, header and body.
+    loop {
+        match raw.next_frame().await.expect("the delivery") {
+            Frame::Body { .. } => break,
+            Frame::Method { method, .. } => assert!(
+                matches!(
+                    method,
+                    Method::QueueDeclareOk(_) | Method::BasicConsumeOk(_) | Method::BasicDeliver(_)
+                ),
+                "got {method:?}"
+            ),
+            _ => {}
+        }
+    }
+
+    // From here the broker's clock and timers are tokio's paused ones (one runtime).
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(29 * 60)).await;
+    let early = tokio::time::timeout(Duration::from_secs(5), raw.next_frame()).await;
+    assert!(early.is_err(), "closed before 30 minutes: {early:?}");
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let text = raw.expect_channel_close(1, 406).await;
+    assert_eq!(
+        text,
+        "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value \
+         used: 1800000 ms. This timeout value can be configured, see consumers doc guide to \
+         learn more"
     );
 }
