@@ -5,8 +5,10 @@
 
 mod access;
 mod admin;
+mod alarms;
 mod broker_core;
 mod broker_protocol;
+mod consumer_timeout;
 mod durability;
 mod flow_control;
 mod hostile_input;

@@ -66,7 +66,8 @@ fn one_of(
 }
 
 /// The arguments RabbitMQ 3.10.8 checks at declare and compares on redeclare, in the order it
-/// takes them (the first bad or differing one is the one reported).
+/// takes them (the first bad or differing one is the one reported), and `x-consumer-timeout`
+/// where RabbitMQ 3.12 put it (docs/compatibility.md C34).
 pub const DECLARE_ARGS: &[&str] = &[
     "x-expires",
     "x-message-ttl",
@@ -81,6 +82,8 @@ pub const DECLARE_ARGS: &[&str] = &[
     "x-queue-mode",
     "x-queue-version",
     "x-single-active-consumer",
+    // Beyond 3.10.8 (RabbitMQ 3.12 took it): checked and compared where 3.12 does.
+    "x-consumer-timeout",
     "x-queue-type",
     "x-quorum-initial-group-size",
     "x-max-age",
@@ -105,7 +108,8 @@ fn check_value(key: &str, v: &FieldValue, args: &FieldTable) -> Result<(), Strin
         | "x-max-length-bytes"
         | "x-max-in-memory-length"
         | "x-max-in-memory-bytes"
-        | "x-stream-max-segment-size-bytes" => non_negative(v).map(drop),
+        | "x-stream-max-segment-size-bytes"
+        | "x-consumer-timeout" => non_negative(v).map(drop),
         "x-max-priority" => match non_negative(v)? {
             n if n > 255 => Err(format!("{{max_value_exceeded,{n}}}")),
             _ => Ok(()),
@@ -435,6 +439,17 @@ mod tests {
             .ends_with("{unacceptable_type,signedint}"));
         assert!(why(check("x-max-age", FieldValue::LongStr("1D".into())))
             .ends_with("in vhost '/' of queue type rabbit_classic_queue"));
+        assert!(
+            why(check("x-consumer-timeout", FieldValue::I32(-5))).ends_with(
+                "invalid arg 'x-consumer-timeout' for queue 'q' in vhost '/': {value_negative,-5}"
+            )
+        );
+        assert!(why(check(
+            "x-consumer-timeout",
+            FieldValue::LongStr("1s".into())
+        ))
+        .ends_with("\"expected integer, got longstr\""));
+        assert!(check("x-consumer-timeout", FieldValue::I64(60_000)).is_ok());
         assert!(why(check("x-queue-version", FieldValue::I32(3)))
             .ends_with("\"unsupported queue version '3'\""));
     }

@@ -143,8 +143,30 @@ pub struct Overview {
     pub messages_unacknowledged: u64,
     /// Messages held by delayed-message exchanges until they are due.
     pub messages_delayed: u64,
-    /// How often a connection found the broker in flow control (store backlog).
+    /// How often a connection found the broker in flow control (store backlog, or a resource
+    /// alarm once it had published).
     pub flow_pauses: u64,
+}
+
+/// The resource alarms and what the last check measured (RabbitMQ's `memory` and `disk`
+/// alarms, its `mem_used`/`mem_limit` and `disk_free`/`disk_free_limit`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlarmsInfo {
+    /// The broker's resident memory is over the high watermark.
+    pub memory_alarm: bool,
+    /// The data dir's file system has less free space than the limit.
+    pub disk_alarm: bool,
+    /// The broker's resident set, in bytes.
+    pub memory_used: u64,
+    /// The memory high watermark, in bytes.
+    pub memory_limit: u64,
+    /// The machine's memory, or the cgroup's limit when lower: what relative thresholds are
+    /// fractions of.
+    pub total_memory: u64,
+    /// Free bytes on the data dir's file system; `None` if it could not be measured.
+    pub disk_free: Option<u64>,
+    /// The free disk space limit, in bytes.
+    pub disk_free_limit: u64,
 }
 
 /// What to do with a message taken by [`crate::Admin::get`].

@@ -12,7 +12,7 @@
 //!   reached, and its stored format), `flow` (whether connections read from publishers now),
 //!   `credit` (prefetch credit and the delivery window), `tasks` (the broker's detached
 //!   tasks, cancelled and waited for at shutdown), [`info`] (the plain-data descriptions
-//!   the admin facade returns).
+//!   the admin facade returns), `alarms` (the memory and disk alarms, raised through `flow`).
 //! - pure logic: `arguments` (queue and exchange arguments), `dead_letter` (x-death and
 //!   dead-letter targets), `sender_selected` (the `CC` and `BCC` headers' rules).
 //! - [`access`]: users, password hashes, permissions, topic permissions and limits, and the
@@ -31,6 +31,7 @@
 
 pub mod access;
 pub mod admin;
+mod alarms;
 mod arguments;
 mod broker;
 mod clock;

@@ -116,6 +116,11 @@ impl Server {
         if let Some(path) = &broker.config.load_definitions {
             load_definitions(&broker, path)?;
         }
+        // An alarm already due (a full disk) holds publishers from the first connection on.
+        broker.alarms().check();
+        broker
+            .tasks()
+            .spawn_until_cancelled(broker.alarms().clone().monitor());
         let listeners = bind_all(&broker.config).await?;
         let accepting = broker.tasks().child_token();
         let mut addrs = Vec::new();

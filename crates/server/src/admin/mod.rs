@@ -2,14 +2,16 @@
 //! management crate, the CLI and tests. [`Admin`] lists and inspects vhosts, queues,
 //! exchanges and bindings, declares and deletes them through the same vhost methods clients
 //! reach (so RabbitMQ's checks and reply texts apply), purges, gets and publishes messages,
-//! lists connections with their channels, closes connections, snapshots counters, and
-//! manages users, vhosts, permissions and limits ([`access`](self::access)).
+//! lists connections with their channels, closes connections, snapshots counters, manages
+//! users, vhosts, permissions and limits ([`access`](self::access)), and shows and sets the
+//! resource alarms.
 //! Everything it returns is owned plain data ([`types`]); errors are [`AmqpError`] values.
 //!
 //! The facade acts as no connection: another connection's exclusive queue is locked to it
 //! (405 RESOURCE_LOCKED), as to any other client.
 
 mod access;
+mod alarms;
 mod connections;
 mod messages;
 mod topology;

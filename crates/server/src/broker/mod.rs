@@ -5,6 +5,7 @@ mod access;
 pub(crate) mod recovery;
 
 use crate::access::{Access, User};
+use crate::alarms::Alarms;
 use crate::config::Config;
 use crate::flow::{Flow, Reasons};
 use crate::ids::ConnectionId;
@@ -62,6 +63,8 @@ pub struct Broker {
     store: Option<Arc<Store>>,
     /// Whether connections read from publishers now (see [`crate::flow`]).
     flow: Arc<Flow>,
+    /// The memory and disk alarms, raised through `flow`.
+    alarms: Arc<Alarms>,
     /// Every detached task, so shutdown can end and wait for them.
     tasks: Tasks,
 }
@@ -78,7 +81,14 @@ impl Broker {
                 backlog.set(Reasons::STORE_BACKLOG, over)
             });
         }
+        let alarms = Alarms::new(
+            flow.clone(),
+            config.data_dir.clone(),
+            config.memory_high_watermark,
+            config.disk_free_limit,
+        );
         let broker = Broker {
+            alarms,
             vhosts: DashMap::new(),
             access: Access::with_store(store.clone().map(crate::meta::store::MetadataStore::new)),
             connections: DashMap::new(),
@@ -116,6 +126,11 @@ impl Broker {
     /// Flow control: connections subscribe, and stop reading while it says paused.
     pub(crate) fn flow(&self) -> &Arc<Flow> {
         &self.flow
+    }
+
+    /// The memory and disk alarms.
+    pub(crate) fn alarms(&self) -> &Arc<Alarms> {
+        &self.alarms
     }
 
     /// How often a connection found the broker in flow control.

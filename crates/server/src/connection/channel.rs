@@ -72,6 +72,8 @@ pub(super) struct Unacked {
     pub(super) queue: Arc<Queue>,
     pub(super) seq: u64,
     pub(super) credits: Option<(Arc<Credit>, Arc<Credit>)>,
+    /// When it was sent, in ms since the epoch (`crate::clock`): the consumer timeout.
+    pub(super) delivered_at: u64,
 }
 
 /// A publish held back until tx.commit.
@@ -199,6 +201,7 @@ mod tests {
                 queue: q.clone(),
                 seq: tag,
                 credits: None,
+                delivered_at: 0,
             });
         }
         ch.next_tag = tags.last().map_or(1, |t| t + 1);

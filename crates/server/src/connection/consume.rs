@@ -139,6 +139,7 @@ impl Connection {
                 }),
             ),
             Some((seq, message, redelivered, remaining)) => {
+                let delivered_at = self.delivery_time();
                 let ch = self.channel(channel)?;
                 let tag = ch.next_tag;
                 ch.next_tag += 1;
@@ -148,6 +149,7 @@ impl Connection {
                         queue,
                         seq,
                         credits: None,
+                        delivered_at,
                     });
                 }
                 let get_ok = DeliveryMethod::GetOk {
@@ -179,6 +181,7 @@ impl Connection {
         // Held against the window until the frames have left for the socket (or, if the
         // delivery is handed back, until the next flush).
         self.out_window = self.out_window.saturating_add(window_cost(&d.message));
+        let delivered_at = if d.no_ack { 0 } else { self.delivery_time() };
         let Some(ch) = self.channels.get_mut(&d.channel).filter(|c| !c.closing) else {
             return_delivery(d);
             return;
@@ -208,6 +211,7 @@ impl Connection {
                 queue: d.queue,
                 seq: d.seq,
                 credits: d.credits,
+                delivered_at,
             });
         }
     }

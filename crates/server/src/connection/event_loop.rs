@@ -3,6 +3,7 @@
 
 use super::{Connection, Exit, READ_CHUNK_MAX};
 use crate::error::AmqpError;
+use crate::flow::Notice;
 use crate::queue::delivery::ConnEvent;
 use bytes::BytesMut;
 use std::future::Future;
@@ -13,7 +14,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::warn;
 use warren_codec::frame;
-use warren_codec::Method;
+use warren_codec::generated::{ConnectionBlocked, ConnectionUnblocked};
+use warren_codec::{Method, ShortStr};
 
 impl Connection {
     pub(super) fn flush(&mut self) {
@@ -64,7 +66,11 @@ impl Connection {
         let mut ticker = tokio::time::interval(tick);
         ticker.tick().await;
         loop {
-            let flow_paused = self.flow.paused();
+            self.new_turn();
+            let flow_paused = match self.flow_turn() {
+                Ok(paused) => paused,
+                Err(exit) => return exit,
+            };
             // Flow control (see `outbox`): stop reading while the client is not reading what
             // we send, and wait for the socket when deliveries have filled the window.
             let congested = self.writer.is_congested();
@@ -118,6 +124,9 @@ impl Connection {
                     // yields, and the consumers it wakes wait behind it on the same worker.
                     tokio::task::consume_budget().await;
                 }
+                _ = super::consumer_timeout::fired(&mut self.timeout_check) => {
+                    self.check_consumer_timeouts();
+                }
                 _ = ticker.tick() => {
                     if congested || flow_paused {
                         // Its heartbeats wait unread behind what we do not read.
@@ -137,6 +146,34 @@ impl Connection {
             }
             self.flush();
         }
+    }
+
+    /// Flow control at the top of a turn: whether reading is paused; once it is not, the
+    /// frames a blocking publish left in the read buffer; and the client told when a resource
+    /// alarm blocked or unblocked the connection.
+    fn flow_turn(&mut self) -> Result<bool, Exit> {
+        let mut paused = self.flow.paused();
+        if !paused && self.frames_held {
+            self.frames_held = false;
+            if let Some(exit) = self.process_buffer() {
+                return Err(exit);
+            }
+            self.release_idle_read_buffer();
+            paused = self.flow.paused();
+        }
+        if let Some(notice) = self.flow.notice() {
+            if self.blocked_notify {
+                let method = match notice {
+                    Notice::Blocked(reason) => Method::ConnectionBlocked(ConnectionBlocked {
+                        reason: ShortStr::from_static(reason),
+                    }),
+                    Notice::Unblocked => Method::ConnectionUnblocked(ConnectionUnblocked {}),
+                };
+                self.send_method(0, &method);
+                self.flush();
+            }
+        }
+        Ok(paused)
     }
 
     /// One non-blocking read into the read buffer, then every complete frame in it handled.

@@ -16,8 +16,15 @@ impl Connection {
                 Ok(None) => break,
                 Err(e) => return Some(Exit::Close(e.into())),
             };
+            let header = matches!(frame, Frame::Header { .. });
             if let Some(exit) = self.handle_frame(frame) {
                 return Some(exit);
+            }
+            // A publish under a resource alarm blocks the connection: as RabbitMQ, the
+            // frames after its content header wait until the alarm clears.
+            if header && self.flow.publish_received() {
+                self.frames_held = !self.read_buf.is_empty();
+                break;
             }
         }
         self.finish_confirms();

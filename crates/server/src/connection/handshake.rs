@@ -36,6 +36,8 @@ pub(super) struct Handshake {
     pub(super) channel_max: u16,
     pub(super) heartbeat: u16,
     pub(super) cancel_notify: bool,
+    /// The client advertised the `connection.blocked` capability.
+    pub(super) blocked_notify: bool,
 }
 
 enum Failure {
@@ -167,6 +169,7 @@ pub(super) async fn run<'a>(
             channel_max: n.channel_max,
             heartbeat: n.heartbeat,
             cancel_notify: n.cancel_notify,
+            blocked_notify: n.blocked_notify,
         }),
         Ok(Err(Failure::Close(err))) => {
             warn!(%peer, error = %err, "closing connection during handshake");
@@ -198,6 +201,7 @@ struct Negotiated {
     channel_max: u16,
     heartbeat: u16,
     cancel_notify: bool,
+    blocked_notify: bool,
 }
 
 async fn negotiate(
@@ -289,6 +293,7 @@ async fn negotiate(
         channel_max,
         heartbeat: tune_ok.heartbeat,
         cancel_notify: cap("consumer_cancel_notify"),
+        blocked_notify: cap("connection.blocked"),
     })
 }
 

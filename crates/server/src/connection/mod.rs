@@ -13,6 +13,7 @@ mod closing;
 mod confirm_tracker;
 mod confirms;
 mod consume;
+mod consumer_timeout;
 mod direct_reply;
 mod dispatch;
 mod event_loop;
@@ -95,6 +96,15 @@ struct Connection {
     route_buf: Vec<Arc<crate::queue::Queue>>,
     /// Client advertised consumer_cancel_notify.
     cancel_notify: bool,
+    /// Client advertised connection.blocked (resource alarms, see `crate::flow`).
+    blocked_notify: bool,
+    /// This turn's time, stamped on its deliveries (0: not read yet this turn).
+    turn_ms: u64,
+    /// The consumer-timeout check, armed while deliveries wait for acks.
+    timeout_check: consumer_timeout::TimeoutCheck,
+    /// A publish blocked the connection (an alarm) with frames still in the read buffer:
+    /// they are handled once it is unblocked.
+    frames_held: bool,
     last_read: Instant,
     last_write: Instant,
     /// Current read-buffer growth step (adaptive, see `READ_CHUNK_MIN`).
@@ -174,6 +184,10 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
         channels: HashMap::new(),
         route_buf: Vec::new(),
         cancel_notify: hs.cancel_notify,
+        blocked_notify: hs.blocked_notify,
+        frames_held: false,
+        turn_ms: 0,
+        timeout_check: None,
         last_read: Instant::now(),
         last_write: Instant::now(),
         read_chunk: READ_CHUNK_MIN,

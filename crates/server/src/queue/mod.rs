@@ -81,6 +81,8 @@ pub struct Queue {
     pub(crate) expires: Option<u64>,
     /// `x-max-priority`: a priority queue (message priorities above it count as it).
     max_priority: Option<u8>,
+    /// `x-consumer-timeout` in ms: how long its deliveries may stay unacknowledged.
+    consumer_timeout: Option<u64>,
     /// When the queue was last used (declared, consumed from, read with basic.get, or lost its
     /// last consumer), in ms since the epoch: `x-expires` counts from here.
     last_used: AtomicU64,
@@ -151,6 +153,7 @@ impl Queue {
         let max_priority = limit("x-max-priority")
             .filter(|&p| p > 0)
             .map(|p| u8::try_from(p).unwrap_or(u8::MAX));
+        let consumer_timeout = limit("x-consumer-timeout");
         let max_length = limit("x-max-length");
         let max_length_bytes = limit("x-max-length-bytes");
         let overflow = match options.arguments.get("x-overflow") {
@@ -175,6 +178,7 @@ impl Queue {
             overflow,
             expires,
             max_priority,
+            consumer_timeout,
             last_used: AtomicU64::new(now_ms()),
             dead_letter,
             dead_letter_sink,
@@ -189,6 +193,11 @@ impl Queue {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug; keep serving rather than poisoning forever.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `x-consumer-timeout` in ms, if the queue has one (else the broker's `consumer_timeout`).
+    pub(crate) fn consumer_timeout(&self) -> Option<u64> {
+        self.consumer_timeout
     }
 
     /// Whether the queue has been deleted.

@@ -1,0 +1,301 @@
+//! Resource alarms: memory (the broker's resident set against `vm_memory_high_watermark`) and
+//! disk (free space on the data dir's file system against `disk_free_limit`), measured on a
+//! timer and raised or cleared through the flow state ([`crate::flow`]), which blocks the
+//! connections that publish.
+//!
+//! As RabbitMQ 3.10's default strategy, memory used is the resident set size (from
+//! `/proc/self/statm`, one small read), and a relative watermark is a fraction of the
+//! machine's memory, or of the cgroup's limit (v2 `memory.max`, v1 `memory.limit_in_bytes`)
+//! when that is lower. Free disk space is what `statvfs` gives unprivileged users (`df`'s
+//! "Available", which RabbitMQ reads). Both are checked every second, as RabbitMQ's memory
+//! monitor does, and at once when a threshold changes.
+
+use crate::config::{DiskFreeLimit, MemoryWatermark};
+use crate::flow::{Flow, Reasons};
+use crate::info::AlarmsInfo;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How often memory and disk are measured.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Used when the machine's memory cannot be read (RabbitMQ falls back to 1 GiB too).
+const FALLBACK_TOTAL_MEMORY: u64 = 1 << 30;
+
+/// The thresholds, changeable at runtime, and what the last check measured.
+#[derive(Debug)]
+struct State {
+    watermark: MemoryWatermark,
+    disk_limit: DiskFreeLimit,
+    memory_used: u64,
+    /// `None` until measured, or when `statvfs` fails.
+    disk_free: Option<u64>,
+    /// The last `statvfs` failed (logged once, not every second).
+    disk_failing: bool,
+}
+
+/// The broker's two resource alarms.
+#[derive(Debug)]
+pub(crate) struct Alarms {
+    flow: Arc<Flow>,
+    data_dir: PathBuf,
+    /// The memory a relative watermark is a fraction of (read once, at start).
+    total_memory: u64,
+    state: Mutex<State>,
+}
+
+impl Alarms {
+    pub(crate) fn new(
+        flow: Arc<Flow>,
+        data_dir: PathBuf,
+        watermark: MemoryWatermark,
+        disk_limit: DiskFreeLimit,
+    ) -> Arc<Alarms> {
+        Arc::new(Alarms {
+            flow,
+            data_dir,
+            total_memory: total_memory(),
+            state: Mutex::new(State {
+                watermark,
+                disk_limit,
+                memory_used: 0,
+                disk_free: None,
+                disk_failing: false,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Measures both resources every [`CHECK_INTERVAL`], for as long as the broker runs.
+    pub(crate) async fn monitor(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(CHECK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.check();
+        }
+    }
+
+    /// Measures memory and disk now and sets or clears each alarm.
+    pub(crate) fn check(&self) {
+        let used = resident_memory();
+        let free = disk_free(&self.data_dir);
+        // Held while the alarms change, so two checks (the timer's, an admin's) apply in order.
+        let mut s = self.lock();
+        if let Some(used) = used {
+            s.memory_used = used;
+            self.memory(used, self.memory_limit(s.watermark));
+        }
+        match free {
+            Ok(free) => {
+                s.disk_free = Some(free);
+                s.disk_failing = false;
+                self.disk(free, self.disk_limit(s.disk_limit));
+            }
+            Err(e) => {
+                if !s.disk_failing {
+                    warn!(dir = %self.data_dir.display(), error = %e,
+                          "cannot measure free disk space; the disk alarm stays as it was");
+                }
+                s.disk_free = None;
+                s.disk_failing = true;
+            }
+        }
+    }
+
+    fn memory(&self, used: u64, limit: u64) {
+        let alarm = used > limit;
+        if alarm == self.flow.is_set(Reasons::MEMORY) {
+            return;
+        }
+        if alarm {
+            warn!(
+                used,
+                allowed = limit,
+                "memory resource limit alarm set: publishers will be blocked until this alarm \
+                 clears"
+            );
+        } else {
+            info!(used, allowed = limit, "memory resource limit alarm cleared");
+        }
+        self.flow.set(Reasons::MEMORY, alarm);
+    }
+
+    fn disk(&self, free: u64, limit: u64) {
+        let alarm = free < limit;
+        if alarm == self.flow.is_set(Reasons::DISK) {
+            return;
+        }
+        if alarm {
+            warn!(
+                free,
+                limit,
+                "disk resource limit alarm set: free disk space is insufficient, publishers \
+                 will be blocked until this alarm clears"
+            );
+        } else {
+            info!(free, limit, "disk resource limit alarm cleared");
+        }
+        self.flow.set(Reasons::DISK, alarm);
+    }
+
+    /// The memory watermark in bytes.
+    fn memory_limit(&self, watermark: MemoryWatermark) -> u64 {
+        match watermark {
+            MemoryWatermark::Absolute(bytes) => bytes,
+            MemoryWatermark::Relative(f) => (self.total_memory as f64 * f) as u64,
+        }
+    }
+
+    /// The free disk space limit in bytes.
+    fn disk_limit(&self, limit: DiskFreeLimit) -> u64 {
+        match limit {
+            DiskFreeLimit::Absolute(bytes) => bytes,
+            DiskFreeLimit::MemRelative(f) => (self.total_memory as f64 * f) as u64,
+        }
+    }
+
+    /// A new memory watermark, applied at once.
+    pub(crate) fn set_memory_high_watermark(&self, watermark: MemoryWatermark) {
+        self.lock().watermark = watermark;
+        self.check();
+    }
+
+    /// A new free disk space limit, applied at once.
+    pub(crate) fn set_disk_free_limit(&self, limit: DiskFreeLimit) {
+        self.lock().disk_limit = limit;
+        self.check();
+    }
+
+    /// The alarms and what the last check measured.
+    pub(crate) fn info(&self) -> AlarmsInfo {
+        let s = self.lock();
+        AlarmsInfo {
+            memory_alarm: self.flow.is_set(Reasons::MEMORY),
+            disk_alarm: self.flow.is_set(Reasons::DISK),
+            memory_used: s.memory_used,
+            memory_limit: self.memory_limit(s.watermark),
+            total_memory: self.total_memory,
+            disk_free: s.disk_free,
+            disk_free_limit: self.disk_limit(s.disk_limit),
+        }
+    }
+}
+
+/// The resident set size in bytes: `/proc/self/statm`'s second field, in pages.
+fn resident_memory() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * rustix::param::page_size() as u64)
+}
+
+/// Bytes available to unprivileged users on the file system holding `dir`.
+fn disk_free(dir: &Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(dir)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// The machine's memory, or the cgroup's limit when that is lower.
+fn total_memory() -> u64 {
+    let machine = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| mem_total(&m));
+    let Some(machine) = machine else {
+        warn!("cannot read the machine's memory: a relative watermark counts 1 GiB");
+        return FALLBACK_TOTAL_MEMORY;
+    };
+    let cgroup = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .and_then(|s| s.trim().parse::<u64>().ok());
+    cgroup.map_or(machine, |limit| limit.min(machine))
+}
+
+/// `MemTotal` of a `/proc/meminfo` text, in bytes.
+fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alarms(watermark: MemoryWatermark, disk: DiskFreeLimit) -> (Arc<Flow>, Arc<Alarms>) {
+        let flow = Flow::new();
+        let dir = std::env::temp_dir();
+        (flow.clone(), Alarms::new(flow, dir, watermark, disk))
+    }
+
+    #[test]
+    fn memory_over_the_watermark_sets_the_alarm_and_a_raise_clears_it() {
+        let (flow, alarms) = alarms(MemoryWatermark::Absolute(1), DiskFreeLimit::Absolute(0));
+        alarms.check();
+        assert!(flow.is_set(Reasons::MEMORY));
+        let info = alarms.info();
+        assert!(info.memory_alarm && info.memory_used > 1 && info.memory_limit == 1);
+        alarms.set_memory_high_watermark(MemoryWatermark::Absolute(u64::MAX));
+        assert!(!flow.is_set(Reasons::MEMORY));
+        alarms.set_memory_high_watermark(MemoryWatermark::Relative(0.0));
+        assert!(
+            flow.is_set(Reasons::MEMORY),
+            "0 of the machine blocks everything"
+        );
+    }
+
+    #[test]
+    fn free_space_under_the_limit_sets_the_disk_alarm() {
+        let (flow, alarms) = alarms(MemoryWatermark::Relative(1.0), DiskFreeLimit::Absolute(0));
+        alarms.check();
+        assert!(!flow.is_set(Reasons::DISK));
+        assert!(alarms.info().disk_free.is_some_and(|f| f > 0));
+        alarms.set_disk_free_limit(DiskFreeLimit::Absolute(u64::MAX));
+        assert!(flow.is_set(Reasons::DISK));
+        assert!(alarms.info().disk_alarm);
+        alarms.set_disk_free_limit(DiskFreeLimit::MemRelative(0.0));
+        assert!(!flow.is_set(Reasons::DISK));
+    }
+
+    #[test]
+    fn a_file_system_that_cannot_be_measured_leaves_the_alarm_as_it_was() {
+        let flow = Flow::new();
+        let gone = std::env::temp_dir().join("warren-no-such-dir/data");
+        let alarms = Alarms::new(
+            flow.clone(),
+            gone,
+            MemoryWatermark::Relative(1.0),
+            DiskFreeLimit::Absolute(u64::MAX),
+        );
+        alarms.check();
+        assert!(!flow.is_set(Reasons::DISK));
+        assert_eq!(alarms.info().disk_free, None);
+    }
+
+    #[test]
+    fn relative_thresholds_are_fractions_of_the_memory() {
+        let (_, alarms) = alarms(
+            MemoryWatermark::Relative(0.5),
+            DiskFreeLimit::MemRelative(2.0),
+        );
+        let info = alarms.info();
+        assert!(info.total_memory > 0);
+        assert_eq!(info.memory_limit, info.total_memory / 2);
+        assert_eq!(info.disk_free_limit, info.total_memory * 2);
+    }
+
+    #[test]
+    fn meminfo_total() {
+        let text = "MemTotal:       24683792 kB\nMemFree:         1115236 kB\n";
+        assert_eq!(mem_total(text), Some(24_683_792 * 1024));
+        assert_eq!(mem_total("nothing"), None);
+    }
+}
