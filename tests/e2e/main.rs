@@ -11,3 +11,4 @@ mod flow_control;
 mod hostile_input;
 mod retries_and_limits;
 mod shutdown;
+mod tls;

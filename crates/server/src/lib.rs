@@ -14,7 +14,8 @@
 //!   tasks, cancelled and waited for at shutdown), [`info`] (the plain-data descriptions
 //!   the admin facade returns).
 //! - pure logic: `arguments` (queue and exchange arguments), `dead_letter` (x-death and
-//!   dead-letter targets), `sender_selected` (the `CC` and `BCC` headers' rules).
+//!   dead-letter targets), `sender_selected` (the `CC` and `BCC` headers' rules), [`tls`]
+//!   (the rustls configuration from `ssl_options`, client certificate subjects).
 //! - [`access`]: users, password hashes, permissions, topic permissions and limits, and the
 //!   pure checks on them.
 //! - `meta`: definitions' byte formats and the one seam every definition write goes through.
@@ -47,6 +48,7 @@ mod queue;
 mod sender_selected;
 pub mod server;
 mod tasks;
+pub mod tls;
 mod vhost;
 
 /// Internals a benchmark drives directly (the queue without a network), re-exported only

@@ -1,9 +1,10 @@
 //! A raw-socket AMQP client built on our codec, for the hostile-input tests: it sends what no
-//! well-behaved client library can send, and reads the broker's frames one by one.
+//! well-behaved client library can send, and reads the broker's frames one by one. It runs over
+//! TCP, or over any other byte stream (a TLS client stream: [`RawClient::over`]).
 
 use crate::wait::within;
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use warren_codec::frame::{self, FrameDecoder, PROTOCOL_HEADER};
 use warren_codec::generated::{
@@ -13,8 +14,8 @@ use warren_codec::{BasicProperties, ContentHeader, FieldTable, Frame, LongStr, M
 use warren_server::Server;
 
 /// A byte-level AMQP client for sending what real clients never send.
-pub struct RawClient {
-    pub stream: TcpStream,
+pub struct RawClient<S = TcpStream> {
+    pub stream: S,
     buf: BytesMut,
     decoder: FrameDecoder,
 }
@@ -24,11 +25,7 @@ impl RawClient {
         let stream = TcpStream::connect(server.local_addr())
             .await
             .expect("tcp connect");
-        RawClient {
-            stream,
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::new(0),
-        }
+        RawClient::over(stream)
     }
 
     /// A connection past the [`handshake`](Self::handshake).
@@ -43,6 +40,17 @@ impl RawClient {
         let mut c = RawClient::open(server).await;
         c.open_channel(1).await;
         c
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RawClient<S> {
+    /// A client over an established byte stream (no bytes sent yet).
+    pub fn over(stream: S) -> RawClient<S> {
+        RawClient {
+            stream,
+            buf: BytesMut::new(),
+            decoder: FrameDecoder::new(0),
+        }
     }
 
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
@@ -115,21 +123,46 @@ impl RawClient {
         out
     }
 
-    /// Protocol header, start-ok (PLAIN guest/guest), tune-ok, open "/", and channel 1 open.
+    /// Protocol header, start-ok (PLAIN guest/guest), tune-ok, open "/".
     pub async fn handshake(&mut self) {
+        self.handshake_as("PLAIN", "\0guest\0guest").await;
+    }
+
+    /// Protocol header and start-ok with this SASL mechanism and response; returns the
+    /// mechanisms connection.start offered.
+    pub async fn login(&mut self, mechanism: &'static str, response: &str) -> String {
+        self.login_with(mechanism, response, FieldTable::new())
+            .await
+    }
+
+    /// [`login`](Self::login) with these client properties.
+    pub async fn login_with(
+        &mut self,
+        mechanism: &'static str,
+        response: &str,
+        client_properties: FieldTable,
+    ) -> String {
         self.send_bytes(&PROTOCOL_HEADER).await;
         let (_, start) = self.next_method().await.expect("connection.start");
-        assert!(matches!(start, Method::ConnectionStart(_)), "got {start:?}");
+        let Method::ConnectionStart(start) = start else {
+            panic!("expected connection.start, got {start:?}")
+        };
         self.send_method(
             0,
             Method::ConnectionStartOk(ConnectionStartOk {
-                client_properties: FieldTable::new(),
-                mechanism: ShortStr::from_static("PLAIN"),
-                response: LongStr::from("\0guest\0guest"),
+                client_properties,
+                mechanism: ShortStr::from_static(mechanism),
+                response: LongStr::from(response),
                 locale: ShortStr::from_static("en_US"),
             }),
         )
         .await;
+        start.mechanisms.to_string_lossy().into_owned()
+    }
+
+    /// The whole handshake (see [`handshake`](Self::handshake)) with this SASL mechanism.
+    pub async fn handshake_as(&mut self, mechanism: &'static str, response: &str) {
+        self.login(mechanism, response).await;
         let (_, tune) = self.next_method().await.expect("connection.tune");
         let Method::ConnectionTune(tune) = tune else {
             panic!("expected tune, got {tune:?}")

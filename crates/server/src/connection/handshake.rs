@@ -1,20 +1,23 @@
 //! The connection handshake: protocol header, connection.start / start-ok (SASL PLAIN and
-//! AMQPLAIN), tune / tune-ok, open / open-ok, all within the handshake timeout.
+//! AMQPLAIN, and EXTERNAL over TLS: `external`), tune / tune-ok, open / open-ok, all within the
+//! handshake timeout.
 //!
 //! Until tune-ok, frames are capped at 4096 bytes (the spec's frame-min-size), so a client
 //! cannot make us buffer a large frame before it has logged in.
 
 use super::closing::{Closing, SILENT_CLOSE_DELAY};
+use super::external;
 use super::outbox::Outbox;
+use super::transport::Reader;
 use crate::broker::Broker;
 use crate::error::AmqpError;
+use crate::tls::TlsPeer;
 use crate::vhost::Vhost;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
 use tracing::{debug, warn};
 use warren_codec::frame::{self, decode_protocol_header, FrameDecoder, PROTOCOL_HEADER};
 use warren_codec::generated::{
@@ -26,7 +29,7 @@ use warren_codec::{
 };
 
 pub(super) struct Handshake {
-    pub(super) reader: OwnedReadHalf,
+    pub(super) reader: Reader,
     pub(super) read_buf: BytesMut,
     pub(super) vhost: Arc<Vhost>,
     pub(super) user: String,
@@ -53,7 +56,7 @@ impl From<AmqpError> for Failure {
 }
 
 struct Io<'a> {
-    reader: OwnedReadHalf,
+    reader: Reader,
     buf: BytesMut,
     decoder: FrameDecoder,
     writer: &'a Outbox,
@@ -144,9 +147,10 @@ const HANDSHAKE_READ: usize = 512;
 /// and closing (the caller lets go of the broker before it waits for the client).
 pub(super) async fn run<'a>(
     broker: &Arc<Broker>,
-    reader: OwnedReadHalf,
+    reader: Reader,
     peer: SocketAddr,
     writer: &'a Outbox,
+    tls: Option<&TlsPeer>,
 ) -> Result<Handshake, Option<Closing<'a>>> {
     let mut io = Io {
         reader,
@@ -155,7 +159,7 @@ pub(super) async fn run<'a>(
         writer,
     };
     let timeout = broker.config.handshake_timeout;
-    match tokio::time::timeout(timeout, negotiate(broker, &mut io, peer)).await {
+    match tokio::time::timeout(timeout, negotiate(broker, &mut io, peer, tls)).await {
         Ok(Ok(n)) => Ok(Handshake {
             reader: io.reader,
             read_buf: io.buf,
@@ -202,6 +206,7 @@ async fn negotiate(
     broker: &Arc<Broker>,
     io: &mut Io<'_>,
     peer: SocketAddr,
+    tls: Option<&TlsPeer>,
 ) -> Result<Negotiated, Failure> {
     loop {
         match decode_protocol_header(&mut io.buf) {
@@ -219,8 +224,7 @@ async fn negotiate(
         version_major: 0,
         version_minor: 9,
         server_properties: server_properties(),
-        // RabbitMQ's order (its registry lists mechanisms by name).
-        mechanisms: LongStr::from("AMQPLAIN PLAIN"),
+        mechanisms: LongStr::from(external::mechanisms(config, tls.is_some())),
         locales: LongStr::from("en_US"),
     }));
 
@@ -244,7 +248,8 @@ async fn negotiate(
             .and_then(FieldValue::as_bool)
             .unwrap_or(false)
     };
-    let user = authenticate(broker, &start_ok, peer, cap("authentication_failure_close"))?;
+    let failure_close = cap("authentication_failure_close");
+    let user = authenticate(broker, &start_ok, peer, failure_close, tls)?;
 
     io.send(Method::ConnectionTune(ConnectionTune {
         channel_max: config.channel_max,
@@ -349,11 +354,14 @@ fn authenticate(
     start_ok: &ConnectionStartOk,
     peer: SocketAddr,
     failure_close: bool,
+    tls: Option<&TlsPeer>,
 ) -> Result<String, Failure> {
     let mechanism = start_ok.mechanism.to_string_lossy();
+    let offered = external::offered(&broker.config, tls.is_some(), &mechanism);
     let creds = match &*mechanism {
-        "PLAIN" => parse_plain(start_ok.response.as_bytes()),
-        "AMQPLAIN" => parse_amqplain(start_ok.response.bytes()),
+        "PLAIN" if offered => parse_plain(start_ok.response.as_bytes()),
+        "AMQPLAIN" if offered => parse_amqplain(start_ok.response.bytes()),
+        "EXTERNAL" if offered => None,
         other => {
             return Err(Failure::Close(
                 AmqpError::access_refused(format!(
@@ -376,6 +384,14 @@ fn authenticate(
             Failure::Refused
         }
     };
+    if mechanism == "EXTERNAL" {
+        let user = external::login(broker, tls, peer).ok_or_else(refused)?;
+        if loopback_refused(&broker.config, &user, peer) {
+            warn!(%peer, %user, "user can only connect via localhost");
+            return Err(refused());
+        }
+        return Ok(user);
+    }
     let Some((user, pass)) = creds else {
         warn!(%peer, %mechanism, "malformed SASL response");
         return Err(refused());

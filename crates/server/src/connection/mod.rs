@@ -15,6 +15,7 @@ mod consume;
 mod direct_reply;
 mod dispatch;
 mod event_loop;
+mod external;
 mod frames;
 mod handshake;
 mod inspect;
@@ -22,6 +23,7 @@ mod outbox;
 mod publish;
 mod settle;
 mod topology;
+mod transport;
 mod tx;
 
 use crate::broker::Broker;
@@ -37,11 +39,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
+use transport::Reader;
+pub(crate) use transport::Stream;
 use warren_codec::frame::{self, FrameDecoder};
 use warren_codec::Method;
 
@@ -67,7 +69,7 @@ struct Connection {
     vhost: Arc<Vhost>,
     #[allow(dead_code)] // kept for logs and the coming access control
     user: String,
-    reader: OwnedReadHalf,
+    reader: Reader,
     read_buf: BytesMut,
     decoder: FrameDecoder,
     /// Encoded output not yet handed to the writer task.
@@ -113,9 +115,9 @@ struct Connection {
 }
 
 /// Serves one accepted socket until it closes. Never panics on client input.
-pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
-    let _ = socket.set_nodelay(true);
-    let (reader, writer_half) = socket.into_split();
+pub(crate) async fn serve(broker: Arc<Broker>, stream: Stream, peer: SocketAddr) {
+    let tls = stream.tls_peer();
+    let (reader, writer_half) = stream.split();
     let window = Credit::new(DELIVERY_WINDOW);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (writer, writer_task) = outbox::Outbox::start(
@@ -124,7 +126,7 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
         events_tx.clone(),
         broker.tasks(),
     );
-    let hs = match handshake::run(&broker, reader, peer, &writer).await {
+    let hs = match handshake::run(&broker, reader, peer, &writer, tls.as_ref()).await {
         Ok(hs) => hs,
         Err(closing) => {
             // A lingering socket holds nothing of the broker.
@@ -225,7 +227,7 @@ impl Connection {
     }
 
     /// What the closing connection still needs; the rest (the broker included) is dropped.
-    fn into_closing(self) -> (OwnedReadHalf, BytesMut, FrameDecoder, outbox::Outbox) {
+    fn into_closing(self) -> (Reader, BytesMut, FrameDecoder, outbox::Outbox) {
         let Connection {
             reader,
             read_buf,
