@@ -10,11 +10,18 @@ Writes PEM files:
                                 O=Warren Interop, CN=interop-client, so its RFC 4514 DN (as
                                 RabbitMQ formats it, last RDN first) is CLIENT_DN below
   untrusted.pem, untrusted_key.pem  a client certificate from a CA the brokers do not know
-and prints CLIENT_DN, the user name an EXTERNAL login with client.pem presents.
+and definitions.json, a RabbitMQ definitions file making CLIENT_DN a password-less user with
+every permission on "/"; definitions-rabbitmq.json, the same with guest/guest (RabbitMQ creates
+no default user when it loads definitions at boot); and prints CLIENT_DN (the user name an
+EXTERNAL login with client.pem presents).
 """
 
+import base64
 import datetime
+import hashlib
+import os
 import ipaddress
+import json
 import sys
 from pathlib import Path
 
@@ -107,7 +114,37 @@ def main(out):
     key, cert = make_leaf(other_key, other, client_subject, ExtendedKeyUsageOID.CLIENT_AUTH)
     write_key(out / "untrusted_key.pem", key)
     write_cert(out / "untrusted.pem", cert)
+    (out / "definitions.json").write_text(json.dumps(definitions([])))
+    guest = user("guest", password_hash("guest"), "administrator")
+    (out / "definitions-rabbitmq.json").write_text(json.dumps(definitions([guest])))
     print(CLIENT_DN)
+
+
+def password_hash(password):
+    """RabbitMQ's rabbit_password_hashing_sha256: base64(salt + sha256(salt + password))."""
+    salt = os.urandom(4)
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def user(name, hashed, tags):
+    return {
+        "name": name,
+        "password_hash": hashed,
+        "hashing_algorithm": "rabbit_password_hashing_sha256",
+        "tags": tags,
+    }
+
+
+def definitions(others):
+    users = [user(CLIENT_DN, "", "")] + others
+    return {
+        "users": users,
+        "vhosts": [{"name": "/"}],
+        "permissions": [
+            {"user": u["name"], "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
+            for u in users
+        ],
+    }
 
 
 if __name__ == "__main__":

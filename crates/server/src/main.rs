@@ -39,6 +39,7 @@ struct Args {
 fn apply_file(config: &mut Config, path: &PathBuf) -> Result<(), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    let mut mechanisms_seen = false;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -63,6 +64,7 @@ fn apply_file(config: &mut Config, path: &PathBuf) -> Result<(), String> {
             "channel_max" => config.channel_max = value.parse().map_err(|e| bad(&e))?,
             "heartbeat" => config.heartbeat = value.parse().map_err(|e| bad(&e))?,
             "max_message_size" => config.max_message_size = value.parse().map_err(|e| bad(&e))?,
+            k if tls_setting(config, k, value, &mut mechanisms_seen).map_err(|e| bad(&e))? => {}
             other => {
                 return Err(format!(
                     "{}:{}: unknown setting '{other}'",
@@ -73,6 +75,69 @@ fn apply_file(config: &mut Config, path: &PathBuf) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The TLS and EXTERNAL keys, named as in rabbitmq.conf (`listeners.ssl.*`, `ssl_options.*`,
+/// `auth_mechanisms.*`, `ssl_cert_login_from`); `Ok(false)` for any other key. A stopgap for
+/// the interop runs until the settings layer reads every key.
+fn tls_setting(
+    config: &mut Config,
+    key: &str,
+    value: &str,
+    mechanisms_seen: &mut bool,
+) -> Result<bool, String> {
+    use warren_server::config::{CertLoginFrom, TlsVersion};
+    let flag = |v: &str| match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("expected true or false, got '{other}'")),
+    };
+    let path = || Some(PathBuf::from(value));
+    match key.split_once('.').map_or((key, ""), |(a, b)| (a, b)) {
+        ("listeners", rest) if rest.starts_with("ssl.") => {
+            let addr = match value.parse::<u16>() {
+                Ok(port) => SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+                Err(_) => value.parse().map_err(|e| format!("{e}"))?,
+            };
+            config.tls_listen.push(addr);
+        }
+        ("ssl_options", "cacertfile") => config.tls.cacertfile = path(),
+        ("ssl_options", "certfile") => config.tls.certfile = path(),
+        ("ssl_options", "keyfile") => config.tls.keyfile = path(),
+        ("ssl_options", "verify") => {
+            config.tls.verify_peer = match value {
+                "verify_peer" => true,
+                "verify_none" => false,
+                other => {
+                    return Err(format!(
+                        "expected verify_peer or verify_none, got '{other}'"
+                    ))
+                }
+            }
+        }
+        ("ssl_options", "fail_if_no_peer_cert") => config.tls.fail_if_no_peer_cert = flag(value)?,
+        ("ssl_options", v) if v.starts_with("versions.") => config.tls.versions.push(match value {
+            "tlsv1.2" => TlsVersion::Tls12,
+            "tlsv1.3" => TlsVersion::Tls13,
+            other => return Err(format!("unsupported TLS version '{other}'")),
+        }),
+        ("auth_mechanisms", _) => {
+            // The first entry replaces the default list.
+            if !std::mem::replace(mechanisms_seen, true) {
+                config.auth_mechanisms.clear();
+            }
+            config.auth_mechanisms.push(value.to_string());
+        }
+        ("ssl_cert_login_from", "") => {
+            config.ssl_cert_login_from = match value {
+                "distinguished_name" => CertLoginFrom::DistinguishedName,
+                "common_name" => CertLoginFrom::CommonName,
+                other => return Err(format!("unsupported ssl_cert_login_from '{other}'")),
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// Built-in defaults, then the configuration file, then flags and environment variables: a flag
@@ -206,6 +271,30 @@ mod tests {
         assert_eq!(c.heartbeat, 5);
         let c = build_config(&args(&[])).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn tls_keys_as_rabbitmq_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tls.conf");
+        std::fs::write(
+            &file,
+            "listeners.ssl.default = 127.0.0.1:5671\nssl_options.certfile = /c.pem\n\
+             ssl_options.keyfile = /k.pem\nssl_options.cacertfile = /ca.pem\n\
+             ssl_options.verify = verify_peer\nssl_options.fail_if_no_peer_cert = true\n\
+             ssl_options.versions.1 = tlsv1.3\nauth_mechanisms.1 = EXTERNAL\n\
+             auth_mechanisms.2 = PLAIN\nssl_cert_login_from = common_name\n",
+        )
+        .unwrap();
+        let c = build_config(&args(&["--config", file.to_str().unwrap()])).unwrap();
+        assert_eq!(c.tls_listen, vec!["127.0.0.1:5671".parse().unwrap()]);
+        assert_eq!(c.tls.certfile, Some(PathBuf::from("/c.pem")));
+        assert!(c.tls.verify_peer && c.tls.fail_if_no_peer_cert);
+        assert_eq!(c.auth_mechanisms, vec!["EXTERNAL", "PLAIN"]);
+        assert_eq!(
+            c.ssl_cert_login_from,
+            warren_server::config::CertLoginFrom::CommonName
+        );
     }
 
     #[test]
