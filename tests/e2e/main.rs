@@ -15,3 +15,4 @@ mod hostile_input;
 mod permissions;
 mod retries_and_limits;
 mod shutdown;
+mod tls;

@@ -8,10 +8,10 @@
 //! per-message future, which is what keeps its CPU per message small (docs/benchmarks.md).
 //! Heartbeats are turned off (`heartbeat = 0` in tune-ok), as runs are short.
 
+use crate::tls::{ReadHalf, WriteHalf};
 use bytes::{Buf, BytesMut};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use warren_codec::frame::{self, RawFrame, PROTOCOL_HEADER};
 use warren_codec::generated::{
@@ -55,7 +55,7 @@ pub enum ClientError {
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
-/// `amqp://user:pass@host:port/vhost`, the parts a load generator needs.
+/// `amqp://user:pass@host:port/vhost` (or `amqps://`), the parts a load generator needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AmqpUri {
     pub host: String,
@@ -63,17 +63,21 @@ pub struct AmqpUri {
     pub user: String,
     pub password: String,
     pub vhost: String,
+    /// `amqps://`: TLS (see `crate::tls`).
+    pub tls: bool,
 }
 
 impl std::str::FromStr for AmqpUri {
     type Err = ClientError;
 
-    /// Parses `amqp://[user[:pass]@]host[:port][/vhost]`. The vhost is percent-decoded
+    /// Parses `amqp[s]://[user[:pass]@]host[:port][/vhost]`. The vhost is percent-decoded
     /// (`%2f` is `/`); no path means `/`, as in RabbitMQ's clients.
     fn from_str(s: &str) -> Result<Self> {
-        let rest = s
-            .strip_prefix("amqp://")
-            .ok_or_else(|| ClientError::Uri(format!("{s}: only amqp:// is supported")))?;
+        let (tls, rest) = match (s.strip_prefix("amqp://"), s.strip_prefix("amqps://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(ClientError::Uri(format!("{s}: only amqp:// and amqps://"))),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),
@@ -96,7 +100,7 @@ impl std::str::FromStr for AmqpUri {
                     .map_err(|_| ClientError::Uri(format!("{s}: bad port")))?;
                 (&hostport[..i], port)
             }
-            _ => (hostport, 5672),
+            _ => (hostport, if tls { 5671 } else { 5672 }),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
@@ -112,6 +116,7 @@ impl std::str::FromStr for AmqpUri {
             user,
             password,
             vhost,
+            tls,
         })
     }
 }
@@ -158,7 +163,7 @@ fn close_error(channel: u16, m: &Method) -> Option<ClientError> {
 
 /// The read side: a socket half, its buffer and the negotiated decoder.
 pub struct ConnReader {
-    half: OwnedReadHalf,
+    half: ReadHalf,
     buf: BytesMut,
     decoder: FrameDecoder,
 }
@@ -194,7 +199,7 @@ impl ConnReader {
 
 /// The write side: a socket half and the buffer frames are appended to before a flush.
 pub struct ConnWriter {
-    half: OwnedWriteHalf,
+    half: WriteHalf,
     /// Frames waiting to be sent; append with the codec's encoders, then [`ConnWriter::flush`].
     pub buf: BytesMut,
     frame_max: u32,
@@ -217,6 +222,9 @@ impl ConnWriter {
         if n == 0 {
             return Err(ClientError::Eof);
         }
+        if self.half.buffers() {
+            self.half.flush().await?;
+        }
         Ok(n)
     }
 
@@ -225,6 +233,9 @@ impl ConnWriter {
         if !self.buf.is_empty() {
             self.half.write_all(&self.buf).await?;
             self.buf.clear();
+            if self.half.buffers() {
+                self.half.flush().await?;
+            }
         }
         Ok(())
     }
@@ -246,7 +257,7 @@ impl Conn {
         .await
         .map_err(|_| ClientError::Timeout("TCP connect"))??;
         stream.set_nodelay(true)?;
-        let (rh, wh) = stream.into_split();
+        let (rh, wh) = crate::tls::split(stream, &uri.host, uri.tls).await?;
         let mut c = Conn {
             r: ConnReader {
                 half: rh,
@@ -771,9 +782,12 @@ mod tests {
                 port: 5672,
                 user: "guest".into(),
                 password: "guest".into(),
-                vhost: "/".into()
+                vhost: "/".into(),
+                tls: false,
             }
         );
+        let u: AmqpUri = "amqps://localhost".parse().unwrap();
+        assert_eq!((u.port, u.tls), (5671, true));
         let u: AmqpUri = "amqp://bob:s%40cret@localhost:5673/%2f".parse().unwrap();
         assert_eq!((u.user.as_str(), u.password.as_str()), ("bob", "s@cret"));
         assert_eq!(

@@ -10,6 +10,7 @@
 //! - [`floor`]: the machine's latency floor (a forwarder that does no work), for context.
 //! - [`stats`]: percentiles, confirm bookkeeping, rates and ratios.
 //! - [`procstat`]: CPU and RSS from /proc.
+//! - [`tls`]: `amqps://` (rustls) under the client.
 //! - [`report`]: text tables and JSON.
 //! - [`cli`]: the command line.
 //!
@@ -24,3 +25,4 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod stats;
+pub mod tls;

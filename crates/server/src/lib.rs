@@ -14,7 +14,8 @@
 //!   tasks, cancelled and waited for at shutdown), [`info`] (the plain-data descriptions
 //!   the admin facade returns), `alarms` (the memory and disk alarms, raised through `flow`).
 //! - pure logic: `arguments` (queue and exchange arguments), `dead_letter` (x-death and
-//!   dead-letter targets), `sender_selected` (the `CC` and `BCC` headers' rules).
+//!   dead-letter targets), `sender_selected` (the `CC` and `BCC` headers' rules), [`tls`]
+//!   (the rustls configuration from `ssl_options`, client certificate subjects).
 //! - [`access`]: users, password hashes, permissions, topic permissions and limits, and the
 //!   pure checks on them.
 //! - `meta`: definitions' byte formats and the one seam every definition write goes through.
@@ -51,6 +52,7 @@ mod sender_selected;
 pub mod server;
 pub mod settings;
 mod tasks;
+pub mod tls;
 mod vhost;
 
 /// Internals a benchmark drives directly (the queue without a network), re-exported only

@@ -1,16 +1,20 @@
 //! Listeners and lifecycle: open the durable store in the data dir and recover from it, bind
-//! (dual-stack `[::]:5672` by default, like RabbitMQ), accept connections into their own tasks,
+//! (dual-stack `[::]:5672` by default, like RabbitMQ; AMQPS on `tls_listen`, its TLS handshake
+//! done in the connection's task within the handshake timeout), accept connections into their
+//! own tasks,
 //! and shut down: stop accepting, close every connection with 320 CONNECTION_FORCED, end and
 //! wait for the broker's detached tasks (`crate::tasks`), flush the store.
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::connection::Stream;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use warren_store::Store;
@@ -19,6 +23,7 @@ use warren_store::Store;
 pub struct Server {
     broker: Arc<Broker>,
     addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
     /// Cancelled first at shutdown: the listeners stop accepting.
     accepting: CancellationToken,
     acceptors: Vec<JoinHandle<()>>,
@@ -98,6 +103,14 @@ impl Server {
                 ));
             }
         }
+        // Built once, before anything else: a certificate or key that cannot be read stops
+        // the start, naming the file.
+        let tls = match config.tls_listen.is_empty() {
+            true => None,
+            false => Some(TlsAcceptor::from(Arc::new(crate::tls::server_config(
+                &config.tls,
+            )?))),
+        };
         let dir = config.data_dir.clone();
         let options = config.store_options.clone();
         let (store, recovered) = tokio::task::spawn_blocking(move || Store::open(&dir, options))
@@ -129,12 +142,22 @@ impl Server {
             let addr = listener.local_addr()?;
             info!(%addr, "listening for AMQP 0-9-1");
             addrs.push(addr);
-            let accept = accept_loop(listener, broker.clone(), accepting.clone());
+            let accept = accept_loop(listener, broker.clone(), accepting.clone(), None);
+            acceptors.push(broker.tasks().spawn(accept));
+        }
+        let mut tls_addrs = Vec::new();
+        for addr in &broker.config.tls_listen {
+            let listener = TcpListener::bind(addr).await?;
+            let addr = listener.local_addr()?;
+            info!(%addr, "listening for AMQP 0-9-1 over TLS");
+            tls_addrs.push(addr);
+            let accept = accept_loop(listener, broker.clone(), accepting.clone(), tls.clone());
             acceptors.push(broker.tasks().spawn(accept));
         }
         Ok(Server {
             broker,
             addrs,
+            tls_addrs,
             accepting,
             acceptors,
             attached: Vec::new(),
@@ -148,6 +171,11 @@ impl Server {
 
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The AMQPS listening addresses (`tls_listen`).
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
     }
 
     pub(crate) fn broker(&self) -> &Arc<Broker> {
@@ -203,15 +231,25 @@ impl Server {
 /// How long shutdown waits for connections and detached tasks to finish.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
-async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, accepting: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    accepting: CancellationToken,
+    tls: Option<TlsAcceptor>,
+) {
     loop {
         tokio::select! {
             _ = accepting.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let serve = crate::connection::serve(broker.clone(), socket, peer);
-                    broker.tasks().spawn(serve);
-                }
+                Ok((socket, peer)) => match &tls {
+                    None => {
+                        let serve = crate::connection::serve(broker.clone(), Stream::Tcp(socket), peer);
+                        broker.tasks().spawn(serve);
+                    }
+                    Some(tls) => {
+                        broker.tasks().spawn(serve_tls(broker.clone(), tls.clone(), socket, peer));
+                    }
+                },
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     warn!(error = %e, "accept failed");
@@ -219,5 +257,19 @@ async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, accepting: Canc
                 }
             }
         }
+    }
+}
+
+/// The TLS handshake, then the connection. A client that does not speak TLS (a plain AMQP
+/// header) fails the handshake at its first bytes and gets a TLS alert and the socket closed.
+async fn serve_tls(broker: Arc<Broker>, tls: TlsAcceptor, socket: TcpStream, peer: SocketAddr) {
+    let _ = socket.set_nodelay(true);
+    let timeout = broker.config.handshake_timeout;
+    match tokio::time::timeout(timeout, tls.accept(socket)).await {
+        Ok(Ok(stream)) => {
+            crate::connection::serve(broker, Stream::Tls(Box::new(stream)), peer).await
+        }
+        Ok(Err(e)) => warn!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => warn!(%peer, "TLS handshake timeout: closing connection"),
     }
 }

@@ -1,9 +1,10 @@
 //! A raw-socket AMQP client built on our codec, for the hostile-input tests: it sends what no
-//! well-behaved client library can send, and reads the broker's frames one by one.
+//! well-behaved client library can send, and reads the broker's frames one by one. It runs over
+//! TCP, or over any other byte stream (a TLS client stream: [`RawClient::over`]).
 
 use crate::wait::within;
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use warren_codec::frame::{self, FrameDecoder, PROTOCOL_HEADER};
 use warren_codec::generated::{
@@ -25,8 +26,8 @@ pub enum Login {
 }
 
 /// A byte-level AMQP client for sending what real clients never send.
-pub struct RawClient {
-    pub stream: TcpStream,
+pub struct RawClient<S = TcpStream> {
+    pub stream: S,
     buf: BytesMut,
     decoder: FrameDecoder,
 }
@@ -36,11 +37,7 @@ impl RawClient {
         let stream = TcpStream::connect(server.local_addr())
             .await
             .expect("tcp connect");
-        RawClient {
-            stream,
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::new(0),
-        }
+        RawClient::over(stream)
     }
 
     /// A connection past the [`handshake`](Self::handshake).
@@ -55,6 +52,17 @@ impl RawClient {
         let mut c = RawClient::open(server).await;
         c.open_channel(1).await;
         c
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RawClient<S> {
+    /// A client over an established byte stream (no bytes sent yet).
+    pub fn over(stream: S) -> RawClient<S> {
+        RawClient {
+            stream,
+            buf: BytesMut::new(),
+            decoder: FrameDecoder::new(0),
+        }
     }
 
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
@@ -131,6 +139,41 @@ impl RawClient {
     pub async fn handshake(&mut self) {
         self.start().await;
         let login = self.login("PLAIN", b"\0guest\0guest", "/", false).await;
+        assert!(matches!(login, Login::Opened), "got {login:?}");
+    }
+
+    /// Protocol header and start-ok with this SASL mechanism and response, nothing more;
+    /// returns the mechanisms connection.start offered.
+    pub async fn start_ok(&mut self, mechanism: &'static str, response: &str) -> String {
+        self.start_ok_with(mechanism, response, FieldTable::new())
+            .await
+    }
+
+    /// [`start_ok`](Self::start_ok) with these client properties.
+    pub async fn start_ok_with(
+        &mut self,
+        mechanism: &'static str,
+        response: &str,
+        client_properties: FieldTable,
+    ) -> String {
+        let start = self.start().await;
+        self.send_method(
+            0,
+            Method::ConnectionStartOk(ConnectionStartOk {
+                client_properties,
+                mechanism: ShortStr::from_static(mechanism),
+                response: LongStr::from(response),
+                locale: ShortStr::from_static("en_US"),
+            }),
+        )
+        .await;
+        start.mechanisms.to_string_lossy().into_owned()
+    }
+
+    /// The whole handshake (see [`handshake`](Self::handshake)) with this SASL mechanism.
+    pub async fn handshake_as(&mut self, mechanism: &str, response: &str) {
+        self.start().await;
+        let login = self.login(mechanism, response.as_bytes(), "/", false).await;
         assert!(matches!(login, Login::Opened), "got {login:?}");
     }
 

@@ -8,10 +8,10 @@
 //! Nothing here holds the broker: a lingering socket keeps no queue, channel or store alive.
 
 use super::outbox::Outbox;
+use super::transport::Reader;
 use bytes::BytesMut;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::Instant;
 use warren_codec::frame::{self, FrameDecoder};
 use warren_codec::generated::ConnectionCloseOk;
@@ -25,7 +25,7 @@ const DISCARD_READ: usize = 4096;
 
 /// What is left of a connection once it is closing.
 pub(super) struct Closing<'a> {
-    pub(super) reader: OwnedReadHalf,
+    pub(super) reader: Reader,
     pub(super) buf: BytesMut,
     pub(super) decoder: FrameDecoder,
     pub(super) writer: &'a Outbox,

@@ -1,21 +1,24 @@
 //! The connection handshake: protocol header, connection.start / start-ok (SASL PLAIN and
-//! AMQPLAIN), tune / tune-ok, open / open-ok, all within the handshake timeout.
+//! AMQPLAIN, and EXTERNAL over TLS: `external`), tune / tune-ok, open / open-ok, all within the
+//! handshake timeout.
 //!
 //! Until tune-ok, frames are capped at 4096 bytes (the spec's frame-min-size), so a client
 //! cannot make us buffer a large frame before it has logged in.
 
 use super::closing::{Closing, SILENT_CLOSE_DELAY};
+use super::external;
 use super::outbox::Outbox;
+use super::transport::Reader;
 use crate::access::User;
 use crate::broker::Broker;
 use crate::error::AmqpError;
+use crate::tls::TlsPeer;
 use crate::vhost::Vhost;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
 use tracing::{debug, warn};
 use warren_codec::frame::{self, decode_protocol_header, FrameDecoder, PROTOCOL_HEADER};
 use warren_codec::generated::{
@@ -27,7 +30,7 @@ use warren_codec::{
 };
 
 pub(super) struct Handshake {
-    pub(super) reader: OwnedReadHalf,
+    pub(super) reader: Reader,
     pub(super) read_buf: BytesMut,
     pub(super) vhost: Arc<Vhost>,
     /// Who logged in (tags and limits as at login).
@@ -57,7 +60,7 @@ impl From<AmqpError> for Failure {
 }
 
 struct Io<'a> {
-    reader: OwnedReadHalf,
+    reader: Reader,
     buf: BytesMut,
     decoder: FrameDecoder,
     writer: &'a Outbox,
@@ -148,9 +151,10 @@ const HANDSHAKE_READ: usize = 512;
 /// and closing (the caller lets go of the broker before it waits for the client).
 pub(super) async fn run<'a>(
     broker: &Arc<Broker>,
-    reader: OwnedReadHalf,
+    reader: Reader,
     peer: SocketAddr,
     writer: &'a Outbox,
+    tls: Option<&TlsPeer>,
 ) -> Result<Handshake, Option<Closing<'a>>> {
     let mut io = Io {
         reader,
@@ -159,7 +163,7 @@ pub(super) async fn run<'a>(
         writer,
     };
     let timeout = broker.config.handshake_timeout;
-    match tokio::time::timeout(timeout, negotiate(broker, &mut io, peer)).await {
+    match tokio::time::timeout(timeout, negotiate(broker, &mut io, peer, tls)).await {
         Ok(Ok(n)) => Ok(Handshake {
             reader: io.reader,
             read_buf: io.buf,
@@ -208,6 +212,7 @@ async fn negotiate(
     broker: &Arc<Broker>,
     io: &mut Io<'_>,
     peer: SocketAddr,
+    tls: Option<&TlsPeer>,
 ) -> Result<Negotiated, Failure> {
     loop {
         match decode_protocol_header(&mut io.buf) {
@@ -225,7 +230,7 @@ async fn negotiate(
         version_major: 0,
         version_minor: 9,
         server_properties: server_properties(),
-        mechanisms: LongStr::from(offered_mechanisms(config)),
+        mechanisms: LongStr::from(external::mechanisms(config, tls.is_some())),
         locales: LongStr::from("en_US"),
     }));
 
@@ -249,7 +254,8 @@ async fn negotiate(
             .and_then(FieldValue::as_bool)
             .unwrap_or(false)
     };
-    let user = authenticate(broker, &start_ok, peer, cap("authentication_failure_close"))?;
+    let failure_close = cap("authentication_failure_close");
+    let user = authenticate(broker, &start_ok, peer, failure_close, tls)?;
 
     io.send(Method::ConnectionTune(ConnectionTune {
         channel_max: config.channel_max,
@@ -347,30 +353,16 @@ fn negotiated(field: &str, min: u32, ours: u32, client: u32) -> Result<(), AmqpE
     Ok(())
 }
 
-/// The SASL mechanisms this broker has, in the order RabbitMQ 3.10 lists them.
-const MECHANISMS: [&str; 2] = ["AMQPLAIN", "PLAIN"];
-
-/// connection.start's `mechanisms`: ours that `auth_mechanisms` names.
-fn offered_mechanisms(config: &crate::config::Config) -> String {
-    let offered: Vec<&str> = MECHANISMS
-        .into_iter()
-        .filter(|m| config.auth_mechanisms.iter().any(|c| c == m))
-        .collect();
-    offered.join(" ")
-}
-
 /// Parses the SASL response and checks the credentials and the loopback restriction.
 fn authenticate(
     broker: &Broker,
     start_ok: &ConnectionStartOk,
     peer: SocketAddr,
     failure_close: bool,
+    tls: Option<&TlsPeer>,
 ) -> Result<Arc<User>, Failure> {
     let mechanism = start_ok.mechanism.to_string_lossy();
-    if !offered_mechanisms(&broker.config)
-        .split(' ')
-        .any(|m| m == mechanism)
-    {
+    if !external::offered(&broker.config, tls.is_some(), &mechanism) {
         // RabbitMQ refuses a mechanism it does not offer with a command_invalid it cannot send
         // in this state: nothing is sent, the socket closes after its silent close delay.
         warn!(%peer, %mechanism, "authentication mechanism not offered");
@@ -378,7 +370,9 @@ fn authenticate(
     }
     let creds = match &*mechanism {
         "PLAIN" => parse_plain(start_ok.response.as_bytes()),
-        _ => parse_amqplain(start_ok.response.bytes()),
+        "AMQPLAIN" => parse_amqplain(start_ok.response.bytes()),
+        // EXTERNAL: the name comes from the certificate, below.
+        _ => None,
     };
     let refused = || {
         if failure_close {
@@ -393,6 +387,14 @@ fn authenticate(
             Failure::Refused
         }
     };
+    if mechanism == "EXTERNAL" {
+        let user = external::login(broker, tls, peer).ok_or_else(refused)?;
+        if loopback_refused(&broker.config, &user.name, peer) {
+            warn!(%peer, user = %user.name, "user can only connect via localhost");
+            return Err(refused());
+        }
+        return Ok(user);
+    }
     let Some((name, pass)) = creds else {
         // A syntax error to RabbitMQ, whatever the client's capabilities: the silent close.
         warn!(%peer, %mechanism, "malformed SASL response");

@@ -17,6 +17,7 @@ mod consumer_timeout;
 mod direct_reply;
 mod dispatch;
 mod event_loop;
+mod external;
 mod frames;
 mod handshake;
 mod inspect;
@@ -24,6 +25,7 @@ mod outbox;
 mod publish;
 mod settle;
 mod topology;
+mod transport;
 mod tx;
 
 use crate::broker::Broker;
@@ -39,11 +41,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
+use transport::Reader;
+pub(crate) use transport::Stream;
 use warren_codec::frame::{self, FrameDecoder};
 use warren_codec::Method;
 
@@ -71,7 +73,7 @@ struct Connection {
     authz: authz::Authz,
     /// Open channels, shared with the broker's view of this connection (`max-channels`).
     channel_count: Arc<std::sync::atomic::AtomicU32>,
-    reader: OwnedReadHalf,
+    reader: Reader,
     read_buf: BytesMut,
     decoder: FrameDecoder,
     /// Encoded output not yet handed to the writer task.
@@ -126,9 +128,9 @@ struct Connection {
 }
 
 /// Serves one accepted socket until it closes. Never panics on client input.
-pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
-    let _ = socket.set_nodelay(true);
-    let (reader, writer_half) = socket.into_split();
+pub(crate) async fn serve(broker: Arc<Broker>, stream: Stream, peer: SocketAddr) {
+    let tls = stream.tls_peer();
+    let (reader, writer_half) = stream.split();
     let window = Credit::new(DELIVERY_WINDOW);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (writer, writer_task) = outbox::Outbox::start(
@@ -137,7 +139,7 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
         events_tx.clone(),
         broker.tasks(),
     );
-    let hs = match handshake::run(&broker, reader, peer, &writer).await {
+    let hs = match handshake::run(&broker, reader, peer, &writer, tls.as_ref()).await {
         Ok(hs) => hs,
         Err(closing) => {
             // A lingering socket holds nothing of the broker.
@@ -247,7 +249,7 @@ impl Connection {
     }
 
     /// What the closing connection still needs; the rest (the broker included) is dropped.
-    fn into_closing(self) -> (OwnedReadHalf, BytesMut, FrameDecoder, outbox::Outbox) {
+    fn into_closing(self) -> (Reader, BytesMut, FrameDecoder, outbox::Outbox) {
         let Connection {
             reader,
             read_buf,

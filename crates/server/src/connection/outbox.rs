@@ -9,7 +9,10 @@
 //! consumer that does not read; and past [`HIGH_WATER`] queued bytes the connection stops
 //! reading from its client, so a client that sends without reading what it is sent (confirms,
 //! returns, get-oks) meets TCP back-pressure instead of growing our buffers.
+//!
+//! A TLS connection's output always goes through the writer task (see `transport`).
 
+use super::transport::Writer;
 use crate::credit::Credit;
 use crate::queue::delivery::ConnEvent;
 use crate::tasks::Tasks;
@@ -17,7 +20,6 @@ use bytes::{Buf, Bytes};
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
@@ -25,7 +27,7 @@ use tokio::task::JoinHandle;
 pub(super) const HIGH_WATER: usize = 4 << 20;
 
 struct Shared {
-    socket: OwnedWriteHalf,
+    socket: Writer,
     /// Chunks handed to the writer task and not yet fully written. While it is non-zero a
     /// direct write would overtake them.
     queued: AtomicUsize,
@@ -51,7 +53,7 @@ impl Outbox {
     /// Starts the writer task for `socket`. The socket's write side is shut down when both the
     /// outbox and the task are gone, after everything sent has been written.
     pub(super) fn start(
-        socket: OwnedWriteHalf,
+        socket: Writer,
         window: Arc<Credit>,
         reopened: mpsc::UnboundedSender<ConnEvent>,
         tasks: &Tasks,
@@ -74,12 +76,14 @@ impl Outbox {
     /// returning it reopened a window that had run out (the caller tells the queues).
     /// Errors are not reported here: a dead socket is noticed by the read side.
     pub(super) fn send(&self, mut chunk: Bytes, window: u32) -> bool {
-        if self.shared.queued.load(Ordering::Acquire) == 0 {
-            match self.shared.socket.try_write(&chunk) {
-                Ok(n) if n == chunk.len() => return self.shared.window.give_back(window),
-                Ok(n) => chunk.advance(n),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => return self.shared.window.give_back(window),
+        if let Writer::Tcp(socket) = &self.shared.socket {
+            if self.shared.queued.load(Ordering::Acquire) == 0 {
+                match socket.try_write(&chunk) {
+                    Ok(n) if n == chunk.len() => return self.shared.window.give_back(window),
+                    Ok(n) => chunk.advance(n),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => return self.shared.window.give_back(window),
+                }
             }
         }
         self.shared
@@ -118,20 +122,12 @@ impl Outbox {
 
 /// The writer task: writes queued chunks in order, waiting for the socket as needed.
 async fn write_queued(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<(Bytes, u32)>) {
-    while let Some((mut chunk, window)) = rx.recv().await {
+    while let Some((chunk, window)) = rx.recv().await {
         let len = chunk.len();
-        let mut dead = false;
-        while !chunk.is_empty() && !dead {
-            if shared.socket.writable().await.is_err() {
-                dead = true;
-                break;
-            }
-            match shared.socket.try_write(&chunk) {
-                Ok(n) => chunk.advance(n),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => dead = true,
-            }
-        }
+        let dead = match &shared.socket {
+            Writer::Tcp(socket) => !write_tcp(socket, chunk).await,
+            Writer::Tls(tls) => !tls.write_all(&chunk).await,
+        };
         shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
         if shared.window.give_back(window) {
             let _ = shared.reopened.send(ConnEvent::WindowReopened);
@@ -147,4 +143,24 @@ async fn write_queued(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<(Byte
             shared.drained.notify_waiters();
         }
     }
+    // The outbox is gone: a TLS client is told the session ends (a TCP socket's write side
+    // shuts when its half is dropped).
+    if let Writer::Tls(tls) = &shared.socket {
+        tls.shutdown().await;
+    }
+}
+
+/// Writes all of `chunk`, waiting for the socket as needed; `false` if the socket failed.
+async fn write_tcp(socket: &tokio::net::tcp::OwnedWriteHalf, mut chunk: Bytes) -> bool {
+    while !chunk.is_empty() {
+        if socket.writable().await.is_err() {
+            return false;
+        }
+        match socket.try_write(&chunk) {
+            Ok(n) => chunk.advance(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
