@@ -33,11 +33,7 @@ pub(super) fn mechanisms(config: &Config, tls: bool) -> String {
 }
 
 /// The EXTERNAL user, or `None` (refused; the reason is logged).
-pub(super) fn login(
-    broker: &Broker,
-    tls: Option<&TlsPeer>,
-    peer: SocketAddr,
-) -> Option<Arc<User>> {
+pub(super) fn login(broker: &Broker, tls: Option<&TlsPeer>, peer: SocketAddr) -> Option<Arc<User>> {
     let refuse = |reason: &str| {
         warn!(%peer, "EXTERNAL login refused: {reason}");
         None

@@ -156,11 +156,7 @@ pub(crate) async fn serve(broker: Arc<Broker>, stream: Stream, peer: SocketAddr)
     let meta = crate::broker::ConnectionMeta::now(peer, &hs.user.name, &hs.vhost.name);
     let channel_count = meta.channels.clone();
     let id = broker.register_connection(events_tx.clone(), meta);
-    let authz = authz::Authz::new(
-        hs.user.clone(),
-        hs.vhost.name.clone(),
-        broker.access(),
-    );
+    let authz = authz::Authz::new(hs.user.clone(), hs.vhost.name.clone(), broker.access());
     info!(connection = id, %peer, user = %hs.user.name, vhost = %hs.vhost.name, "connection opened");
     let mut conn = Connection {
         id,
