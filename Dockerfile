@@ -25,7 +25,7 @@ COPY . .
 # -s: the release profile keeps line tables for profiling; the image does not need them.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p warren-server \
+    cargo build --release --locked -p warren \
     && install -s -m 0755 target/release/warren /usr/local/bin/warren
 
 # A release binary built for the same Debian release, stripped, placed at target/docker/warren

@@ -169,7 +169,7 @@ def test_dockerfile_stages(dockerfile):
     assert list(by_stage) == ["build", "prebuilt", "interop", "binary", "runtime"]
     build = " ".join(args for _, args in by_stage["build"])
     assert "clang" in build and "libclang-dev" in build
-    assert "cargo build --release --locked -p warren-server" in build
+    assert "cargo build --release --locked -p warren" in build
     runtime = by_stage["runtime"]
     assert ("COPY", "--from=binary /usr/local/bin/warren /usr/local/bin/warren") in runtime
     assert ("EXPOSE", "5672") in runtime  # only AMQP exists so far
