@@ -4,13 +4,14 @@
 //! It reaches the broker only through the admin facade ([`warren_server::Admin`]). Rooms:
 //! `auth` (HTTP Basic against the broker's users, RabbitMQ's tag rules), `errors` (the
 //! `{"error", "reason"}` bodies), `query` (sorting, filtering, columns and pagination of
-//! lists), `body` (size-limited JSON request bodies), and `api`, one module per endpoint family.
+//! lists), `body` (JSON request bodies), `tables` (field tables as JSON), and `api`, one module per endpoint family.
 
 mod api;
 mod auth;
 mod body;
 mod errors;
 mod query;
+mod tables;
 
 use axum::Router;
 use std::io;
@@ -21,8 +22,9 @@ use warren_server::Admin;
 
 pub use errors::ApiError;
 
-/// Largest request body accepted (a definitions import is the largest RabbitMQ expects).
-pub const MAX_BODY: usize = 32 << 20;
+/// Largest request body accepted: RabbitMQ's default `management.http.max_body_size` (20 MB);
+/// a larger one is 413 before it is read whole.
+pub const MAX_BODY: usize = 20_000_000;
 
 /// The API's router over a broker's facade (tests serve it on their own listener).
 pub fn router(admin: Admin) -> Router {

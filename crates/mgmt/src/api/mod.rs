@@ -1,8 +1,13 @@
 //! The routes, one module per endpoint family, behind the login layer and the body size
 //! limit. Paths are RabbitMQ's; a path it does not know is its 404 body.
 
+mod definitions;
 mod health;
+mod limits;
 mod overview;
+mod permissions;
+mod users;
+mod vhosts;
 
 use crate::auth;
 use crate::errors::ApiError;
@@ -17,6 +22,11 @@ pub fn routes(admin: Admin) -> Router {
     let api = Router::new()
         .merge(overview::routes())
         .merge(health::routes())
+        .merge(vhosts::routes())
+        .merge(users::routes())
+        .merge(permissions::routes())
+        .merge(limits::routes())
+        .merge(definitions::routes())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),
