@@ -76,7 +76,7 @@ async fn one(
 }
 
 /// The credentials a PUT asks for, checked as RabbitMQ checks them (tags first).
-fn credentials(admin: &Admin, name: &str, m: &Map<String, Value>) -> ApiResult<Credentials> {
+fn credentials(m: &Map<String, Value>) -> ApiResult<Credentials> {
     if !m.contains_key("tags") {
         return Err(ApiError::bad_request("tags_not_present"));
     }
@@ -86,18 +86,9 @@ fn credentials(admin: &Admin, name: &str, m: &Map<String, Value>) -> ApiResult<C
         )),
         (Some(p), None) => Ok(Credentials::Password(body::text(p))),
         (None, Some(h)) => hashed(&body::text(h), m.get("hashing_algorithm")),
-        // Tags only: an existing user keeps its password; a new one gets none.
-        (None, None) => Ok(match admin.user(name) {
-            Ok(UserInfo {
-                password_hash: Some(hash),
-                hashing_algorithm: Some(algo),
-                ..
-            }) => Credentials::Hash {
-                algorithm: HashAlgorithm::from_rabbit_name(algo).unwrap_or(HashAlgorithm::Sha256),
-                hash,
-            },
-            _ => Credentials::None,
-        }),
+        // Tags only: RabbitMQ gives the user a new random password, so the old one stops
+        // working; here the user is left with none (only EXTERNAL login), to the same effect.
+        (None, None) => Ok(Credentials::None),
     }
 }
 
@@ -129,7 +120,7 @@ async fn put(
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let m = body::object(&bytes)?;
-    let credentials = credentials(&admin, &name, &m)?;
+    let credentials = credentials(&m)?;
     let tags = body::tags(&m["tags"]);
     let created = admin.put_user(&name, credentials, &tags)?;
     Ok(created_or_updated(!created))

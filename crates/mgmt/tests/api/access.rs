@@ -54,13 +54,18 @@ async fn users_take_passwords_or_hashes_and_tags() {
             .status,
         StatusCode::OK
     );
-    // Tags only: the password stays.
-    assert_eq!(
-        put(r#"{"tags":["monitoring"]}"#).await.status,
-        StatusCode::NO_CONTENT
-    );
+    let retag = put(r#"{"password":"pw","tags":["monitoring"]}"#).await;
+    assert_eq!(retag.status, StatusCode::NO_CONTENT);
     let me = api.call_as(Some(("u1", "pw")), "GET", "whoami", None).await;
     assert_eq!(me.json["tags"], json!(["monitoring"]));
+    // Tags alone take the password away, as RabbitMQ's new random one does.
+    assert_eq!(
+        put(r#"{"tags":"monitoring"}"#).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let old = api.call_as(Some(("u1", "pw")), "GET", "whoami", None).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    put(r#"{"password":"pw","tags":"monitoring"}"#).await;
     assert_eq!(put("{}").await.error().1, json!("tags_not_present"));
     assert_eq!(
         put(r#"{"password":"a","password_hash":"b","tags":""}"#)
