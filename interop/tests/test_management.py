@@ -243,6 +243,31 @@ def test_definitions_export_and_import(api):
     assert api.call("POST", "definitions", raw=b"{bad")[:3:2] == (400, {"error": "bad_request", "reason": "failed_to_parse_json"})
 
 
+def test_definitions_carry_the_topology(api):
+    vhost = unique("topo")
+    doc = {"vhosts": [{"name": vhost}],
+           "exchanges": [{"name": "x", "vhost": vhost, "type": "topic", "durable": True, "auto_delete": False,
+                          "internal": False, "arguments": {}}],
+           "queues": [{"name": "q", "vhost": vhost, "durable": True, "auto_delete": False,
+                       "arguments": {"x-message-ttl": 1000}}],
+           "bindings": [{"source": "x", "vhost": vhost, "destination": "q", "destination_type": "queue",
+                         "routing_key": "a.#", "arguments": {}}]}
+    api.created.insert(0, f"vhosts/{vhost}")
+    assert api.call("POST", "definitions", doc)[0] == 204
+    out = api.get(f"definitions/{vhost}")[2]
+    assert out["queues"] == [{"name": "q", "durable": True, "auto_delete": False, "arguments": {"x-message-ttl": 1000}}]
+    assert out["exchanges"] == [{"name": "x", "type": "topic", "durable": True, "auto_delete": False, "internal": False,
+                                 "arguments": {}}]
+    assert out["bindings"] == [{"source": "x", "destination": "q", "destination_type": "queue", "routing_key": "a.#",
+                                "arguments": {}}]
+    more = {"queues": [{"name": "q2", "durable": True, "auto_delete": False, "arguments": {}}]}
+    assert api.call("POST", f"definitions/{vhost}", more)[0] == 204
+    assert len(api.get(f"definitions/{vhost}")[2]["queues"]) == 2
+    nowhere = unique("nowhere")
+    bad = {"queues": [{"name": "q", "vhost": nowhere, "durable": True, "auto_delete": False, "arguments": {}}]}
+    assert api.call("POST", "definitions", bad)[::2] == (400, {"error": "bad_request", "reason": ["no_such_vhost", nowhere]})
+
+
 def test_health_checks_and_aliveness(api):
     for check in ["alarms", "local-alarms", "virtual-hosts"]:
         assert api.get(f"health/checks/{check}")[::2] == (200, {"status": "ok"})

@@ -35,3 +35,31 @@ fn value_json(v: &FieldValue) -> Value {
         FieldValue::Void => Value::Null,
     }
 }
+
+/// A JSON object as a field table (definitions and request bodies carry arguments so):
+/// integers as signed 64-bit, other numbers as doubles, strings as long strings, objects as
+/// nested tables; `None` if `v` is not an object.
+pub fn json_table(v: &Value) -> Option<FieldTable> {
+    let mut t = FieldTable::new();
+    for (k, v) in v.as_object()? {
+        let key = warren_codec::ShortStr::new(k.clone().into_bytes()).ok()?;
+        t.insert(key, json_value(v)?);
+    }
+    Some(t)
+}
+
+fn json_value(v: &Value) -> Option<FieldValue> {
+    Some(match v {
+        Value::Null => FieldValue::Void,
+        Value::Bool(b) => FieldValue::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => FieldValue::I64(i),
+            None => FieldValue::F64(n.as_f64()?),
+        },
+        Value::String(s) => FieldValue::LongStr(warren_codec::LongStr::new(s.clone().into_bytes())),
+        Value::Array(items) => FieldValue::Array(warren_codec::FieldArray(
+            items.iter().map(json_value).collect::<Option<_>>()?,
+        )),
+        Value::Object(_) => FieldValue::Table(json_table(v)?),
+    })
+}

@@ -1,9 +1,10 @@
 //! `/api/definitions` (whole broker) and `/api/definitions/{vhost}`: export in RabbitMQ's JSON
 //! (users with their hashes, vhosts, permissions, topic permissions, vhost limits as
-//! `parameters`, and the durable topology: queues, exchanges, bindings); import (POST) of the
-//! access sections, all or nothing. Policies and global parameters are empty lists until
-//! Warren has them. Administrators only.
+//! `parameters`, and the topology: queues, exchanges, bindings); import (POST) of the same
+//! sections (`api::import` reads the topology ones). Policies and global parameters are empty
+//! lists until Warren has them. Administrators only.
 
+use super::import::{apply, Topology};
 use super::overview::RABBITMQ_VERSION;
 use super::permissions::{permission_json, topic_json};
 use super::users::user_json;
@@ -22,7 +23,7 @@ use warren_server::Admin;
 pub fn routes() -> Router<Admin> {
     Router::new()
         .route("/definitions", get(export).post(import))
-        .route("/definitions/{vhost}", get(export_vhost))
+        .route("/definitions/{vhost}", get(export_vhost).post(import_vhost))
 }
 
 type Ctx = (State<Admin>, Extension<Caller>);
@@ -141,14 +142,36 @@ async fn export_vhost(
     })))
 }
 
-/// The access sections of a definitions document, checked whole before any is applied.
+fn json_text(bytes: &Bytes) -> ApiResult<&str> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("failed_to_parse_json"))?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(_)) => Ok(text),
+        _ => Err(ApiError::bad_request("failed_to_parse_json")),
+    }
+}
+
+/// A whole-broker import: every section is checked before any is applied (the access ones
+/// all or nothing), then access, then the topology.
 async fn import((State(admin), Extension(caller)): Ctx, bytes: Bytes) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let text =
-        std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("failed_to_parse_json"))?;
-    if !matches!(serde_json::from_str::<Value>(text), Ok(Value::Object(_))) {
-        return Err(ApiError::bad_request("failed_to_parse_json"));
-    }
+    let text = json_text(&bytes)?;
+    let topology = Topology::parse(text)?;
+    let steps = topology.check(&admin, None)?;
     admin.import_access_definitions(text)?;
+    apply(&admin, steps)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A per-vhost import: the topology sections, into the vhost the path names.
+async fn import_vhost(
+    (State(admin), Extension(caller)): Ctx,
+    Path(vhost): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    admin.vhost(&vhost)?;
+    let topology = Topology::parse(json_text(&bytes)?)?;
+    apply(&admin, topology.check(&admin, Some(&vhost))?)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 
 mod definitions;
 mod health;
+mod import;
 mod limits;
 mod overview;
 mod permissions;

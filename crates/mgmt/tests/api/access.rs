@@ -308,3 +308,54 @@ async fn definitions_export_and_import_the_access_sections() {
     assert!(per_vhost.get("users").is_none() && per_vhost.get("queues").is_some());
     api.stop().await;
 }
+
+#[tokio::test]
+async fn definitions_import_and_export_the_topology() {
+    let api = Api::start().await;
+    let doc = json!({
+        "vhosts": [{"name": "tv"}],
+        "exchanges": [{"name": "x", "vhost": "tv", "type": "topic", "durable": true,
+                       "auto_delete": false, "internal": false, "arguments": {}}],
+        "queues": [{"name": "q", "vhost": "tv", "durable": true, "auto_delete": false,
+                    "arguments": {"x-message-ttl": 1000}}],
+        "bindings": [{"source": "x", "vhost": "tv", "destination": "q", "destination_type": "queue",
+                      "routing_key": "a.#", "arguments": {}}]});
+    let posted = api
+        .call("POST", "definitions", Some(&doc.to_string()))
+        .await;
+    assert_eq!(posted.status, StatusCode::NO_CONTENT);
+    let out = api.get("definitions/tv").await.json;
+    assert_eq!(
+        out["queues"],
+        json!([{"name": "q", "durable": true, "auto_delete": false,
+                                      "arguments": {"x-message-ttl": 1000}}])
+    );
+    assert_eq!(out["exchanges"][0]["type"], "topic");
+    assert_eq!(
+        out["bindings"],
+        json!([{"source": "x", "destination": "q", "destination_type": "queue",
+                                        "routing_key": "a.#", "arguments": {}}])
+    );
+    let per_vhost =
+        json!({"queues": [{"name": "q2", "durable": true, "auto_delete": false, "arguments": {}}]});
+    let posted = api
+        .call("POST", "definitions/tv", Some(&per_vhost.to_string()))
+        .await;
+    assert_eq!(posted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.get("definitions/tv").await.json["queues"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Checked before anything is applied: the user in front of the bad queue is not made.
+    let bad = json!({"users": [{"name": "early", "password": "pw", "tags": ""}],
+                     "queues": [{"name": "q3", "vhost": "nope", "durable": true, "auto_delete": false, "arguments": {}}]});
+    let refused = api
+        .call("POST", "definitions", Some(&bad.to_string()))
+        .await;
+    assert_eq!(refused.error().1, json!(["no_such_vhost", "nope"]));
+    assert_eq!(api.get("users/early").await.status, StatusCode::NOT_FOUND);
+    api.stop().await;
+}
