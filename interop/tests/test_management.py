@@ -231,6 +231,7 @@ def test_definitions_export_and_import(api):
     assert status == 200
     assert {"rabbit_version", "users", "vhosts", "permissions", "topic_permissions", "parameters",
             "global_parameters", "policies", "queues", "exchanges", "bindings"} <= set(defs)
+    assert all(set(v) == {"name"} for v in defs["vhosts"])
     user, vhost = unique("def"), unique("def")
     doc = {"users": [{"name": user, "password": "pw", "tags": "management"}], "vhosts": [{"name": vhost}],
            "permissions": [{"user": user, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}]}

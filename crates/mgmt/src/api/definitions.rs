@@ -93,13 +93,11 @@ async fn export((State(admin), Extension(caller)): Ctx) -> ApiResult<Json<Value>
         exchanges.extend(x);
         bindings.extend(b);
     }
+    // RabbitMQ 3.10.8 exports a vhost as its name alone (no description, tags or limits).
     let vhosts: Vec<Value> = admin
         .vhosts()
         .iter()
-        .map(|v| {
-            json!({"name": v.name, "description": v.description, "tags": v.tags,
-                        "metadata": {"description": v.description, "tags": v.tags}})
-        })
+        .map(|v| json!({"name": v.name}))
         .collect();
     Ok(Json(json!({
         "rabbit_version": RABBITMQ_VERSION,
