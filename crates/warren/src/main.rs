@@ -67,6 +67,10 @@ async fn main() -> std::process::ExitCode {
 /// than the dashboard (RabbitMQ would refuse to boot; docs/management.md says so).
 async fn start_management(server: &Server, shutdown: CancellationToken) {
     let admin = server.admin();
+    if !admin.management_enabled() {
+        tracing::info!("management API disabled (management.enabled = false)");
+        return;
+    }
     let port = admin.management_port();
     let listeners = match warren_mgmt::bind(server.local_addrs(), port).await {
         Ok(l) => l,

@@ -36,6 +36,11 @@ impl Admin {
         self.broker.config.management_port
     }
 
+    /// `management.enabled`: whether the binary starts the management API.
+    pub fn management_enabled(&self) -> bool {
+        self.broker.config.management_enabled
+    }
+
     /// Imports the users, vhosts, permissions, topic permissions and vhost limits of a
     /// RabbitMQ definitions JSON, all or nothing: a bad entry is 406 with its reason and
     /// changes nothing.
