@@ -61,8 +61,8 @@ ENV WARREN_LISTEN=0.0.0.0:5672 \
     WARREN_DATA_DIR=/var/lib/warren \
     NO_COLOR=1
 USER warren
-# Only AMQP: TLS (5671), management (15672) and metrics (15692) do not exist yet.
-EXPOSE 5672
+# AMQP and the management API; TLS (5671) needs certificates and metrics (15692) do not exist yet.
+EXPOSE 5672 15672
 VOLUME /var/lib/warren
 # Healthy when the port of WARREN_LISTEN's first address answers the AMQP protocol header.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \

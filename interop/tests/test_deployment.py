@@ -172,7 +172,7 @@ def test_dockerfile_stages(dockerfile):
     assert "cargo build --release --locked -p warren" in build
     runtime = by_stage["runtime"]
     assert ("COPY", "--from=binary /usr/local/bin/warren /usr/local/bin/warren") in runtime
-    assert ("EXPOSE", "5672") in runtime  # only AMQP exists so far
+    assert ("EXPOSE", "5672 15672") in runtime  # AMQP and the management API
     assert ("VOLUME", DATA_DIR) in runtime
     assert ("ENTRYPOINT", '["/usr/local/bin/warren-entrypoint"]') in runtime
     env = " ".join(args for word, args in runtime if word == "ENV")
