@@ -25,7 +25,7 @@ COPY . .
 # -s: the release profile keeps line tables for profiling; the image does not need them.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p warren-server \
+    cargo build --release --locked -p warren \
     && install -s -m 0755 target/release/warren /usr/local/bin/warren
 
 # A release binary built for the same Debian release, stripped, placed at target/docker/warren
@@ -61,8 +61,8 @@ ENV WARREN_LISTEN=0.0.0.0:5672 \
     WARREN_DATA_DIR=/var/lib/warren \
     NO_COLOR=1
 USER warren
-# Only AMQP: TLS (5671), management (15672) and metrics (15692) do not exist yet.
-EXPOSE 5672
+# AMQP and the management API; TLS (5671) needs certificates and metrics (15692) do not exist yet.
+EXPOSE 5672 15672
 VOLUME /var/lib/warren
 # Healthy when the port of WARREN_LISTEN's first address answers the AMQP protocol header.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \

@@ -169,10 +169,10 @@ def test_dockerfile_stages(dockerfile):
     assert list(by_stage) == ["build", "prebuilt", "interop", "binary", "runtime"]
     build = " ".join(args for _, args in by_stage["build"])
     assert "clang" in build and "libclang-dev" in build
-    assert "cargo build --release --locked -p warren-server" in build
+    assert "cargo build --release --locked -p warren" in build
     runtime = by_stage["runtime"]
     assert ("COPY", "--from=binary /usr/local/bin/warren /usr/local/bin/warren") in runtime
-    assert ("EXPOSE", "5672") in runtime  # only AMQP exists so far
+    assert ("EXPOSE", "5672 15672") in runtime  # AMQP and the management API
     assert ("VOLUME", DATA_DIR) in runtime
     assert ("ENTRYPOINT", '["/usr/local/bin/warren-entrypoint"]') in runtime
     env = " ".join(args for word, args in runtime if word == "ENV")

@@ -2,7 +2,7 @@
 //! dir, used, shut down, and a new broker is started on the same dir. Asserts exactly what is
 //! and is not there afterwards, as a RabbitMQ user expects: durable exchanges, queues and their
 //! bindings and the persistent messages in them survive; transient ones do not. The crash
-//! (kill -9) test with the real binary is `crates/server/tests/process/kill9.rs`.
+//! (kill -9) test with the real binary is `crates/warren/tests/process/kill9.rs`.
 
 use futures_lite::StreamExt;
 use lapin::options::*;

@@ -73,6 +73,9 @@ pub struct Config {
     /// `listeners.tcp = none`: no plain AMQP listener at all (TLS ones only), rather than the
     /// default `[::]:5672` an empty `listen` stands for.
     pub no_tcp_listeners: bool,
+    /// `management.enabled` (Warren's; RabbitMQ disables its plugin instead): `false` starts
+    /// no management HTTP API.
+    pub management_enabled: bool,
 }
 
 /// A user's configure, write and read permission patterns (regular expressions), as
@@ -172,6 +175,7 @@ impl Default for Config {
             disk_free_limit: DiskFreeLimit::Absolute(50_000_000),
             consumer_timeout: Some(Duration::from_secs(30 * 60)),
             no_tcp_listeners: false,
+            management_enabled: true,
         }
     }
 }

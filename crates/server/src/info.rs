@@ -59,6 +59,14 @@ pub struct TopicPermissionInfo {
     pub read: String,
 }
 
+/// A listening socket of the broker, as RabbitMQ's overview lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerInfo {
+    /// `amqp` or `amqp/ssl`, RabbitMQ's names.
+    pub protocol: &'static str,
+    pub addr: SocketAddr,
+}
+
 /// A queue and its current counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueInfo {

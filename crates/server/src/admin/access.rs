@@ -33,7 +33,7 @@ fn bad_request(reason: impl Into<String>) -> AmqpError {
     AmqpError::precondition_failed(reason)
 }
 
-fn user_info(u: &User) -> UserInfo {
+pub(super) fn user_info(u: &User) -> UserInfo {
     UserInfo {
         name: u.name.clone(),
         tags: u.tags.clone(),

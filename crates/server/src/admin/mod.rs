@@ -13,6 +13,7 @@
 mod access;
 mod alarms;
 mod connections;
+mod management;
 mod messages;
 mod topology;
 
@@ -35,13 +36,24 @@ const ADMIN_CONNECTION: ConnectionId = 0;
 #[derive(Debug, Clone)]
 pub struct Admin {
     broker: Arc<Broker>,
+    /// The AMQP listeners of the server this facade came from (health checks list them).
+    listeners: Arc<[ListenerInfo]>,
 }
 
 impl Server {
     /// The administration facade of this broker.
     pub fn admin(&self) -> Admin {
+        let amqp = self.local_addrs().iter().map(|a| ListenerInfo {
+            protocol: "amqp",
+            addr: *a,
+        });
+        let amqps = self.tls_addrs().iter().map(|a| ListenerInfo {
+            protocol: "amqp/ssl",
+            addr: *a,
+        });
         Admin {
             broker: self.broker().clone(),
+            listeners: amqp.chain(amqps).collect(),
         }
     }
 }

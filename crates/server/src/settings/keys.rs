@@ -243,6 +243,10 @@ fn table() -> Vec<Setting> {
             c.management_port = g.entry().parse(|s| integer(s, 0, 65_535))? as u16;
             Ok(())
         }),
+        one(&["management.enabled"], |c, g| {
+            c.management_enabled = g.entry().parse(boolean)?;
+            Ok(())
+        }),
         one(&["prometheus.tcp.port"], |c, g| {
             c.prometheus_port = g.entry().parse(|s| integer(s, 0, 65_535))? as u16;
             Ok(())

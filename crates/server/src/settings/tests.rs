@@ -521,3 +521,14 @@ fn an_unknown_key_is_a_warning_naming_it() {
     );
     assert!(log.contains("unknown setting heartbaet"), "{log}");
 }
+
+#[test]
+fn the_management_api_can_be_turned_off() {
+    let on = Case::new().load().unwrap();
+    assert!(on.config.management_enabled);
+    let off = Case::new()
+        .args(&["--set", "management.enabled=false"])
+        .load()
+        .unwrap();
+    assert!(!off.config.management_enabled);
+}

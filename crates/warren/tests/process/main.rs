@@ -3,5 +3,6 @@
 //! does. One test binary, a module per story.
 
 mod kill9;
+mod management;
 mod settings;
 mod sigterm;

@@ -1,7 +1,9 @@
 //! The `warren` binary: reads its settings (crates/server/src/settings: defaults, files,
-//! environment, flags), starts the broker, and stops it on SIGTERM or SIGINT.
+//! environment, flags), starts the broker and its management HTTP API (crates/mgmt), and
+//! stops both on SIGTERM or SIGINT.
 
 use clap::Parser;
+use tokio_util::sync::CancellationToken;
 use warren_server::settings::{self, Flags};
 use warren_server::Server;
 
@@ -51,10 +53,40 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
+    let management = CancellationToken::new();
+    start_management(&server, management.clone()).await;
     wait_for_signal().await;
     tracing::info!("shutting down");
+    management.cancel();
     server.shutdown().await;
     std::process::ExitCode::SUCCESS
+}
+
+/// The management API on `management.tcp.port`, on the AMQP listeners' addresses. A port that
+/// cannot be bound is logged and the broker runs on without the API: AMQP clients matter more
+/// than the dashboard (RabbitMQ would refuse to boot; docs/management.md says so).
+async fn start_management(server: &Server, shutdown: CancellationToken) {
+    let admin = server.admin();
+    if !admin.management_enabled() {
+        tracing::info!("management API disabled (management.enabled = false)");
+        return;
+    }
+    let port = admin.management_port();
+    let listeners = match warren_mgmt::bind(server.local_addrs(), port).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(port, error = %e, "cannot listen for the management API");
+            return;
+        }
+    };
+    for listener in listeners {
+        let (admin, shutdown) = (admin.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = warren_mgmt::serve(admin, listener, shutdown).await {
+                tracing::error!(error = %e, "management API stopped");
+            }
+        });
+    }
 }
 
 async fn wait_for_signal() {

@@ -1,0 +1,41 @@
+//! The routes, one module per endpoint family, behind the login layer and the body size
+//! limit. Paths are RabbitMQ's; a path it does not know is its 404 body.
+
+mod definitions;
+mod health;
+mod import;
+mod limits;
+mod overview;
+mod permissions;
+mod users;
+mod vhosts;
+
+use crate::auth;
+use crate::errors::ApiError;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use warren_server::Admin;
+
+/// Every family's routes, under `/api`.
+pub fn routes(admin: Admin) -> Router {
+    let api = Router::new()
+        .merge(overview::routes())
+        .merge(health::routes())
+        .merge(vhosts::routes())
+        .merge(users::routes())
+        .merge(permissions::routes())
+        .merge(limits::routes())
+        .merge(definitions::routes())
+        .fallback(|| async { ApiError::not_found().into_response() })
+        .layer(axum::middleware::from_fn_with_state(
+            admin.clone(),
+            auth::login,
+        ))
+        .with_state(admin);
+    Router::new()
+        .nest("/api", api)
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(crate::MAX_BODY))
+}

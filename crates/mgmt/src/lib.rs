@@ -1,0 +1,67 @@
+//! warren-mgmt: the management HTTP API, with RabbitMQ 3.10's paths, JSON field names, status
+//! codes and error bodies, so tools written for RabbitMQ's management plugin work unchanged.
+//!
+//! It reaches the broker only through the admin facade ([`warren_server::Admin`]). Rooms:
+//! `auth` (HTTP Basic against the broker's users, RabbitMQ's tag rules), `errors` (the
+//! `{"error", "reason"}` bodies), `query` (sorting, filtering, columns and pagination of
+//! lists), `body` (JSON request bodies), `tables` (field tables as JSON), and `api`, one module per endpoint family.
+
+mod api;
+mod auth;
+mod body;
+mod errors;
+mod query;
+mod tables;
+
+use axum::Router;
+use std::io;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use warren_server::Admin;
+
+pub use errors::ApiError;
+
+/// Largest request body accepted: RabbitMQ's default `management.http.max_body_size` (20 MB);
+/// a larger one is 413 before it is read whole.
+pub const MAX_BODY: usize = 20_000_000;
+
+/// The API's router over a broker's facade (tests serve it on their own listener).
+pub fn router(admin: Admin) -> Router {
+    api::routes(admin)
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    admin: Admin,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening for the management HTTP API");
+    axum::serve(listener, router(admin))
+        .with_graceful_shutdown(async move { shutdown.cancelled_owned().await })
+        .await
+}
+
+/// Binds the management port on each IP the AMQP listeners use (`[::]`, falling back to
+/// `0.0.0.0`, when they use every interface), as RabbitMQ listens on all interfaces.
+pub async fn bind(amqp: &[SocketAddr], port: u16) -> io::Result<Vec<TcpListener>> {
+    let mut ips: Vec<std::net::IpAddr> = amqp.iter().map(|a| a.ip()).collect();
+    ips.dedup();
+    if ips.is_empty() || ips.iter().any(|ip| ip.is_unspecified()) {
+        let v6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+        return match TcpListener::bind(v6).await {
+            Ok(l) => Ok(vec![l]),
+            Err(e) if e.kind() != io::ErrorKind::AddrInUse => Ok(vec![
+                TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, port)).await?,
+            ]),
+            Err(e) => Err(e),
+        };
+    }
+    let mut out = Vec::new();
+    for ip in ips {
+        out.push(TcpListener::bind(SocketAddr::new(ip, port)).await?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,55 @@
+//! What the management API needs beyond objects: HTTP Basic logins against the broker's users,
+//! the node's name and listeners, and definitions imports (the access sections; the topology
+//! sections are the topology room's).
+
+use super::{Admin, ListenerInfo, UserInfo};
+use crate::access::definitions::AccessDefinitions;
+use crate::error::{AmqpError, AmqpResult};
+
+impl Admin {
+    /// The user if `password` is theirs (empty passwords never match, as in RabbitMQ).
+    pub fn authenticate(&self, user: &str, password: &str) -> Option<UserInfo> {
+        self.broker
+            .access()
+            .check_password(user, password)
+            .map(|u| super::access::user_info(&u))
+    }
+
+    /// `warren@HOSTNAME`, in the shape of RabbitMQ's `rabbit@HOSTNAME` node names.
+    pub fn node_name(&self) -> String {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".into());
+        format!("warren@{host}")
+    }
+
+    /// The AMQP and AMQPS listeners.
+    pub fn listeners(&self) -> Vec<ListenerInfo> {
+        self.listeners.to_vec()
+    }
+
+    /// `management.tcp.port`.
+    pub fn management_port(&self) -> u16 {
+        self.broker.config.management_port
+    }
+
+    /// `management.enabled`: whether the binary starts the management API.
+    pub fn management_enabled(&self) -> bool {
+        self.broker.config.management_enabled
+    }
+
+    /// Imports the users, vhosts, permissions, topic permissions and vhost limits of a
+    /// RabbitMQ definitions JSON, all or nothing: a bad entry is 406 with its reason and
+    /// changes nothing.
+    pub fn import_access_definitions(&self, json: &str) -> AmqpResult<()> {
+        let defs = AccessDefinitions::parse(json)
+            .map_err(|e| AmqpError::precondition_failed(e.to_string()))?;
+        defs.apply(self.broker.access(), |name, settings| {
+            self.broker.create_vhost(name, settings)
+        })
+        .map_err(|e| AmqpError::precondition_failed(e.to_string()))
+    }
+}
