@@ -131,13 +131,17 @@ impl Connection {
         if !ch.confirm || ch.closing {
             return;
         }
-        if let Some(settlement) = ch.confirms.settle_upto(upto, ok) {
+        if let Some((settlement, count)) = ch.confirms.settle_counted(upto, ok) {
+            if ok {
+                self.broker.stats().publish.confirmed.bump(count);
+            }
             self.send_settlement(channel, settlement);
         }
     }
 
     fn send_settlement(&mut self, channel: u16, s: Settlement) {
         let method = if s.ack {
+
             Method::BasicAck(BasicAck {
                 delivery_tag: s.tag,
                 multiple: s.multiple,
