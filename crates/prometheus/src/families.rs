@@ -373,8 +373,11 @@ fn queue_families(
     Ok(())
 }
 
+/// Reads one figure of a queue.
+type QueueValue = fn(&QueueStatsInfo) -> u64;
+
 fn queue_depths(e: &mut DescriptorEncoder, prefix: &str, queues: &[QueueStatsInfo]) -> fmt::Result {
-    let families: [(&str, &str, fn(&QueueStatsInfo) -> u64); 3] = [
+    let families: [(&str, &str, QueueValue); 3] = [
         ("queue_messages_ready", HELP_READY, |q| q.messages_ready),
         ("queue_messages_unacked", HELP_UNACKED, |q| {
             q.messages_unacknowledged

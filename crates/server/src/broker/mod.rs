@@ -8,9 +8,9 @@ use crate::access::{Access, User};
 use crate::alarms::Alarms;
 use crate::config::Config;
 use crate::flow::{Flow, Reasons};
-use crate::stats::Stats;
 use crate::ids::ConnectionId;
 use crate::queue::delivery::ConnEvent;
+use crate::stats::Stats;
 use crate::tasks::Tasks;
 use crate::vhost::Vhost;
 use dashmap::DashMap;
@@ -119,7 +119,14 @@ impl Broker {
     pub(crate) fn add_vhost(&self, name: &str) -> Arc<Vhost> {
         self.vhosts
             .entry(name.to_string())
-            .or_insert_with(|| Vhost::new(name, self.store.clone(), self.tasks.clone(), self.stats.clone()))
+            .or_insert_with(|| {
+                Vhost::new(
+                    name,
+                    self.store.clone(),
+                    self.tasks.clone(),
+                    self.stats.clone(),
+                )
+            })
             .clone()
     }
 

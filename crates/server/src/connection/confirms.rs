@@ -141,7 +141,6 @@ impl Connection {
 
     fn send_settlement(&mut self, channel: u16, s: Settlement) {
         let method = if s.ack {
-
             Method::BasicAck(BasicAck {
                 delivery_tag: s.tag,
                 multiple: s.multiple,

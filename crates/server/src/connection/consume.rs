@@ -135,16 +135,14 @@ impl Connection {
             None => {
                 self.broker.stats().deliver.get_empty.bump(1);
                 self.send_method(
-                channel,
-                &Method::BasicGetEmpty(BasicGetEmpty {
-                    cluster_id: ShortStr::EMPTY,
-                }),
-            )
+                    channel,
+                    &Method::BasicGetEmpty(BasicGetEmpty {
+                        cluster_id: ShortStr::EMPTY,
+                    }),
+                )
             }
             Some((seq, message, redelivered, remaining)) => {
-                self.broker
-                    .stats()
-                    .delivered(true, m.no_ack, redelivered);
+                self.broker.stats().delivered(true, m.no_ack, redelivered);
                 count_queue_delivery(&queue, redelivered);
                 let delivered_at = self.delivery_time();
                 let ch = self.channel(channel)?;
