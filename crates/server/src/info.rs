@@ -204,3 +204,90 @@ pub struct StoredQueueInfo {
     pub store: std::sync::Arc<warren_store::Store>,
     pub id: warren_store::QueueId,
 }
+
+/// The broker-wide message and lifecycle counters since boot (RabbitMQ's global counters:
+/// `rabbitmq_global_messages_*_total`, `rabbitmq_*_opened_total` and friends).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GlobalCounters {
+    /// basic.publish received (routed or not).
+    pub messages_received: u64,
+    /// ... of which on confirm channels.
+    pub messages_received_confirm: u64,
+    /// Publishes that reached at least one queue.
+    pub messages_routed: u64,
+    /// Non-mandatory publishes that reached no queue.
+    pub messages_unroutable_dropped: u64,
+    /// Mandatory publishes returned with basic.return.
+    pub messages_unroutable_returned: u64,
+    /// Publishes acked to confirm-mode publishers.
+    pub messages_confirmed: u64,
+    pub messages_delivered_consume_auto_ack: u64,
+    pub messages_delivered_consume_manual_ack: u64,
+    pub messages_delivered_get_auto_ack: u64,
+    pub messages_delivered_get_manual_ack: u64,
+    /// basic.get answered with get-empty.
+    pub messages_get_empty: u64,
+    /// Deliveries (consume or get) with the redelivered flag.
+    pub messages_redelivered: u64,
+    /// Deliveries acked by clients (basic.ack, each message of a `multiple` ack).
+    pub messages_acknowledged: u64,
+    pub connections_opened: u64,
+    pub connections_closed: u64,
+    pub channels_opened: u64,
+    pub channels_closed: u64,
+    /// queue.declare (not passive) that succeeded, creating or not.
+    pub queues_declared: u64,
+    pub queues_created: u64,
+    pub queues_deleted: u64,
+    /// Channels that have published and are still open.
+    pub publishers: u64,
+}
+
+impl GlobalCounters {
+    /// Every delivery, however it was made.
+    pub fn messages_delivered(&self) -> u64 {
+        self.messages_delivered_consume_auto_ack
+            + self.messages_delivered_consume_manual_ack
+            + self.messages_delivered_get_auto_ack
+            + self.messages_delivered_get_manual_ack
+    }
+}
+
+/// One queue's counters since it was created (the management API's `message_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounters {
+    /// Messages put into the queue.
+    pub publish: u64,
+    /// Messages delivered from it, to consumers or basic.get.
+    pub deliver_get: u64,
+    /// Deliveries from it acked by clients.
+    pub ack: u64,
+    /// Deliveries from it with the redelivered flag.
+    pub redeliver: u64,
+}
+
+/// Broker-wide counters and counts at one moment, without anything per queue: what an
+/// aggregated metrics scrape reads, its cost independent of the number of queues' names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub counters: GlobalCounters,
+    pub connections: u64,
+    pub channels: u64,
+    pub queues: u64,
+    pub consumers: u64,
+    pub messages_ready: u64,
+    pub messages_unacknowledged: u64,
+    /// The sum of the queues' counters.
+    pub queue_totals: QueueCounters,
+}
+
+/// One queue's counts and counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStatsInfo {
+    pub vhost: String,
+    pub name: String,
+    pub messages_ready: u64,
+    pub messages_unacknowledged: u64,
+    pub consumers: u64,
+    pub counters: QueueCounters,
+}

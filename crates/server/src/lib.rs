@@ -12,7 +12,8 @@
 //!   reached, and its stored format), `flow` (whether connections read from publishers now),
 //!   `credit` (prefetch credit and the delivery window), `tasks` (the broker's detached
 //!   tasks, cancelled and waited for at shutdown), [`info`] (the plain-data descriptions
-//!   the admin facade returns), `alarms` (the memory and disk alarms, raised through `flow`).
+//!   the admin facade returns), `alarms` (the memory and disk alarms, raised through `flow`), `stats` (message and
+//!   lifecycle counters: relaxed atomics the hot path bumps).
 //! - pure logic: `arguments` (queue and exchange arguments), `dead_letter` (x-death and
 //!   dead-letter targets), `sender_selected` (the `CC` and `BCC` headers' rules), [`tls`]
 //!   (the rustls configuration from `ssl_options`, client certificate subjects).
@@ -51,6 +52,7 @@ mod queue;
 mod sender_selected;
 pub mod server;
 pub mod settings;
+mod stats;
 mod tasks;
 pub mod tls;
 mod vhost;

@@ -30,6 +30,9 @@ pub(crate) fn fan_out(
     sync: bool,
     written: &mut Vec<(Arc<Queue>, u64)>,
 ) -> Published {
+    for q in targets {
+        q.counters.publish.bump(1);
+    }
     let store = store.filter(|_| message.persistent());
     let mut refused = false;
     match store {

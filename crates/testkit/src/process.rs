@@ -25,8 +25,10 @@ pub fn spawn_warren(bin: &Path, data_dir: &Path, port: u16) -> Child {
     Command::new(bin)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir)
-        // Any free port for the management API: 15672 may be another broker's.
+        // Any free ports for the management API and the metrics: 15672 and 15692 may be
+        // another broker's.
         .args(["--set", "management.tcp.port=0"])
+        .args(["--set", "prometheus.tcp.port=0"])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

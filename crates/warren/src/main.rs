@@ -1,6 +1,6 @@
 //! The `warren` binary: reads its settings (crates/server/src/settings: defaults, files,
-//! environment, flags), starts the broker and its management HTTP API (crates/mgmt), and
-//! stops both on SIGTERM or SIGINT.
+//! environment, flags), starts the broker, its management HTTP API (crates/mgmt) and its
+//! Prometheus metrics (crates/prometheus), and stops them on SIGTERM or SIGINT.
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +55,7 @@ async fn main() -> std::process::ExitCode {
     };
     let management = CancellationToken::new();
     start_management(&server, management.clone()).await;
+    start_prometheus(&server, management.clone()).await;
     wait_for_signal().await;
     tracing::info!("shutting down");
     management.cancel();
@@ -86,6 +87,25 @@ async fn start_management(server: &Server, shutdown: CancellationToken) {
                 tracing::error!(error = %e, "management API stopped");
             }
         });
+    }
+}
+
+/// The Prometheus metrics on `prometheus.tcp.port`, on the same addresses as the management
+/// API; a port that cannot be bound is logged, as there.
+async fn start_prometheus(server: &Server, shutdown: CancellationToken) {
+    let admin = server.admin();
+    let port = admin.prometheus_port();
+    let listeners = match warren_mgmt::bind(server.local_addrs(), port).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(port, error = %e, "cannot listen for Prometheus metrics");
+            return;
+        }
+    };
+    for listener in listeners {
+        if let Err(e) = warren_prometheus::serve_on(admin.clone(), listener, shutdown.clone()) {
+            tracing::error!(error = %e, "Prometheus metrics stopped");
+        }
     }
 }
 

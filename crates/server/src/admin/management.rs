@@ -36,6 +36,11 @@ impl Admin {
         self.broker.config.management_port
     }
 
+    /// `prometheus.tcp.port`.
+    pub fn prometheus_port(&self) -> u16 {
+        self.broker.config.prometheus_port
+    }
+
     /// `management.enabled`: whether the binary starts the management API.
     pub fn management_enabled(&self) -> bool {
         self.broker.config.management_enabled

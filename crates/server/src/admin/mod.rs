@@ -2,7 +2,8 @@
 //! management crate, the CLI and tests. [`Admin`] lists and inspects vhosts, queues,
 //! exchanges and bindings, declares and deletes them through the same vhost methods clients
 //! reach (so RabbitMQ's checks and reply texts apply), purges, gets and publishes messages,
-//! lists connections with their channels, closes connections, snapshots counters, manages
+//! lists connections with their channels, closes connections, snapshots counters
+//! (message rates and lifecycle counts for metrics: [`stats`](self::stats)), manages
 //! users, vhosts, permissions and limits ([`access`](self::access)), and shows and sets the
 //! resource alarms.
 //! Everything it returns is owned plain data ([`types`]); errors are [`AmqpError`] values.
@@ -15,6 +16,7 @@ mod alarms;
 mod connections;
 mod management;
 mod messages;
+mod stats;
 mod topology;
 
 pub use crate::info::*;

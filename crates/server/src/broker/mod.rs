@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::flow::{Flow, Reasons};
 use crate::ids::ConnectionId;
 use crate::queue::delivery::ConnEvent;
+use crate::stats::Stats;
 use crate::tasks::Tasks;
 use crate::vhost::Vhost;
 use dashmap::DashMap;
@@ -67,6 +68,8 @@ pub struct Broker {
     alarms: Arc<Alarms>,
     /// Every detached task, so shutdown can end and wait for them.
     tasks: Tasks,
+    /// Message and lifecycle counters.
+    stats: Arc<Stats>,
 }
 
 impl Broker {
@@ -97,6 +100,7 @@ impl Broker {
             store,
             flow,
             tasks: Tasks::default(),
+            stats: Arc::default(),
         };
         if broker.store.is_none() {
             // Nothing to recover: this is a first boot. With a store, recovery decides.
@@ -115,8 +119,29 @@ impl Broker {
     pub(crate) fn add_vhost(&self, name: &str) -> Arc<Vhost> {
         self.vhosts
             .entry(name.to_string())
-            .or_insert_with(|| Vhost::new(name, self.store.clone(), self.tasks.clone()))
+            .or_insert_with(|| {
+                Vhost::new(
+                    name,
+                    self.store.clone(),
+                    self.tasks.clone(),
+                    self.stats.clone(),
+                )
+            })
             .clone()
+    }
+
+    /// Message and lifecycle counters.
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Live connections and the channels they have open, without asking their tasks.
+    pub(crate) fn open_counts(&self) -> (u64, u64) {
+        let mut channels = 0u64;
+        for c in self.connections.iter() {
+            channels += u64::from(c.meta.channels.load(Ordering::Relaxed));
+        }
+        (self.connections.len() as u64, channels)
     }
 
     pub(crate) fn tasks(&self) -> &Tasks {
@@ -164,6 +189,7 @@ impl Broker {
         meta: ConnectionMeta,
     ) -> ConnectionId {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        self.stats.lifecycle.connections_opened.bump(1);
         self.connections.insert(id, Registered { tx, meta });
         id
     }

@@ -126,6 +126,8 @@ pub(super) struct Channel {
     /// The last queue declared on the channel ("" in later methods means this one).
     pub(super) last_queue: Option<String>,
     pub(super) confirm: bool,
+    /// Has published: counted among the broker's publishers until it closes.
+    pub(super) published: bool,
     /// Publish sequence numbers and what is settled (confirm mode).
     pub(super) confirms: ConfirmTracker,
     /// The consumer of `amq.rabbitmq.reply-to` on this channel (direct reply-to).
@@ -151,6 +153,7 @@ impl Channel {
             channel_credit: Credit::new(0),
             last_queue: None,
             confirm: false,
+            published: false,
             confirms: ConfirmTracker::default(),
             reply_consumer: None,
             tx: None,

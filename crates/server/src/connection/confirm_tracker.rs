@@ -59,7 +59,14 @@ impl ConfirmTracker {
     /// Settles publishes up to `upto` (acked if `ok`, nacked if the store failed): the frame
     /// to send, or `None` if nothing in that range is left to settle (already settled, not
     /// published yet, or only publishes nacked on their own).
+    #[cfg(test)]
     pub(super) fn settle_upto(&mut self, upto: u64, ok: bool) -> Option<Settlement> {
+        self.settle_counted(upto, ok).map(|(s, _)| s)
+    }
+
+    /// [`Self::settle_upto`], with how many publishes the frame settles (those nacked on
+    /// their own left out): the broker's confirmed counter.
+    pub(super) fn settle_counted(&mut self, upto: u64, ok: bool) -> Option<(Settlement, u64)> {
         if upto <= self.confirmed_upto || upto >= self.next_seq {
             return None;
         }
@@ -71,11 +78,12 @@ impl ConfirmTracker {
         self.nacked.retain(|&s| s > upto);
         let span = upto - self.confirmed_upto;
         self.confirmed_upto = upto;
-        (nacked_in_range != span).then_some(Settlement {
+        let settlement = Settlement {
             tag: upto,
             multiple: span > 1,
             ack: ok,
-        })
+        };
+        (nacked_in_range != span).then_some((settlement, span - nacked_in_range))
     }
 }
 

@@ -131,7 +131,10 @@ impl Connection {
         if !ch.confirm || ch.closing {
             return;
         }
-        if let Some(settlement) = ch.confirms.settle_upto(upto, ok) {
+        if let Some((settlement, count)) = ch.confirms.settle_counted(upto, ok) {
+            if ok {
+                self.broker.stats().publish.confirmed.bump(count);
+            }
             self.send_settlement(channel, settlement);
         }
     }

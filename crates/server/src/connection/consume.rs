@@ -132,13 +132,18 @@ impl Connection {
             .resource(Permission::Read, Kind::Queue, &queue_name)?;
         let queue = self.vhost.queue_for(self.id, &queue_name)?;
         match queue.get(m.no_ack) {
-            None => self.send_method(
-                channel,
-                &Method::BasicGetEmpty(BasicGetEmpty {
-                    cluster_id: ShortStr::EMPTY,
-                }),
-            ),
+            None => {
+                self.broker.stats().deliver.get_empty.bump(1);
+                self.send_method(
+                    channel,
+                    &Method::BasicGetEmpty(BasicGetEmpty {
+                        cluster_id: ShortStr::EMPTY,
+                    }),
+                )
+            }
             Some((seq, message, redelivered, remaining)) => {
+                self.broker.stats().delivered(true, m.no_ack, redelivered);
+                count_queue_delivery(&queue, redelivered);
                 let delivered_at = self.delivery_time();
                 let ch = self.channel(channel)?;
                 let tag = ch.next_tag;
@@ -191,6 +196,10 @@ impl Connection {
             return_delivery(d);
             return;
         }
+        self.broker
+            .stats()
+            .delivered(false, d.no_ack, d.redelivered);
+        count_queue_delivery(&d.queue, d.redelivered);
         let tag = ch.next_tag;
         ch.next_tag += 1;
         let deliver = DeliveryMethod::Deliver {
@@ -235,6 +244,14 @@ pub(super) fn write_delivery(
         frame_max,
         out,
     );
+}
+
+/// The queue's `deliver_get` and `redeliver` counters.
+fn count_queue_delivery(queue: &Queue, redelivered: bool) {
+    queue.counters.deliver_get.bump(1);
+    if redelivered {
+        queue.counters.redeliver.bump(1);
+    }
 }
 
 /// A delivery that could not be written goes back to its queue.

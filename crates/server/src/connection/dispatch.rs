@@ -67,6 +67,7 @@ impl Connection {
                 self.channels
                     .insert(channel, Box::new(Channel::new(channel)));
                 self.channels_changed();
+                self.broker.stats().lifecycle.channels_opened.bump(1);
                 self.send_method(
                     channel,
                     &Method::ChannelOpenOk(ChannelOpenOk {
@@ -172,6 +173,9 @@ impl Connection {
 
     /// Gives back a channel's consumers and unacked deliveries (channel or connection close).
     pub(super) fn release_channel(&mut self, ch: &mut Channel) {
+        if std::mem::take(&mut ch.published) {
+            self.broker.stats().publisher_closed();
+        }
         let mut queues: Vec<Arc<Queue>> = Vec::new();
         for (_, q) in ch.consumers.drain() {
             if !queues.iter().any(|x| Arc::ptr_eq(x, &q)) {

@@ -120,6 +120,7 @@ impl Connection {
         if let Some(raw) = crate::sender_selected::without_bcc(&header.properties) {
             header.raw_properties = raw;
         }
+        self.count_received(channel);
         let ch = self.channel(channel)?;
         let (exchange, routing_key) = (publish.exchange.as_bytes(), publish.routing_key.as_bytes());
         let route = match &ch.last_route {
@@ -152,6 +153,21 @@ impl Connection {
             ch.confirms.publish();
         }
         self.route_and_enqueue(channel, &publish, message, headers.as_ref(), confirm)
+    }
+
+    /// RabbitMQ's received counters, and the channel's first publish makes it a publisher.
+    fn count_received(&mut self, channel: u16) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        let stats = self.broker.stats();
+        if !std::mem::replace(&mut ch.published, true) {
+            stats.publisher_opened();
+        }
+        stats.publish.received.bump(1);
+        if ch.confirm {
+            stats.publish.received_confirm.bump(1);
+        }
     }
 
     /// Write on the exchange; on a topic exchange with a topic permission, write on the
@@ -227,6 +243,12 @@ impl Connection {
                 Err(internal_refused(exchange, &self.vhost.name).with_ids(60, 40))
             }
             RouteOutcome::Unroutable => {
+                let stats = &self.broker.stats().publish;
+                if publish.mandatory {
+                    stats.unroutable_returned.bump(1);
+                } else {
+                    stats.unroutable_dropped.bump(1);
+                }
                 if publish.mandatory {
                     let ret = Method::BasicReturn(BasicReturn {
                         reply_code: ReplyCode::NoRoute as u16,
@@ -246,6 +268,7 @@ impl Connection {
                 Ok(())
             }
             RouteOutcome::Routed(_) => {
+                self.broker.stats().publish.routed.bump(1);
                 let published = crate::publish::fan_out(
                     &targets,
                     message,

@@ -49,6 +49,10 @@ impl Connection {
             )));
         };
         let global = ch.channel_credit.limit() != 0;
+        if matches!(how, Settle::Ack) {
+            let acked = settled.len() as u64;
+            self.broker.stats().deliver.acknowledged.bump(acked);
+        }
         settle_by_queue(settled, how);
         if global {
             self.kick_consumers(channel);
@@ -83,7 +87,10 @@ pub(super) fn settle_by_queue(settled: Vec<Unacked>, how: Settle) {
     }
     for (_, (q, seqs)) in by_queue {
         match how {
-            Settle::Ack => q.ack(&seqs),
+            Settle::Ack => {
+                q.counters.ack.bump(seqs.len() as u64);
+                q.ack(&seqs)
+            }
             Settle::Requeue => q.requeue(&seqs),
             Settle::Discard => q.discard(&seqs),
         }

@@ -47,6 +47,7 @@ use crate::dead_letter::DeadLetterTarget;
 use crate::error::{AmqpError, AmqpResult};
 use crate::ids::ConnectionId;
 use crate::message::{Message, Slot};
+use crate::stats::QueueStats;
 use crate::tasks::Tasks;
 use delivery::ConnEvent;
 use std::hash::{Hash, Hasher};
@@ -95,6 +96,8 @@ pub struct Queue {
     persisted_below: AtomicU64,
     /// The broker's detached tasks, where the expiry timer runs.
     tasks: Tasks,
+    /// `message_stats`: bumped outside the state lock.
+    pub(crate) counters: QueueStats,
     state: Mutex<State>,
 }
 
@@ -184,6 +187,7 @@ impl Queue {
             dead_letter_sink,
             persisted_below: AtomicU64::new(0),
             tasks,
+            counters: QueueStats::default(),
             state: Mutex::new(State::default()),
         })
     }

@@ -21,6 +21,7 @@ use crate::message::Message;
 use crate::meta::store::MetadataStore;
 use crate::meta::ExchangeMeta;
 use crate::queue::Queue;
+use crate::stats::Stats;
 use crate::tasks::Tasks;
 use dashmap::DashMap;
 use delayed::DelayedMessages;
@@ -51,6 +52,8 @@ pub struct Vhost {
     delayed_count: AtomicUsize,
     /// The broker's detached tasks: queue timers, `x-expires` watchers, delayed releases.
     pub(crate) tasks: Tasks,
+    /// The broker's counters (queues declared, created, deleted).
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for Vhost {
@@ -60,11 +63,22 @@ impl std::fmt::Debug for Vhost {
 }
 
 impl Vhost {
-    pub(crate) fn new(name: &str, store: Option<Arc<Store>>, tasks: Tasks) -> Arc<Vhost> {
-        Arc::new_cyclic(|me| Self::build(name, store, tasks, me.clone()))
+    pub(crate) fn new(
+        name: &str,
+        store: Option<Arc<Store>>,
+        tasks: Tasks,
+        stats: Arc<Stats>,
+    ) -> Arc<Vhost> {
+        Arc::new_cyclic(|me| Self::build(name, store, tasks, stats, me.clone()))
     }
 
-    fn build(name: &str, store: Option<Arc<Store>>, tasks: Tasks, me: Weak<Vhost>) -> Vhost {
+    fn build(
+        name: &str,
+        store: Option<Arc<Store>>,
+        tasks: Tasks,
+        stats: Arc<Stats>,
+        me: Weak<Vhost>,
+    ) -> Vhost {
         let vhost = Vhost {
             name: name.into(),
             router: Router::with_default_exchanges(),
@@ -77,6 +91,7 @@ impl Vhost {
             delayed: Arc::default(),
             delayed_count: AtomicUsize::new(0),
             tasks,
+            stats,
         };
         for (xname, kind) in [
             ("", ExchangeKind::Direct),

@@ -131,11 +131,13 @@ impl Vhost {
                     self.tasks.clone(),
                 );
                 v.insert(q.clone());
+                self.stats.lifecycle.queues_created.bump(1);
                 self.router.add_queue(&name, q.clone());
                 self.watch_expiry(&q);
                 q
             }
         };
+        self.stats.lifecycle.queues_declared.bump(1);
         let (message_count, consumer_count) = queue.counts();
         Ok(Declared {
             queue,
@@ -182,7 +184,13 @@ impl Vhost {
                 meta.delete_queue(stored.id);
             }
         }
-        self.queues.remove_if(&*q.name, |_, v| Arc::ptr_eq(v, q));
+        if self
+            .queues
+            .remove_if(&*q.name, |_, v| Arc::ptr_eq(v, q))
+            .is_some()
+        {
+            self.stats.lifecycle.queues_deleted.bump(1);
+        }
         let emptied = self.router.remove_queue(&q.name);
         self.reap_exchanges(emptied.iter().map(String::as_str));
     }
@@ -253,7 +261,13 @@ impl Vhost {
         let queues: Vec<Arc<Queue>> = self.queues.iter().map(|q| q.clone()).collect();
         for q in queues {
             let _ = q.delete(false, false);
-            self.queues.remove_if(&*q.name, |_, v| Arc::ptr_eq(v, &q));
+            if self
+                .queues
+                .remove_if(&*q.name, |_, v| Arc::ptr_eq(v, &q))
+                .is_some()
+            {
+                self.stats.lifecycle.queues_deleted.bump(1);
+            }
             self.router.remove_queue(&q.name);
         }
     }
