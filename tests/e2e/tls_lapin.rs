@@ -13,8 +13,8 @@ use warren_testkit::tls::{assert_user_is, lapin_tls, round_trip, Pki, CLIENT_DN,
 use warren_testkit::within;
 
 /// guest over TLS to the broker's first TLS listener (the certificate names 127.0.0.1).
-fn tls_url(server: &Server, query: &str) -> String {
-    format!("amqps://guest:guest@{}/%2f{query}", server.tls_addrs()[0])
+fn tls_url(server: &Server) -> String {
+    format!("amqps://guest:guest@{}/%2f", server.tls_addrs()[0])
 }
 
 #[tokio::test]
@@ -23,7 +23,7 @@ async fn lapin_publishes_and_consumes_over_tls_1_2_and_1_3() {
     let server = tls_broker(pki.options(true, true), |_| {}).await;
     for version in TLS_VERSIONS {
         let config = pki.client_config(Some(&pki.client), version);
-        let conn = within("lapin over TLS", lapin_tls(&tls_url(&server, ""), config))
+        let conn = within("lapin over TLS", lapin_tls(&tls_url(&server), config))
             .await
             .unwrap_or_else(|e| panic!("{version:?}: {e}"));
         round_trip(&conn, "tls").await;
@@ -47,7 +47,7 @@ async fn lapin_connect_with_config_presents_the_client_certificate() {
         cert_chain: Some(pki.ca_pem.clone()),
     };
     let runtime = lapin::runtime::default_runtime().unwrap();
-    let url = tls_url(&server, "");
+    let url = tls_url(&server);
     let connect =
         Connection::connect_with_config(&url, ConnectionProperties::default(), config, runtime);
     let conn = within("lapin over TLS", connect).await.expect("connects");
@@ -58,7 +58,7 @@ async fn lapin_connect_with_config_presents_the_client_certificate() {
 async fn a_required_client_certificate_refuses_lapin_without_one() {
     let pki = Pki::new();
     let server = tls_broker(pki.options(true, true), |_| {}).await;
-    let url = tls_url(&server, "");
+    let url = tls_url(&server);
     for version in TLS_VERSIONS {
         for identity in [None, Some(&pki.untrusted)] {
             let config = pki.client_config(identity, version);
