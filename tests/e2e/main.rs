@@ -16,3 +16,4 @@ mod permissions;
 mod retries_and_limits;
 mod shutdown;
 mod tls;
+mod tls_lapin;

@@ -4,12 +4,8 @@
 //! made at test time (rcgen); the client is tokio-rustls under the test kit's raw AMQP client.
 
 use bytes::BytesMut;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, SupportedProtocolVersion};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,122 +21,11 @@ use warren_codec::{
 };
 use warren_server::config::{CertLoginFrom, TlsOptions, TlsVersion};
 use warren_server::{Config, Server};
+use warren_testkit::tls::{Identity, Pki, CLIENT_DN};
 use warren_testkit::{start_broker_with, within, RawClient};
 
-/// The DN of the trusted client certificate, as RabbitMQ formats it (last RDN first).
-const CLIENT_DN: &str = "CN=client-a,O=Warren Tests";
-
-/// A certificate and its key, as the client presents them.
-struct Identity {
-    cert: CertificateDer<'static>,
-    key: PrivatePkcs8KeyDer<'static>,
-}
-
-/// A CA, the broker's certificate, a client certificate from the CA and one from a CA the
-/// broker does not know; the broker's files in a temporary directory.
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca: CertificateDer<'static>,
-    cafile: PathBuf,
-    certfile: PathBuf,
-    keyfile: PathBuf,
-    client: Identity,
-    untrusted: Identity,
-}
-
-fn ca(name: &str) -> (rcgen::Certificate, KeyPair) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = dn(&[(DnType::CommonName, name)]);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let key = KeyPair::generate().unwrap();
-    (params.self_signed(&key).unwrap(), key)
-}
-
-fn dn(parts: &[(DnType, &str)]) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    for (t, v) in parts {
-        dn.push(t.clone(), *v);
-    }
-    dn
-}
-
-fn client_cert(issuer: &(rcgen::Certificate, KeyPair)) -> Identity {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = dn(&[
-        (DnType::OrganizationName, "Warren Tests"),
-        (DnType::CommonName, "client-a"),
-    ]);
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer.0, &issuer.1).unwrap();
-    Identity {
-        cert: cert.der().clone(),
-        key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-    }
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let authority = ca("Warren Test CA");
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        params.distinguished_name = dn(&[(DnType::CommonName, "localhost")]);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server_key = KeyPair::generate().unwrap();
-        let server = params
-            .signed_by(&server_key, &authority.0, &authority.1)
-            .unwrap();
-        let file = |name: &str, pem: String| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, pem).unwrap();
-            path
-        };
-        Pki {
-            ca: authority.0.der().clone(),
-            cafile: file("ca.pem", authority.0.pem()),
-            certfile: file("server.pem", server.pem()),
-            keyfile: file("server_key.pem", server_key.serialize_pem()),
-            client: client_cert(&authority),
-            untrusted: client_cert(&ca("Unknown CA")),
-            _dir: dir,
-        }
-    }
-
-    fn options(&self, verify_peer: bool, fail_if_no_peer_cert: bool) -> TlsOptions {
-        TlsOptions {
-            cacertfile: Some(self.cafile.clone()),
-            certfile: Some(self.certfile.clone()),
-            keyfile: Some(self.keyfile.clone()),
-            verify_peer,
-            fail_if_no_peer_cert,
-            versions: Vec::new(),
-        }
-    }
-
-    fn client_config(
-        &self,
-        identity: Option<&Identity>,
-        version: &'static SupportedProtocolVersion,
-    ) -> ClientConfig {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca.clone()).unwrap();
-        let builder =
-            ClientConfig::builder_with_protocol_versions(&[version]).with_root_certificates(roots);
-        match identity {
-            Some(id) => builder
-                .with_client_auth_cert(
-                    vec![id.cert.clone()],
-                    PrivateKeyDer::Pkcs8(id.key.clone_key()),
-                )
-                .unwrap(),
-            None => builder.with_no_client_auth(),
-        }
-    }
-}
-
 /// A broker with one TLS listener and one plain one.
-async fn tls_broker(tls: TlsOptions, tweak: impl FnOnce(&mut Config)) -> Server {
+pub(crate) async fn tls_broker(tls: TlsOptions, tweak: impl FnOnce(&mut Config)) -> Server {
     let mut config = Config {
         tls_listen: vec!["127.0.0.1:0".parse().unwrap()],
         tls,
@@ -313,7 +198,7 @@ async fn an_untrusted_client_certificate_is_refused() {
 }
 
 /// A broker offering EXTERNAL whose only user is `user`.
-async fn external_broker(pki: &Pki, user: &str, from: CertLoginFrom) -> Server {
+pub(crate) async fn external_broker(pki: &Pki, user: &str, from: CertLoginFrom) -> Server {
     let user = user.to_string();
     tls_broker(pki.options(true, false), move |c| {
         c.auth_mechanisms = vec!["PLAIN".into(), "AMQPLAIN".into(), "EXTERNAL".into()];

@@ -14,6 +14,8 @@
 //! - interop: [`on_each_broker`] runs a scenario against every broker in `WARREN_URL` /
 //!   `RABBITMQ_URL`; [`Proxy`] relays (and can cut) a connection.
 //! - process: [`spawn_warren`] and [`connect_when_up`] for tests that kill or signal the binary.
+//! - [`tls`]: a CA and certificates made at test time, rustls client configurations, lapin
+//!   over TLS.
 
 mod broker;
 mod interop;
@@ -22,6 +24,7 @@ mod probes;
 mod process;
 mod proxy;
 mod raw;
+pub mod tls;
 mod wait;
 
 pub use broker::{

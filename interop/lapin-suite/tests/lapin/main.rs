@@ -10,3 +10,4 @@ mod core;
 mod exchanges;
 mod publishing;
 mod queues;
+mod tls;
