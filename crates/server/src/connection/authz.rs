@@ -49,6 +49,9 @@ pub(super) struct Authz {
     generation: u64,
     permissions: Option<Arc<Permissions>>,
     topics: Vec<CompiledTopicPermission>,
+    /// The exchange the last publish was allowed to write to, on any channel: publishers
+    /// mostly repeat it, and then skip the channel's cache (a lookup of the channel).
+    last_publish: Option<Box<str>>,
 }
 
 impl Authz {
@@ -59,6 +62,7 @@ impl Authz {
             generation: 0,
             permissions: None,
             topics: Vec::new(),
+            last_publish: None,
         };
         authz.refresh(access, access.generation());
         authz
@@ -69,6 +73,7 @@ impl Authz {
     fn refresh(&mut self, access: &Access, generation: u64) {
         let (user, vhost) = (self.user.name.as_str(), &*self.vhost);
         self.generation = generation;
+        self.last_publish = None;
         self.permissions = access.permissions(user, vhost);
         let vars = TopicVariables {
             username: user,
@@ -79,6 +84,18 @@ impl Authz {
             .topic_permissions(user, vhost)
             .map(|list| list.iter().map(|t| t.compile(vars)).collect())
             .unwrap_or_default();
+    }
+
+    /// Whether a publish to `exchange` is allowed as the last one was, nothing having changed.
+    pub(super) fn publishes_as_before(&self, access: &Access, exchange: &str) -> bool {
+        self.last_publish.as_deref() == Some(exchange) && self.generation == access.generation()
+    }
+
+    /// Remembers that publishing to `exchange` was allowed (see `publishes_as_before`).
+    pub(super) fn published(&mut self, exchange: &str) {
+        if self.last_publish.as_deref() != Some(exchange) {
+            self.last_publish = Some(exchange.into());
+        }
     }
 
     /// Whether any topic permission applies here (else publishes need no exchange lookup).
