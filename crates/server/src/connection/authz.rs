@@ -17,7 +17,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::vhost::DeclareGate;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use warren_codec::{FieldTable, FieldValue, Method, ShortStr};
+use warren_codec::{FieldTable, FieldValue, ShortStr};
 
 /// How many permitted checks a channel remembers (RabbitMQ's `MAX_PERMISSION_CACHE_SIZE`).
 const CACHE_SIZE: usize = 12;
@@ -50,8 +50,9 @@ pub(super) struct Authz {
     permissions: Option<Arc<Permissions>>,
     topics: Vec<CompiledTopicPermission>,
     /// The exchange the last publish was allowed to write to, on any channel: publishers
-    /// mostly repeat it, and then skip the channel's cache (a lookup of the channel).
-    last_publish: Option<Box<str>>,
+    /// mostly repeat it, and then skip the checks (and the lookup of the channel's cache).
+    /// Never set while topic permissions apply (those depend on the routing key).
+    last_publish: Option<Box<[u8]>>,
 }
 
 impl Authz {
@@ -87,14 +88,15 @@ impl Authz {
     }
 
     /// Whether a publish to `exchange` is allowed as the last one was, nothing having changed.
-    pub(super) fn publishes_as_before(&self, access: &Access, exchange: &str) -> bool {
+    #[inline]
+    pub(super) fn publishes_as_before(&self, access: &Access, exchange: &[u8]) -> bool {
         self.last_publish.as_deref() == Some(exchange) && self.generation == access.generation()
     }
 
     /// Remembers that publishing to `exchange` was allowed (see `publishes_as_before`).
     pub(super) fn published(&mut self, exchange: &str) {
-        if self.last_publish.as_deref() != Some(exchange) {
-            self.last_publish = Some(exchange.into());
+        if self.topics.is_empty() && self.last_publish.as_deref() != Some(exchange.as_bytes()) {
+            self.last_publish = Some(exchange.as_bytes().into());
         }
     }
 
@@ -280,18 +282,9 @@ impl Connection {
     }
 
     /// RabbitMQ's per-user `max-channels`, checked before a channel is created: the channels
-    /// of all the user's connections count. A hard error naming no method (class and method
-    /// 0), as RabbitMQ sends it; the caller closes the connection with it as it is.
-    pub(super) fn refuse_new_channel(&self, channel: u16, method: &Method) -> Option<AmqpError> {
-        let opens = matches!(method, Method::ChannelOpen(_));
-        // An out-of-range or already open channel is refused by channel.open's own checks.
-        if !opens || channel > self.channel_max || self.channels.contains_key(&channel) {
-            return None;
-        }
-        self.channel_limit_reached()
-    }
-
-    fn channel_limit_reached(&self) -> Option<AmqpError> {
+    /// of all the user's connections count. A hard error; it names no method (class and
+    /// method 0, `frames::default_ids`), as RabbitMQ sends it.
+    pub(super) fn channel_limit_reached(&self) -> Option<AmqpError> {
         let name = &self.authz.user.name;
         let limit = self.broker.access().user(name)?.limits.max_channels?;
         if self.broker.user_channel_count(name) < limit {
