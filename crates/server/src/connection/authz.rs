@@ -17,7 +17,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::vhost::DeclareGate;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use warren_codec::{FieldTable, FieldValue, Method, ShortStr};
+use warren_codec::{FieldTable, FieldValue, ShortStr};
 
 /// How many permitted checks a channel remembers (RabbitMQ's `MAX_PERMISSION_CACHE_SIZE`).
 const CACHE_SIZE: usize = 12;
@@ -49,6 +49,10 @@ pub(super) struct Authz {
     generation: u64,
     permissions: Option<Arc<Permissions>>,
     topics: Vec<CompiledTopicPermission>,
+    /// The exchange the last publish was allowed to write to, on any channel: publishers
+    /// mostly repeat it, and then skip the checks (and the lookup of the channel's cache).
+    /// Never set while topic permissions apply (those depend on the routing key).
+    last_publish: Option<Box<[u8]>>,
 }
 
 impl Authz {
@@ -59,6 +63,7 @@ impl Authz {
             generation: 0,
             permissions: None,
             topics: Vec::new(),
+            last_publish: None,
         };
         authz.refresh(access, access.generation());
         authz
@@ -69,6 +74,7 @@ impl Authz {
     fn refresh(&mut self, access: &Access, generation: u64) {
         let (user, vhost) = (self.user.name.as_str(), &*self.vhost);
         self.generation = generation;
+        self.last_publish = None;
         self.permissions = access.permissions(user, vhost);
         let vars = TopicVariables {
             username: user,
@@ -79,6 +85,19 @@ impl Authz {
             .topic_permissions(user, vhost)
             .map(|list| list.iter().map(|t| t.compile(vars)).collect())
             .unwrap_or_default();
+    }
+
+    /// Whether a publish to `exchange` is allowed as the last one was, nothing having changed.
+    #[inline]
+    pub(super) fn publishes_as_before(&self, access: &Access, exchange: &[u8]) -> bool {
+        self.last_publish.as_deref() == Some(exchange) && self.generation == access.generation()
+    }
+
+    /// Remembers that publishing to `exchange` was allowed (see `publishes_as_before`).
+    pub(super) fn published(&mut self, exchange: &str) {
+        if self.topics.is_empty() && self.last_publish.as_deref() != Some(exchange.as_bytes()) {
+            self.last_publish = Some(exchange.as_bytes().into());
+        }
     }
 
     /// Whether any topic permission applies here (else publishes need no exchange lookup).
@@ -263,18 +282,9 @@ impl Connection {
     }
 
     /// RabbitMQ's per-user `max-channels`, checked before a channel is created: the channels
-    /// of all the user's connections count. A hard error naming no method (class and method
-    /// 0), as RabbitMQ sends it; the caller closes the connection with it as it is.
-    pub(super) fn refuse_new_channel(&self, channel: u16, method: &Method) -> Option<AmqpError> {
-        let opens = matches!(method, Method::ChannelOpen(_));
-        // An out-of-range or already open channel is refused by channel.open's own checks.
-        if !opens || channel > self.channel_max || self.channels.contains_key(&channel) {
-            return None;
-        }
-        self.channel_limit_reached()
-    }
-
-    fn channel_limit_reached(&self) -> Option<AmqpError> {
+    /// of all the user's connections count. A hard error; it names no method (class and
+    /// method 0, `frames::default_ids`), as RabbitMQ sends it.
+    pub(super) fn channel_limit_reached(&self) -> Option<AmqpError> {
         let name = &self.authz.user.name;
         let limit = self.broker.access().user(name)?.limits.max_channels?;
         if self.broker.user_channel_count(name) < limit {

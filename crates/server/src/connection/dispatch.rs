@@ -64,6 +64,9 @@ impl Connection {
                         AmqpError::channel_error("second 'channel.open' seen").with_ids(20, 10)
                     );
                 }
+                if let Some(refused) = self.channel_limit_reached() {
+                    return Err(refused);
+                }
                 self.channels
                     .insert(channel, Box::new(Channel::new(channel)));
                 self.channels_changed();

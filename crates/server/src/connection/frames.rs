@@ -36,10 +36,7 @@ impl Connection {
             Frame::Heartbeat => None,
             Frame::Method { channel: 0, method } => self.handle_connection_method(method),
             Frame::Method { channel, method } => {
-                if let Some(refused) = self.refuse_new_channel(channel, &method) {
-                    return Some(Exit::Close(refused));
-                }
-                let ids = (method.class_id(), method.method_id());
+                let ids = default_ids(&method);
                 match self.handle_channel_method(channel, method) {
                     Ok(()) => None,
                     Err(e) => self.fail(channel, e.with_default_ids(ids)),
@@ -101,6 +98,16 @@ impl Connection {
                     .on(&other),
             )),
         }
+    }
+}
+
+/// The method an error names when its handler named none. A refused channel.open names none:
+/// RabbitMQ refuses the channel (its user's `max-channels`) before running the method, and its
+/// other refusals name the method themselves.
+fn default_ids(method: &Method) -> (u16, u16) {
+    match method {
+        Method::ChannelOpen(_) => (0, 0),
+        m => (m.class_id(), m.method_id()),
     }
 }
 
