@@ -37,12 +37,14 @@ pub fn routes() -> Router<Admin> {
         )
 }
 
-/// mochiweb's `quote_plus`, with `~` escaped as RabbitMQ's binding keys have it.
+/// mochiweb's `quote_plus` (`~` stays as it is).
 fn quote_plus(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -87,16 +89,21 @@ fn table_term(t: &FieldTable) -> Term {
     )
 }
 
+/// A key part as RabbitMQ quotes it inside a properties key: `~` is the separator there.
+fn quote_part(s: &str) -> String {
+    quote_plus(s).replace('~', "%7E")
+}
+
 pub fn properties_key(routing_key: &str, arguments: &FieldTable) -> String {
     if arguments.is_empty() {
         return match routing_key {
             "" => "~".into(),
-            key => quote_plus(key),
+            key => quote_part(key),
         };
     }
     let hash = phash2(&table_term(arguments)).to_be_bytes();
     let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash);
-    format!("{}~{}", quote_plus(routing_key), quote_plus(&hash))
+    format!("{}~{}", quote_part(routing_key), quote_part(&hash))
 }
 
 pub fn binding_json(b: &BindingInfo) -> Value {

@@ -134,9 +134,9 @@ async fn get(
 ) -> ApiResult<Json<Value>> {
     args::vhost(&admin, &caller, &vhost)?;
     let m = body::object(&bytes)?;
-    let got = body::require(&m, &["ackmode", "encoding"])?;
-    let mode = mode(&body::text(got[0]))?;
-    let base64 = match body::text(got[1]).as_str() {
+    let got = body::require(&m, &["count", "ackmode", "encoding"])?;
+    let mode = mode(&body::text(got[1]))?;
+    let base64 = match body::text(got[2]).as_str() {
         "auto" => false,
         "base64" => true,
         _ => {
@@ -145,7 +145,7 @@ async fn get(
             ))
         }
     };
-    let count = m.get("count").and_then(Value::as_u64).unwrap_or(1) as usize;
+    let count = got[0].as_u64().unwrap_or(1) as usize;
     let truncate = m
         .get("truncate")
         .and_then(Value::as_u64)

@@ -1,0 +1,224 @@
+"""Management API topology endpoints (issue 16): exchanges, queues, messages, bindings.
+
+WARREN_MGMT_URL / RABBITMQ_MGMT_URL: http:// base URLs of each broker's management API. Every
+scenario runs once per URL set and asserts what RabbitMQ 3.10.8 answers: status codes, error
+bodies, JSON keys and values, `properties_key` and `Location`. Names are unique per run
+(prefixed m2-) and removed afterwards. Plain urllib: no HTTP client dependency.
+"""
+
+import base64
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+ENV = (("warren", "WARREN_MGMT_URL"), ("rabbitmq", "RABBITMQ_MGMT_URL"))
+URLS = [(n, os.environ[v].strip().rstrip("/")) for n, v in ENV if os.environ.get(v, "").strip()]
+V = "%2F"
+
+
+class Api:
+    def __init__(self, base):
+        self.base = base
+        self.cleanup = []
+
+    def call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.base}/api/{path}", data=data, method=method)
+        req.add_header("authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        if data is not None:
+            req.add_header("content-type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, headers, text = r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            status, headers, text = e.code, e.headers, e.read()
+        return status, headers, (json.loads(text) if text.strip() else None)
+
+    def ok(self, method, path, body=None, status=None):
+        got, headers, out = self.call(method, path, body)
+        assert got == (status or {"GET": 200, "PUT": 201, "POST": 200, "DELETE": 204}[method]), (path, got, out)
+        return out if method != "POST" or status != 201 else headers
+
+    def queue(self, name, body=None):
+        self.ok("PUT", f"queues/{V}/{name}", body or {})
+        self.cleanup.append(f"queues/{V}/{name}")
+
+    def exchange(self, name, body):
+        self.ok("PUT", f"exchanges/{V}/{name}", body)
+        self.cleanup.append(f"exchanges/{V}/{name}")
+
+    def publish(self, key, payload, props=None, exchange="amq.default", encoding="string"):
+        body = {"routing_key": key, "payload": payload, "payload_encoding": encoding, "properties": props or {}}
+        return self.ok("POST", f"exchanges/{V}/{exchange}/publish", body)["routed"]
+
+    def wait(self, path, field, want):
+        """RabbitMQ's counts lag its stats interval; poll until they show."""
+        deadline = time.monotonic() + 15
+        while (got := self.ok("GET", path).get(field)) != want and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert got == want, (path, field, got)
+
+
+@pytest.fixture(params=URLS or [None], ids=[n for n, _ in URLS] or ["no-broker"])
+def api(request):
+    if request.param is None:
+        pytest.fail("set WARREN_MGMT_URL and/or RABBITMQ_MGMT_URL, or run interop/run")
+    a = Api(request.param[1])
+    yield a
+    for path in reversed(a.cleanup):
+        a.call("DELETE", path)
+
+
+def unique(role):
+    return f"m2-{role}-{uuid.uuid4().hex[:8]}"
+
+
+def bad(api, method, path, body, status, reason):
+    got, _, out = api.call(method, path, body)
+    assert (got, out) == (status, reason), path
+
+
+NOT_FOUND = {"error": "Object Not Found", "reason": "Not Found"}
+
+
+def test_exchange_declare_redeclare_get_and_delete(api):
+    x, q = unique("x"), unique("q")
+    api.exchange(x, {"type": "direct", "durable": True})
+    api.ok("PUT", f"exchanges/{V}/{x}", {"type": "direct", "durable": True}, status=204)
+    inequivalent = f"inequivalent arg 'type' for exchange '{x}' in vhost '/': received 'fanout' but current is 'direct'"
+    bad(api, "PUT", f"exchanges/{V}/{x}", {"type": "fanout", "durable": True}, 400,
+        {"error": "bad_request", "reason": inequivalent})
+    bad(api, "PUT", f"exchanges/{V}/{unique('x')}", {"type": "bogus"}, 400,
+        {"error": "bad_request", "reason": "unknown exchange type 'bogus'"})
+    bad(api, "PUT", f"exchanges/{V}/{unique('x')}", {"durable": "yes"}, 400,
+        {"error": "bad_request", "reason": ["not_boolean", "yes"]})
+    one = api.ok("GET", f"exchanges/{V}/{x}")
+    want = {"name": x, "vhost": "/", "type": "direct", "durable": True, "auto_delete": False,
+            "internal": False, "arguments": {}, "incoming": [], "outgoing": []}
+    assert {k: one[k] for k in want} == want
+    default = api.ok("GET", f"exchanges/{V}/amq.default")
+    assert (default["name"], default["type"]) == ("", "direct")
+    names = [e["name"] for e in api.ok("GET", f"exchanges/{V}?columns=name")]
+    assert "" in names and "amq.topic" in names and x in names
+    assert any(e["name"] == x for e in api.ok("GET", "exchanges"))
+    api.queue(q)
+    api.ok("POST", f"bindings/{V}/e/{x}/q/{q}", {"routing_key": "k"}, status=201)
+    bad(api, "DELETE", f"exchanges/{V}/{x}?if-unused=true", None, 400,
+        {"error": "bad_request", "reason": f"exchange '{x}' in vhost '/' in use"})
+    bad(api, "DELETE", f"exchanges/{V}/amq.direct", None, 401,
+        {"error": "not_authorised", "reason": "Access refused."})
+    api.ok("DELETE", f"exchanges/{V}/{x}")
+    bad(api, "GET", f"exchanges/{V}/{x}", None, 404, NOT_FOUND)
+    bad(api, "DELETE", f"exchanges/{V}/{x}", None, 404, NOT_FOUND)
+    bad(api, "GET", "exchanges/m2-no-such-vhost", None, 404, NOT_FOUND)
+
+
+def test_publish_routes_and_refuses_like_rabbitmq(api):
+    q = unique("q")
+    api.queue(q)
+    assert api.publish(q, "hello") is True
+    assert api.publish(unique("nowhere"), "hello") is False
+    bad(api, "POST", f"exchanges/{V}/amq.default/publish", {"routing_key": "k", "payload": "p"}, 400,
+        {"error": "bad_request", "reason": "[{key_missing,properties},{key_missing,payload_encoding}]"})
+    missing = unique("x")
+    body = {"routing_key": "k", "payload": "p", "payload_encoding": "string", "properties": {}}
+    bad(api, "POST", f"exchanges/{V}/{missing}/publish", body, 400,
+        {"error": "bad_request", "reason": f"404 NOT_FOUND - no exchange '{missing}' in vhost '/'"})
+
+
+def test_queue_declare_get_counts_and_delete(api):
+    q = unique("q")
+    api.queue(q, {"durable": False, "arguments": {"x-max-length": 10}})
+    api.ok("PUT", f"queues/{V}/{q}", {"durable": False, "arguments": {"x-max-length": 10}}, status=204)
+    bad(api, "PUT", f"queues/{V}/{q}", {"durable": True, "arguments": {"x-max-length": 10}}, 400,
+        {"error": "bad_request",
+         "reason": f"inequivalent arg 'durable' for queue '{q}' in vhost '/': received 'true' but current is 'false'"})
+    api.publish(q, "one")
+    api.publish(q, "two")
+    api.wait(f"queues/{V}/{q}", "messages", 2)
+    one = api.ok("GET", f"queues/{V}/{q}")
+    want = {"name": q, "vhost": "/", "durable": False, "auto_delete": False, "exclusive": False,
+            "arguments": {"x-max-length": 10}, "type": "classic", "state": "running",
+            "messages": 2, "messages_ready": 2, "messages_unacknowledged": 0, "consumers": 0}
+    assert {k: one[k] for k in want} == want
+    assert isinstance(one["node"], str)
+    listed = api.ok("GET", f"queues/{V}?columns=name,messages")
+    assert {"name": q, "messages": 2} in listed
+    page = api.ok("GET", f"queues?page=1&page_size=100&name={q}")
+    assert (page["filtered_count"], page["items"][0]["name"]) == (1, q)
+    bad(api, "DELETE", f"queues/{V}/{q}?if-empty=true", None, 400,
+        {"error": "bad_request", "reason": f"queue '{q}' in vhost '/' not empty"})
+    api.ok("DELETE", f"queues/{V}/{q}/contents")
+    api.wait(f"queues/{V}/{q}", "messages", 0)
+    api.ok("DELETE", f"queues/{V}/{q}?if-empty=true")
+    for method in ("GET", "DELETE"):
+        bad(api, method, f"queues/{V}/{q}", None, 404, NOT_FOUND)
+    bad(api, "DELETE", f"queues/{V}/{q}/contents", None, 404, NOT_FOUND)
+
+
+def test_get_ackmodes_encodings_and_truncate(api):
+    q = unique("q")
+    api.queue(q)
+    props = {"delivery_mode": 2, "headers": {"a": 1}, "content_type": "text/plain"}
+    api.publish(q, "hello", props)
+    api.publish(q, base64.b64encode(b"\x00\x01\x02\xff").decode(), encoding="base64")
+    got = api.ok("POST", f"queues/{V}/{q}/get", {"count": 5, "ackmode": "ack_requeue_true", "encoding": "auto"})
+    assert got == [
+        {"payload_bytes": 5, "redelivered": False, "exchange": "", "routing_key": q, "message_count": 1,
+         "properties": props, "payload": "hello", "payload_encoding": "string"},
+        {"payload_bytes": 4, "redelivered": False, "exchange": "", "routing_key": q, "message_count": 0,
+         "properties": [], "payload": "AAEC/w==", "payload_encoding": "base64"},
+    ]
+    got = api.ok("POST", f"queues/{V}/{q}/get",
+                 {"count": 1, "ackmode": "reject_requeue_false", "encoding": "base64", "truncate": 2})
+    assert [(m["payload"], m["payload_bytes"], m["redelivered"]) for m in got] == [("aGU=", 5, True)]
+    api.wait(f"queues/{V}/{q}", "messages", 1)
+    bad(api, "POST", f"queues/{V}/{q}/get", {"count": 1}, 400,
+        {"error": "bad_request", "reason": "[{key_missing,ackmode},{key_missing,encoding}]"})
+    bad(api, "POST", f"queues/{V}/{q}/get", {"ackmode": "ack_requeue_true", "encoding": "auto"}, 400,
+        {"error": "bad_request", "reason": "[{key_missing,count}]"})
+    bad(api, "POST", f"queues/{V}/{q}/get", {"count": 1, "ackmode": "ack_requeue_true", "encoding": "x"}, 400,
+        {"error": "bad_request", "reason": "Unsupported encoding. Please use auto or base64."})
+    missing = unique("q")
+    bad(api, "POST", f"queues/{V}/{missing}/get", {"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"}, 404,
+        {"error": "not_found", "reason": f"NOT_FOUND - no queue '{missing}' in vhost '/'"})
+
+
+def test_bindings_in_all_forms_with_properties_keys(api):
+    x, x2, q = unique("x"), unique("x"), unique("q")
+    api.exchange(x, {"type": "direct"})
+    api.exchange(x2, {"type": "fanout"})
+    api.queue(q)
+    created = [
+        (f"bindings/{V}/e/{x}/q/{q}", {"routing_key": "k1"}, f"{q}/k1"),
+        (f"bindings/{V}/e/{x}/q/{q}", {"routing_key": "k", "arguments": {"x": "y"}}, f"{q}/k~FO7NeQ"),
+        (f"bindings/{V}/e/{x}/q/{q}", {"routing_key": "k1", "arguments": {"x-a": "b", "n": 1}}, f"{q}/k1~IDmrlw"),
+        (f"bindings/{V}/e/{x}/q/{q}", {"routing_key": "a b/c~d"}, f"{q}/a%2Bb%252Fc%257Ed"),
+        (f"bindings/{V}/e/{x}/e/{x2}", {}, f"{x2}/~"),
+    ]
+    for path, body, location in created:
+        assert api.ok("POST", path, body, status=201)["location"] == location
+    keys = sorted(b["properties_key"] for b in api.ok("GET", f"bindings/{V}/e/{x}/q/{q}"))
+    assert keys == ["a+b%2Fc%7Ed", "k1", "k1~IDmrlw", "k~FO7NeQ"]
+    one = api.ok("GET", f"bindings/{V}/e/{x}/q/{q}/k1~IDmrlw")
+    assert one == {"source": x, "vhost": "/", "destination": q, "destination_type": "queue", "routing_key": "k1",
+                   "arguments": {"n": 1, "x-a": "b"}, "properties_key": "k1~IDmrlw"}
+    assert len(api.ok("GET", f"exchanges/{V}/{x}/bindings/source")) == 5
+    assert [b["source"] for b in api.ok("GET", f"exchanges/{V}/{x2}/bindings/destination")] == [x]
+    assert [b["source"] for b in api.ok("GET", f"queues/{V}/{q}/bindings")] == ["", x, x, x, x]
+    assert len([b for b in api.ok("GET", f"bindings/{V}") if b["source"] == x]) == 5
+    assert api.ok("GET", f"bindings/{V}/e/{unique('x')}/q/{q}") == []
+    api.ok("DELETE", f"bindings/{V}/e/{x}/q/{q}/k1~IDmrlw")
+    api.ok("DELETE", f"bindings/{V}/e/{x}/e/{x2}/~")
+    for method in ("GET", "DELETE"):
+        bad(api, method, f"bindings/{V}/e/{x}/q/{q}/k1~IDmrlw", None, 404, NOT_FOUND)
+    missing = unique("q")
+    bad(api, "POST", f"bindings/{V}/e/{x}/q/{missing}", {"routing_key": "k"}, 404,
+        {"error": "not_found", "reason": f"no queue '{missing}' in vhost '/'"})
+    bad(api, "POST", f"bindings/{V}/e/amq.default/q/{q}", {"routing_key": "k"}, 401,
+        {"error": "not_authorised", "reason": "Access refused."})
