@@ -3,6 +3,7 @@
 
 mod args;
 mod bindings;
+mod connections;
 mod definitions;
 mod exchanges;
 mod health;
@@ -38,6 +39,7 @@ pub fn routes(admin: Admin) -> Router {
         .merge(queues::routes())
         .merge(messages::routes())
         .merge(bindings::routes())
+        .merge(connections::routes())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),
