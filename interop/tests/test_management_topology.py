@@ -1,6 +1,8 @@
-"""Management API topology endpoints (issue 16): exchanges, queues, messages, bindings.
+"""Management API topology and live objects (issue 16): exchanges, queues, messages, bindings,
+connections, channels, consumers.
 
-WARREN_MGMT_URL / RABBITMQ_MGMT_URL: http:// base URLs of each broker's management API. Every
+WARREN_MGMT_URL / RABBITMQ_MGMT_URL: http:// base URLs of each broker's management API (and
+WARREN_URL / RABBITMQ_URL, amqp://, for the connection scenario). Every
 scenario runs once per URL set and asserts what RabbitMQ 3.10.8 answers: status codes, error
 bodies, JSON keys and values, `properties_key` and `Location`. Names are unique per run
 (prefixed m2-) and removed afterwards. Plain urllib: no HTTP client dependency.
@@ -11,9 +13,11 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
+import pika
 import pytest
 
 ENV = (("warren", "WARREN_MGMT_URL"), ("rabbitmq", "RABBITMQ_MGMT_URL"))
@@ -69,6 +73,7 @@ def api(request):
     if request.param is None:
         pytest.fail("set WARREN_MGMT_URL and/or RABBITMQ_MGMT_URL, or run interop/run")
     a = Api(request.param[1])
+    a.amqp = os.environ.get({"warren": "WARREN_URL", "rabbitmq": "RABBITMQ_URL"}[request.param[0]])
     yield a
     for path in reversed(a.cleanup):
         a.call("DELETE", path)
@@ -222,3 +227,52 @@ def test_bindings_in_all_forms_with_properties_keys(api):
         {"error": "not_found", "reason": f"no queue '{missing}' in vhost '/'"})
     bad(api, "POST", f"bindings/{V}/e/amq.default/q/{q}", {"routing_key": "k"}, 401,
         {"error": "not_authorised", "reason": "Access refused."})
+
+
+def test_connections_channels_consumers_and_forced_close(api):
+    if not api.amqp:
+        pytest.fail("the connection scenario needs WARREN_URL / RABBITMQ_URL beside the management URL")
+    conn = pika.BlockingConnection(pika.URLParameters(api.amqp))
+    try:
+        ch = conn.channel()
+        q = ch.queue_declare(unique("q"), auto_delete=True).method.queue
+        ch.basic_qos(prefetch_count=7)
+        ch.basic_consume(q, lambda *a: None, consumer_tag="m2-tag")
+        port = conn._impl._transport._sock.getsockname()[1]
+        deadline = time.monotonic() + 15
+        while not (mine := [c for c in api.ok("GET", "connections") if c.get("peer_port") == port and "state" in c]):
+            assert time.monotonic() < deadline, "the connection is never listed"
+            time.sleep(0.5)
+        c = mine[0]
+        broker_port = int(api.amqp.rsplit(":", 1)[1].split("/")[0])
+        assert c["name"] == f"127.0.0.1:{port} -> 127.0.0.1:{broker_port}"
+        assert {k: c[k] for k in ("user", "vhost", "peer_host", "port", "protocol", "state")} == {
+            "user": "guest", "vhost": "/", "peer_host": "127.0.0.1", "port": broker_port,
+            "protocol": "AMQP 0-9-1", "state": "running"}
+        name = urllib.parse.quote(c["name"], safe="")
+        assert api.ok("GET", f"connections/{name}")["name"] == c["name"]
+        assert c["name"] in [x["name"] for x in api.ok("GET", f"vhosts/{V}/connections")]
+        while not (chans := api.ok("GET", f"connections/{name}/channels")):
+            assert time.monotonic() < deadline, "the channel is never listed"
+            time.sleep(0.5)
+        want = {"name": f"{c['name']} (1)", "number": 1, "prefetch_count": 7, "consumer_count": 1,
+                "confirm": False, "transactional": False, "user": "guest", "vhost": "/"}
+        assert [{k: x[k] for k in want} for x in chans] == [want]
+        chan = urllib.parse.quote(want["name"], safe="")
+        assert api.ok("GET", f"channels/{chan}")["connection_details"]["name"] == c["name"]
+        assert want["name"] in [x["name"] for x in api.ok("GET", "channels")]
+        cons = [x for x in api.ok("GET", f"consumers/{V}") if x["channel_details"]["name"] == want["name"]]
+        assert [(x["consumer_tag"], x["queue"], x["prefetch_count"]) for x in cons] == [
+            ("m2-tag", {"name": q, "vhost": "/"}, 7)]
+        req = urllib.request.Request(f"{api.base}/api/connections/{name}", method="DELETE")
+        req.add_header("authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        req.add_header("X-Reason", "m2 says bye")
+        assert urllib.request.urlopen(req, timeout=30).status == 204
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
+            conn.process_data_events(5)
+            ch.basic_qos(prefetch_count=1)
+        assert (closed.value.reply_code, closed.value.reply_text) == (320, "CONNECTION_FORCED - m2 says bye")
+        bad(api, "GET", f"connections/{name}", None, 404, NOT_FOUND)
+    finally:
+        if conn.is_open:
+            conn.close()
