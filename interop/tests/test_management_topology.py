@@ -229,6 +229,35 @@ def test_bindings_in_all_forms_with_properties_keys(api):
         {"error": "not_authorised", "reason": "Access refused."})
 
 
+def test_exclusive_and_used_queues_are_refused_like_rabbitmq(api):
+    if not api.amqp:
+        pytest.fail("this scenario needs WARREN_URL / RABBITMQ_URL beside the management URL")
+    conn = pika.BlockingConnection(pika.URLParameters(api.amqp))
+    try:
+        ch = conn.channel()
+        mine, used = unique("q"), unique("q")
+        ch.queue_declare(mine, exclusive=True)
+        ch.queue_declare(used, auto_delete=True)
+        ch.basic_consume(used, lambda *a: None)
+        locked = (f"cannot obtain exclusive access to locked queue '{mine}' in vhost '/'. It could be originally "
+                  "declared on another connection or the exclusive property value does not match that of the "
+                  "original declaration.")
+        assert api.call("GET", f"queues/{V}/{mine}")[0] == 200
+        for method, path, body in (("PUT", "", {}), ("DELETE", "/contents", None), ("DELETE", "", None)):
+            bad(api, method, f"queues/{V}/{mine}{path}", body, 400, {"error": "bad_request", "reason": locked})
+        bad(api, "POST", f"queues/{V}/{mine}/get", {"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"},
+            400, {"error": "bad_request", "reason": f"405 RESOURCE_LOCKED - {locked}"})
+        bad(api, "DELETE", f"queues/{V}/{used}?if-unused=true", None, 400,
+            {"error": "bad_request", "reason": f"queue '{used}' in vhost '/' in use"})
+        bad(api, "PUT", f"queues/{V}/amq.{unique('q')}", {}, 401, {"error": "not_authorised", "reason": "Access refused."})
+        internal = unique("x")
+        api.exchange(internal, {"type": "fanout", "internal": True})
+        body = {"routing_key": "", "payload": "x", "payload_encoding": "string", "properties": {}}
+        bad(api, "POST", f"exchanges/{V}/{internal}/publish", body, 400, {"error": "bad_request",
+            "reason": f"403 ACCESS_REFUSED - cannot publish to internal exchange '{internal}' in vhost '/'"})
+    finally:
+        conn.close()
+
 def test_connections_channels_consumers_and_forced_close(api):
     if not api.amqp:
         pytest.fail("the connection scenario needs WARREN_URL / RABBITMQ_URL beside the management URL")

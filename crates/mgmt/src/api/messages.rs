@@ -158,7 +158,8 @@ async fn get(
                 "not_found",
                 e.reply_text().to_string(),
             ),
-            _ => args::refused(e),
+            // RabbitMQ's get shows the whole AMQP close text, code first.
+            _ => ApiError::bad_request(format!("{} {}", e.code as u16, e.reply_text())),
         })?;
     let items = got
         .iter()
