@@ -218,6 +218,9 @@ def test_bindings_in_all_forms_with_properties_keys(api):
     assert [b["source"] for b in api.ok("GET", f"queues/{V}/{q}/bindings")] == ["", x, x, x, x]
     assert len([b for b in api.ok("GET", f"bindings/{V}") if b["source"] == x]) == 5
     assert api.ok("GET", f"bindings/{V}/e/{unique('x')}/q/{q}") == []
+    assert api.ok("GET", f"exchanges/{V}/{unique('x')}/bindings/source") == []
+    ghost = unique("q")
+    assert [(b["source"], b["properties_key"]) for b in api.ok("GET", f"queues/{V}/{ghost}/bindings")] == [("", ghost)]
     api.ok("DELETE", f"bindings/{V}/e/{x}/q/{q}/k1~IDmrlw")
     api.ok("DELETE", f"bindings/{V}/e/{x}/e/{x2}/~")
     for method in ("GET", "DELETE"):

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
-use warren_server::admin::{DestinationType, QueueInfo};
+use warren_server::admin::{BindingInfo, DestinationType, QueueInfo};
 use warren_server::Admin;
 
 pub fn routes() -> Router<Admin> {
@@ -144,12 +144,23 @@ async fn bindings(
     Path((vhost, name)): Path<(String, String)>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
-    find(&admin, &caller, &vhost, &name)?;
-    let items = admin
+    args::vhost(&admin, &caller, &vhost)?;
+    let mut items: Vec<Value> = admin
         .bindings(&vhost)?
         .iter()
         .filter(|b| b.destination == name && b.destination_type == DestinationType::Queue)
         .map(binding_json)
         .collect();
+    // RabbitMQ lists the default exchange's binding even for a queue that is not there.
+    if items.is_empty() {
+        items.push(binding_json(&BindingInfo {
+            vhost: vhost.clone(),
+            source: String::new(),
+            destination: name.clone(),
+            destination_type: DestinationType::Queue,
+            routing_key: name,
+            arguments: Default::default(),
+        }));
+    }
     Ok(Json(shape(items, &params)?))
 }
