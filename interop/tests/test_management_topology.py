@@ -308,3 +308,15 @@ def test_connections_channels_consumers_and_forced_close(api):
     finally:
         if conn.is_open:
             conn.close()
+
+
+def test_properties_keys_hash_every_argument_type(api):
+    x, q = unique("x"), unique("q")
+    api.exchange(x, {"type": "headers"})
+    api.queue(q)
+    want = {"~BX2YyQ": {"l": [1, "x"]}, "~_sQtSA": {"b": True}, "~fF0G0A": {"f": 1.5},
+            "~lqI1bQ": {"t": {"a": "s", "z": 1}}, "~nMVrCA": {"big": 10000000000, "neg": -5}}
+    for args in want.values():
+        api.ok("POST", f"bindings/{V}/e/{x}/q/{q}", {"routing_key": "", "arguments": args}, status=201)
+    got = {b["properties_key"]: b["arguments"] for b in api.ok("GET", f"bindings/{V}/e/{x}/q/{q}")}
+    assert got == want
