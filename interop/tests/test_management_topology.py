@@ -30,10 +30,10 @@ class Api:
         self.base = base
         self.cleanup = []
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, auth=b"guest:guest"):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(f"{self.base}/api/{path}", data=data, method=method)
-        req.add_header("authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        req.add_header("authorization", "Basic " + base64.b64encode(auth).decode())
         if data is not None:
             req.add_header("content-type", "application/json")
         try:
@@ -320,3 +320,33 @@ def test_properties_keys_hash_every_argument_type(api):
         api.ok("POST", f"bindings/{V}/e/{x}/q/{q}", {"routing_key": "", "arguments": args}, status=201)
     got = {b["properties_key"]: b["arguments"] for b in api.ok("GET", f"bindings/{V}/e/{x}/q/{q}")}
     assert got == want
+
+
+
+def test_a_management_user_is_held_to_its_amqp_permissions(api):
+    user, ok, other = unique("u"), unique("ok"), unique("q")
+    api.ok("PUT", f"users/{user}", {"password": "pw", "tags": "management"})
+    api.cleanup.append(f"users/{user}")
+    pattern = f"^{ok}.*"
+    api.ok("PUT", f"permissions/{V}/{user}", {"configure": pattern, "write": pattern, "read": pattern})
+    api.queue(other)
+    as_user = f"{user}:pw".encode()
+    refused = (401, {"error": "not_authorised", "reason": "Access refused."})
+    get = {"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"}
+    publish = {"routing_key": "x", "payload": "x", "payload_encoding": "string", "properties": {}}
+    cases = [
+        ("PUT", f"queues/{V}/{other}x", {}, refused),
+        ("PUT", f"exchanges/{V}/{other}x", {"type": "fanout"}, refused),
+        ("DELETE", f"queues/{V}/{other}", None, refused),
+        ("DELETE", f"queues/{V}/{other}/contents", None, refused),
+        ("POST", f"queues/{V}/{other}/get", get, (401, {"error": "not_authorised",
+         "reason": f"ACCESS_REFUSED - access to queue '{other}' in vhost '/' refused for user '{user}'"})),
+        ("POST", f"exchanges/{V}/amq.direct/publish", publish, (400, {"error": "bad_request",
+         "reason": f"403 ACCESS_REFUSED - access to exchange 'amq.direct' in vhost '/' refused for user '{user}'"})),
+        ("PUT", f"queues/{V}/{ok}", {}, (201, None)),
+        ("POST", f"bindings/{V}/e/amq.direct/q/{ok}", {}, refused),
+        ("DELETE", f"queues/{V}/{ok}", None, (204, None)),
+    ]
+    for method, path, body, want in cases:
+        status, _, out = api.call(method, path, body, auth=as_user)
+        assert (status, out) == want, (method, path)

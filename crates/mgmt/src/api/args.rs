@@ -6,6 +6,7 @@ use crate::auth::Caller;
 use crate::errors::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 use warren_codec::{FieldArray, FieldTable, FieldValue, LongStr, ShortStr};
+use warren_server::access::permissions::Permission;
 use warren_server::{Admin, AmqpError};
 
 /// A JSON object as a field table; anything else is RabbitMQ's 400.
@@ -83,5 +84,43 @@ pub fn exchange_name(name: &str) -> &str {
     match name {
         "amq.default" => "",
         other => other,
+    }
+}
+
+/// A resource the caller acts on, for the permission check.
+pub struct Resource<'a> {
+    pub vhost: &'a str,
+    pub kind: &'a str,
+    pub name: &'a str,
+}
+
+impl Resource<'_> {
+    /// RabbitMQ's AMQP refusal text for this resource and caller.
+    pub fn refusal(&self, caller: &Caller) -> String {
+        format!(
+            "ACCESS_REFUSED - access to {} '{}' in vhost '{}' refused for user '{}'",
+            self.kind,
+            if self.name.is_empty() {
+                "amq.default"
+            } else {
+                self.name
+            },
+            self.vhost,
+            caller.name
+        )
+    }
+}
+
+/// The caller must hold `permission` on the resource, or get RabbitMQ's 401 "Access refused."
+/// (its management requests run as the caller, so AMQP permissions apply to them).
+pub fn permit(
+    admin: &Admin,
+    caller: &Caller,
+    r: &Resource,
+    permission: Permission,
+) -> ApiResult<()> {
+    match admin.user_allows(&caller.name, r.vhost, permission, r.name) {
+        true => Ok(()),
+        false => Err(ApiError::not_authorised("Access refused.")),
     }
 }

@@ -4,7 +4,7 @@
 //! DELETE). The key is RabbitMQ 3.10.8's: the quoted routing key, and when there are
 //! arguments `~` and the base64url of `phash2` of their sorted `[{Name, Type, Value}]`.
 
-use super::args::{self, exchange_name, refused};
+use super::args::{self, exchange_name, permit, refused, Resource};
 use super::phash::{phash2, Term};
 use crate::auth::Caller;
 use crate::body;
@@ -20,6 +20,7 @@ use axum::{Extension, Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 use warren_codec::{FieldTable, FieldValue};
+use warren_server::access::permissions::Permission;
 use warren_server::admin::{BindingInfo, DestinationType};
 use warren_server::Admin;
 
@@ -146,6 +147,31 @@ async fn list(
     Ok(Json(shape(items, &params)?))
 }
 
+/// Binding and unbinding need write on the destination and read on the source.
+fn permit_binding(
+    admin: &Admin,
+    caller: &Caller,
+    vhost: &str,
+    (source, dest, kind): (&str, &str, DestinationType),
+) -> ApiResult<()> {
+    let kind = match kind {
+        DestinationType::Queue => "queue",
+        DestinationType::Exchange => "exchange",
+    };
+    let dest = Resource {
+        vhost,
+        kind,
+        name: dest,
+    };
+    permit(admin, caller, &dest, Permission::Write)?;
+    let source = Resource {
+        vhost,
+        kind: "exchange",
+        name: source,
+    };
+    permit(admin, caller, &source, Permission::Read)
+}
+
 fn kind(k: &str) -> ApiResult<DestinationType> {
     match k {
         "q" => Ok(DestinationType::Queue),
@@ -199,6 +225,7 @@ async fn create(
     let key = m.get("routing_key").map(body::text).unwrap_or_default();
     let arguments = args::table(m.get("arguments"))?;
     let source = exchange_name(&source);
+    permit_binding(&admin, &caller, &vhost, (source, &dest, kind))?;
     admin
         .bind(&vhost, source, &dest, kind, &key, &arguments)
         .map_err(|e| match e.code as u16 {
@@ -240,6 +267,12 @@ async fn remove(
     Path((vhost, source, k, dest, props)): Path<(String, String, String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let b = find(&admin, &caller, &(vhost, source, k, dest), &props)?;
+    let ends = (
+        b.source.as_str(),
+        b.destination.as_str(),
+        b.destination_type,
+    );
+    permit_binding(&admin, &caller, &b.vhost, ends)?;
     admin
         .unbind(
             &b.vhost,

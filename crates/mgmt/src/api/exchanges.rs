@@ -2,7 +2,7 @@
 //! 400 for an inequivalent redeclare), delete (`if-unused`), publish, and the bindings an
 //! exchange is the source or the destination of.
 
-use super::args::{self, exchange_name, refused};
+use super::args::{self, exchange_name, permit, refused, Resource};
 use super::bindings::binding_json;
 use crate::auth::Caller;
 use crate::body;
@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
+use warren_server::access::permissions::Permission;
 use warren_server::admin::{DestinationType, ExchangeInfo};
 use warren_server::Admin;
 
@@ -100,6 +101,12 @@ async fn put(
     let (durable, auto_delete) = (args::flag(&m, "durable")?, args::flag(&m, "auto_delete")?);
     let internal = args::flag(&m, "internal")?;
     let arguments = args::table(m.get("arguments"))?;
+    let r = Resource {
+        vhost: &vhost,
+        kind: "exchange",
+        name: &name,
+    };
+    permit(&admin, &caller, &r, Permission::Configure)?;
     let existed = admin.exchange(&vhost, &name).is_ok();
     admin
         .declare_exchange(
@@ -129,6 +136,12 @@ async fn delete(
     admin
         .exchange(&vhost, name)
         .map_err(|_| ApiError::not_found())?;
+    let r = Resource {
+        vhost: &vhost,
+        kind: "exchange",
+        name,
+    };
+    permit(&admin, &caller, &r, Permission::Configure)?;
     let if_unused = args::query_flag(&params, "if-unused");
     admin
         .delete_exchange(&vhost, name, if_unused)
@@ -158,6 +171,14 @@ async fn publish(
         _ => return Err(ApiError::bad_request("payload_encoding_not_supported")),
     };
     let properties = super::messages::properties(got[1])?;
+    let r = Resource {
+        vhost: &vhost,
+        kind: "exchange",
+        name: exchange_name(&name),
+    };
+    if !admin.user_allows(&caller.name, &vhost, Permission::Write, r.name) {
+        return Err(ApiError::bad_request(format!("403 {}", r.refusal(&caller))));
+    }
     let routed = admin
         .publish(
             &vhost,

@@ -15,6 +15,7 @@ use axum::{Extension, Json, Router};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use warren_codec::{BasicProperties, ShortStr};
+use warren_server::access::permissions::Permission;
 use warren_server::admin::{GetMode, GotMessage};
 use warren_server::Admin;
 
@@ -145,6 +146,14 @@ async fn get(
             ))
         }
     };
+    let r = args::Resource {
+        vhost: &vhost,
+        kind: "queue",
+        name: &name,
+    };
+    if !admin.user_allows(&caller.name, &vhost, Permission::Read, &name) {
+        return Err(ApiError::not_authorised(&r.refusal(&caller)));
+    }
     let count = got[0].as_u64().unwrap_or(1) as usize;
     let truncate = m
         .get("truncate")

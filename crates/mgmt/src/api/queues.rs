@@ -2,7 +2,7 @@
 //! `if-empty`), purge (`DELETE .../contents`) and a queue's bindings. Message counts are the
 //! queue's own counters, read when asked; `message_stats` is left out (no rates yet).
 
-use super::args::{self, refused};
+use super::args::{self, permit, refused, Resource};
 use super::bindings::binding_json;
 use crate::auth::Caller;
 use crate::body;
@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
+use warren_server::access::permissions::Permission;
 use warren_server::admin::{BindingInfo, DestinationType, QueueInfo};
 use warren_server::Admin;
 
@@ -103,6 +104,12 @@ async fn put(
     let m = body::object(&bytes)?;
     let (durable, auto_delete) = (args::flag(&m, "durable")?, args::flag(&m, "auto_delete")?);
     let arguments = args::table(m.get("arguments"))?;
+    let r = Resource {
+        vhost: &vhost,
+        kind: "queue",
+        name: &name,
+    };
+    permit(&admin, &caller, &r, Permission::Configure)?;
     let existed = admin.queue(&vhost, &name).is_ok();
     admin
         .declare_queue(&vhost, &name, durable, auto_delete, &arguments)
@@ -120,6 +127,12 @@ async fn remove(
     Query(params): Query<Params>,
 ) -> ApiResult<StatusCode> {
     find(&admin, &caller, &vhost, &name)?;
+    let r = Resource {
+        vhost: &vhost,
+        kind: "queue",
+        name: &name,
+    };
+    permit(&admin, &caller, &r, Permission::Configure)?;
     let if_unused = args::query_flag(&params, "if-unused");
     let if_empty = args::query_flag(&params, "if-empty");
     admin
@@ -134,6 +147,12 @@ async fn purge(
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     find(&admin, &caller, &vhost, &name)?;
+    let r = Resource {
+        vhost: &vhost,
+        kind: "queue",
+        name: &name,
+    };
+    permit(&admin, &caller, &r, Permission::Read)?;
     admin.purge(&vhost, &name).map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
 }
