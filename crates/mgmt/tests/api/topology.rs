@@ -151,3 +151,42 @@ async fn bind_missing(api: &Api) -> (StatusCode, serde_json::Value) {
         .await;
     (a.status, a.json)
 }
+
+#[tokio::test]
+async fn a_management_user_is_held_to_its_amqp_permissions() {
+    let api = Api::start().await;
+    api.call(
+        "PUT",
+        "users/u1",
+        Some(r#"{"password":"pw","tags":"management"}"#),
+    )
+    .await;
+    let perms = r#"{"configure":"^ok","write":"^ok","read":"^ok"}"#;
+    api.call("PUT", "permissions/%2F/u1", Some(perms)).await;
+    api.call("PUT", "queues/%2F/other", Some("{}")).await;
+    let as_u1 = |method: &'static str, path: &'static str, body: Option<&'static str>| {
+        api.call_as(Some(("u1", "pw")), method, path, body)
+    };
+    let refused = ("not_authorised".to_string(), json!("Access refused."));
+    assert_eq!(
+        as_u1("PUT", "queues/%2F/nope", Some("{}")).await.error(),
+        refused
+    );
+    assert_eq!(
+        as_u1("DELETE", "queues/%2F/other", None).await.error(),
+        refused
+    );
+    let get = r#"{"count":1,"ackmode":"ack_requeue_true","encoding":"auto"}"#;
+    assert_eq!(
+        as_u1("POST", "queues/%2F/other/get", Some(get))
+            .await
+            .error()
+            .1,
+        json!("ACCESS_REFUSED - access to queue 'other' in vhost '/' refused for user 'u1'")
+    );
+    assert_eq!(
+        as_u1("PUT", "queues/%2F/ok1", Some("{}")).await.status,
+        StatusCode::CREATED
+    );
+    api.stop().await;
+}
