@@ -122,6 +122,8 @@ pub struct ConnectionInfo {
     pub channels: usize,
     /// When it opened, in ms since the Unix epoch.
     pub connected_at: u64,
+    /// The broker's end of the socket.
+    pub local: Option<SocketAddr>,
 }
 
 /// One open channel of a connection.
@@ -137,6 +139,8 @@ pub struct ChannelInfo {
     pub confirm: bool,
     /// tx.select was sent.
     pub transactional: bool,
+    /// The consumers on it: (consumer tag, queue name), by tag.
+    pub consumer_tags: Vec<(String, String)>,
 }
 
 /// Broker-wide counts at one moment.

@@ -1,12 +1,19 @@
 //! The routes, one module per endpoint family, behind the login layer and the body size
 //! limit. Paths are RabbitMQ's; a path it does not know is its 404 body.
 
+mod args;
+mod bindings;
+mod connections;
 mod definitions;
+mod exchanges;
 mod health;
 mod import;
 mod limits;
+mod messages;
 mod overview;
 mod permissions;
+mod phash;
+mod queues;
 mod users;
 mod vhosts;
 
@@ -28,6 +35,12 @@ pub fn routes(admin: Admin) -> Router {
         .merge(permissions::routes())
         .merge(limits::routes())
         .merge(definitions::routes())
+        // Topology and live objects (helper M2).
+        .merge(exchanges::routes())
+        .merge(queues::routes())
+        .merge(messages::routes())
+        .merge(bindings::routes())
+        .merge(connections::routes())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),

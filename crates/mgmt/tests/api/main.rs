@@ -6,6 +6,8 @@ mod access;
 mod auth;
 mod health;
 mod lists;
+mod live;
+mod topology;
 
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -78,6 +80,19 @@ impl Api {
     pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> Answer {
         self.call_as(Some(("guest", "guest")), method, path, body)
             .await
+    }
+
+    /// `DELETE /api/connections/{name}` with an `X-Reason` header; the status.
+    pub async fn close_with_reason(&self, name: &str, reason: &str) -> StatusCode {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let req = Request::builder()
+            .method(Method::DELETE)
+            .uri(format!("http://{}/api/connections/{name}", self.addr))
+            .header("authorization", "Basic Z3Vlc3Q6Z3Vlc3Q=")
+            .header("x-reason", reason)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        client.request(req).await.unwrap().status()
     }
 
     pub async fn get(&self, path: &str) -> Answer {

@@ -30,6 +30,7 @@ impl Admin {
                 vhost: meta.vhost,
                 channels: channels.len(),
                 connected_at: meta.connected_at,
+                local: meta.local,
             });
         }
         out

@@ -4,6 +4,7 @@
 
 use super::{Admin, ListenerInfo, UserInfo};
 use crate::access::definitions::AccessDefinitions;
+use crate::access::permissions::Permission;
 use crate::error::{AmqpError, AmqpResult};
 
 impl Admin {
@@ -56,5 +57,16 @@ impl Admin {
             self.broker.create_vhost(name, settings)
         })
         .map_err(|e| AmqpError::precondition_failed(e.to_string()))
+    }
+
+    /// Whether `user` holds `permission` on the resource `name` of `vhost`, as the AMQP
+    /// checks decide it (the management API acts for its caller; RabbitMQ runs those
+    /// requests through an AMQP connection as that user). The default exchange is "".
+    pub fn user_allows(&self, user: &str, vhost: &str, permission: Permission, name: &str) -> bool {
+        let name = if name.is_empty() { "amq.default" } else { name };
+        self.broker
+            .access()
+            .permissions(user, vhost)
+            .is_some_and(|p| p.allows(permission, name))
     }
 }

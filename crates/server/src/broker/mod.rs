@@ -29,6 +29,8 @@ pub(crate) struct ConnectionMeta {
     pub(crate) connected_at: u64,
     /// How many channels it has open (kept by its task; the per-user channel limit sums them).
     pub(crate) channels: Arc<std::sync::atomic::AtomicU32>,
+    /// The broker's end of the socket.
+    pub(crate) local: Option<std::net::SocketAddr>,
 }
 
 impl ConnectionMeta {
@@ -42,6 +44,7 @@ impl ConnectionMeta {
             vhost: vhost.to_string(),
             connected_at,
             channels: Arc::default(),
+            local: None,
         }
     }
 }

@@ -17,9 +17,24 @@ impl Connection {
                 prefetch: ch.consumer_prefetch,
                 confirm: ch.confirm,
                 transactional: ch.tx.is_some(),
+                consumer_tags: consumer_tags(&ch.consumers),
             })
             .collect();
         out.sort_by_key(|c| c.number);
         out
     }
+}
+
+fn consumer_tags(
+    consumers: &std::collections::HashMap<
+        warren_codec::ShortStr,
+        std::sync::Arc<crate::queue::Queue>,
+    >,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = consumers
+        .iter()
+        .map(|(tag, q)| (tag.to_string_lossy().into_owned(), q.name.to_string()))
+        .collect();
+    out.sort();
+    out
 }

@@ -130,6 +130,7 @@ struct Connection {
 /// Serves one accepted socket until it closes. Never panics on client input.
 pub(crate) async fn serve(broker: Arc<Broker>, stream: Stream, peer: SocketAddr) {
     let tls = stream.tls_peer();
+    let local = stream.local_addr();
     let (reader, writer_half) = stream.split();
     let window = Credit::new(DELIVERY_WINDOW);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -153,7 +154,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, stream: Stream, peer: SocketAddr)
             return;
         }
     };
-    let meta = crate::broker::ConnectionMeta::now(peer, &hs.user.name, &hs.vhost.name);
+    let mut meta = crate::broker::ConnectionMeta::now(peer, &hs.user.name, &hs.vhost.name);
+    meta.local = local;
     let channel_count = meta.channels.clone();
     let id = broker.register_connection(events_tx.clone(), meta);
     let authz = authz::Authz::new(hs.user.clone(), hs.vhost.name.clone(), broker.access());

@@ -71,6 +71,14 @@ pub(super) enum Writer {
 }
 
 impl Stream {
+    /// The broker's end of the socket (the management API names connections by both ends).
+    pub(super) fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr().ok(),
+            Stream::Tls(tls) => tls.get_ref().0.local_addr().ok(),
+        }
+    }
+
     /// What the TLS layer learned of the client: `None` on a plain connection.
     pub(super) fn tls_peer(&self) -> Option<TlsPeer> {
         match self {
