@@ -62,7 +62,7 @@ ENV WARREN_LISTEN=0.0.0.0:5672 \
     NO_COLOR=1
 USER warren
 # AMQP and the management API; TLS (5671) needs certificates and metrics (15692) do not exist yet.
-EXPOSE 5672 15672
+EXPOSE 5671 5672 15672 15692
 VOLUME /var/lib/warren
 # Healthy when the port of WARREN_LISTEN's first address answers the AMQP protocol header.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \

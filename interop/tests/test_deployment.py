@@ -172,7 +172,8 @@ def test_dockerfile_stages(dockerfile):
     assert "cargo build --release --locked -p warren" in build
     runtime = by_stage["runtime"]
     assert ("COPY", "--from=binary /usr/local/bin/warren /usr/local/bin/warren") in runtime
-    assert ("EXPOSE", "5672 15672") in runtime  # AMQP and the management API
+    # AMQPS, AMQP, the management API and the Prometheus metrics, RabbitMQ's ports
+    assert ("EXPOSE", "5671 5672 15672 15692") in runtime
     assert ("VOLUME", DATA_DIR) in runtime
     assert ("ENTRYPOINT", '["/usr/local/bin/warren-entrypoint"]') in runtime
     env = " ".join(args for word, args in runtime if word == "ENV")
