@@ -26,7 +26,7 @@ impl Connection {
 }
 
 fn consumer_tags(
-    consumers: &std::collections::HashMap<
+    consumers: &super::channel::FastMap<
         warren_codec::ShortStr,
         std::sync::Arc<crate::queue::Queue>,
     >,

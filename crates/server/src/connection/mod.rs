@@ -37,7 +37,6 @@ use crate::queue::delivery::ConnEvent;
 use crate::vhost::Vhost;
 use bytes::BytesMut;
 use channel::Channel;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,7 +92,7 @@ struct Connection {
     heartbeat: Duration,
     /// Boxed: a `Channel` is several hundred bytes and the map allocates room for a few
     /// entries at once, which for the common one-channel connection was most of its size.
-    channels: HashMap<u16, Box<Channel>>,
+    channels: channel::FastMap<u16, Box<Channel>>,
     /// Reused by the publish path for routing results.
     route_buf: Vec<Arc<crate::queue::Queue>>,
     /// Client advertised consumer_cancel_notify.
@@ -181,7 +180,7 @@ pub(crate) async fn serve(broker: Arc<Broker>, stream: Stream, peer: SocketAddr)
         frame_max: hs.frame_max,
         channel_max: hs.channel_max,
         heartbeat: Duration::from_secs(u64::from(hs.heartbeat)),
-        channels: HashMap::new(),
+        channels: channel::FastMap::default(),
         route_buf: Vec::new(),
         cancel_notify: hs.cancel_notify,
         blocked_notify: hs.blocked_notify,

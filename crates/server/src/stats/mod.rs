@@ -126,13 +126,27 @@ impl Stats {
     }
 }
 
-/// One queue's `message_stats` counters.
+/// One queue's `message_stats` counters. The publishing side's counter has a cache line of its
+/// own: publisher and consumer connections run on different workers, and sharing one line made
+/// every publish and every delivery wait for the other's core.
 #[derive(Debug, Default)]
 pub(crate) struct QueueStats {
-    pub(crate) publish: Counter,
+    pub(crate) publish: PaddedCounter,
     pub(crate) deliver_get: Counter,
     pub(crate) ack: Counter,
     pub(crate) redeliver: Counter,
+}
+
+/// A counter alone on its cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct PaddedCounter(Counter);
+
+impl std::ops::Deref for PaddedCounter {
+    type Target = Counter;
+    fn deref(&self) -> &Counter {
+        &self.0
+    }
 }
 
 impl QueueStats {
