@@ -4,13 +4,15 @@
 //! It reaches the broker only through the admin facade ([`warren_server::Admin`]). Rooms:
 //! `auth` (HTTP Basic against the broker's users, RabbitMQ's tag rules), `errors` (the
 //! `{"error", "reason"}` bodies), `query` (sorting, filtering, columns and pagination of
-//! lists), `body` (JSON request bodies), `tables` (field tables as JSON), and `api`, one module per endpoint family.
+//! lists), `body` (JSON request bodies), `tables` (field tables as JSON), `rates` (the sampled
+//! `message_stats` and their rates), and `api`, one module per endpoint family.
 
 mod api;
 mod auth;
 mod body;
 mod errors;
 mod query;
+mod rates;
 mod tables;
 
 use axum::Router;
@@ -26,9 +28,11 @@ pub use errors::ApiError;
 /// a larger one is 413 before it is read whole.
 pub const MAX_BODY: usize = 20_000_000;
 
-/// The API's router over a broker's facade (tests serve it on their own listener).
+/// The API's router over a broker's facade (tests serve it on their own listener). Called
+/// inside a tokio runtime, it starts the statistics sampler, which lives as long as the router.
 pub fn router(admin: Admin) -> Router {
-    api::routes(admin)
+    let rates = rates::Rates::start(admin.clone());
+    api::routes(admin, rates)
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled.

@@ -262,12 +262,76 @@ impl GlobalCounters {
 pub struct QueueCounters {
     /// Messages put into the queue.
     pub publish: u64,
-    /// Messages delivered from it, to consumers or basic.get.
+    /// Deliveries to consumers that ack / with no-ack.
+    pub deliver: u64,
+    pub deliver_no_ack: u64,
+    /// basic.get answers that want an ack / with no-ack; and get-empty answers.
+    pub get: u64,
+    pub get_no_ack: u64,
+    pub get_empty: u64,
+    /// Every delivery from it: the four above.
     pub deliver_get: u64,
     /// Deliveries from it acked by clients.
     pub ack: u64,
     /// Deliveries from it with the redelivered flag.
     pub redeliver: u64,
+}
+
+impl QueueCounters {
+    /// Field by field sum.
+    pub fn plus(&self, o: &QueueCounters) -> QueueCounters {
+        QueueCounters {
+            publish: self.publish + o.publish,
+            deliver: self.deliver + o.deliver,
+            deliver_no_ack: self.deliver_no_ack + o.deliver_no_ack,
+            get: self.get + o.get,
+            get_no_ack: self.get_no_ack + o.get_no_ack,
+            get_empty: self.get_empty + o.get_empty,
+            deliver_get: self.deliver_get + o.deliver_get,
+            ack: self.ack + o.ack,
+            redeliver: self.redeliver + o.redeliver,
+        }
+    }
+}
+
+/// One vhost's message counters since boot (or since it was created): what its channels
+/// received, routed, confirmed, delivered and had acked. The broker-wide ones are their sum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageTotals {
+    pub received: u64,
+    pub received_confirm: u64,
+    pub routed: u64,
+    pub unroutable_dropped: u64,
+    pub unroutable_returned: u64,
+    pub confirmed: u64,
+    pub consume_auto_ack: u64,
+    pub consume_manual_ack: u64,
+    pub get_auto_ack: u64,
+    pub get_manual_ack: u64,
+    pub get_empty: u64,
+    pub redelivered: u64,
+    pub acknowledged: u64,
+}
+
+impl MessageTotals {
+    /// Field by field sum.
+    pub fn plus(&self, o: &MessageTotals) -> MessageTotals {
+        MessageTotals {
+            received: self.received + o.received,
+            received_confirm: self.received_confirm + o.received_confirm,
+            routed: self.routed + o.routed,
+            unroutable_dropped: self.unroutable_dropped + o.unroutable_dropped,
+            unroutable_returned: self.unroutable_returned + o.unroutable_returned,
+            confirmed: self.confirmed + o.confirmed,
+            consume_auto_ack: self.consume_auto_ack + o.consume_auto_ack,
+            consume_manual_ack: self.consume_manual_ack + o.consume_manual_ack,
+            get_auto_ack: self.get_auto_ack + o.get_auto_ack,
+            get_manual_ack: self.get_manual_ack + o.get_manual_ack,
+            get_empty: self.get_empty + o.get_empty,
+            redelivered: self.redelivered + o.redelivered,
+            acknowledged: self.acknowledged + o.acknowledged,
+        }
+    }
 }
 
 /// Broker-wide counters and counts at one moment, without anything per queue: what an
@@ -294,4 +358,13 @@ pub struct QueueStatsInfo {
     pub messages_unacknowledged: u64,
     pub consumers: u64,
     pub counters: QueueCounters,
+}
+
+/// One vhost's message counters and queue depths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VhostStatsInfo {
+    pub name: String,
+    pub counters: MessageTotals,
+    pub messages_ready: u64,
+    pub messages_unacknowledged: u64,
 }

@@ -19,14 +19,16 @@ mod vhosts;
 
 use crate::auth;
 use crate::errors::ApiError;
+use crate::rates::Rates;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
-use axum::Router;
+use axum::{Extension, Router};
+use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use warren_server::Admin;
 
 /// Every family's routes, under `/api`.
-pub fn routes(admin: Admin) -> Router {
+pub fn routes(admin: Admin, rates: Arc<Rates>) -> Router {
     let api = Router::new()
         .merge(overview::routes())
         .merge(health::routes())
@@ -42,6 +44,7 @@ pub fn routes(admin: Admin) -> Router {
         .merge(bindings::routes())
         .merge(connections::routes())
         .fallback(|| async { ApiError::not_found().into_response() })
+        .layer(Extension(rates))
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),
             auth::login,

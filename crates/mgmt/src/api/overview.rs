@@ -1,14 +1,16 @@
 //! `/api/overview`, `/api/whoami`, `/api/nodes` and `/api/cluster-name`: the one node and
-//! broker-wide counts, in RabbitMQ's shapes. Rates are zero (statistics sampling is not
-//! there yet).
+//! broker-wide counts, in RabbitMQ's shapes; `message_stats` and `queue_totals` are the
+//! sampler's (`rates`), and so are `churn_rates`.
 
 use crate::auth::Caller;
 use crate::errors::{ApiError, ApiResult};
 use crate::query::{shape, Params};
+use crate::rates::Rates;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use warren_server::Admin;
 
 /// The RabbitMQ release whose management API this one follows.
@@ -27,15 +29,6 @@ async fn whoami(Extension(caller): Extension<Caller>) -> Json<Value> {
     Json(json!({"name": caller.name, "tags": caller.tags}))
 }
 
-fn zero_rate(names: &[&str]) -> Value {
-    let mut m = serde_json::Map::new();
-    for n in names {
-        m.insert(n.to_string(), json!(0));
-        m.insert(format!("{n}_details"), json!({"rate": 0.0}));
-    }
-    Value::Object(m)
-}
-
 fn listeners(admin: &Admin) -> Vec<Value> {
     let node = admin.node_name();
     admin
@@ -48,8 +41,12 @@ fn listeners(admin: &Admin) -> Vec<Value> {
         .collect()
 }
 
-async fn overview(State(admin): State<Admin>) -> Json<Value> {
+async fn overview(
+    State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
+) -> Json<Value> {
     let o = admin.overview().await;
+    let (message_stats, queue_totals, churn_rates) = rates.overview();
     let node = admin.node_name();
     let types = ["direct", "fanout", "headers", "topic"];
     Json(json!({
@@ -66,13 +63,9 @@ async fn overview(State(admin): State<Admin>) -> Json<Value> {
         "release_series_support_status": "supported",
         "disable_stats": false,
         "enable_queue_totals": false,
-        "message_stats": zero_rate(&["publish", "deliver_get", "ack", "redeliver", "confirm", "return_unroutable"]),
-        "churn_rates": zero_rate(&["channel_closed", "channel_created", "connection_closed", "connection_created", "queue_created", "queue_declared", "queue_deleted"]),
-        "queue_totals": {
-            "messages": o.messages_ready + o.messages_unacknowledged, "messages_details": {"rate": 0.0},
-            "messages_ready": o.messages_ready, "messages_ready_details": {"rate": 0.0},
-            "messages_unacknowledged": o.messages_unacknowledged, "messages_unacknowledged_details": {"rate": 0.0},
-        },
+        "message_stats": message_stats,
+        "churn_rates": churn_rates,
+        "queue_totals": queue_totals,
         "object_totals": {"channels": o.channels, "connections": o.connections, "consumers": o.consumers,
                           "exchanges": o.exchanges, "queues": o.queues},
         "statistics_db_event_queue": 0,

@@ -1,6 +1,6 @@
 //! `/api/queues`: list (all, per vhost), get, declare (PUT), delete (`if-unused`,
-//! `if-empty`), purge (`DELETE .../contents`) and a queue's bindings. Message counts are the
-//! queue's own counters, read when asked; `message_stats` is left out (no rates yet).
+//! `if-empty`), purge (`DELETE .../contents`) and a queue's bindings. Message counts are read
+//! when asked; `message_stats` and the `*_details` rates come from the sampler (`rates`).
 
 use super::args::{self, permit, refused, Resource};
 use super::bindings::binding_json;
@@ -8,6 +8,7 @@ use crate::auth::Caller;
 use crate::body;
 use crate::errors::{ApiError, ApiResult};
 use crate::query::{shape, Params};
+use crate::rates::Rates;
 use crate::tables::table_json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -15,6 +16,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use warren_server::access::permissions::Permission;
 use warren_server::admin::{BindingInfo, DestinationType, QueueInfo};
 use warren_server::Admin;
@@ -28,8 +30,8 @@ pub fn routes() -> Router<Admin> {
         .route("/queues/{vhost}/{name}/bindings", get(bindings))
 }
 
-fn queue_json(admin: &Admin, q: &QueueInfo) -> Value {
-    json!({
+fn queue_json(admin: &Admin, rates: &Rates, q: &QueueInfo) -> Value {
+    let mut out = json!({
         "name": q.name,
         "vhost": q.vhost,
         "durable": q.durable,
@@ -46,18 +48,28 @@ fn queue_json(admin: &Admin, q: &QueueInfo) -> Value {
         "policy": null,
         "operator_policy": null,
         "effective_policy_definition": {},
-    })
+    });
+    if let Value::Object(m) = &mut out {
+        m.extend(rates.queue(&q.vhost, &q.name));
+    }
+    out
 }
 
 async fn list_all(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     let mut items = Vec::new();
     for v in admin.vhosts() {
         if caller.sees_vhost(&admin, &v.name) {
-            items.extend(admin.queues(&v.name)?.iter().map(|q| queue_json(&admin, q)));
+            items.extend(
+                admin
+                    .queues(&v.name)?
+                    .iter()
+                    .map(|q| queue_json(&admin, &rates, q)),
+            );
         }
     }
     Ok(Json(shape(items, &params)?))
@@ -65,13 +77,17 @@ async fn list_all(
 
 async fn list(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Path(vhost): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     args::vhost(&admin, &caller, &vhost)?;
     let queues = admin.queues(&vhost)?;
-    let items = queues.iter().map(|q| queue_json(&admin, q)).collect();
+    let items = queues
+        .iter()
+        .map(|q| queue_json(&admin, &rates, q))
+        .collect();
     Ok(Json(shape(items, &params)?))
 }
 
@@ -82,11 +98,12 @@ fn find(admin: &Admin, caller: &Caller, vhost: &str, name: &str) -> ApiResult<Qu
 
 async fn one(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let q = find(&admin, &caller, &vhost, &name)?;
-    let mut out = queue_json(&admin, &q);
+    let mut out = queue_json(&admin, &rates, &q);
     out["consumer_details"] = json!([]);
     out["deliveries"] = json!([]);
     out["incoming"] = json!([]);

@@ -6,12 +6,14 @@ use crate::auth::Caller;
 use crate::body;
 use crate::errors::ApiResult;
 use crate::query::{shape, Params};
+use crate::rates::Rates;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use warren_server::admin::VhostInfo;
 use warren_server::Admin;
 
@@ -23,8 +25,8 @@ pub fn routes() -> Router<Admin> {
         .route("/vhosts/{vhost}/topic-permissions", get(topic_permissions))
 }
 
-pub fn vhost_json(admin: &Admin, v: &VhostInfo) -> Value {
-    json!({
+pub fn vhost_json(admin: &Admin, rates: &Rates, v: &VhostInfo) -> Value {
+    let mut out = json!({
         "name": v.name,
         "description": v.description,
         "tags": v.tags,
@@ -32,11 +34,16 @@ pub fn vhost_json(admin: &Admin, v: &VhostInfo) -> Value {
         "metadata": {"description": v.description, "tags": v.tags},
         "tracing": false,
         "cluster_state": {admin.node_name(): "running"},
-    })
+    });
+    if let Value::Object(m) = &mut out {
+        m.extend(rates.vhost(&v.name));
+    }
+    out
 }
 
 async fn list(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
@@ -44,18 +51,19 @@ async fn list(
         .vhosts()
         .iter()
         .filter(|v| caller.sees_vhost(&admin, &v.name))
-        .map(|v| vhost_json(&admin, v))
+        .map(|v| vhost_json(&admin, &rates, v))
         .collect();
     Ok(Json(shape(items, &params)?))
 }
 
 async fn one(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     caller.require_admin()?;
-    Ok(Json(vhost_json(&admin, &admin.vhost(&name)?)))
+    Ok(Json(vhost_json(&admin, &rates, &admin.vhost(&name)?)))
 }
 
 /// 201 when created, 204 when an existing vhost's description and tags were replaced.

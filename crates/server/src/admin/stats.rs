@@ -4,7 +4,7 @@
 //! counts come from atomics and one short lock per queue.
 
 use super::Admin;
-use crate::info::{QueueCounters, QueueStatsInfo, StatsSnapshot};
+use crate::info::{GlobalCounters, MessageTotals, QueueStatsInfo, StatsSnapshot, VhostStatsInfo};
 use crate::queue::Queue;
 
 impl Admin {
@@ -13,12 +13,14 @@ impl Admin {
     pub fn stats(&self) -> StatsSnapshot {
         let (connections, channels) = self.broker.open_counts();
         let mut s = StatsSnapshot {
-            counters: self.broker.stats().snapshot(connections, channels),
+            counters: GlobalCounters::default(),
             connections,
             channels,
             ..StatsSnapshot::default()
         };
+        let mut live = MessageTotals::default();
         for v in self.broker.vhosts() {
+            live = live.plus(&v.counters.totals());
             // The Arcs are taken first: no queue lock is taken under the registry's.
             for q in v.queues() {
                 let (ready, unacked, consumers) = q.stats();
@@ -26,9 +28,10 @@ impl Admin {
                 s.messages_ready += ready as u64;
                 s.messages_unacknowledged += unacked as u64;
                 s.consumers += consumers as u64;
-                add(&mut s.queue_totals, q.counters.snapshot());
+                s.queue_totals = s.queue_totals.plus(&q.counters.snapshot());
             }
         }
+        s.counters = self.broker.stats().snapshot(live, connections, channels);
         s
     }
 
@@ -58,9 +61,29 @@ fn queue_info(q: &Queue) -> QueueStatsInfo {
     }
 }
 
-fn add(total: &mut QueueCounters, q: QueueCounters) {
-    total.publish += q.publish;
-    total.deliver_get += q.deliver_get;
-    total.ack += q.ack;
-    total.redeliver += q.redeliver;
+impl Admin {
+    /// Each vhost's message counters and queue depths, by name.
+    pub fn vhost_stats(&self) -> Vec<VhostStatsInfo> {
+        let mut out: Vec<VhostStatsInfo> = self
+            .broker
+            .vhosts()
+            .iter()
+            .map(|v| {
+                let mut info = VhostStatsInfo {
+                    name: v.name.to_string(),
+                    counters: v.counters.totals(),
+                    messages_ready: 0,
+                    messages_unacknowledged: 0,
+                };
+                for q in v.queues() {
+                    let (ready, unacked, _) = q.stats();
+                    info.messages_ready += ready as u64;
+                    info.messages_unacknowledged += unacked as u64;
+                }
+                info
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
 }

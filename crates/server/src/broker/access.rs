@@ -68,6 +68,7 @@ impl Broker {
         // the connection close and no basic.cancel, as with RabbitMQ.
         self.close_connections_where(|m| m.vhost == name, &format!("vhost '{name}' is deleted"));
         vhost.dismantle();
+        self.stats().retire(vhost.counters.totals());
         true
     }
 

@@ -133,7 +133,7 @@ impl Connection {
         }
         if let Some((settlement, count)) = ch.confirms.settle_counted(upto, ok) {
             if ok {
-                self.broker.stats().publish.confirmed.bump(count);
+                self.vhost.counters.publish.confirmed.bump(count);
             }
             self.send_settlement(channel, settlement);
         }

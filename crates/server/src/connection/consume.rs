@@ -133,7 +133,8 @@ impl Connection {
         let queue = self.vhost.queue_for(self.id, &queue_name)?;
         match queue.get(m.no_ack) {
             None => {
-                self.broker.stats().deliver.get_empty.bump(1);
+                self.vhost.counters.deliver.get_empty.bump(1);
+                queue.counters.get_empty.bump(1);
                 self.send_method(
                     channel,
                     &Method::BasicGetEmpty(BasicGetEmpty {
@@ -142,8 +143,8 @@ impl Connection {
                 )
             }
             Some((seq, message, redelivered, remaining)) => {
-                self.broker.stats().delivered(true, m.no_ack, redelivered);
-                count_queue_delivery(&queue, redelivered);
+                self.vhost.counters.delivered(true, m.no_ack, redelivered);
+                queue.counters.delivered(true, m.no_ack, redelivered);
                 let delivered_at = self.delivery_time();
                 let ch = self.channel(channel)?;
                 let tag = ch.next_tag;
@@ -196,10 +197,10 @@ impl Connection {
             return_delivery(d);
             return;
         }
-        self.broker
-            .stats()
+        self.vhost
+            .counters
             .delivered(false, d.no_ack, d.redelivered);
-        count_queue_delivery(&d.queue, d.redelivered);
+        d.queue.counters.delivered(false, d.no_ack, d.redelivered);
         let tag = ch.next_tag;
         ch.next_tag += 1;
         let deliver = DeliveryMethod::Deliver {
@@ -244,14 +245,6 @@ pub(super) fn write_delivery(
         frame_max,
         out,
     );
-}
-
-/// The queue's `deliver_get` and `redeliver` counters.
-fn count_queue_delivery(queue: &Queue, redelivered: bool) {
-    queue.counters.deliver_get.bump(1);
-    if redelivered {
-        queue.counters.redeliver.bump(1);
-    }
 }
 
 /// A delivery that could not be written goes back to its queue.

@@ -166,13 +166,13 @@ impl Connection {
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
-        let stats = self.broker.stats();
         if !std::mem::replace(&mut ch.published, true) {
-            stats.publisher_opened();
+            self.broker.stats().publisher_opened();
         }
-        stats.publish.received.bump(1);
+        let counters = &self.vhost.counters.publish;
+        counters.received.bump(1);
         if ch.confirm {
-            stats.publish.received_confirm.bump(1);
+            counters.received_confirm.bump(1);
         }
     }
 
@@ -255,7 +255,7 @@ impl Connection {
                 Err(internal_refused(exchange, &self.vhost.name).with_ids(60, 40))
             }
             RouteOutcome::Unroutable => {
-                let stats = &self.broker.stats().publish;
+                let stats = &self.vhost.counters.publish;
                 if publish.mandatory {
                     stats.unroutable_returned.bump(1);
                 } else {
@@ -280,7 +280,7 @@ impl Connection {
                 Ok(())
             }
             RouteOutcome::Routed(_) => {
-                self.broker.stats().publish.routed.bump(1);
+                self.vhost.counters.publish.routed.bump(1);
                 let published = crate::publish::fan_out(
                     &targets,
                     message,

@@ -51,7 +51,7 @@ impl Connection {
         let global = ch.channel_credit.limit() != 0;
         if matches!(how, Settle::Ack) {
             let acked = settled.len() as u64;
-            self.broker.stats().deliver.acknowledged.bump(acked);
+            self.vhost.counters.deliver.acknowledged.bump(acked);
         }
         settle_by_queue(settled, how);
         if global {

@@ -21,7 +21,7 @@ use crate::message::Message;
 use crate::meta::store::MetadataStore;
 use crate::meta::ExchangeMeta;
 use crate::queue::Queue;
-use crate::stats::Stats;
+use crate::stats::{MessageCounters, Stats};
 use crate::tasks::Tasks;
 use dashmap::DashMap;
 use delayed::DelayedMessages;
@@ -54,6 +54,8 @@ pub struct Vhost {
     pub(crate) tasks: Tasks,
     /// The broker's counters (queues declared, created, deleted).
     pub(crate) stats: Arc<Stats>,
+    /// This vhost's message counters, bumped by its connections.
+    pub(crate) counters: MessageCounters,
 }
 
 impl std::fmt::Debug for Vhost {
@@ -92,6 +94,7 @@ impl Vhost {
             delayed_count: AtomicUsize::new(0),
             tasks,
             stats,
+            counters: MessageCounters::default(),
         };
         for (xname, kind) in [
             ("", ExchangeKind::Direct),

@@ -1,0 +1,300 @@
+//! Message statistics with rates, as RabbitMQ's management plugin shows them: every
+//! [`INTERVAL`] (RabbitMQ's `collect_statistics_interval`, 5 s) a task reads the counters the
+//! broker's hot path already bumps (broker-wide, per vhost, per queue) and the queue depths, and
+//! keeps this sample and the one before. A request reads the two samples: a `message_stats`
+//! value is the last sample's, its `*_details.rate` the change between the two per second. No
+//! request walks the queues for statistics; the sampler walks them once per interval.
+
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+use warren_server::info::{GlobalCounters, MessageTotals, QueueCounters};
+use warren_server::Admin;
+
+/// How often the counters are sampled (RabbitMQ's default `collect_statistics_interval`).
+pub const INTERVAL: Duration = Duration::from_secs(5);
+
+/// The last two samples, shared by the sampler task and the handlers.
+#[derive(Default)]
+pub struct Rates {
+    samples: RwLock<(Option<Sample>, Option<Sample>)>,
+}
+
+/// Counters and depths at one moment.
+struct Sample {
+    at: Instant,
+    global: GlobalCounters,
+    ready: u64,
+    unacked: u64,
+    vhosts: HashMap<String, (MessageTotals, u64, u64)>,
+    queues: HashMap<(String, String), (QueueCounters, u64, u64)>,
+}
+
+impl Rates {
+    /// Starts sampling `admin` on the current tokio runtime (if there is one) for as long as
+    /// the returned value lives.
+    pub fn start(admin: Admin) -> Arc<Rates> {
+        let rates = Arc::new(Rates::default());
+        rates.sample(&admin);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(sample_every(Arc::downgrade(&rates), admin));
+        }
+        rates
+    }
+
+    fn sample(&self, admin: &Admin) {
+        let s = admin.stats();
+        let vhosts = admin
+            .vhost_stats()
+            .into_iter()
+            .map(|v| {
+                let depth = (v.messages_ready, v.messages_unacknowledged);
+                (v.name, (v.counters, depth.0, depth.1))
+            })
+            .collect();
+        let queues = admin
+            .queue_stats(None)
+            .into_iter()
+            .map(|q| {
+                let depth = (q.messages_ready, q.messages_unacknowledged);
+                ((q.vhost, q.name), (q.counters, depth.0, depth.1))
+            })
+            .collect();
+        let sample = Sample {
+            at: Instant::now(),
+            global: s.counters,
+            ready: s.messages_ready,
+            unacked: s.messages_unacknowledged,
+            vhosts,
+            queues,
+        };
+        let mut samples = self.samples.write().unwrap_or_else(|p| p.into_inner());
+        let last = samples.1.take();
+        *samples = (last, Some(sample));
+    }
+
+    /// The overview's `message_stats`, `queue_totals` and `churn_rates`.
+    pub fn overview(&self) -> (Value, Value, Value) {
+        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
+        let Some(cur) = &samples.1 else {
+            return (json!({}), json!({}), json!({}));
+        };
+        let prev = samples.0.as_ref();
+        let dt = prev.map(|p| cur.at.duration_since(p.at).as_secs_f64());
+        let counts = global_fields(&cur.global);
+        let before = prev.map(|p| global_fields(&p.global));
+        let depths = depth_fields(cur.ready, cur.unacked);
+        let depths_before = prev.map(|p| depth_fields(p.ready, p.unacked));
+        let churn = churn_fields(&cur.global);
+        let churn_before = prev.map(|p| churn_fields(&p.global));
+        (
+            with_rates(&counts, before.as_deref(), dt),
+            with_rates(&depths, depths_before.as_deref(), dt),
+            with_rates(&churn, churn_before.as_deref(), dt),
+        )
+    }
+
+    /// A vhost's `message_stats` and its message counts with their `*_details`, to merge into
+    /// its JSON; nothing before the vhost's first sample.
+    pub fn vhost(&self, name: &str) -> Map<String, Value> {
+        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
+        let Some((cur, at)) = samples
+            .1
+            .as_ref()
+            .and_then(|s| Some((s.vhosts.get(name)?, s.at)))
+        else {
+            return Map::new();
+        };
+        let prev = samples
+            .0
+            .as_ref()
+            .and_then(|s| Some((s.vhosts.get(name)?, s.at)));
+        let dt = prev.map(|(_, p)| at.duration_since(p).as_secs_f64());
+        let counts = totals_fields(&cur.0);
+        let before = prev.map(|(p, _)| totals_fields(&p.0));
+        let mut out = depth_map(cur.1, cur.2, prev.map(|(p, _)| (p.1, p.2)), dt);
+        out.insert(
+            "message_stats".into(),
+            with_rates(&counts, before.as_deref(), dt),
+        );
+        out
+    }
+
+    /// A queue's `message_stats` (absent while it has counted nothing, as RabbitMQ's) and the
+    /// `*_details` of its message counts, to merge into its JSON.
+    pub fn queue(&self, vhost: &str, name: &str) -> Map<String, Value> {
+        let key = (vhost.to_string(), name.to_string());
+        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
+        let Some((cur, at)) = samples
+            .1
+            .as_ref()
+            .and_then(|s| Some((s.queues.get(&key)?, s.at)))
+        else {
+            return Map::new();
+        };
+        let prev = samples
+            .0
+            .as_ref()
+            .and_then(|s| Some((s.queues.get(&key)?, s.at)));
+        let dt = prev.map(|(_, p)| at.duration_since(p).as_secs_f64());
+        let mut out = Map::new();
+        for (k, v) in depth_map(cur.1, cur.2, prev.map(|(p, _)| (p.1, p.2)), dt) {
+            if k.ends_with("_details") {
+                out.insert(k, v);
+            }
+        }
+        if cur.0 != QueueCounters::default() {
+            let counts = queue_fields(&cur.0);
+            let before = prev.map(|(p, _)| queue_fields(&p.0));
+            out.insert(
+                "message_stats".into(),
+                with_rates(&counts, before.as_deref(), dt),
+            );
+        }
+        out
+    }
+}
+
+async fn sample_every(rates: Weak<Rates>, admin: Admin) {
+    let mut tick = tokio::time::interval(INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(rates) = rates.upgrade() else { return };
+        // The walk over every queue is short but not free: off the async workers.
+        let admin = admin.clone();
+        let done = tokio::task::spawn_blocking(move || rates.sample(&admin)).await;
+        if done.is_err() {
+            return;
+        }
+    }
+}
+
+type Fields = Vec<(&'static str, u64)>;
+
+/// RabbitMQ's names for the broker-wide counters.
+fn global_fields(g: &GlobalCounters) -> Fields {
+    totals_fields(&MessageTotals {
+        received: g.messages_received,
+        received_confirm: g.messages_received_confirm,
+        routed: g.messages_routed,
+        unroutable_dropped: g.messages_unroutable_dropped,
+        unroutable_returned: g.messages_unroutable_returned,
+        confirmed: g.messages_confirmed,
+        consume_auto_ack: g.messages_delivered_consume_auto_ack,
+        consume_manual_ack: g.messages_delivered_consume_manual_ack,
+        get_auto_ack: g.messages_delivered_get_auto_ack,
+        get_manual_ack: g.messages_delivered_get_manual_ack,
+        get_empty: g.messages_get_empty,
+        redelivered: g.messages_redelivered,
+        acknowledged: g.messages_acknowledged,
+    })
+}
+
+/// RabbitMQ's names for a vhost's (or the broker's) message counters.
+fn totals_fields(m: &MessageTotals) -> Fields {
+    let deliver_get = m.consume_manual_ack + m.consume_auto_ack + m.get_manual_ack + m.get_auto_ack;
+    vec![
+        ("publish", m.received),
+        ("confirm", m.confirmed),
+        ("return_unroutable", m.unroutable_returned),
+        ("drop_unroutable", m.unroutable_dropped),
+        ("get", m.get_manual_ack),
+        ("get_no_ack", m.get_auto_ack),
+        ("deliver", m.consume_manual_ack),
+        ("deliver_no_ack", m.consume_auto_ack),
+        ("redeliver", m.redelivered),
+        ("ack", m.acknowledged),
+        ("deliver_get", deliver_get),
+        ("get_empty", m.get_empty),
+    ]
+}
+
+/// RabbitMQ's names for a queue's counters.
+fn queue_fields(q: &QueueCounters) -> Fields {
+    vec![
+        ("ack", q.ack),
+        ("deliver", q.deliver),
+        ("deliver_get", q.deliver_get),
+        ("deliver_no_ack", q.deliver_no_ack),
+        ("get", q.get),
+        ("get_empty", q.get_empty),
+        ("get_no_ack", q.get_no_ack),
+        ("publish", q.publish),
+        ("redeliver", q.redeliver),
+    ]
+}
+
+/// RabbitMQ's names for the lifecycle counters.
+fn churn_fields(g: &GlobalCounters) -> Fields {
+    vec![
+        ("channel_closed", g.channels_closed),
+        ("channel_created", g.channels_opened),
+        ("connection_closed", g.connections_closed),
+        ("connection_created", g.connections_opened),
+        ("queue_created", g.queues_created),
+        ("queue_declared", g.queues_declared),
+        ("queue_deleted", g.queues_deleted),
+    ]
+}
+
+fn depth_fields(ready: u64, unacked: u64) -> Fields {
+    vec![
+        ("messages", ready + unacked),
+        ("messages_ready", ready),
+        ("messages_unacknowledged", unacked),
+    ]
+}
+
+fn depth_map(
+    ready: u64,
+    unacked: u64,
+    before: Option<(u64, u64)>,
+    dt: Option<f64>,
+) -> Map<String, Value> {
+    let before = before.map(|(r, u)| depth_fields(r, u));
+    match with_rates(&depth_fields(ready, unacked), before.as_deref(), dt) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// `{name: value, name_details: {rate}}` for each field; the rate is the change since the
+/// sample before, per second, to one decimal as RabbitMQ shows it (0.0 without one). A depth
+/// can fall, so its rate can be negative.
+fn with_rates(
+    now: &[(&'static str, u64)],
+    before: Option<&[(&'static str, u64)]>,
+    dt: Option<f64>,
+) -> Value {
+    let mut m = Map::new();
+    for (i, (name, value)) in now.iter().enumerate() {
+        let rate = match (before, dt) {
+            (Some(b), Some(dt)) if dt > 0.0 => (*value as f64 - b[i].1 as f64) / dt,
+            _ => 0.0,
+        };
+        m.insert((*name).to_string(), json!(value));
+        m.insert(
+            format!("{name}_details"),
+            json!({"rate": (rate * 10.0).round() / 10.0}),
+        );
+    }
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_is_the_change_per_second_to_one_decimal() {
+        let v = with_rates(&[("publish", 30)], Some(&[("publish", 5)]), Some(4.0));
+        assert_eq!(v, json!({"publish": 30, "publish_details": {"rate": 6.3}}));
+        let falling = with_rates(&[("messages", 0)], Some(&[("messages", 10)]), Some(5.0));
+        assert_eq!(falling["messages_details"]["rate"], json!(-2.0));
+        let first = with_rates(&[("ack", 7)], None, None);
+        assert_eq!(first["ack_details"]["rate"], json!(0.0));
+    }
+}
