@@ -41,9 +41,19 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
+    serve_router(router(admin), listener, shutdown).await
+}
+
+/// Serves a router made by [`router`] on `listener` until `shutdown` is cancelled: the binary
+/// makes one router (one statistics sampler) for all its HTTP and HTTPS listeners.
+pub async fn serve_router(
+    router: Router,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening for the management HTTP API");
-    axum::serve(listener, router(admin))
+    axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled_owned().await })
         .await
 }

@@ -12,12 +12,17 @@ use warren_server::Admin;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-pub(crate) async fn run(listener: TcpListener, admin: Admin, shutdown: CancellationToken) {
-    let app = Router::new()
+/// The three paths over `admin`.
+pub fn router(admin: Admin) -> Router {
+    Router::new()
         .route("/metrics", get(aggregated))
         .route("/metrics/per-object", get(per_object))
         .route("/metrics/detailed", get(detailed))
-        .with_state(admin);
+        .with_state(admin)
+}
+
+pub(crate) async fn run(listener: TcpListener, admin: Admin, shutdown: CancellationToken) {
+    let app = router(admin);
     let stop = async move { shutdown.cancelled().await };
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)

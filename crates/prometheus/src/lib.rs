@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 use warren_server::Admin;
 
 pub use families::{render_aggregated, render_detailed, render_per_object};
+/// The endpoint's routes, for a listener of the caller's own (the binary's HTTPS one).
+pub use http::router;
 
 /// Binds `addr` and serves the metrics endpoint until `shutdown` is cancelled; returns the
 /// bound address (port 0 picks a free one). The server runs in a task of its own.

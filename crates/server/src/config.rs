@@ -76,6 +76,14 @@ pub struct Config {
     /// `management.enabled` (Warren's; RabbitMQ disables its plugin instead): `false` starts
     /// no management HTTP API.
     pub management_enabled: bool,
+    /// `management.ssl.port`: the management API over HTTPS too (RabbitMQ: usually 15671),
+    /// with `management.ssl.*` as its TLS options.
+    pub management_ssl_port: Option<u16>,
+    pub management_tls: TlsOptions,
+    /// `prometheus.ssl.port`: the metrics over HTTPS too (RabbitMQ: usually 15691), with
+    /// `prometheus.ssl.*` as its TLS options.
+    pub prometheus_ssl_port: Option<u16>,
+    pub prometheus_tls: TlsOptions,
 }
 
 /// A user's configure, write and read permission patterns (regular expressions), as
@@ -176,6 +184,10 @@ impl Default for Config {
             consumer_timeout: Some(Duration::from_secs(30 * 60)),
             no_tcp_listeners: false,
             management_enabled: true,
+            management_ssl_port: None,
+            management_tls: TlsOptions::default(),
+            prometheus_ssl_port: None,
+            prometheus_tls: TlsOptions::default(),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! environment, flags), starts the broker, its management HTTP API (crates/mgmt) and its
 //! Prometheus metrics (crates/prometheus), and stops them on SIGTERM or SIGINT.
 
+mod https;
+
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use warren_server::settings::{self, Flags};
@@ -54,8 +56,16 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let management = CancellationToken::new();
-    start_management(&server, management.clone()).await;
-    start_prometheus(&server, management.clone()).await;
+    let started = async {
+        start_management(&server, management.clone()).await?;
+        start_prometheus(&server, management.clone()).await
+    };
+    if let Err(e) = started.await {
+        tracing::error!("cannot start: {e}");
+        management.cancel();
+        server.shutdown().await;
+        return std::process::ExitCode::from(1);
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     management.cancel();
@@ -63,48 +73,76 @@ async fn main() -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
-/// The management API on `management.tcp.port`, on the AMQP listeners' addresses. A port that
-/// cannot be bound is logged and the broker runs on without the API: AMQP clients matter more
-/// than the dashboard (RabbitMQ would refuse to boot; docs/management.md says so).
-async fn start_management(server: &Server, shutdown: CancellationToken) {
+/// The management API on `management.tcp.port`, on the AMQP listeners' addresses, and on
+/// `management.ssl.port` over HTTPS when that is set. A port that cannot be bound is logged and
+/// the broker runs on without it: AMQP clients matter more than the dashboard (RabbitMQ would
+/// refuse to boot; docs/management.md says so). Unusable TLS files stop the start (`Err`), as
+/// for AMQPS.
+async fn start_management(server: &Server, shutdown: CancellationToken) -> std::io::Result<()> {
     let admin = server.admin();
     if !admin.management_enabled() {
         tracing::info!("management API disabled (management.enabled = false)");
-        return;
+        return Ok(());
     }
-    let port = admin.management_port();
-    let listeners = match warren_mgmt::bind(server.local_addrs(), port).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(port, error = %e, "cannot listen for the management API");
-            return;
-        }
-    };
-    for listener in listeners {
-        let (admin, shutdown) = (admin.clone(), shutdown.clone());
+    let https = admin.management_https()?;
+    let router = warren_mgmt::router(admin.clone());
+    for listener in bind(server, admin.management_port(), "management API").await {
+        let (router, shutdown) = (router.clone(), shutdown.clone());
         tokio::spawn(async move {
-            if let Err(e) = warren_mgmt::serve(admin, listener, shutdown).await {
+            if let Err(e) = warren_mgmt::serve_router(router, listener, shutdown).await {
                 tracing::error!(error = %e, "management API stopped");
             }
         });
     }
+    if let Some((port, tls)) = https {
+        for listener in bind(server, port, "management API (HTTPS)").await {
+            let what = "management API";
+            tokio::spawn(https::serve(
+                listener,
+                tls.clone(),
+                router.clone(),
+                shutdown.clone(),
+                what,
+            ));
+        }
+    }
+    Ok(())
 }
 
-/// The Prometheus metrics on `prometheus.tcp.port`, on the same addresses as the management
-/// API; a port that cannot be bound is logged, as there.
-async fn start_prometheus(server: &Server, shutdown: CancellationToken) {
+/// The Prometheus metrics on `prometheus.tcp.port` (and `prometheus.ssl.port` over HTTPS), on
+/// the same addresses as the management API; as there, a port that cannot be bound is logged.
+async fn start_prometheus(server: &Server, shutdown: CancellationToken) -> std::io::Result<()> {
     let admin = server.admin();
-    let port = admin.prometheus_port();
-    let listeners = match warren_mgmt::bind(server.local_addrs(), port).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(port, error = %e, "cannot listen for Prometheus metrics");
-            return;
-        }
-    };
-    for listener in listeners {
+    let https = admin.prometheus_https()?;
+    for listener in bind(server, admin.prometheus_port(), "Prometheus metrics").await {
         if let Err(e) = warren_prometheus::serve_on(admin.clone(), listener, shutdown.clone()) {
             tracing::error!(error = %e, "Prometheus metrics stopped");
+        }
+    }
+    if let Some((port, tls)) = https {
+        let router = warren_prometheus::router(admin);
+        for listener in bind(server, port, "Prometheus metrics (HTTPS)").await {
+            let what = "Prometheus metrics";
+            tokio::spawn(https::serve(
+                listener,
+                tls.clone(),
+                router.clone(),
+                shutdown.clone(),
+                what,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The listeners for `port` on the AMQP listeners' addresses; none (logged) if it cannot be
+/// bound.
+async fn bind(server: &Server, port: u16, what: &str) -> Vec<tokio::net::TcpListener> {
+    match warren_mgmt::bind(server.local_addrs(), port).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(port, error = %e, "cannot listen for the {what}");
+            Vec::new()
         }
     }
 }

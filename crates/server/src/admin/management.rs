@@ -42,6 +42,19 @@ impl Admin {
         self.broker.config.prometheus_port
     }
 
+    /// `management.ssl.port` and the rustls configuration built from `management.ssl.*`, if
+    /// the management API is also served over HTTPS. Errors name the key and the file.
+    pub fn management_https(&self) -> std::io::Result<Option<(u16, rustls::ServerConfig)>> {
+        let c = &self.broker.config;
+        https(c.management_ssl_port, &c.management_tls, "management.ssl")
+    }
+
+    /// `prometheus.ssl.port` and its rustls configuration, as for the management API.
+    pub fn prometheus_https(&self) -> std::io::Result<Option<(u16, rustls::ServerConfig)>> {
+        let c = &self.broker.config;
+        https(c.prometheus_ssl_port, &c.prometheus_tls, "prometheus.ssl")
+    }
+
     /// `management.enabled`: whether the binary starts the management API.
     pub fn management_enabled(&self) -> bool {
         self.broker.config.management_enabled
@@ -69,4 +82,13 @@ impl Admin {
             .permissions(user, vhost)
             .is_some_and(|p| p.allows(permission, name))
     }
+}
+
+fn https(
+    port: Option<u16>,
+    options: &crate::config::TlsOptions,
+    prefix: &str,
+) -> std::io::Result<Option<(u16, rustls::ServerConfig)>> {
+    port.map(|port| Ok((port, crate::tls::server_config_named(options, prefix)?)))
+        .transpose()
 }

@@ -20,17 +20,17 @@ use figment::value::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
-type Apply = fn(&mut Config, &Group) -> Result<(), SettingsError>;
+pub(super) type Apply = fn(&mut Config, &Group) -> Result<(), SettingsError>;
 
 /// One field (or a few that go together) and the keys that set it.
-struct Setting {
+pub(super) struct Setting {
     keys: &'static [&'static str],
     /// Each key also covers `KEY.NAME`.
     family: bool,
     apply: Apply,
 }
 
-fn one(keys: &'static [&'static str], apply: Apply) -> Setting {
+pub(super) fn one(keys: &'static [&'static str], apply: Apply) -> Setting {
     Setting {
         keys,
         family: false,
@@ -38,7 +38,7 @@ fn one(keys: &'static [&'static str], apply: Apply) -> Setting {
     }
 }
 
-fn family(keys: &'static [&'static str], apply: Apply) -> Setting {
+pub(super) fn family(keys: &'static [&'static str], apply: Apply) -> Setting {
     Setting {
         keys,
         family: true,
@@ -59,7 +59,7 @@ impl Setting {
 }
 
 /// The entries of one setting from the highest layer that sets it, sorted by key.
-struct Group<'a> {
+pub(super) struct Group<'a> {
     keys: &'static [&'static str],
     entries: Vec<&'a Entry>,
 }
@@ -119,6 +119,12 @@ pub(super) fn apply(entries: Vec<Entry>) -> Applied {
 }
 
 fn table() -> Vec<Setting> {
+    let mut table = core_table();
+    table.extend(super::https_keys::settings());
+    table
+}
+
+fn core_table() -> Vec<Setting> {
     vec![
         family(&["listeners.tcp", "listen"], |c, g| {
             c.listen = listeners(g)?;
@@ -299,7 +305,7 @@ fn table() -> Vec<Setting> {
 
 impl<'a> Group<'a> {
     /// The entry of a one-key setting; of several keys, the last by key.
-    fn entry(&self) -> &'a Entry {
+    pub(super) fn entry(&self) -> &'a Entry {
         self.entries[self.entries.len() - 1]
     }
 
@@ -351,7 +357,7 @@ impl<'a> Group<'a> {
 
     /// The values a list family sets, each with its entry: `FAMILY = a, b` (or an array),
     /// then each `FAMILY.NAME = value`.
-    fn values(&self) -> Result<Vec<(String, &'a Entry)>, SettingsError> {
+    pub(super) fn values(&self) -> Result<Vec<(String, &'a Entry)>, SettingsError> {
         let Some(mut out) = self.bare_items()? else {
             return Ok(Vec::new());
         };
@@ -431,7 +437,7 @@ fn disk_free_limit(group: &Group) -> Result<DiskFreeLimit, SettingsError> {
     }
 }
 
-fn verify(s: &str) -> Result<bool, String> {
+pub(super) fn verify(s: &str) -> Result<bool, String> {
     match s {
         "verify_peer" => Ok(true),
         "verify_none" => Ok(false),
@@ -439,7 +445,7 @@ fn verify(s: &str) -> Result<bool, String> {
     }
 }
 
-fn tls_version(s: &str) -> Result<TlsVersion, String> {
+pub(super) fn tls_version(s: &str) -> Result<TlsVersion, String> {
     match s {
         "tlsv1.2" => Ok(TlsVersion::Tls12),
         "tlsv1.3" => Ok(TlsVersion::Tls13),
@@ -512,7 +518,7 @@ fn size(s: &str, parse: fn(&str) -> Result<u64, String>) -> Result<usize, String
 }
 
 /// RabbitMQ's `file_accessible` check: the file exists and can be read.
-fn readable_file(entry: &Entry) -> Result<PathBuf, SettingsError> {
+pub(super) fn readable_file(entry: &Entry) -> Result<PathBuf, SettingsError> {
     let path = PathBuf::from(entry.parse(non_empty)?);
     match std::fs::File::open(&path).and_then(|f| f.metadata()) {
         Ok(m) if m.is_file() => Ok(path),

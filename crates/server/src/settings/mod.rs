@@ -13,6 +13,7 @@ mod check;
 mod env;
 mod files;
 mod flags;
+mod https_keys;
 mod keys;
 mod layered;
 mod rabbitmq_conf;

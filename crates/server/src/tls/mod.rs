@@ -1,5 +1,5 @@
 //! TLS for the broker's listeners: the rustls server configuration built once at start from
-//! `ssl_options` (AMQPS now; the HTTP listeners reuse [`server_config`]), and what a verified
+//! `ssl_options` (AMQPS) or `management.ssl` / `prometheus.ssl` (HTTPS), and what a verified
 //! client certificate says about its owner ([`subject`]: RabbitMQ's DN and CN formats).
 //!
 //! Like RabbitMQ: the certificate chain and key come from PEM files; `verify_peer` asks clients
@@ -25,23 +25,30 @@ pub struct TlsPeer {
     pub certificate: Option<CertificateDer<'static>>,
 }
 
-/// The rustls configuration of a TLS listener, from `ssl_options`. Errors name the setting
-/// and the file.
+/// The rustls configuration of the AMQPS listeners, from `ssl_options`. Errors name the
+/// setting and the file.
 pub fn server_config(options: &TlsOptions) -> io::Result<ServerConfig> {
-    let certfile = required(&options.certfile, "ssl_options.certfile")?;
-    let keyfile = required(&options.keyfile, "ssl_options.keyfile")?;
-    let chain = certificates(certfile, "ssl_options.certfile")?;
+    server_config_named(options, "ssl_options")
+}
+
+/// The rustls configuration of a TLS listener whose options are the keys under `prefix`
+/// (`ssl_options`, `management.ssl`, `prometheus.ssl`): errors name those keys.
+pub fn server_config_named(options: &TlsOptions, prefix: &str) -> io::Result<ServerConfig> {
+    let key_name = |k: &str| format!("{prefix}.{k}");
+    let certfile = required(&options.certfile, &key_name("certfile"))?;
+    let keyfile = required(&options.keyfile, &key_name("keyfile"))?;
+    let chain = certificates(certfile, &key_name("certfile"))?;
     let key = PrivateKeyDer::from_pem_file(keyfile)
-        .map_err(|e| invalid(format!("ssl_options.keyfile {}: {e}", keyfile.display())))?;
+        .map_err(|e| invalid(format!("{prefix}.keyfile {}: {e}", keyfile.display())))?;
     // The process's crypto provider: ring, the one rustls is built with here.
     let builder = ServerConfig::builder_with_protocol_versions(&versions(&options.versions));
     let builder = if options.verify_peer {
-        let cafile = required(&options.cacertfile, "ssl_options.cacertfile")?;
+        let cafile = required(&options.cacertfile, &key_name("cacertfile"))?;
         let mut roots = RootCertStore::empty();
-        for ca in certificates(cafile, "ssl_options.cacertfile")? {
-            roots.add(ca).map_err(|e| {
-                invalid(format!("ssl_options.cacertfile {}: {e}", cafile.display()))
-            })?;
+        for ca in certificates(cafile, &key_name("cacertfile"))? {
+            roots
+                .add(ca)
+                .map_err(|e| invalid(format!("{prefix}.cacertfile {}: {e}", cafile.display())))?;
         }
         let verifier = WebPkiClientVerifier::builder(Arc::new(roots));
         let verifier = if options.fail_if_no_peer_cert {
@@ -51,14 +58,14 @@ pub fn server_config(options: &TlsOptions) -> io::Result<ServerConfig> {
         };
         let verifier = verifier
             .build()
-            .map_err(|e| invalid(format!("ssl_options.cacertfile {}: {e}", cafile.display())))?;
+            .map_err(|e| invalid(format!("{prefix}.cacertfile {}: {e}", cafile.display())))?;
         builder.with_client_cert_verifier(verifier)
     } else {
         builder.with_no_client_auth()
     };
     builder.with_single_cert(chain, key).map_err(|e| {
         invalid(format!(
-            "ssl_options.certfile {} and ssl_options.keyfile {}: {e}",
+            "{prefix}.certfile {} and {prefix}.keyfile {}: {e}",
             certfile.display(),
             keyfile.display()
         ))
