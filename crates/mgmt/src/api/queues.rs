@@ -7,7 +7,7 @@ use super::bindings::binding_json;
 use crate::auth::Caller;
 use crate::body;
 use crate::errors::{ApiError, ApiResult};
-use crate::query::{shape, Params};
+use crate::query::{shape, shape_lazily, Params};
 use crate::rates::Rates;
 use crate::tables::table_json;
 use axum::body::Bytes;
@@ -61,18 +61,14 @@ async fn list_all(
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
-    let mut items = Vec::new();
+    let mut queues = Vec::new();
     for v in admin.vhosts() {
         if caller.sees_vhost(&admin, &v.name) {
-            items.extend(
-                admin
-                    .queues(&v.name)?
-                    .iter()
-                    .map(|q| queue_json(&admin, &rates, q)),
-            );
+            queues.extend(admin.queues(&v.name)?);
         }
     }
-    Ok(Json(shape(items, &params)?))
+    let json = |q: &QueueInfo| queue_json(&admin, &rates, q);
+    Ok(Json(shape_lazily(queues, &params, |q| &q.name, json)?))
 }
 
 async fn list(
@@ -83,12 +79,13 @@ async fn list(
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     args::vhost(&admin, &caller, &vhost)?;
-    let queues = admin.queues(&vhost)?;
-    let items = queues
-        .iter()
-        .map(|q| queue_json(&admin, &rates, q))
-        .collect();
-    Ok(Json(shape(items, &params)?))
+    let json = |q: &QueueInfo| queue_json(&admin, &rates, q);
+    Ok(Json(shape_lazily(
+        admin.queues(&vhost)?,
+        &params,
+        |q| &q.name,
+        json,
+    )?))
 }
 
 fn find(admin: &Admin, caller: &Caller, vhost: &str, name: &str) -> ApiResult<QueueInfo> {
