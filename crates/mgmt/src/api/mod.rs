@@ -13,6 +13,7 @@ mod messages;
 mod overview;
 mod permissions;
 mod phash;
+mod policies;
 mod queues;
 mod users;
 mod vhosts;
@@ -41,6 +42,8 @@ pub fn routes(admin: Admin) -> Router {
         .merge(messages::routes())
         .merge(bindings::routes())
         .merge(connections::routes())
+        // Policies and operator policies (helper P).
+        .merge(policies::routes())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),

@@ -43,9 +43,9 @@ fn queue_json(admin: &Admin, q: &QueueInfo) -> Value {
         "messages_ready": q.messages_ready,
         "messages_unacknowledged": q.messages_unacknowledged,
         "consumers": q.consumers,
-        "policy": null,
-        "operator_policy": null,
-        "effective_policy_definition": {},
+        "policy": q.policy,
+        "operator_policy": q.operator_policy,
+        "effective_policy_definition": q.effective_policy_definition,
     })
 }
 
