@@ -141,20 +141,14 @@ async fn export_vhost(
     })))
 }
 
-/// The policies of every vhost, or of one (then without their `vhost`, as RabbitMQ writes a
-/// vhost's export).
+/// The policies of every vhost, or of one (with their `vhost` either way, as RabbitMQ
+/// writes them).
 fn policies(admin: &Admin, vhost: Option<&str>) -> ApiResult<Vec<Value>> {
-    let mut out: Vec<Value> = admin
+    Ok(admin
         .policies(PolicyKind::Policy, vhost)?
         .iter()
         .map(super::policies::policy_json)
-        .collect();
-    if vhost.is_some() {
-        for p in out.iter_mut().filter_map(Value::as_object_mut) {
-            p.remove("vhost");
-        }
-    }
-    Ok(out)
+        .collect())
 }
 
 /// A vhost's import: its policies, placed in the vhost the path names, checked whole and set

@@ -205,7 +205,8 @@ pub enum DefinitionsError {
     NoVhost(String, &'static str),
     #[error("vhost-limits of vhost '{0}': {1}")]
     Parameter(String, String),
-    #[error("policy '{0}' in vhost '{1}': {2}")]
+    /// RabbitMQ's words: the validation text, then `(vhost/name)`.
+    #[error("Validation failed\n\n{2}\n ({1}/{0})")]
     Policy(String, String, String),
 }
 
