@@ -144,8 +144,8 @@ fn definition(v: &Value, kind: PolicyKind) -> Result<Map<String, Value>, String>
     let unknown: Vec<String> = keys
         .iter()
         .filter(|k| {
-            !allowed.contains(&k.as_str())
-                && !(kind == PolicyKind::Policy && HA_KEYS.contains(&k.as_str()))
+            let mirroring = kind == PolicyKind::Policy && HA_KEYS.contains(&k.as_str());
+            !(allowed.contains(&k.as_str()) || mirroring)
         })
         .map(|k| format!("{{{},{}}}", binary(k), erlang_term(&map[k.as_str()])))
         .collect();
@@ -263,7 +263,7 @@ fn mirroring(map: &Map<String, Value>) -> Result<(), String> {
             erlang_term(m)
         ));
     }
-    if let Some(n) = get("ha-sync-batch-size").filter(|n| !n.as_i64().is_some_and(|n| n > 0)) {
+    if let Some(n) = get("ha-sync-batch-size").filter(|n| n.as_i64().is_none_or(|n| n <= 0)) {
         return Err(format!(
             "ha-sync-batch-size takes an integer greater than 0, {} given",
             erlang_term(n)
