@@ -6,6 +6,9 @@
 //! how the result combines with a queue's own `x-` arguments, and the stored byte format
 //! ([`stored`]). Keeping them and applying them to queues and exchanges is the vhost's.
 //!
+//! Patterns are PCRE in RabbitMQ; `fancy-regex` takes the lookaround and backreferences the
+//! plain `regex` crate refuses (`^(?!amq\.).*`, a common policy pattern).
+//!
 //! Everything here runs when a policy is set or cleared and when an entity is declared or
 //! recovered, never per message: a queue keeps the settings that result.
 
@@ -14,7 +17,7 @@ mod validate;
 
 pub use validate::erlang_term;
 
-use regex::Regex;
+use fancy_regex::Regex;
 use serde_json::{Map, Number, Value};
 use std::sync::Arc;
 use warren_codec::{FieldTable, FieldValue, LongStr, ShortStr};
@@ -91,8 +94,9 @@ impl Policy {
         self.priority.as_f64().unwrap_or(0.0)
     }
 
+    /// A pattern whose backtracking runs past the crate's limit matches nothing.
     fn matches(&self, name: &str) -> bool {
-        self.regex.is_match(name)
+        self.regex.is_match(name).unwrap_or(false)
     }
 
     fn applies_to_queue(&self, name: &str) -> bool {

@@ -140,6 +140,22 @@ fn the_highest_priority_wins_and_ties_go_to_the_first_name() {
 }
 
 #[test]
+fn patterns_take_pcres_lookahead() {
+    let set = policies(
+        &[(
+            "not-amq",
+            json!({"pattern": "^(?!amq\\.).*", "definition": {"max-length": 1}}),
+        )],
+        &[],
+    );
+    assert!(set.for_exchange("amq.direct").is_empty());
+    assert_eq!(
+        set.for_queue("orders").policy_name().as_deref(),
+        Some("not-amq")
+    );
+}
+
+#[test]
 fn a_policy_with_a_quorum_key_skips_classic_queues() {
     let set = policies(
         &[(

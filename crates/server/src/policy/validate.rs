@@ -4,7 +4,7 @@
 //! (`<<"x">>`, `[{<<"bogus">>,1}]`), since RabbitMQ formats them with `~p`.
 
 use super::{ApplyTo, Policy, PolicyKind, PolicySpec};
-use regex::Regex;
+use fancy_regex::Regex;
 use serde_json::{Map, Number, Value};
 
 /// Keys a policy may set (RabbitMQ 3.10.8's `rabbit_policies`).
@@ -92,9 +92,7 @@ fn priority(v: Option<&Value>) -> Result<Number, String> {
 fn pattern(v: &Value) -> Result<Regex, String> {
     match v {
         Value::String(s) => Regex::new(s).map_err(|e| {
-            let why = e.to_string();
-            let first = why.lines().last().unwrap_or_default().trim();
-            format!("pattern should be regular expression but is invalid: {{\"{first}\",0}}")
+            format!("pattern should be regular expression but is invalid: {{\"{e}\",0}}")
         }),
         other => Err(format!(
             "pattern should be a binary but was {}",
