@@ -1,7 +1,7 @@
 //! Policies over a restart: a policy and an operator policy set through the admin facade are
 //! stored, come back with the broker and still act on the durable queue they match (and on
 //! its recovered messages); a cleared one stays cleared; a deleted vhost takes its policies
-//! with it.
+//! with it; `load_definitions` sets the policies of its file.
 
 use lapin::options::QueueDeclareOptions;
 use lapin::BasicProperties;
@@ -100,6 +100,39 @@ async fn a_deleted_vhost_takes_its_policies() {
     let admin = server.admin();
     assert!(names(&admin, PolicyKind::Policy, "pv").is_empty());
     assert!(names(&admin, PolicyKind::Operator, "pv").is_empty());
+    drop(admin);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn load_definitions_sets_policies_and_they_are_stored() {
+    let (tmp, dir) = data_dir();
+    let file = tmp.path().join("defs.json");
+    std::fs::write(
+        &file,
+        r#"{"vhosts":[{"name":"/"}],
+            "policies":[{"vhost":"/","name":"not-amq","pattern":"^(?!amq\\.).*",
+                         "apply-to":"all","definition":{"max-length":1},"priority":0}]}"#,
+    )
+    .unwrap();
+    let config = warren_server::Config {
+        data_dir: dir.clone(),
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        load_definitions: Some(file),
+        ..warren_server::Config::default()
+    };
+    let server = warren_server::Server::start(config).await.unwrap();
+    assert_eq!(
+        names(&server.admin(), PolicyKind::Policy, "/"),
+        vec!["not-amq"]
+    );
+    server.shutdown().await;
+
+    let server = start_broker_in(&dir).await;
+    let admin = server.admin();
+    assert_eq!(names(&admin, PolicyKind::Policy, "/"), vec!["not-amq"]);
+    let x = admin.exchange("/", "amq.direct").unwrap();
+    assert_eq!(x.policy, None, "the lookahead keeps amq.* out");
     drop(admin);
     server.shutdown().await;
 }

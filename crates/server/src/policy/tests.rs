@@ -174,7 +174,7 @@ fn operator_policies_cap_numbers_and_arguments_combine_as_rabbitmq_does() {
         &[(
             "p",
             json!({"pattern": "^q", "definition": {"max-length": 10, "message-ttl": 5000,
-            "dead-letter-exchange": "dlx", "overflow": "reject-publish"}}),
+            "dead-letter-exchange": "dlx", "overflow": "reject-publish", "consumer-timeout": 900}}),
         )],
         &[(
             "o",
@@ -186,7 +186,7 @@ fn operator_policies_cap_numbers_and_arguments_combine_as_rabbitmq_does() {
     assert_eq!(
         Value::Object(applied.effective_definition()),
         json!({"max-length": 2, "message-ttl": 5000, "expires": 100000,
-            "dead-letter-exchange": "dlx", "overflow": "reject-publish"})
+            "dead-letter-exchange": "dlx", "overflow": "reject-publish", "consumer-timeout": 900})
     );
     let mut declared = FieldTable::new();
     declared.push(ShortStr::from_static("x-max-length"), FieldValue::I32(1));
@@ -197,6 +197,10 @@ fn operator_policies_cap_numbers_and_arguments_combine_as_rabbitmq_does() {
     declared.push(
         ShortStr::from_static("x-message-ttl"),
         FieldValue::I32(9000),
+    );
+    declared.push(
+        ShortStr::from_static("x-consumer-timeout"),
+        FieldValue::I32(2000),
     );
     let args = applied.queue_arguments(&declared);
     // The smaller number; the argument over the policy for the rest.
@@ -211,6 +215,10 @@ fn operator_policies_cap_numbers_and_arguments_combine_as_rabbitmq_does() {
     assert_eq!(
         args.get("x-expires").and_then(FieldValue::as_i64),
         Some(100000)
+    );
+    assert_eq!(
+        args.get("x-consumer-timeout").and_then(FieldValue::as_i64),
+        Some(900)
     );
     assert_eq!(
         args.get("x-overflow").and_then(FieldValue::as_str),
