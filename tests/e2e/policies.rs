@@ -8,8 +8,8 @@ use lapin::BasicProperties;
 use serde_json::json;
 use warren_server::admin::{Admin, PolicyKind, PolicySpec};
 use warren_testkit::{
-    data_dir, declare_queue_with, open_channel, publish_pipelined, ready_count, select_confirms,
-    start_broker_in,
+    data_dir, declare_queue_with, eventually, open_channel, publish_pipelined, ready_count,
+    select_confirms, start_broker_in,
 };
 
 fn spec(name: &str, definition: serde_json::Value) -> PolicySpec {
@@ -133,6 +133,31 @@ async fn load_definitions_sets_policies_and_they_are_stored() {
     assert_eq!(names(&admin, PolicyKind::Policy, "/"), vec!["not-amq"]);
     let x = admin.exchange("/", "amq.direct").unwrap();
     assert_eq!(x.policy, None, "the lookahead keeps amq.* out");
+    drop(admin);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_shorter_expires_from_a_policy_deletes_an_idle_queue_at_once() {
+    let (_tmp, dir) = data_dir();
+    let server = start_broker_in(&dir).await;
+    let (_conn, ch) = open_channel(&server).await;
+    let mut args = lapin::types::FieldTable::default();
+    args.insert(
+        "x-expires".into(),
+        lapin::types::AMQPValue::LongInt(600_000),
+    );
+    ch.queue_declare("pol.idle".into(), QueueDeclareOptions::default(), args)
+        .await
+        .unwrap();
+    let admin = server.admin();
+    // The smaller of the argument's ten minutes and the policy's 300 ms, counted from now.
+    let p = spec("short", json!({"expires": 300}));
+    admin.set_policy(PolicyKind::Policy, "/", &p).unwrap();
+    eventually("the idle queue to expire", || async {
+        admin.queue("/", "pol.idle").is_err()
+    })
+    .await;
     drop(admin);
     server.shutdown().await;
 }

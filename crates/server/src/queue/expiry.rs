@@ -24,6 +24,11 @@ impl Queue {
         !self.expiry_watched.swap(true, Ordering::Relaxed)
     }
 
+    /// Notified when a policy changes the queue's settings (its `x-expires` among them).
+    pub(crate) fn expiry_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.expiry_changed.clone()
+    }
+
     pub(crate) fn release_expiry_watch(&self) {
         self.expiry_watched.store(false, Ordering::Relaxed);
     }

@@ -79,8 +79,10 @@ pub struct Queue {
     /// When the queue was last used (declared, consumed from, read with basic.get, or lost its
     /// last consumer), in ms since the epoch: `x-expires` counts from here.
     last_used: AtomicU64,
-    /// A task watches this queue's `x-expires` (the vhost's; at most one).
+    /// A task watches this queue's `x-expires` (the vhost's; at most one), woken early when
+    /// a policy changes it.
     expiry_watched: AtomicBool,
+    expiry_changed: Arc<tokio::sync::Notify>,
     /// Where this queue's dead letters go (the vhost).
     dead_letter_sink: Weak<dyn DeadLetterSink>,
     /// Every `Enqueue` of this queue below this seq has been written (its reply resolved):
@@ -152,6 +154,7 @@ impl Queue {
             settings,
             last_used: AtomicU64::new(now_ms()),
             expiry_watched: AtomicBool::new(false),
+            expiry_changed: Arc::default(),
             dead_letter_sink,
             persisted_below: AtomicU64::new(0),
             tasks,

@@ -167,6 +167,7 @@ impl Queue {
             return;
         }
         self.touch();
+        self.expiry_changed.notify_one();
         self.locked(|st: &mut State| {
             if st.deleted {
                 return;

@@ -206,6 +206,7 @@ impl Vhost {
             return;
         }
         let (vhost, queue) = (self.me.clone(), Arc::downgrade(q));
+        let changed = q.expiry_changed();
         self.tasks.spawn_until_cancelled(async move {
             loop {
                 let wait = {
@@ -215,7 +216,11 @@ impl Vhost {
                     }
                     let Some(expires) = q.expires() else {
                         q.release_expiry_watch();
-                        return;
+                        // A policy that gave it one back meanwhile found this task's claim.
+                        if q.expires().is_none() || !q.claim_expiry_watch() {
+                            return;
+                        }
+                        continue;
                     };
                     match q.expires_at() {
                         Some(at) => {
@@ -236,7 +241,11 @@ impl Vhost {
                         None => expires,
                     }
                 };
-                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                // A policy that changes `x-expires` restarts the count, as RabbitMQ's timer.
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+                    _ = changed.notified() => {}
+                }
             }
         });
     }
