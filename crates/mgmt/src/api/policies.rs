@@ -2,7 +2,7 @@
 //! GET, PUT (201 when new, 204 when replaced) and DELETE. Listing is for any management user
 //! in the vhosts they see; setting a policy takes `policymaker` with access to the vhost, or
 //! `administrator`; operator policies are administrators' alone. Validation errors carry
-//! RabbitMQ's texts (the policy endpoint escapes `<` and `>` in them as RabbitMQ's does).
+//! RabbitMQ's texts (the policy endpoint escapes `<`, `>` and `&` in them as RabbitMQ's does).
 
 use crate::auth::Caller;
 use crate::body;
@@ -130,12 +130,19 @@ fn put_of(
         Err(e) if e.code as u16 == 406 => {
             let reason = format!("Validation failed\n\n{}\n", e.text);
             Err(ApiError::bad_request(match kind {
-                PolicyKind::Policy => reason.replace('<', "&lt;").replace('>', "&gt;"),
+                PolicyKind::Policy => escape_html_tags(&reason),
                 PolicyKind::Operator => reason,
             }))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// RabbitMQ's `escape_html_tags`: `<`, `>` and `&`.
+fn escape_html_tags(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn delete_of(
