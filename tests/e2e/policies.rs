@@ -133,6 +133,21 @@ async fn load_definitions_sets_policies_and_they_are_stored() {
     assert_eq!(names(&admin, PolicyKind::Policy, "/"), vec!["not-amq"]);
     let x = admin.exchange("/", "amq.direct").unwrap();
     assert_eq!(x.policy, None, "the lookahead keeps amq.* out");
+    // The built-in exchanges take a recovered policy too.
+    let all = PolicySpec {
+        name: "all-x".into(),
+        pattern: json!("^amq\\.direct$"),
+        apply_to: Some(json!("exchanges")),
+        priority: None,
+        definition: json!({"alternate-exchange": "ae"}),
+    };
+    admin.set_policy(PolicyKind::Policy, "/", &all).unwrap();
+    drop(admin);
+    server.shutdown().await;
+    let server = start_broker_in(&dir).await;
+    let admin = server.admin();
+    let x = admin.exchange("/", "amq.direct").unwrap();
+    assert_eq!(x.policy.as_deref(), Some("all-x"));
     drop(admin);
     server.shutdown().await;
 }

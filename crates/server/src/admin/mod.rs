@@ -21,7 +21,7 @@ mod stats;
 mod topology;
 
 pub use crate::info::*;
-pub use crate::policy::{erlang_term, PolicyKind, PolicySpec};
+pub use crate::policy::{PolicyKind, PolicySpec};
 pub use access::Credentials;
 pub use connections::DEFAULT_CLOSE_REASON;
 

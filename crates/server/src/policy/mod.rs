@@ -15,8 +15,6 @@
 pub(crate) mod stored;
 mod validate;
 
-pub use validate::erlang_term;
-
 use fancy_regex::Regex;
 use serde_json::{Map, Number, Value};
 use std::sync::Arc;

@@ -311,7 +311,7 @@ fn binary(s: &str) -> String {
 
 /// A JSON value as Erlang's `~p` prints what RabbitMQ decoded it to: strings as binaries,
 /// objects as maps, `null` as the atom.
-pub fn erlang_term(v: &Value) -> String {
+fn erlang_term(v: &Value) -> String {
     match v {
         Value::Null => "null".to_string(),
         Value::Bool(b) => b.to_string(),

@@ -51,12 +51,14 @@ impl Vhost {
         true
     }
 
-    /// A recovered policy, before the queues and exchanges it applies to are restored.
+    /// A recovered policy, before the queues and exchanges it applies to are restored (they
+    /// take it as they come back); the vhost's built-in exchanges, there already, take it now.
     pub(crate) fn restore_policy(&self, kind: PolicyKind, policy: Policy) {
         self.policies
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .put(kind, policy);
+        self.reapply_policies();
     }
 
     /// What a queue named `name` gets (at declare and recovery).
