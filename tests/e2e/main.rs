@@ -13,6 +13,7 @@ mod durability;
 mod flow_control;
 mod hostile_input;
 mod permissions;
+mod policies;
 mod retries_and_limits;
 mod shutdown;
 mod tls;

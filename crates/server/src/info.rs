@@ -79,6 +79,10 @@ pub struct QueueInfo {
     pub messages_ready: u64,
     pub messages_unacknowledged: u64,
     pub consumers: u64,
+    /// The policy and operator policy in force, and their merged definition.
+    pub policy: Option<String>,
+    pub operator_policy: Option<String>,
+    pub effective_policy_definition: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An exchange's definition.
@@ -92,6 +96,20 @@ pub struct ExchangeInfo {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    /// The policy in force, if any.
+    pub policy: Option<String>,
+}
+
+/// A policy or an operator policy, as the management API and definitions files show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyInfo {
+    pub vhost: String,
+    pub name: String,
+    pub pattern: String,
+    /// `all`, `queues` or `exchanges`.
+    pub apply_to: &'static str,
+    pub priority: serde_json::Number,
+    pub definition: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Whether a binding leads to a queue or an exchange.

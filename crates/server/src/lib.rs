@@ -16,7 +16,8 @@
 //!   lifecycle counters: relaxed atomics the hot path bumps).
 //! - pure logic: `arguments` (queue and exchange arguments), `dead_letter` (x-death and
 //!   dead-letter targets), `sender_selected` (the `CC` and `BCC` headers' rules), [`tls`]
-//!   (the rustls configuration from `ssl_options`, client certificate subjects).
+//!   (the rustls configuration from `ssl_options`, client certificate subjects), `policy`
+//!   (policies and operator policies: validation, matching, how they combine).
 //! - [`access`]: users, password hashes, permissions, topic permissions and limits, and the
 //!   pure checks on them.
 //! - `meta`: definitions' byte formats and the one seam every definition write goes through.
@@ -47,6 +48,7 @@ mod ids;
 pub mod info;
 mod message;
 mod meta;
+mod policy;
 mod publish;
 mod queue;
 mod sender_selected;

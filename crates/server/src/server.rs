@@ -64,7 +64,7 @@ async fn bind_wildcard(port: u16) -> io::Result<TcpListener> {
     }
 }
 
-/// `load_definitions`: the users, vhosts, permissions, topic permissions and limits of a
+/// `load_definitions`: the users, vhosts, permissions, topic permissions, limits and policies of a
 /// RabbitMQ definitions file, imported (durably) at boot over what the store recovered. A file
 /// that cannot be read or has a bad entry stops the start, naming the file.
 fn load_definitions(broker: &Broker, path: &std::path::Path) -> io::Result<()> {
@@ -77,10 +77,7 @@ fn load_definitions(broker: &Broker, path: &std::path::Path) -> io::Result<()> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
     let defs = AccessDefinitions::parse(&text).map_err(|e| fail(&e))?;
-    defs.apply(broker.access(), |name, settings| {
-        broker.create_vhost(name, settings)
-    })
-    .map_err(|e| fail(&e))?;
+    broker.import_definitions(&defs).map_err(|e| fail(&e))?;
     info!(file = %path.display(), users = defs.users.len(), "definitions loaded");
     Ok(())
 }

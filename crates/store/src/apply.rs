@@ -216,6 +216,17 @@ impl StateMachine {
             Command::ClearTopicPermissions { vhost, user } => {
                 put_record(c, wb, DefKind::TopicPermission, vhost, user, None)
             }
+            Command::SetPolicy {
+                vhost,
+                name,
+                operator,
+                def,
+            } => put_record(c, wb, policy_kind(*operator), vhost, name, Some(def)),
+            Command::ClearPolicy {
+                vhost,
+                name,
+                operator,
+            } => put_record(c, wb, policy_kind(*operator), vhost, name, None),
         }
         Ok(())
     }
@@ -449,7 +460,15 @@ impl StateMachine {
     }
 }
 
-/// An access record (vhost, user, permissions): a plain put, or a delete without `def`.
+fn policy_kind(operator: bool) -> DefKind {
+    match operator {
+        true => DefKind::OperatorPolicy,
+        false => DefKind::Policy,
+    }
+}
+
+/// An access record (vhost, user, permissions, policy): a plain put, or a delete without
+/// `def`.
 fn put_record(
     c: &Cfs,
     wb: &mut WriteBatch,

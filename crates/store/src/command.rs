@@ -127,6 +127,18 @@ pub enum Command {
         vhost: String,
         user: String,
     },
+    /// Creates or replaces a policy (`operator`: an operator policy) of a vhost.
+    SetPolicy {
+        vhost: String,
+        name: String,
+        operator: bool,
+        def: Bytes,
+    },
+    ClearPolicy {
+        vhost: String,
+        name: String,
+        operator: bool,
+    },
 }
 
 // Tags: append only.
@@ -148,6 +160,8 @@ const T_SET_PERMISSIONS: u8 = 15;
 const T_CLEAR_PERMISSIONS: u8 = 16;
 const T_SET_TOPIC_PERMISSIONS: u8 = 17;
 const T_CLEAR_TOPIC_PERMISSIONS: u8 = 18;
+const T_SET_POLICY: u8 = 19;
+const T_CLEAR_POLICY: u8 = 20;
 
 impl Command {
     /// Bytes this command adds to a write, roughly (for batch caps and backpressure).
@@ -168,6 +182,9 @@ impl Command {
             | Command::SetTopicPermissions { vhost, user, def } => {
                 vhost.len() + user.len() + def.len()
             }
+            Command::SetPolicy {
+                vhost, name, def, ..
+            } => vhost.len() + name.len() + def.len() + 1,
             _ => 32,
         }
     }
@@ -258,6 +275,28 @@ impl Command {
             }
             Command::ClearTopicPermissions { vhost, user } => {
                 put_record(out, T_CLEAR_TOPIC_PERMISSIONS, &[vhost, user], None)
+            }
+            Command::SetPolicy {
+                vhost,
+                name,
+                operator,
+                def,
+            } => {
+                out.put_u8(T_SET_POLICY);
+                out.put_u8(u8::from(*operator));
+                put_bytes(out, vhost.as_bytes());
+                put_bytes(out, name.as_bytes());
+                put_bytes(out, def);
+            }
+            Command::ClearPolicy {
+                vhost,
+                name,
+                operator,
+            } => {
+                out.put_u8(T_CLEAR_POLICY);
+                out.put_u8(u8::from(*operator));
+                put_bytes(out, vhost.as_bytes());
+                put_bytes(out, name.as_bytes());
             }
         }
     }
@@ -352,6 +391,17 @@ impl Command {
             T_CLEAR_TOPIC_PERMISSIONS => Command::ClearTopicPermissions {
                 vhost: get_str(buf)?,
                 user: get_str(buf)?,
+            },
+            T_SET_POLICY => Command::SetPolicy {
+                operator: get_u8(buf)? != 0,
+                vhost: get_str(buf)?,
+                name: get_str(buf)?,
+                def: get_bytes(buf)?,
+            },
+            T_CLEAR_POLICY => Command::ClearPolicy {
+                operator: get_u8(buf)? != 0,
+                vhost: get_str(buf)?,
+                name: get_str(buf)?,
             },
             other => return Err(StoreError::Decode(format!("unknown command tag {other}"))),
         };
@@ -536,6 +586,21 @@ pub(crate) mod tests {
             }),
             (name(), name())
                 .prop_map(|(vhost, user)| Command::ClearTopicPermissions { vhost, user }),
+            (name(), name(), any::<bool>(), blob()).prop_map(|(vhost, name, operator, def)| {
+                Command::SetPolicy {
+                    vhost,
+                    name,
+                    operator,
+                    def,
+                }
+            }),
+            (name(), name(), any::<bool>()).prop_map(|(vhost, name, operator)| {
+                Command::ClearPolicy {
+                    vhost,
+                    name,
+                    operator,
+                }
+            }),
         ]
     }
 

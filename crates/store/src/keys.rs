@@ -33,17 +33,22 @@ pub enum DefKind {
     Permission = 6,
     /// Key `vhost` = the vhost, name = the user; one record holds every exchange's.
     TopicPermission = 7,
+    /// Key `vhost` = the vhost, name = the policy's.
+    Policy = 8,
+    OperatorPolicy = 9,
 }
 
 impl DefKind {
     /// The kinds whose records belong to one vhost (a vhost's deletion removes them all).
-    pub const IN_VHOST: [DefKind; 6] = [
+    pub const IN_VHOST: [DefKind; 8] = [
         DefKind::Exchange,
         DefKind::Queue,
         DefKind::Binding,
         DefKind::Vhost,
         DefKind::Permission,
         DefKind::TopicPermission,
+        DefKind::Policy,
+        DefKind::OperatorPolicy,
     ];
 }
 
@@ -58,6 +63,8 @@ impl DefKind {
             5 => DefKind::User,
             6 => DefKind::Permission,
             7 => DefKind::TopicPermission,
+            8 => DefKind::Policy,
+            9 => DefKind::OperatorPolicy,
             _ => return None,
         })
     }

@@ -24,7 +24,8 @@ pub use command::{
 };
 pub use error::StoreError;
 pub use recovery::{
-    Recovered, RecoveredQueue, StoredBinding, StoredExchange, StoredGrant, StoredRecord,
+    Recovered, RecoveredQueue, StoredBinding, StoredExchange, StoredGrant, StoredPolicy,
+    StoredRecord,
 };
 pub use store::{IndexEntry, Store, StoreOptions, StoredEntry};
 pub use writer::{Reply, StoreStats};

@@ -43,6 +43,14 @@ pub struct StoredGrant {
     pub def: Bytes,
 }
 
+/// A policy (or operator policy) of a vhost, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPolicy {
+    pub vhost: String,
+    pub name: String,
+    pub def: Bytes,
+}
+
 /// A durable queue as recovered: its definition and what its index holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveredQueue {
@@ -69,6 +77,8 @@ pub struct Recovered {
     pub users: Vec<StoredRecord>,
     pub permissions: Vec<StoredGrant>,
     pub topic_permissions: Vec<StoredGrant>,
+    pub policies: Vec<StoredPolicy>,
+    pub operator_policies: Vec<StoredPolicy>,
     /// Index entries over all queues.
     pub index_entries: u64,
     /// Distinct messages those entries reference.
@@ -167,6 +177,16 @@ pub(crate) fn recover(db: &DB, path: &Path) -> Result<Recovery, StoreError> {
             }),
             DefKind::TopicPermission => rec.topic_permissions.push(StoredGrant {
                 user: utf8(name)?,
+                def: def()?,
+                vhost,
+            }),
+            DefKind::Policy => rec.policies.push(StoredPolicy {
+                name: utf8(name)?,
+                def: def()?,
+                vhost,
+            }),
+            DefKind::OperatorPolicy => rec.operator_policies.push(StoredPolicy {
+                name: utf8(name)?,
                 def: def()?,
                 vhost,
             }),

@@ -1,8 +1,9 @@
 //! `/api/definitions` (whole broker) and `/api/definitions/{vhost}`: export in RabbitMQ's JSON
 //! (users with their hashes, vhosts, permissions, topic permissions, vhost limits as
 //! `parameters`, and the topology: queues, exchanges, bindings); import (POST) of the same
-//! sections (`api::import` reads the topology ones). Policies and global parameters are empty
-//! lists until Warren has them. Administrators only.
+//! sections (`api::import` reads the topology ones), and policies (the server checks and sets
+//! them with the access sections). Global parameters are an empty list until Warren has them.
+//! Administrators only.
 
 use super::import::{apply, Topology};
 use super::overview::RABBITMQ_VERSION;
@@ -17,7 +18,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
-use warren_server::admin::DestinationType;
+use warren_server::admin::{DestinationType, PolicyKind};
 use warren_server::Admin;
 
 pub fn routes() -> Router<Admin> {
@@ -110,7 +111,7 @@ async fn export((State(admin), Extension(caller)): Ctx) -> ApiResult<Json<Value>
         "topic_permissions": admin.topic_permissions().iter().map(topic_json).collect::<Vec<_>>(),
         "parameters": vhost_limit_parameters(&admin, None),
         "global_parameters": [],
-        "policies": [],
+        "policies": policies(&admin, None)?,
         "queues": queues,
         "exchanges": exchanges,
         "bindings": bindings,
@@ -133,11 +134,41 @@ async fn export_vhost(
     Ok(Json(json!({
         "rabbit_version": RABBITMQ_VERSION,
         "parameters": parameters,
-        "policies": [],
+        "policies": policies(&admin, Some(&vhost))?,
         "queues": queues,
         "exchanges": exchanges,
         "bindings": bindings,
     })))
+}
+
+/// The policies of every vhost, or of one (with their `vhost` either way, as RabbitMQ
+/// writes them).
+fn policies(admin: &Admin, vhost: Option<&str>) -> ApiResult<Vec<Value>> {
+    Ok(admin
+        .policies(PolicyKind::Policy, vhost)?
+        .iter()
+        .map(super::policies::policy_json)
+        .collect())
+}
+
+/// A vhost's import: its policies, placed in the vhost the path names, checked whole and set
+/// as a whole-broker import sets them.
+fn import_vhost_policies(admin: &Admin, vhost: &str, text: &str) -> ApiResult<()> {
+    let parsed: Value = serde_json::from_str(text).unwrap_or_default();
+    let Some(list) = parsed.get("policies").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let placed: Vec<Value> = list
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            if let Some(m) = p.as_object_mut() {
+                m.insert("vhost".into(), json!(vhost));
+            }
+            p
+        })
+        .collect();
+    Ok(admin.import_access_definitions(&json!({ "policies": placed }).to_string())?)
 }
 
 fn json_text(bytes: &Bytes) -> ApiResult<&str> {
@@ -169,7 +200,10 @@ async fn import_vhost(
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     admin.vhost(&vhost)?;
-    let topology = Topology::parse(json_text(&bytes)?)?;
-    apply(&admin, topology.check(&admin, Some(&vhost))?)?;
+    let text = json_text(&bytes)?;
+    let topology = Topology::parse(text)?;
+    let steps = topology.check(&admin, Some(&vhost))?;
+    import_vhost_policies(&admin, &vhost, text)?;
+    apply(&admin, steps)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -37,7 +37,7 @@ pub fn routes() -> Router<Admin> {
 }
 
 fn exchange_json(x: &ExchangeInfo) -> Value {
-    json!({
+    let mut out = json!({
         "name": x.name,
         "vhost": x.vhost,
         "type": x.kind,
@@ -45,7 +45,12 @@ fn exchange_json(x: &ExchangeInfo) -> Value {
         "auto_delete": x.auto_delete,
         "internal": x.internal,
         "arguments": table_json(&x.arguments),
-    })
+    });
+    // RabbitMQ shows the key only on an exchange that has a policy.
+    if let Some(p) = &x.policy {
+        out["policy"] = json!(p);
+    }
+    out
 }
 
 async fn list_all(

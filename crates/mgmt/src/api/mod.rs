@@ -13,6 +13,7 @@ mod messages;
 mod overview;
 mod permissions;
 mod phash;
+mod policies;
 mod queues;
 mod users;
 mod vhosts;
@@ -43,6 +44,8 @@ pub fn routes(admin: Admin, rates: Arc<Rates>) -> Router {
         .merge(messages::routes())
         .merge(bindings::routes())
         .merge(connections::routes())
+        // Policies and operator policies (helper P).
+        .merge(policies::routes())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(Extension(rates))
         .layer(axum::middleware::from_fn_with_state(

@@ -45,9 +45,9 @@ fn queue_json(admin: &Admin, rates: &Rates, q: &QueueInfo) -> Value {
         "messages_ready": q.messages_ready,
         "messages_unacknowledged": q.messages_unacknowledged,
         "consumers": q.consumers,
-        "policy": null,
-        "operator_policy": null,
-        "effective_policy_definition": {},
+        "policy": q.policy,
+        "operator_policy": q.operator_policy,
+        "effective_policy_definition": q.effective_policy_definition,
     });
     if let Value::Object(m) = &mut out {
         m.extend(rates.queue(&q.vhost, &q.name));

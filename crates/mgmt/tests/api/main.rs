@@ -7,6 +7,7 @@ mod auth;
 mod health;
 mod lists;
 mod live;
+mod policies;
 mod topology;
 
 use axum::body::Bytes;

@@ -4,13 +4,17 @@
 //! which RabbitMQ 3.10 imports from `parameters` (component `vhost-limits`; the `limits` its
 //! export also writes into each vhost entry are not read back). Other sections are the
 //! topology's and are read elsewhere; unknown fields are ignored, as RabbitMQ ignores them.
+//! Policies are checked here too ([`AccessDefinitions::checked_policies`]); the caller sets
+//! them once the vhosts exist.
 //! What is imported is written to the store like any other change.
 
 use super::password::{HashAlgorithm, PasswordHash};
 use super::permissions::{Permissions, TopicPermission};
 use super::{Access, User, UserLimits, VhostLimits, VhostSettings};
 use crate::config::PermissionPatterns;
+use crate::policy::{Policy, PolicyKind, PolicySpec};
 use serde::Deserialize;
+use serde_json::Value;
 
 /// The sections read here, as RabbitMQ writes them.
 #[derive(Debug, Default, Deserialize)]
@@ -26,6 +30,20 @@ pub struct AccessDefinitions {
     /// Runtime parameters; only `vhost-limits` ones are read here.
     #[serde(default)]
     pub parameters: Vec<ParameterDef>,
+    #[serde(default)]
+    pub policies: Vec<PolicyDef>,
+}
+
+/// A policy as RabbitMQ exports it.
+#[derive(Debug, Deserialize)]
+pub struct PolicyDef {
+    pub vhost: String,
+    pub name: String,
+    pub pattern: Value,
+    #[serde(rename = "apply-to")]
+    pub apply_to: Option<Value>,
+    pub priority: Option<Value>,
+    pub definition: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +205,9 @@ pub enum DefinitionsError {
     NoVhost(String, &'static str),
     #[error("vhost-limits of vhost '{0}': {1}")]
     Parameter(String, String),
+    /// RabbitMQ's words: the validation text, then `(vhost/name)`.
+    #[error("Validation failed\n\n{2}\n ({1}/{0})")]
+    Policy(String, String, String),
 }
 
 /// A negative limit in RabbitMQ's definitions means no limit.
@@ -282,6 +303,34 @@ impl AccessDefinitions {
             access.set_vhost_limits(vhost, l);
         }
         Ok(())
+    }
+
+    /// Every policy of the file, validated, with its vhost (which must exist or be in the
+    /// file): checked before anything is imported, set by the caller after.
+    pub fn checked_policies(
+        &self,
+        access: &Access,
+    ) -> Result<Vec<(String, Policy)>, DefinitionsError> {
+        let mut out = Vec::with_capacity(self.policies.len());
+        for p in &self.policies {
+            if access.vhost_settings(&p.vhost).is_none()
+                && !self.vhosts.iter().any(|d| d.name == p.vhost)
+            {
+                return Err(DefinitionsError::NoVhost(p.vhost.clone(), "policies"));
+            }
+            let spec = PolicySpec {
+                name: p.name.clone(),
+                pattern: p.pattern.clone(),
+                apply_to: p.apply_to.clone(),
+                priority: p.priority.clone(),
+                definition: p.definition.clone(),
+            };
+            let policy = spec
+                .validate(PolicyKind::Policy)
+                .map_err(|e| DefinitionsError::Policy(p.name.clone(), p.vhost.clone(), e))?;
+            out.push((p.vhost.clone(), policy));
+        }
+        Ok(out)
     }
 
     fn checked_permissions(

@@ -60,16 +60,15 @@ impl Admin {
         self.broker.config.management_enabled
     }
 
-    /// Imports the users, vhosts, permissions, topic permissions and vhost limits of a
+    /// Imports the users, vhosts, permissions, topic permissions, vhost limits and policies of a
     /// RabbitMQ definitions JSON, all or nothing: a bad entry is 406 with its reason and
     /// changes nothing.
     pub fn import_access_definitions(&self, json: &str) -> AmqpResult<()> {
         let defs = AccessDefinitions::parse(json)
             .map_err(|e| AmqpError::precondition_failed(e.to_string()))?;
-        defs.apply(self.broker.access(), |name, settings| {
-            self.broker.create_vhost(name, settings)
-        })
-        .map_err(|e| AmqpError::precondition_failed(e.to_string()))
+        self.broker
+            .import_definitions(&defs)
+            .map_err(|e| AmqpError::precondition_failed(e.to_string()))
     }
 
     /// Whether `user` holds `permission` on the resource `name` of `vhost`, as the AMQP

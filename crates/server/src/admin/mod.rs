@@ -16,10 +16,12 @@ mod alarms;
 mod connections;
 mod management;
 mod messages;
+mod policies;
 mod stats;
 mod topology;
 
 pub use crate::info::*;
+pub use crate::policy::{PolicyKind, PolicySpec};
 pub use access::Credentials;
 pub use connections::DEFAULT_CLOSE_REASON;
 

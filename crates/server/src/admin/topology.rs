@@ -5,12 +5,17 @@ use super::{Admin, BindingInfo, DestinationType, ExchangeInfo, QueueInfo, ADMIN_
 use crate::error::{AmqpError, AmqpResult};
 use crate::meta::ExchangeMeta;
 use crate::queue::Queue;
+use crate::vhost::Vhost;
 use warren_codec::FieldTable;
 use warren_routing::DestinationKind;
 
 fn queue_info(q: &Queue) -> QueueInfo {
     let (ready, unacked, consumers) = q.stats();
+    let applied = q.applied_policy();
     QueueInfo {
+        policy: applied.policy_name(),
+        operator_policy: applied.operator_name(),
+        effective_policy_definition: applied.effective_definition(),
         name: q.name.to_string(),
         vhost: q.vhost.to_string(),
         durable: q.options.durable,
@@ -23,15 +28,16 @@ fn queue_info(q: &Queue) -> QueueInfo {
     }
 }
 
-fn exchange_info(vhost: &str, name: String, meta: ExchangeMeta) -> ExchangeInfo {
+fn exchange_info(v: &Vhost, name: String, meta: ExchangeMeta) -> ExchangeInfo {
     let kind = if meta.delayed {
         "x-delayed-message".to_string()
     } else {
         meta.kind.as_str().to_string()
     };
     ExchangeInfo {
+        policy: v.exchange_policy(&name).policy_name(),
         name,
-        vhost: vhost.to_string(),
+        vhost: v.name.to_string(),
         kind,
         durable: meta.durable,
         auto_delete: meta.auto_delete,
@@ -100,7 +106,7 @@ impl Admin {
         let mut out: Vec<ExchangeInfo> = v
             .exchanges()
             .into_iter()
-            .map(|(name, meta)| exchange_info(vhost, name, meta))
+            .map(|(name, meta)| exchange_info(&v, name, meta))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)

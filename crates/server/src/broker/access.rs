@@ -4,9 +4,11 @@
 //! and user connection limits, permission to use the vhost) with RabbitMQ's texts.
 
 use super::Broker;
+use crate::access::definitions::{AccessDefinitions, DefinitionsError};
 use crate::access::permissions::Permissions;
 use crate::access::{User, VhostSettings};
 use crate::error::{AmqpError, AmqpResult};
+use crate::policy::PolicyKind;
 use crate::queue::delivery::ConnEvent;
 use crate::vhost::Vhost;
 use std::sync::Arc;
@@ -42,6 +44,24 @@ impl Broker {
                 .set_permissions(&c.default_user, &c.default_vhost, p),
             Err(e) => tracing::error!("default_permissions: {e}"),
         }
+    }
+
+    /// Imports a definitions file's access sections, then its policies (into vhosts that
+    /// exist by then), everything checked first: a bad entry imports nothing.
+    pub(crate) fn import_definitions(
+        &self,
+        defs: &AccessDefinitions,
+    ) -> Result<(), DefinitionsError> {
+        let policies = defs.checked_policies(self.access())?;
+        defs.apply(self.access(), |name, settings| {
+            self.create_vhost(name, settings)
+        })?;
+        for (vhost, policy) in policies {
+            if let Some(v) = self.vhost(&vhost) {
+                v.put_policy(PolicyKind::Policy, policy);
+            }
+        }
+        Ok(())
     }
 
     /// Creates a vhost with its record (durably); an existing one is left as it is, as

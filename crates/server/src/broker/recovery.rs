@@ -9,6 +9,7 @@ use crate::access::VhostSettings;
 use crate::broker::Broker;
 use crate::meta::formats::{decode_binding, decode_exchange, decode_queue};
 use crate::meta::store::{Discards, MetadataStore};
+use crate::policy::{stored as stored_policy, PolicyKind};
 use crate::queue::StoredQueue;
 use crate::vhost::Vhost;
 use std::collections::HashSet;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use warren_store::{
     Recovered, RecoveredQueue, Store, StoreError, StoredBinding, StoredExchange, StoredGrant,
-    StoredRecord,
+    StoredPolicy, StoredRecord,
 };
 
 /// What recovery rebuilt, for the startup log line.
@@ -50,6 +51,8 @@ pub(crate) fn recover(
     };
     restore_access(broker, &rec, &mut cleanup);
     broker.seed_defaults_if_empty();
+    // Before the queues and exchanges, which take the policies that match them as they come.
+    restore_policies(broker, &rec, &mut cleanup);
     for x in rec.exchanges {
         restore_exchange(broker, x, &mut report, &mut vhosts, &mut cleanup);
     }
@@ -102,6 +105,30 @@ impl VhostsSeen {
             cleanup.vhost(name.to_string());
         }
         None
+    }
+}
+
+/// Policies and operator policies; one that cannot be read, or whose vhost is gone, is
+/// dropped.
+fn restore_policies(broker: &Broker, rec: &Recovered, cleanup: &mut Discards) {
+    let kinds = [
+        (PolicyKind::Policy, &rec.policies),
+        (PolicyKind::Operator, &rec.operator_policies),
+    ];
+    for (kind, list) in kinds {
+        for StoredPolicy { vhost, name, def } in list {
+            let operator = kind == PolicyKind::Operator;
+            match (broker.vhost(vhost), stored_policy::decode(name, kind, def)) {
+                (Some(v), Ok(policy)) => v.restore_policy(kind, policy),
+                (_, result) => {
+                    if let Err(e) = result {
+                        tracing::error!(vhost = %vhost, policy = %name, error = %e,
+                            "dropping an unreadable stored policy");
+                    }
+                    cleanup.policy(vhost.clone(), name.clone(), operator);
+                }
+            }
+        }
     }
 }
 

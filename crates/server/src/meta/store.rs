@@ -1,6 +1,6 @@
 //! The one seam through which every definition write goes: declaring and deleting exchanges
 //! and queues, binding and unbinding, the access records (vhosts, users, permissions, topic
-//! permissions), and dropping what recovery could not read. The RocksDB
+//! permissions), policies, and dropping what recovery could not read. The RocksDB
 //! store is behind it now; a replicated log can take its place without the callers changing.
 //! Message writes (enqueue, ack, delivery counts, purge) do not come through here.
 
@@ -184,6 +184,24 @@ impl MetadataStore {
         }]);
     }
 
+    /// A policy (`operator`: an operator policy), new or changed, encoded by `policy::stored`.
+    pub(crate) fn set_policy(&self, vhost: &str, name: &str, operator: bool, def: Bytes) {
+        self.write(vec![Command::SetPolicy {
+            vhost: vhost.to_string(),
+            name: name.to_string(),
+            operator,
+            def,
+        }]);
+    }
+
+    pub(crate) fn clear_policy(&self, vhost: &str, name: &str, operator: bool) {
+        self.write(vec![Command::ClearPolicy {
+            vhost: vhost.to_string(),
+            name: name.to_string(),
+            operator,
+        }]);
+    }
+
     /// Removes what recovery could not use, in one write nobody waits for.
     pub(crate) fn discard(&self, discards: Discards) {
         if !discards.0.is_empty() {
@@ -228,6 +246,15 @@ impl Discards {
 
     pub(crate) fn topic_permissions(&mut self, vhost: String, user: String) {
         self.0.push(Command::ClearTopicPermissions { vhost, user });
+    }
+
+    /// A policy that cannot be read back.
+    pub(crate) fn policy(&mut self, vhost: String, name: String, operator: bool) {
+        self.0.push(Command::ClearPolicy {
+            vhost,
+            name,
+            operator,
+        });
     }
 
     /// Everything stored in a vhost that has no record (a vhost deleted while one of its

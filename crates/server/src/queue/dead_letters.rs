@@ -46,8 +46,10 @@ impl Queue {
         if items.is_empty() {
             return;
         }
-        if let (Some(sink), Some(target)) = (self.dead_letter_sink.upgrade(), &self.dead_letter) {
-            sink.dead_letters(&self.name, target, items);
+        if let (Some(sink), Some(target)) =
+            (self.dead_letter_sink.upgrade(), self.settings.dead_letter())
+        {
+            sink.dead_letters(&self.name, &target, items);
         }
     }
 }

@@ -14,15 +14,29 @@ use std::time::Duration;
 impl Queue {
     /// Records a use of the queue for `x-expires` (declare, basic.get, consume, last cancel).
     pub(crate) fn touch(&self) {
-        if self.expires.is_some() {
+        if self.settings.expires().is_some() {
             self.last_used.store(now_ms(), Ordering::Relaxed);
         }
+    }
+
+    /// Whether the caller is now the one task watching `x-expires` (none was).
+    pub(crate) fn claim_expiry_watch(&self) -> bool {
+        !self.expiry_watched.swap(true, Ordering::Relaxed)
+    }
+
+    /// Notified when a policy changes the queue's settings (its `x-expires` among them).
+    pub(crate) fn expiry_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.expiry_changed.clone()
+    }
+
+    pub(crate) fn release_expiry_watch(&self) {
+        self.expiry_watched.store(false, Ordering::Relaxed);
     }
 
     /// For `x-expires`: when the queue expires if nothing uses it meanwhile, or `None` while
     /// it has consumers (in use) or has been deleted.
     pub(crate) fn expires_at(&self) -> Option<u64> {
-        let expires = self.expires?;
+        let expires = self.settings.expires()?;
         let st = self.lock();
         if st.deleted || !st.consumers.is_empty() {
             return None;
@@ -52,7 +66,7 @@ impl Queue {
                     .and_then(|e| dead_letter::parse_expiration(e.as_bytes()).ok())
             })
             .flatten();
-        let ttl = match (self.message_ttl, own) {
+        let ttl = match (self.settings.message_ttl(), own) {
             (Some(a), Some(b)) => a.min(b),
             (Some(t), None) | (None, Some(t)) => t,
             (None, None) => return 0,

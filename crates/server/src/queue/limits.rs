@@ -7,10 +7,21 @@ use crate::message::Message;
 
 /// `x-overflow`: what a queue does when a publish would take it past a length limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(super) enum Overflow {
-    DropHead,
-    RejectPublish,
-    RejectPublishDlx,
+    DropHead = 0,
+    RejectPublish = 1,
+    RejectPublishDlx = 2,
+}
+
+impl Overflow {
+    pub(super) fn from_u8(v: u8) -> Overflow {
+        match v {
+            1 => Overflow::RejectPublish,
+            2 => Overflow::RejectPublishDlx,
+            _ => Overflow::DropHead,
+        }
+    }
 }
 
 impl Queue {
@@ -18,16 +29,19 @@ impl Queue {
     /// limit (RabbitMQ counts ready messages only); a refused message goes to the dead-letter
     /// exchange under reject-publish-dlx.
     pub(super) fn refuses(&self, st: &mut State, message: &Message) -> bool {
-        if self.overflow == Overflow::DropHead {
+        let overflow = self.settings.overflow();
+        if overflow == Overflow::DropHead {
             return false;
         }
         let over = self
-            .max_length
+            .settings
+            .max_length()
             .is_some_and(|max| st.ready.len() as u64 + 1 > max)
             || self
-                .max_length_bytes
+                .settings
+                .max_length_bytes()
                 .is_some_and(|max| st.ready_bytes + message.body_len() as u64 > max);
-        if over && self.overflow == Overflow::RejectPublishDlx && self.dead_letter.is_some() {
+        if over && overflow == Overflow::RejectPublishDlx && self.settings.has_dead_letter() {
             st.dead.push((message.clone(), Reason::MaxLen));
         }
         over
@@ -36,17 +50,16 @@ impl Queue {
     /// With `x-overflow` drop-head (the default): drops (or dead-letters, reason `maxlen`)
     /// messages from the head until the queue is within its length limits.
     pub(super) fn drop_head_over_limit(&self, st: &mut State) {
-        if self.overflow != Overflow::DropHead
-            || (self.max_length.is_none() && self.max_length_bytes.is_none())
+        let (max_length, max_bytes) =
+            (self.settings.max_length(), self.settings.max_length_bytes());
+        if self.settings.overflow() != Overflow::DropHead
+            || (max_length.is_none() && max_bytes.is_none())
         {
             return;
         }
         let over = |st: &State| {
-            self.max_length
-                .is_some_and(|max| st.ready.len() as u64 > max)
-                || self
-                    .max_length_bytes
-                    .is_some_and(|max| st.ready_bytes > max)
+            max_length.is_some_and(|max| st.ready.len() as u64 > max)
+                || max_bytes.is_some_and(|max| st.ready_bytes > max)
         };
         while over(st) && self.remove_head(st, Reason::MaxLen) {}
     }
@@ -55,9 +68,8 @@ impl Queue {
     /// and to the dead-letter exchange if the queue has one (reading its body back first if it
     /// was paged out). `false` if the queue is empty.
     pub(super) fn remove_head(&self, st: &mut State, reason: Reason) -> bool {
-        while st.ready.front().is_some_and(|e| e.body.message().is_none())
-            && self.dead_letter.is_some()
-        {
+        let dead_letter = self.settings.has_dead_letter();
+        while st.ready.front().is_some_and(|e| e.body.message().is_none()) && dead_letter {
             self.page_in(st);
         }
         let Some(entry) = st.pop_ready() else {
@@ -70,7 +82,7 @@ impl Queue {
             }
             self.submit_acks(vec![entry.seq]);
         }
-        if let (Some(_), Some(message)) = (&self.dead_letter, entry.body.into_message()) {
+        if let (true, Some(message)) = (dead_letter, entry.body.into_message()) {
             st.dead.push((message, reason));
         }
         true

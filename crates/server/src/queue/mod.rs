@@ -31,6 +31,7 @@ mod limits;
 #[cfg(test)]
 mod model_tests;
 mod paging;
+mod settings;
 mod settle;
 mod state;
 
@@ -39,11 +40,10 @@ pub(crate) use dead_letters::DeadLetterSink;
 use dead_letters::{DeadLetters, NoSink};
 pub use durable::StoredQueue;
 use entry::Entry;
-use limits::Overflow;
+use settings::Settings;
 use state::State;
 
 use crate::clock::now_ms;
-use crate::dead_letter::DeadLetterTarget;
 use crate::error::{AmqpError, AmqpResult};
 use crate::ids::ConnectionId;
 use crate::message::{Message, Slot};
@@ -51,7 +51,7 @@ use crate::stats::QueueStats;
 use crate::tasks::Tasks;
 use delivery::ConnEvent;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use warren_codec::FieldValue;
 use warren_store::Command;
@@ -71,24 +71,18 @@ pub struct Queue {
     stored: Option<StoredQueue>,
     /// `x-single-active-consumer`: only the earliest registered consumer gets messages.
     single_active: bool,
-    /// `x-message-ttl` in ms.
-    message_ttl: Option<u64>,
-    /// `x-max-length` / `x-max-length-bytes`: ready messages and their body bytes.
-    max_length: Option<u64>,
-    max_length_bytes: Option<u64>,
-    /// `x-overflow`: what happens past a length limit.
-    overflow: Overflow,
-    /// `x-expires` in ms: the queue is deleted after being unused this long.
-    pub(crate) expires: Option<u64>,
     /// `x-max-priority`: a priority queue (message priorities above it count as it).
     max_priority: Option<u8>,
-    /// `x-consumer-timeout` in ms: how long its deliveries may stay unacknowledged.
-    consumer_timeout: Option<u64>,
+    /// TTL, length limits, overflow, `x-expires`, consumer timeout and dead-letter target:
+    /// the declared arguments with the policies in force folded in.
+    settings: Settings,
     /// When the queue was last used (declared, consumed from, read with basic.get, or lost its
     /// last consumer), in ms since the epoch: `x-expires` counts from here.
     last_used: AtomicU64,
-    /// `x-dead-letter-exchange` / `x-dead-letter-routing-key`.
-    dead_letter: Option<DeadLetterTarget>,
+    /// A task watches this queue's `x-expires` (the vhost's; at most one), woken early when
+    /// a policy changes it.
+    expiry_watched: AtomicBool,
+    expiry_changed: Arc<tokio::sync::Notify>,
     /// Where this queue's dead letters go (the vhost).
     dead_letter_sink: Weak<dyn DeadLetterSink>,
     /// Every `Enqueue` of this queue below this seq has been written (its reply resolved):
@@ -142,32 +136,13 @@ impl Queue {
             options.arguments.get("x-single-active-consumer"),
             Some(FieldValue::Bool(true))
         );
-        let dead_letter = DeadLetterTarget::from_arguments(&options.arguments);
-        // Validated at declare (crate::arguments): integers, not negative.
-        let limit = |key: &str| {
-            options
-                .arguments
-                .get(key)
-                .and_then(FieldValue::as_i64)
-                .map(|n| u64::try_from(n).unwrap_or(0))
-        };
-        let message_ttl = limit("x-message-ttl");
-        let expires = limit("x-expires").filter(|&ms| ms > 0);
-        let max_priority = limit("x-max-priority")
+        let max_priority = options
+            .arguments
+            .get("x-max-priority")
+            .and_then(FieldValue::as_i64)
             .filter(|&p| p > 0)
             .map(|p| u8::try_from(p).unwrap_or(u8::MAX));
-        let consumer_timeout = limit("x-consumer-timeout");
-        let max_length = limit("x-max-length");
-        let max_length_bytes = limit("x-max-length-bytes");
-        let overflow = match options.arguments.get("x-overflow") {
-            Some(FieldValue::LongStr(s)) if s.as_bytes() == b"reject-publish" => {
-                Overflow::RejectPublish
-            }
-            Some(FieldValue::LongStr(s)) if s.as_bytes() == b"reject-publish-dlx" => {
-                Overflow::RejectPublishDlx
-            }
-            _ => Overflow::DropHead,
-        };
+        let settings = Settings::new(&options.arguments);
         Arc::new(Queue {
             id: NEXT_QUEUE_ID.fetch_add(1, Ordering::Relaxed),
             name: name.into(),
@@ -175,15 +150,11 @@ impl Queue {
             options,
             stored,
             single_active,
-            message_ttl,
-            max_length,
-            max_length_bytes,
-            overflow,
-            expires,
             max_priority,
-            consumer_timeout,
+            settings,
             last_used: AtomicU64::new(now_ms()),
-            dead_letter,
+            expiry_watched: AtomicBool::new(false),
+            expiry_changed: Arc::default(),
             dead_letter_sink,
             persisted_below: AtomicU64::new(0),
             tasks,
@@ -201,7 +172,12 @@ impl Queue {
 
     /// `x-consumer-timeout` in ms, if the queue has one (else the broker's `consumer_timeout`).
     pub(crate) fn consumer_timeout(&self) -> Option<u64> {
-        self.consumer_timeout
+        self.settings.consumer_timeout()
+    }
+
+    /// `x-expires` in ms, if the queue has one (from its arguments or a policy).
+    pub(crate) fn expires(&self) -> Option<u64> {
+        self.settings.expires()
     }
 
     /// Whether the queue has been deleted.

@@ -83,7 +83,7 @@ impl Queue {
     /// Drops delivered messages without requeueing (nack/reject with requeue=false); with a
     /// dead-letter exchange they go there, reason `rejected`.
     pub(crate) fn discard(self: &Arc<Self>, seqs: &[u64]) {
-        if self.dead_letter.is_none() {
+        if !self.settings.has_dead_letter() {
             return self.ack(seqs);
         }
         self.locked(|st| {

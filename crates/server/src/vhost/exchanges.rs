@@ -109,12 +109,7 @@ impl Vhost {
     /// Adds an exchange without checks or store writes (recovery, and the end of declare).
     pub(crate) fn restore_exchange(&self, name: &str, meta: ExchangeMeta) {
         let (kind, internal, delayed) = (meta.kind, meta.internal, meta.delayed);
-        // RabbitMQ takes the alternate exchange's name from a string argument and ignores one
-        // of another type; it need not exist (unroutable messages are then dropped).
-        let alternate = match meta.arguments.get(ALTERNATE_EXCHANGE) {
-            Some(FieldValue::LongStr(s)) => Some(s.to_string_lossy().into_owned()),
-            _ => None,
-        };
+        let alternate = self.take_exchange_policy(name, &meta.arguments);
         if self.exchanges.insert(name.to_string(), meta).is_none() {
             if internal {
                 self.internal_count.fetch_add(1, Ordering::Relaxed);
@@ -124,6 +119,13 @@ impl Vhost {
             }
         }
         self.router.declare_exchange(name, kind, internal);
+        self.set_alternate_exchange(name, alternate);
+    }
+
+    /// RabbitMQ takes the alternate exchange's name from a string argument (ignoring one of
+    /// another type), else from the exchange's policy; it need not exist (unroutable messages
+    /// are then dropped).
+    pub(super) fn set_alternate_exchange(&self, name: &str, alternate: Option<String>) {
         self.router
             .set_alternate_exchange(name, alternate.as_deref().filter(|a| !a.is_empty()));
     }
@@ -156,6 +158,7 @@ impl Vhost {
         let Some((_, meta)) = self.exchanges.remove(name) else {
             return;
         };
+        self.exchange_policies.remove(name);
         if meta.internal {
             self.internal_count.fetch_sub(1, Ordering::Relaxed);
         }

@@ -10,6 +10,7 @@ mod dead_letters;
 pub(crate) mod delayed;
 mod equivalence;
 mod exchanges;
+mod policies;
 mod queues;
 pub(crate) mod sender_selected;
 
@@ -20,13 +21,14 @@ use crate::ids::ConnectionId;
 use crate::message::Message;
 use crate::meta::store::MetadataStore;
 use crate::meta::ExchangeMeta;
+use crate::policy::{Applied, Policies};
 use crate::queue::Queue;
 use crate::stats::{MessageCounters, Stats};
 use crate::tasks::Tasks;
 use dashmap::DashMap;
 use delayed::DelayedMessages;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use warren_codec::FieldTable;
 use warren_routing::{ExchangeKind, RouteOutcome, Router};
 use warren_store::Store;
@@ -56,6 +58,10 @@ pub struct Vhost {
     pub(crate) stats: Arc<Stats>,
     /// This vhost's message counters, bumped by its connections.
     pub(crate) counters: MessageCounters,
+    /// Policies and operator policies (`policies.rs`), and those in force on each exchange
+    /// that has one (a queue keeps its own).
+    policies: RwLock<Policies>,
+    exchange_policies: DashMap<String, Applied>,
 }
 
 impl std::fmt::Debug for Vhost {
@@ -95,6 +101,8 @@ impl Vhost {
             tasks,
             stats,
             counters: MessageCounters::default(),
+            policies: RwLock::default(),
+            exchange_policies: DashMap::new(),
         };
         for (xname, kind) in [
             ("", ExchangeKind::Direct),

@@ -130,6 +130,7 @@ impl Vhost {
                     self.me.clone(),
                     self.tasks.clone(),
                 );
+                q.set_policy(self.queue_policy(&name));
                 v.insert(q.clone());
                 self.stats.lifecycle.queues_created.bump(1);
                 self.router.add_queue(&name, q.clone());
@@ -198,11 +199,14 @@ impl Vhost {
     /// For a queue with `x-expires`: a task that deletes it once it has been unused that long
     /// (no consumers, no basic.get, no redeclare). It sleeps until the queue would expire and
     /// looks again; holding only weak references, it ends with the queue or the vhost.
-    fn watch_expiry(&self, q: &Arc<Queue>) {
-        let Some(expires) = q.expires else {
+    /// One watcher per queue; a policy that gives a queue `x-expires` starts one, and one
+    /// whose queue no longer expires ends.
+    pub(super) fn watch_expiry(&self, q: &Arc<Queue>) {
+        if q.expires().is_none() || !q.claim_expiry_watch() {
             return;
-        };
+        }
         let (vhost, queue) = (self.me.clone(), Arc::downgrade(q));
+        let changed = q.expiry_changed();
         self.tasks.spawn_until_cancelled(async move {
             loop {
                 let wait = {
@@ -210,6 +214,14 @@ impl Vhost {
                     if q.is_deleted() {
                         return;
                     }
+                    let Some(expires) = q.expires() else {
+                        q.release_expiry_watch();
+                        // A policy that gave it one back meanwhile found this task's claim.
+                        if q.expires().is_none() || !q.claim_expiry_watch() {
+                            return;
+                        }
+                        continue;
+                    };
                     match q.expires_at() {
                         Some(at) => {
                             let now = now_ms();
@@ -229,7 +241,11 @@ impl Vhost {
                         None => expires,
                     }
                 };
-                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                // A policy that changes `x-expires` restarts the count, as RabbitMQ's timer.
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+                    _ = changed.notified() => {}
+                }
             }
         });
     }
@@ -291,6 +307,7 @@ impl Vhost {
             self.me.clone(),
             self.tasks.clone(),
         );
+        q.set_policy(self.queue_policy(name));
         self.queues.insert(name.to_string(), q.clone());
         // The x-expires clock starts again at recovery, as RabbitMQ's does.
         self.watch_expiry(&q);

@@ -204,3 +204,44 @@ fn deleting_a_vhost_removes_everything_in_it_and_nothing_else() {
     assert_eq!(rec.users.len(), 1);
     assert_eq!(message_ids(&store).len(), 2);
 }
+
+#[test]
+fn policies_survive_a_restart_and_go_with_their_vhost() {
+    let dir = tempdir();
+    let (store, _) = open(dir.path());
+    let policy = |vhost: &str, name: &str, operator: bool, def: &'static str| Command::SetPolicy {
+        vhost: vhost.into(),
+        name: name.into(),
+        operator,
+        def: b(def),
+    };
+    store
+        .submit_blocking(
+            vec![
+                policy("/", "p", false, "p1"),
+                policy("/", "p", true, "op"),
+                policy("/", "gone", false, "x"),
+                policy("v", "p", false, "in v"),
+                Command::ClearPolicy {
+                    vhost: "/".into(),
+                    name: "gone".into(),
+                    operator: false,
+                },
+                policy("/", "p", false, "p2"),
+            ],
+            true,
+        )
+        .unwrap();
+    store
+        .submit_blocking(vec![Command::DeleteVhost { name: "v".into() }], true)
+        .unwrap();
+    drop(store);
+    let (_, rec) = open(dir.path());
+    let stored = |vhost: &str, name: &str, def: &'static str| StoredPolicy {
+        vhost: vhost.into(),
+        name: name.into(),
+        def: b(def),
+    };
+    assert_eq!(rec.policies, vec![stored("/", "p", "p2")]);
+    assert_eq!(rec.operator_policies, vec![stored("/", "p", "op")]);
+}
