@@ -50,18 +50,26 @@ FROM ${WARREN_BINARY_FROM} AS binary
 FROM ${RUNTIME_IMAGE} AS runtime
 RUN groupadd --system warren \
     && useradd --system --gid warren --home-dir /var/lib/warren --shell /usr/sbin/nologin warren \
-    && mkdir -p /var/lib/warren \
+    && mkdir -p /var/lib/warren /etc/rabbitmq/conf.d \
     && chown warren:warren /var/lib/warren
 COPY --from=binary /usr/local/bin/warren /usr/local/bin/warren
+# RabbitMQ's command names: the binary acts as the tool its argv[0] names.
+RUN ln -s warren /usr/local/bin/rabbitmqctl \
+    && ln -s warren /usr/local/bin/rabbitmq-diagnostics
 COPY docker/entrypoint.sh /usr/local/bin/warren-entrypoint
 COPY docker/healthcheck.sh /usr/local/bin/warren-healthcheck
+COPY docker/rabbitmq.conf /etc/rabbitmq/rabbitmq.conf
 # Listen on IPv4 explicitly: container networks often have IPv6 disabled. NO_COLOR: the log
-# goes to `docker logs` and collectors, not to a terminal.
+# goes to `docker logs` and collectors, not to a terminal. The settings files are RabbitMQ's
+# image's paths; set in the image (not by the entrypoint) so that `docker exec ... rabbitmqctl`
+# and the healthcheck read the same settings as the broker.
 ENV WARREN_LISTEN=0.0.0.0:5672 \
     WARREN_DATA_DIR=/var/lib/warren \
+    RABBITMQ_CONFIG_FILE=/etc/rabbitmq/rabbitmq.conf \
+    RABBITMQ_CONFIG_FILES=/etc/rabbitmq/conf.d/*.conf \
     NO_COLOR=1
 USER warren
-# AMQP and the management API; TLS (5671) needs certificates and metrics (15692) do not exist yet.
+# AMQPS (needs certificates: docs/deployment.md), AMQP, the management API, Prometheus metrics.
 EXPOSE 5671 5672 15672 15692
 VOLUME /var/lib/warren
 # Healthy when the port of WARREN_LISTEN's first address answers the AMQP protocol header.

@@ -158,9 +158,30 @@ def test_check_override_keeps_to_loopback_and_its_own_names():
     assert "ports" not in warren and "networks" not in warren
     listen = interpolate_defaults(warren["environment"]["WARREN_LISTEN"])
     assert re.fullmatch(r"127\.0\.0\.1:\d+", listen), listen
+    assert not listen.endswith(":5672")  # a RabbitMQ may hold it on the host
     assert warren["image"] != "warren:latest"
     assert override["volumes"]["warren-data"]["name"] != "warren-data"
-    assert warren["environment"]["RABBITMQ_DEFAULT_USER"] not in ("guest", "warren")
+
+
+def test_check_override_mounts_settings_off_rabbitmqs_ports():
+    """The management API and metrics move through the image's settings paths (rabbitmq.conf
+    and conf.d), so the check proves the image reads them; off 15672 and 15692, which a RabbitMQ
+    on the same host network may hold. The listeners bind the AMQP listener's loopback address."""
+    warren = yaml.safe_load(CHECK_OVERRIDE.read_text())["services"]["warren"]
+    mounts = {target: source for source, target, *_ in (v.split(":") for v in warren["volumes"])}
+    assert mounts["/etc/rabbitmq/rabbitmq.conf"] == "./docker/compose-check/rabbitmq.conf"
+    assert mounts["/etc/rabbitmq/conf.d"] == "./docker/compose-check/conf.d"
+    assert "/etc/rabbitmq/definitions.json" in mounts
+    settings = {}
+    for path in [DOCKER_DIR / "compose-check" / "rabbitmq.conf",
+                 *sorted((DOCKER_DIR / "compose-check" / "conf.d").glob("*.conf"))]:
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                key, _, value = line.partition("=")
+                settings[key.strip()] = value.strip()
+    assert settings["load_definitions"] == "/etc/rabbitmq/definitions.json"
+    ports = {settings["management.tcp.port"], settings["prometheus.tcp.port"]}
+    assert len(ports) == 2 and not ports & {"15672", "15692"}, ports
 
 
 def test_dockerfile_stages(dockerfile):
@@ -178,12 +199,21 @@ def test_dockerfile_stages(dockerfile):
     assert ("ENTRYPOINT", '["/usr/local/bin/warren-entrypoint"]') in runtime
     env = " ".join(args for word, args in runtime if word == "ENV")
     assert f"WARREN_DATA_DIR={DATA_DIR}" in env and "WARREN_LISTEN=0.0.0.0:5672" in env
+    # RabbitMQ's image's settings paths, in the image's environment so the CLI reads them too.
+    assert "RABBITMQ_CONFIG_FILE=/etc/rabbitmq/rabbitmq.conf" in env
+    assert "RABBITMQ_CONFIG_FILES=/etc/rabbitmq/conf.d/*.conf" in env
+    run = " ".join(args for word, args in runtime if word == "RUN")
+    assert "mkdir -p /var/lib/warren /etc/rabbitmq/conf.d" in run
+    # RabbitMQ's command names beside the binary, which dispatches on argv[0].
+    for tool in ("rabbitmqctl", "rabbitmq-diagnostics"):
+        assert f"ln -s warren /usr/local/bin/{tool}" in run
     [health] = [args for word, args in runtime if word == "HEALTHCHECK"]
     assert health.endswith('CMD ["warren-healthcheck"]')
     assert any(word == "USER" and args == "warren" for word, args in runtime)
     copied = {args for word, args in runtime if word == "COPY"}
     assert "docker/entrypoint.sh /usr/local/bin/warren-entrypoint" in copied
     assert "docker/healthcheck.sh /usr/local/bin/warren-healthcheck" in copied
+    assert "docker/rabbitmq.conf /etc/rabbitmq/rabbitmq.conf" in copied
     assert ("COPY", "target/docker/warren /usr/local/bin/warren") in by_stage["prebuilt"]
 
 
@@ -224,7 +254,8 @@ def run_entrypoint(tmp_path, env, *args):
     """docker/entrypoint.sh with a stub `warren` first on PATH that prints what it was given."""
     stub = tmp_path / "warren"
     stub.write_text('#!/bin/sh\necho "user=${WARREN_DEFAULT_USER:-} pass=${WARREN_DEFAULT_PASS:-}'
-                    ' vhost=${RABBITMQ_DEFAULT_VHOST:-} args=$*"\n')
+                    ' vhost=${RABBITMQ_DEFAULT_VHOST:-} args=$*"\n'
+                    'echo "file=${RABBITMQ_CONFIG_FILE-unset} files=${RABBITMQ_CONFIG_FILES-unset}"\n')
     stub.chmod(0o755)
     full_env = {"PATH": f"{tmp_path}:/usr/bin:/bin", **env}
     return subprocess.run(["sh", str(ENTRYPOINT), *args], env=full_env, capture_output=True,
@@ -235,14 +266,30 @@ def test_entrypoint_maps_rabbitmq_variables(tmp_path):
     out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_USER": "ann", "RABBITMQ_DEFAULT_PASS": "pw",
                                     "RABBITMQ_DEFAULT_VHOST": "/"}, "--listen", "127.0.0.1:1")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "user=ann pass=pw vhost=/ args=--listen 127.0.0.1:1"
+    assert out.stdout.splitlines()[0] == "user=ann pass=pw vhost=/ args=--listen 127.0.0.1:1"
     # WARREN_* wins over its RABBITMQ_* twin.
     out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_USER": "ann", "WARREN_DEFAULT_USER": "bob"})
-    assert out.stdout.strip() == "user=bob pass= vhost= args="
+    assert out.stdout.splitlines()[0] == "user=bob pass= vhost= args="
     # Any vhost reaches warren, whose settings layer reads RABBITMQ_DEFAULT_VHOST itself.
     out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_VHOST": "orders"})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "user= pass= vhost=orders args="
+    assert out.stdout.splitlines()[0] == "user= pass= vhost=orders args="
+
+
+def test_entrypoint_drops_the_images_settings_paths_when_hidden(tmp_path):
+    """The image names /etc/rabbitmq/rabbitmq.conf and conf.d/*.conf; when a mount hides them
+    (absent here, outside the image), warren starts without them, as RabbitMQ does. Paths a
+    user set stay, so warren refuses them if they are missing."""
+    if Path("/etc/rabbitmq/rabbitmq.conf").exists() or Path("/etc/rabbitmq/conf.d").is_dir():
+        pytest.skip("this machine has /etc/rabbitmq files (a RabbitMQ package)")
+    image = {"RABBITMQ_CONFIG_FILE": "/etc/rabbitmq/rabbitmq.conf",
+             "RABBITMQ_CONFIG_FILES": "/etc/rabbitmq/conf.d/*.conf"}
+    out = run_entrypoint(tmp_path, image)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1] == "file=unset files=unset"
+    mine = {"RABBITMQ_CONFIG_FILE": "/my/rabbitmq.conf", "RABBITMQ_CONFIG_FILES": "/my/conf.d"}
+    out = run_entrypoint(tmp_path, mine)
+    assert out.stdout.splitlines()[1] == "file=/my/rabbitmq.conf files=/my/conf.d"
 
 
 def run_healthcheck(listen):
