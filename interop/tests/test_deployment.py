@@ -10,6 +10,7 @@ tells a broker from a closed or silent port. These are not broker scenarios, so 
 parametrized by broker.
 """
 
+import json
 import os
 import re
 import shutil
@@ -147,6 +148,30 @@ def test_compose_rabbitmq_and_metrics_profiles(compose):
     # Only the broker runs without a profile.
     unprofiled = [name for name, s in services.items() if not s.get("profiles")]
     assert unprofiled == ["warren"]
+
+
+def test_metrics_profile_provisions_grafana_with_the_warren_dashboard(compose):
+    """Grafana gets the profile's Prometheus as a data source and the dashboard from
+    docker/grafana; the dashboard queries only families test_prometheus.py checks both brokers
+    serve (so it works against RabbitMQ too)."""
+    from test_prometheus import REQUIRED_FAMILIES
+
+    grafana = compose["services"]["grafana"]
+    mounts = {target: source for source, target, *_ in (v.split(":") for v in grafana["volumes"])}
+    provisioning = REPO / mounts["/etc/grafana/provisioning"]
+    [source] = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"]
+    assert source["url"] == "http://prometheus:9090" and source["type"] == "prometheus"
+    [provider] = yaml.safe_load((provisioning / "dashboards" / "warren.yml").read_text())[
+        "providers"]
+    dashboards = REPO / mounts[provider["options"]["path"]]
+    dashboard = json.loads((dashboards / "warren.json").read_text())
+    targets = [t for panel in dashboard["panels"] for t in panel["targets"]]
+    assert targets and all(t["datasource"]["uid"] == source["uid"] for t in targets)
+    families = {re.sub(r"_total$", "", f) for f in REQUIRED_FAMILIES}
+    queried = {re.sub(r"_total$", "", m) for t in targets for m in re.findall(r"rabbitmq_\w+",
+                                                                              t["expr"])}
+    assert queried and queried <= families, sorted(queried - families)
 
 
 def test_check_override_keeps_to_loopback_and_its_own_names():
