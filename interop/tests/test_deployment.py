@@ -78,6 +78,12 @@ def global_args(dockerfile):
     return result
 
 
+def mount(volume):
+    """(target, source) of a short-syntax volume; the source may hold ${VAR:?message}."""
+    source, target = re.fullmatch(r"(.+):(/[^:]*)(?::ro|:rw)?", volume).groups()
+    return target, source
+
+
 def interpolate_defaults(text):
     """What compose makes of ${VAR:-default} when VAR is unset."""
     return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", text)
@@ -157,7 +163,7 @@ def test_metrics_profile_provisions_grafana_with_the_warren_dashboard(compose):
     from test_prometheus import REQUIRED_FAMILIES
 
     grafana = compose["services"]["grafana"]
-    mounts = {target: source for source, target, *_ in (v.split(":") for v in grafana["volumes"])}
+    mounts = dict(mount(v) for v in grafana["volumes"])
     provisioning = REPO / mounts["/etc/grafana/provisioning"]
     [source] = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
         "datasources"]
@@ -193,10 +199,11 @@ def test_check_override_mounts_settings_off_rabbitmqs_ports():
     and conf.d), so the check proves the image reads them; off 15672 and 15692, which a RabbitMQ
     on the same host network may hold. The listeners bind the AMQP listener's loopback address."""
     warren = yaml.safe_load(CHECK_OVERRIDE.read_text())["services"]["warren"]
-    mounts = {target: source for source, target, *_ in (v.split(":") for v in warren["volumes"])}
+    mounts = dict(mount(v) for v in warren["volumes"])
     assert mounts["/etc/rabbitmq/rabbitmq.conf"] == "./docker/compose-check/rabbitmq.conf"
     assert mounts["/etc/rabbitmq/conf.d"] == "./docker/compose-check/conf.d"
-    assert "/etc/rabbitmq/definitions.json" in mounts
+    # The check's own certificates and definitions (interop/certs.py), named by the check.
+    assert mounts["/etc/rabbitmq/tls"].startswith("${COMPOSE_CHECK_TLS:?")
     settings = {}
     for path in [DOCKER_DIR / "compose-check" / "rabbitmq.conf",
                  *sorted((DOCKER_DIR / "compose-check" / "conf.d").glob("*.conf"))]:
@@ -204,7 +211,10 @@ def test_check_override_mounts_settings_off_rabbitmqs_ports():
             if line.strip() and not line.startswith("#"):
                 key, _, value = line.partition("=")
                 settings[key.strip()] = value.strip()
-    assert settings["load_definitions"] == "/etc/rabbitmq/definitions.json"
+    assert settings["load_definitions"] == "/etc/rabbitmq/tls/definitions.json"
+    assert settings["ssl_options.certfile"].startswith("/etc/rabbitmq/tls/")
+    tls = settings["listeners.ssl.default"]
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", tls) and not tls.endswith(":5671"), tls
     ports = {settings["management.tcp.port"], settings["prometheus.tcp.port"]}
     assert len(ports) == 2 and not ports & {"15672", "15692"}, ports
 
@@ -400,6 +410,7 @@ def test_compose_config_validates_when_compose_is_installed():
                 [*command, "-f", str(COMPOSE_FILE), *extra, "--profile", "interop", "--profile",
                  "rabbitmq", "--profile", "metrics", "config"],
                 capture_output=True, text=True, timeout=60, cwd=REPO,
+                env={**os.environ, "COMPOSE_CHECK_TLS": "/nonexistent"},
             )
             assert out.returncode == 0, f"{command} {extra}: {out.stderr}"
             resolved = yaml.safe_load(out.stdout)
