@@ -16,6 +16,8 @@ mod phash;
 mod queues;
 mod users;
 mod vhosts;
+// Warren's extensions (issue 16, helper C: the CLI's memory watermark).
+mod warren;
 
 use crate::auth;
 use crate::errors::ApiError;
@@ -41,6 +43,7 @@ pub fn routes(admin: Admin) -> Router {
         .merge(messages::routes())
         .merge(bindings::routes())
         .merge(connections::routes())
+        .merge(warren::routes())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),
