@@ -3,7 +3,8 @@
 #   build     compiles the release `warren` binary (clang/libclang-dev for RocksDB's bindgen)
 #   prebuilt  takes an already built binary from the context instead (scripts/compose-check)
 #   interop   the pika interop suite, run by `docker compose --profile interop` (docs/deployment.md)
-#   runtime   the broker image: a slim Debian with the binary and two small scripts (the default)
+#   runtime   the broker image: a slim Debian with the binary (also rabbitmqctl and
+#             rabbitmq-diagnostics) and its entrypoint script (the default)
 #
 # The base images are build arguments: the defaults are the public images users get;
 # scripts/compose-check, which has no registry, passes a Debian base it made with debootstrap.
@@ -57,7 +58,6 @@ COPY --from=binary /usr/local/bin/warren /usr/local/bin/warren
 RUN ln -s warren /usr/local/bin/rabbitmqctl \
     && ln -s warren /usr/local/bin/rabbitmq-diagnostics
 COPY docker/entrypoint.sh /usr/local/bin/warren-entrypoint
-COPY docker/healthcheck.sh /usr/local/bin/warren-healthcheck
 COPY docker/rabbitmq.conf /etc/rabbitmq/rabbitmq.conf
 # Listen on IPv4 explicitly: container networks often have IPv6 disabled. NO_COLOR: the log
 # goes to `docker logs` and collectors, not to a terminal. The settings files are RabbitMQ's
@@ -72,9 +72,10 @@ USER warren
 # AMQPS (needs certificates: docs/deployment.md), AMQP, the management API, Prometheus metrics.
 EXPOSE 5671 5672 15672 15692
 VOLUME /var/lib/warren
-# Healthy when the port of WARREN_LISTEN's first address answers the AMQP protocol header.
+# RabbitMQ's image's healthcheck command. It asks the management API (GET /api/overview), found
+# through the same settings as the broker, logging in as the default user (docs/deployment.md).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
-    CMD ["warren-healthcheck"]
+    CMD ["rabbitmq-diagnostics", "-q", "ping"]
 # warren stops cleanly on SIGTERM (docker stop); the entrypoint execs it as PID 1.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/warren-entrypoint"]

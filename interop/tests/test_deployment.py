@@ -1,13 +1,15 @@
-"""Static checks of the deployment files, and runs of the image's two scripts outside Docker.
+"""Static checks of the deployment files, and runs of the image's entrypoint and healthcheck
+command outside Docker.
 
 scripts/compose-check builds the image and runs it with Compose for real; it needs a Docker
 engine and takes minutes, so it is not part of this suite (docs/deployment.md). What is checked
 here needs none: docker-compose.yml parses and names the right image, ports, volume, environment,
-healthcheck and profiles, and keeps to what docker-compose 1.29 accepts; the check's override
-keeps to loopback; the Dockerfile has the stages, base-image arguments, port, volume and
-healthcheck the compose file relies on; the entrypoint maps RabbitMQ's variables; the healthcheck
-tells a broker from a closed or silent port. These are not broker scenarios, so they are not
-parametrized by broker.
+healthcheck and profiles (Grafana's provisioning too), and keeps to what docker-compose 1.29
+accepts; the check's override keeps to loopback and moves the ports through the image's settings
+paths; the Dockerfile has the stages, base-image arguments, settings paths, CLI links, port,
+volume and healthcheck the compose file relies on; the entrypoint maps RabbitMQ's variables; the
+healthcheck command finds a live broker from the image's variables. These are not broker
+scenarios, so they are not parametrized by broker.
 """
 
 import json
@@ -16,7 +18,6 @@ import re
 import shutil
 import socket
 import subprocess
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,9 +32,8 @@ DOCKERFILE = REPO / "Dockerfile"
 DOCKER_DIR = REPO / "docker"
 CHECK_OVERRIDE = DOCKER_DIR / "compose-check.yml"
 ENTRYPOINT = DOCKER_DIR / "entrypoint.sh"
-HEALTHCHECK_SCRIPT = DOCKER_DIR / "healthcheck.sh"
 DATA_DIR = "/var/lib/warren"
-HEALTHCHECK = ["CMD", "warren-healthcheck"]
+HEALTHCHECK = ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
 
 
 @pytest.fixture(scope="module")
@@ -243,11 +243,10 @@ def test_dockerfile_stages(dockerfile):
     for tool in ("rabbitmqctl", "rabbitmq-diagnostics"):
         assert f"ln -s warren /usr/local/bin/{tool}" in run
     [health] = [args for word, args in runtime if word == "HEALTHCHECK"]
-    assert health.endswith('CMD ["warren-healthcheck"]')
+    assert health.endswith('CMD ["rabbitmq-diagnostics", "-q", "ping"]')
     assert any(word == "USER" and args == "warren" for word, args in runtime)
     copied = {args for word, args in runtime if word == "COPY"}
     assert "docker/entrypoint.sh /usr/local/bin/warren-entrypoint" in copied
-    assert "docker/healthcheck.sh /usr/local/bin/warren-healthcheck" in copied
     assert "docker/rabbitmq.conf /etc/rabbitmq/rabbitmq.conf" in copied
     assert ("COPY", "target/docker/warren /usr/local/bin/warren") in by_stage["prebuilt"]
 
@@ -327,44 +326,33 @@ def test_entrypoint_drops_the_images_settings_paths_when_hidden(tmp_path):
     assert out.stdout.splitlines()[1] == "file=/my/rabbitmq.conf files=/my/conf.d"
 
 
-def run_healthcheck(listen):
-    env = {"PATH": "/usr/bin:/bin", "WARREN_LISTEN": listen}
-    return subprocess.run(["bash", str(HEALTHCHECK_SCRIPT)], env=env, capture_output=True,
-                          timeout=15).returncode
+def test_the_healthcheck_command_finds_the_broker_through_its_settings(tmp_path):
+    """The image's healthcheck, `rabbitmq-diagnostics -q ping` (the binary under that name),
+    given only the variables the image and compose set: it finds the management API through the
+    listener and management.tcp.port, logs in as the default user, and fails when nothing
+    answers there."""
+    binary, mgmt = os.environ.get("WARREN_BIN"), os.environ.get("WARREN_MGMT_URL", "").strip()
+    if not binary or not mgmt:
+        pytest.skip("WARREN_BIN or WARREN_MGMT_URL not set (interop/run and compose-check set both)")
+    [warren] = [b for b in configured_brokers() if b.name == "warren"]
+    amqp, http = urlsplit(warren.url), urlsplit(mgmt)
+    tool = tmp_path / "rabbitmq-diagnostics"
+    tool.symlink_to(binary)
 
+    def ping(management_port):
+        env = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1",
+               "WARREN_LISTEN": f"{amqp.hostname}:{amqp.port}",
+               "WARREN_MANAGEMENT__TCP__PORT": str(management_port),
+               "RABBITMQ_DEFAULT_USER": amqp.username, "RABBITMQ_DEFAULT_PASS": amqp.password}
+        return subprocess.run([str(tool), "-q", "ping"], env=env, capture_output=True, text=True,
+                              timeout=30)
 
-def test_healthcheck_tells_a_broker_from_closed_and_silent_ports():
-    assert shutil.which("bash") and shutil.which("timeout"), "the runtime image has both"
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        # Accepts TCP, never answers AMQP: not healthy.
-        assert run_healthcheck(f"127.0.0.1:{port}") != 0
-    assert run_healthcheck(f"127.0.0.1:{port}") != 0  # closed now
-    for broker in configured_brokers():
-        url = urlsplit(broker.url)
-        assert run_healthcheck(f"{url.hostname}:{url.port or 5672}") == 0, broker.name
-        if url.hostname == "127.0.0.1":
-            # A wildcard listen address is checked through loopback.
-            assert run_healthcheck(f"0.0.0.0:{url.port or 5672},[::]:1") == 0, broker.name
-
-
-def test_healthcheck_rejects_a_non_amqp_answer():
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-
-        def answer_http():
-            conn, _ = listener.accept()
-            with conn:
-                conn.recv(8)
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-
-        server = threading.Thread(target=answer_http, daemon=True)
-        server.start()
-        assert run_healthcheck(f"127.0.0.1:{listener.getsockname()[1]}") != 0
-        server.join(5)
+    out = ping(http.port)
+    assert out.returncode == 0, out.stderr
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert ping(port).returncode != 0
 
 
 def test_warren_reads_every_variable_compose_sets(compose):
@@ -421,8 +409,7 @@ def test_compose_config_validates_when_compose_is_installed():
 
 
 def test_scripts_parse():
-    for script in (REPO / "scripts" / "compose-check", REPO / "scripts" / "lib" / "compose-check.sh",
-                   HEALTHCHECK_SCRIPT):
+    for script in (REPO / "scripts" / "compose-check", REPO / "scripts" / "lib" / "compose-check.sh"):
         subprocess.run(["bash", "-n", str(script)], check=True, timeout=10)
     subprocess.run(["sh", "-n", str(ENTRYPOINT)], check=True, timeout=10)
 

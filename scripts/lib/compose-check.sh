@@ -112,10 +112,11 @@ container_id() {
     "${COMPOSE[@]}" ps -q warren
 }
 
-# wait_healthy SECONDS: until the container's healthcheck reports healthy.
+# wait_healthy SECONDS [CONTAINER]: until the container's (default: the broker service's)
+# healthcheck reports healthy.
 wait_healthy() {
-    local start=$SECONDS deadline=$((SECONDS + $1)) id status
-    id=$(container_id)
+    local start=$SECONDS deadline=$((SECONDS + $1)) id=${2:-} status
+    [[ -n $id ]] || id=$(container_id)
     [[ -n $id ]] || { log "no warren container"; return 1; }
     while true; do
         status=$("$DOCKER" inspect -f '{{.State.Health.Status}}' "$id")
