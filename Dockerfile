@@ -3,7 +3,8 @@
 #   build     compiles the release `warren` binary (clang/libclang-dev for RocksDB's bindgen)
 #   prebuilt  takes an already built binary from the context instead (scripts/compose-check)
 #   interop   the pika interop suite, run by `docker compose --profile interop` (docs/deployment.md)
-#   runtime   the broker image: a slim Debian with the binary and two small scripts (the default)
+#   runtime   the broker image: a slim Debian with the binary (also rabbitmqctl and
+#             rabbitmq-diagnostics) and its entrypoint script (the default)
 #
 # The base images are build arguments: the defaults are the public images users get;
 # scripts/compose-check, which has no registry, passes a Debian base it made with debootstrap.
@@ -50,23 +51,31 @@ FROM ${WARREN_BINARY_FROM} AS binary
 FROM ${RUNTIME_IMAGE} AS runtime
 RUN groupadd --system warren \
     && useradd --system --gid warren --home-dir /var/lib/warren --shell /usr/sbin/nologin warren \
-    && mkdir -p /var/lib/warren \
+    && mkdir -p /var/lib/warren /etc/rabbitmq/conf.d \
     && chown warren:warren /var/lib/warren
 COPY --from=binary /usr/local/bin/warren /usr/local/bin/warren
+# RabbitMQ's command names: the binary acts as the tool its argv[0] names.
+RUN ln -s warren /usr/local/bin/rabbitmqctl \
+    && ln -s warren /usr/local/bin/rabbitmq-diagnostics
 COPY docker/entrypoint.sh /usr/local/bin/warren-entrypoint
-COPY docker/healthcheck.sh /usr/local/bin/warren-healthcheck
+COPY docker/rabbitmq.conf /etc/rabbitmq/rabbitmq.conf
 # Listen on IPv4 explicitly: container networks often have IPv6 disabled. NO_COLOR: the log
-# goes to `docker logs` and collectors, not to a terminal.
+# goes to `docker logs` and collectors, not to a terminal. The settings files are RabbitMQ's
+# image's paths; set in the image (not by the entrypoint) so that `docker exec ... rabbitmqctl`
+# and the healthcheck read the same settings as the broker.
 ENV WARREN_LISTEN=0.0.0.0:5672 \
     WARREN_DATA_DIR=/var/lib/warren \
+    RABBITMQ_CONFIG_FILE=/etc/rabbitmq/rabbitmq.conf \
+    RABBITMQ_CONFIG_FILES=/etc/rabbitmq/conf.d/*.conf \
     NO_COLOR=1
 USER warren
-# AMQP and the management API; TLS (5671) needs certificates and metrics (15692) do not exist yet.
+# AMQPS (needs certificates: docs/deployment.md), AMQP, the management API, Prometheus metrics.
 EXPOSE 5671 5672 15672 15692
 VOLUME /var/lib/warren
-# Healthy when the port of WARREN_LISTEN's first address answers the AMQP protocol header.
+# RabbitMQ's image's healthcheck command. It asks the management API (GET /api/overview), found
+# through the same settings as the broker, logging in as the default user (docs/deployment.md).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
-    CMD ["warren-healthcheck"]
+    CMD ["rabbitmq-diagnostics", "-q", "ping"]
 # warren stops cleanly on SIGTERM (docker stop); the entrypoint execs it as PID 1.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/warren-entrypoint"]

@@ -14,8 +14,18 @@ fi
 if [ -n "${RABBITMQ_DEFAULT_PASS:-}" ] && [ -z "${WARREN_DEFAULT_PASS:-}" ]; then
     export WARREN_DEFAULT_PASS="$RABBITMQ_DEFAULT_PASS"
 fi
-# RABBITMQ_DEFAULT_VHOST (and RABBITMQ_CONFIG_FILE, RABBITMQ_CONFIG_FILES) are read by warren's
+# RABBITMQ_DEFAULT_VHOST, RABBITMQ_CONFIG_FILE and RABBITMQ_CONFIG_FILES are read by warren's
 # settings layer itself; a setting it cannot use makes it exit with 78 (EX_CONFIG).
+
+# The image names RabbitMQ's paths /etc/rabbitmq/rabbitmq.conf and /etc/rabbitmq/conf.d/*.conf.
+# A mount over /etc/rabbitmq may hide them; RabbitMQ starts without them then, and so does
+# warren (which refuses a named file it cannot read). Paths a user set are left alone.
+if [ "${RABBITMQ_CONFIG_FILE:-}" = /etc/rabbitmq/rabbitmq.conf ] && [ ! -e /etc/rabbitmq/rabbitmq.conf ]; then
+    unset RABBITMQ_CONFIG_FILE
+fi
+if [ "${RABBITMQ_CONFIG_FILES:-}" = '/etc/rabbitmq/conf.d/*.conf' ] && [ ! -d /etc/rabbitmq/conf.d ]; then
+    unset RABBITMQ_CONFIG_FILES
+fi
 
 # By PATH (the image has it in /usr/local/bin), so tests can run this script with a stub.
 exec warren "$@"

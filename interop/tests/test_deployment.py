@@ -1,21 +1,23 @@
-"""Static checks of the deployment files, and runs of the image's two scripts outside Docker.
+"""Static checks of the deployment files, and runs of the image's entrypoint and healthcheck
+command outside Docker.
 
 scripts/compose-check builds the image and runs it with Compose for real; it needs a Docker
 engine and takes minutes, so it is not part of this suite (docs/deployment.md). What is checked
 here needs none: docker-compose.yml parses and names the right image, ports, volume, environment,
-healthcheck and profiles, and keeps to what docker-compose 1.29 accepts; the check's override
-keeps to loopback; the Dockerfile has the stages, base-image arguments, port, volume and
-healthcheck the compose file relies on; the entrypoint maps RabbitMQ's variables; the healthcheck
-tells a broker from a closed or silent port. These are not broker scenarios, so they are not
-parametrized by broker.
+healthcheck and profiles (Grafana's provisioning too), and keeps to what docker-compose 1.29
+accepts; the check's override keeps to loopback and moves the ports through the image's settings
+paths; the Dockerfile has the stages, base-image arguments, settings paths, CLI links, port,
+volume and healthcheck the compose file relies on; the entrypoint maps RabbitMQ's variables; the
+healthcheck command finds a live broker from the image's variables. These are not broker
+scenarios, so they are not parametrized by broker.
 """
 
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,9 +32,8 @@ DOCKERFILE = REPO / "Dockerfile"
 DOCKER_DIR = REPO / "docker"
 CHECK_OVERRIDE = DOCKER_DIR / "compose-check.yml"
 ENTRYPOINT = DOCKER_DIR / "entrypoint.sh"
-HEALTHCHECK_SCRIPT = DOCKER_DIR / "healthcheck.sh"
 DATA_DIR = "/var/lib/warren"
-HEALTHCHECK = ["CMD", "warren-healthcheck"]
+HEALTHCHECK = ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,12 @@ def global_args(dockerfile):
             name, _, default = args.partition("=")
             result[name] = default
     return result
+
+
+def mount(volume):
+    """(target, source) of a short-syntax volume; the source may hold ${VAR:?message}."""
+    source, target = re.fullmatch(r"(.+):(/[^:]*)(?::ro|:rw)?", volume).groups()
+    return target, source
 
 
 def interpolate_defaults(text):
@@ -129,6 +136,11 @@ def test_compose_interop_profile(compose):
     assert (url.scheme, url.username, url.password) == ("amqp", "warren", "warren")
     assert (url.hostname, url.port, url.path) == ("warren", 5672, "/%2F")
     assert "RABBITMQ_URL" in interop["environment"]
+    # It leaves out only whole files that need interop/run's setup; each still exists.
+    ignored = [a.split("=", 1)[1] for a in interop["command"] if a.startswith("--ignore=")]
+    assert interop["command"][:3] == ["python", "-m", "pytest"] and ignored
+    for path in ignored:
+        assert (Path(__file__).parent.parent / path).is_file(), path
 
 
 def test_compose_rabbitmq_and_metrics_profiles(compose):
@@ -149,6 +161,30 @@ def test_compose_rabbitmq_and_metrics_profiles(compose):
     assert unprofiled == ["warren"]
 
 
+def test_metrics_profile_provisions_grafana_with_the_warren_dashboard(compose):
+    """Grafana gets the profile's Prometheus as a data source and the dashboard from
+    docker/grafana; the dashboard queries only families test_prometheus.py checks both brokers
+    serve (so it works against RabbitMQ too)."""
+    from test_prometheus import REQUIRED_FAMILIES
+
+    grafana = compose["services"]["grafana"]
+    mounts = dict(mount(v) for v in grafana["volumes"])
+    provisioning = REPO / mounts["/etc/grafana/provisioning"]
+    [source] = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"]
+    assert source["url"] == "http://prometheus:9090" and source["type"] == "prometheus"
+    [provider] = yaml.safe_load((provisioning / "dashboards" / "warren.yml").read_text())[
+        "providers"]
+    dashboards = REPO / mounts[provider["options"]["path"]]
+    dashboard = json.loads((dashboards / "warren.json").read_text())
+    targets = [t for panel in dashboard["panels"] for t in panel["targets"]]
+    assert targets and all(t["datasource"]["uid"] == source["uid"] for t in targets)
+    families = {re.sub(r"_total$", "", f) for f in REQUIRED_FAMILIES}
+    queried = {re.sub(r"_total$", "", m) for t in targets for m in re.findall(r"rabbitmq_\w+",
+                                                                              t["expr"])}
+    assert queried and queried <= families, sorted(queried - families)
+
+
 def test_check_override_keeps_to_loopback_and_its_own_names():
     """scripts/compose-check runs the broker with this file on top: host network, a loopback
     listener, and its own image and volume, so a real deployment is never touched."""
@@ -158,9 +194,34 @@ def test_check_override_keeps_to_loopback_and_its_own_names():
     assert "ports" not in warren and "networks" not in warren
     listen = interpolate_defaults(warren["environment"]["WARREN_LISTEN"])
     assert re.fullmatch(r"127\.0\.0\.1:\d+", listen), listen
+    assert not listen.endswith(":5672")  # a RabbitMQ may hold it on the host
     assert warren["image"] != "warren:latest"
     assert override["volumes"]["warren-data"]["name"] != "warren-data"
-    assert warren["environment"]["RABBITMQ_DEFAULT_USER"] not in ("guest", "warren")
+
+
+def test_check_override_mounts_settings_off_rabbitmqs_ports():
+    """The management API and metrics move through the image's settings paths (rabbitmq.conf
+    and conf.d), so the check proves the image reads them; off 15672 and 15692, which a RabbitMQ
+    on the same host network may hold. The listeners bind the AMQP listener's loopback address."""
+    warren = yaml.safe_load(CHECK_OVERRIDE.read_text())["services"]["warren"]
+    mounts = dict(mount(v) for v in warren["volumes"])
+    assert mounts["/etc/rabbitmq/rabbitmq.conf"] == "./docker/compose-check/rabbitmq.conf"
+    assert mounts["/etc/rabbitmq/conf.d"] == "./docker/compose-check/conf.d"
+    # The check's own certificates and definitions (interop/certs.py), named by the check.
+    assert mounts["/etc/rabbitmq/tls"].startswith("${COMPOSE_CHECK_TLS:?")
+    settings = {}
+    for path in [DOCKER_DIR / "compose-check" / "rabbitmq.conf",
+                 *sorted((DOCKER_DIR / "compose-check" / "conf.d").glob("*.conf"))]:
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                key, _, value = line.partition("=")
+                settings[key.strip()] = value.strip()
+    assert settings["load_definitions"] == "/etc/rabbitmq/tls/definitions.json"
+    assert settings["ssl_options.certfile"].startswith("/etc/rabbitmq/tls/")
+    tls = settings["listeners.ssl.default"]
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", tls) and not tls.endswith(":5671"), tls
+    ports = {settings["management.tcp.port"], settings["prometheus.tcp.port"]}
+    assert len(ports) == 2 and not ports & {"15672", "15692"}, ports
 
 
 def test_dockerfile_stages(dockerfile):
@@ -178,12 +239,20 @@ def test_dockerfile_stages(dockerfile):
     assert ("ENTRYPOINT", '["/usr/local/bin/warren-entrypoint"]') in runtime
     env = " ".join(args for word, args in runtime if word == "ENV")
     assert f"WARREN_DATA_DIR={DATA_DIR}" in env and "WARREN_LISTEN=0.0.0.0:5672" in env
+    # RabbitMQ's image's settings paths, in the image's environment so the CLI reads them too.
+    assert "RABBITMQ_CONFIG_FILE=/etc/rabbitmq/rabbitmq.conf" in env
+    assert "RABBITMQ_CONFIG_FILES=/etc/rabbitmq/conf.d/*.conf" in env
+    run = " ".join(args for word, args in runtime if word == "RUN")
+    assert "mkdir -p /var/lib/warren /etc/rabbitmq/conf.d" in run
+    # RabbitMQ's command names beside the binary, which dispatches on argv[0].
+    for tool in ("rabbitmqctl", "rabbitmq-diagnostics"):
+        assert f"ln -s warren /usr/local/bin/{tool}" in run
     [health] = [args for word, args in runtime if word == "HEALTHCHECK"]
-    assert health.endswith('CMD ["warren-healthcheck"]')
+    assert health.endswith('CMD ["rabbitmq-diagnostics", "-q", "ping"]')
     assert any(word == "USER" and args == "warren" for word, args in runtime)
     copied = {args for word, args in runtime if word == "COPY"}
     assert "docker/entrypoint.sh /usr/local/bin/warren-entrypoint" in copied
-    assert "docker/healthcheck.sh /usr/local/bin/warren-healthcheck" in copied
+    assert "docker/rabbitmq.conf /etc/rabbitmq/rabbitmq.conf" in copied
     assert ("COPY", "target/docker/warren /usr/local/bin/warren") in by_stage["prebuilt"]
 
 
@@ -224,7 +293,8 @@ def run_entrypoint(tmp_path, env, *args):
     """docker/entrypoint.sh with a stub `warren` first on PATH that prints what it was given."""
     stub = tmp_path / "warren"
     stub.write_text('#!/bin/sh\necho "user=${WARREN_DEFAULT_USER:-} pass=${WARREN_DEFAULT_PASS:-}'
-                    ' vhost=${RABBITMQ_DEFAULT_VHOST:-} args=$*"\n')
+                    ' vhost=${RABBITMQ_DEFAULT_VHOST:-} args=$*"\n'
+                    'echo "file=${RABBITMQ_CONFIG_FILE-unset} files=${RABBITMQ_CONFIG_FILES-unset}"\n')
     stub.chmod(0o755)
     full_env = {"PATH": f"{tmp_path}:/usr/bin:/bin", **env}
     return subprocess.run(["sh", str(ENTRYPOINT), *args], env=full_env, capture_output=True,
@@ -235,54 +305,59 @@ def test_entrypoint_maps_rabbitmq_variables(tmp_path):
     out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_USER": "ann", "RABBITMQ_DEFAULT_PASS": "pw",
                                     "RABBITMQ_DEFAULT_VHOST": "/"}, "--listen", "127.0.0.1:1")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "user=ann pass=pw vhost=/ args=--listen 127.0.0.1:1"
+    assert out.stdout.splitlines()[0] == "user=ann pass=pw vhost=/ args=--listen 127.0.0.1:1"
     # WARREN_* wins over its RABBITMQ_* twin.
     out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_USER": "ann", "WARREN_DEFAULT_USER": "bob"})
-    assert out.stdout.strip() == "user=bob pass= vhost= args="
+    assert out.stdout.splitlines()[0] == "user=bob pass= vhost= args="
     # Any vhost reaches warren, whose settings layer reads RABBITMQ_DEFAULT_VHOST itself.
     out = run_entrypoint(tmp_path, {"RABBITMQ_DEFAULT_VHOST": "orders"})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "user= pass= vhost=orders args="
+    assert out.stdout.splitlines()[0] == "user= pass= vhost=orders args="
 
 
-def run_healthcheck(listen):
-    env = {"PATH": "/usr/bin:/bin", "WARREN_LISTEN": listen}
-    return subprocess.run(["bash", str(HEALTHCHECK_SCRIPT)], env=env, capture_output=True,
-                          timeout=15).returncode
+def test_entrypoint_drops_the_images_settings_paths_when_hidden(tmp_path):
+    """The image names /etc/rabbitmq/rabbitmq.conf and conf.d/*.conf; when a mount hides them
+    (absent here, outside the image), warren starts without them, as RabbitMQ does. Paths a
+    user set stay, so warren refuses them if they are missing."""
+    if Path("/etc/rabbitmq/rabbitmq.conf").exists() or Path("/etc/rabbitmq/conf.d").is_dir():
+        pytest.skip("this machine has /etc/rabbitmq files (a RabbitMQ package)")
+    image = {"RABBITMQ_CONFIG_FILE": "/etc/rabbitmq/rabbitmq.conf",
+             "RABBITMQ_CONFIG_FILES": "/etc/rabbitmq/conf.d/*.conf"}
+    out = run_entrypoint(tmp_path, image)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1] == "file=unset files=unset"
+    mine = {"RABBITMQ_CONFIG_FILE": "/my/rabbitmq.conf", "RABBITMQ_CONFIG_FILES": "/my/conf.d"}
+    out = run_entrypoint(tmp_path, mine)
+    assert out.stdout.splitlines()[1] == "file=/my/rabbitmq.conf files=/my/conf.d"
 
 
-def test_healthcheck_tells_a_broker_from_closed_and_silent_ports():
-    assert shutil.which("bash") and shutil.which("timeout"), "the runtime image has both"
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        # Accepts TCP, never answers AMQP: not healthy.
-        assert run_healthcheck(f"127.0.0.1:{port}") != 0
-    assert run_healthcheck(f"127.0.0.1:{port}") != 0  # closed now
-    for broker in configured_brokers():
-        url = urlsplit(broker.url)
-        assert run_healthcheck(f"{url.hostname}:{url.port or 5672}") == 0, broker.name
-        if url.hostname == "127.0.0.1":
-            # A wildcard listen address is checked through loopback.
-            assert run_healthcheck(f"0.0.0.0:{url.port or 5672},[::]:1") == 0, broker.name
+def test_the_healthcheck_command_finds_the_broker_through_its_settings(tmp_path):
+    """The image's healthcheck, `rabbitmq-diagnostics -q ping` (the binary under that name),
+    given only the variables the image and compose set: it finds the management API through the
+    listener and management.tcp.port, logs in as the default user, and fails when nothing
+    answers there."""
+    binary, mgmt = os.environ.get("WARREN_BIN"), os.environ.get("WARREN_MGMT_URL", "").strip()
+    if not binary or not mgmt:
+        pytest.skip("WARREN_BIN or WARREN_MGMT_URL not set (interop/run and compose-check set both)")
+    [warren] = [b for b in configured_brokers() if b.name == "warren"]
+    amqp, http = urlsplit(warren.url), urlsplit(mgmt)
+    tool = tmp_path / "rabbitmq-diagnostics"
+    tool.symlink_to(binary)
 
+    def ping(management_port):
+        env = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1",
+               "WARREN_LISTEN": f"{amqp.hostname}:{amqp.port}",
+               "WARREN_MANAGEMENT__TCP__PORT": str(management_port),
+               "RABBITMQ_DEFAULT_USER": amqp.username, "RABBITMQ_DEFAULT_PASS": amqp.password}
+        return subprocess.run([str(tool), "-q", "ping"], env=env, capture_output=True, text=True,
+                              timeout=30)
 
-def test_healthcheck_rejects_a_non_amqp_answer():
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-
-        def answer_http():
-            conn, _ = listener.accept()
-            with conn:
-                conn.recv(8)
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-
-        server = threading.Thread(target=answer_http, daemon=True)
-        server.start()
-        assert run_healthcheck(f"127.0.0.1:{listener.getsockname()[1]}") != 0
-        server.join(5)
+    out = ping(http.port)
+    assert out.returncode == 0, out.stderr
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert ping(port).returncode != 0
 
 
 def test_warren_reads_every_variable_compose_sets(compose):
@@ -328,6 +403,7 @@ def test_compose_config_validates_when_compose_is_installed():
                 [*command, "-f", str(COMPOSE_FILE), *extra, "--profile", "interop", "--profile",
                  "rabbitmq", "--profile", "metrics", "config"],
                 capture_output=True, text=True, timeout=60, cwd=REPO,
+                env={**os.environ, "COMPOSE_CHECK_TLS": "/nonexistent"},
             )
             assert out.returncode == 0, f"{command} {extra}: {out.stderr}"
             resolved = yaml.safe_load(out.stdout)
@@ -338,8 +414,7 @@ def test_compose_config_validates_when_compose_is_installed():
 
 
 def test_scripts_parse():
-    for script in (REPO / "scripts" / "compose-check", REPO / "scripts" / "lib" / "compose-check.sh",
-                   HEALTHCHECK_SCRIPT):
+    for script in (REPO / "scripts" / "compose-check", REPO / "scripts" / "lib" / "compose-check.sh"):
         subprocess.run(["bash", "-n", str(script)], check=True, timeout=10)
     subprocess.run(["sh", "-n", str(ENTRYPOINT)], check=True, timeout=10)
 

@@ -112,10 +112,11 @@ container_id() {
     "${COMPOSE[@]}" ps -q warren
 }
 
-# wait_healthy SECONDS: until the container's healthcheck reports healthy.
+# wait_healthy SECONDS [CONTAINER]: until the container's (default: the broker service's)
+# healthcheck reports healthy.
 wait_healthy() {
-    local start=$SECONDS deadline=$((SECONDS + $1)) id status
-    id=$(container_id)
+    local start=$SECONDS deadline=$((SECONDS + $1)) id=${2:-} status
+    [[ -n $id ]] || id=$(container_id)
     [[ -n $id ]] || { log "no warren container"; return 1; }
     while true; do
         status=$("$DOCKER" inspect -f '{{.State.Health.Status}}' "$id")
@@ -159,5 +160,52 @@ else:
         sys.exit(f"after the restart {queue} held {len(got)} messages ({ready} ready), expected {count}")
     print(f"all {count} messages still in {queue}, in order")
 conn.close()
+EOF
+}
+
+# http_probe MGMT_URL METRICS_URL: the management API lets guest in and the metrics endpoint
+# serves RabbitMQ's metric names, on the ports the mounted settings files set.
+http_probe() {
+    "$VENV/bin/python" - "$@" <<'EOF'
+import base64, json, sys, urllib.request
+mgmt, metrics = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(f"{mgmt}/api/overview")
+req.add_header("authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+with urllib.request.urlopen(req, timeout=10) as r:
+    overview = json.load(r)
+print(f"management API on {mgmt}: /api/overview answers (product {overview.get('product_name')})")
+with urllib.request.urlopen(f"{metrics}/metrics", timeout=10) as r:
+    text = r.read().decode()
+if "rabbitmq_connections" not in text:
+    sys.exit(f"{metrics}/metrics has no rabbitmq_connections series")
+print(f"metrics on {metrics}: {len(text.splitlines())} lines")
+EOF
+}
+
+# login_probe URL GUEST_URL: waits (30 s) for URL to accept a login, declares and deletes a
+# queue through it, and checks GUEST_URL's login is refused (403 ACCESS_REFUSED).
+login_probe() {
+    "$VENV/bin/python" - "$@" <<'EOF'
+import sys, time, pika, pika.exceptions
+url, guest_url = sys.argv[1], sys.argv[2]
+deadline = time.monotonic() + 30
+while True:
+    try:
+        conn = pika.BlockingConnection(pika.URLParameters(url))
+        break
+    except pika.exceptions.AMQPConnectionError as e:
+        if time.monotonic() > deadline:
+            sys.exit(f"no login with the default user: {e!r}")
+        time.sleep(0.5)
+ch = conn.channel()
+queue = ch.queue_declare("", exclusive=True).method.queue
+ch.queue_delete(queue)
+conn.close()
+print("RABBITMQ_DEFAULT_USER/PASS logged in to RABBITMQ_DEFAULT_VHOST and declared a queue")
+try:
+    pika.BlockingConnection(pika.URLParameters(guest_url)).close()
+    sys.exit("guest could log in although RABBITMQ_DEFAULT_USER named another user")
+except pika.exceptions.ProbableAuthenticationError:
+    print("guest refused: not made when RABBITMQ_DEFAULT_USER names another user")
 EOF
 }

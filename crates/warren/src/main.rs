@@ -1,6 +1,8 @@
 //! The `warren` binary: reads its settings (crates/server/src/settings: defaults, files,
 //! environment, flags), starts the broker, its management HTTP API (crates/mgmt) and its
-//! Prometheus metrics (crates/prometheus), and stops them on SIGTERM or SIGINT.
+//! Prometheus metrics (crates/prometheus), and stops them on SIGTERM or SIGINT. `warren ctl ...`,
+//! or the binary run through a `rabbitmqctl` / `rabbitmq-diagnostics` link, is the CLI
+//! (crates/ctl) instead.
 
 mod https;
 
@@ -24,8 +26,24 @@ fn log_to_terminal() -> bool {
     !no_color && std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
 }
 
+fn main() -> std::process::ExitCode {
+    // >>> the CLI (issue 16, helper C): dispatch on the program name or `ctl` before anything
+    // of the broker starts.
+    let mut args = std::env::args_os();
+    let program = std::path::PathBuf::from(args.next().unwrap_or_default());
+    if let Some(tool) = warren_ctl::Tool::from_program_name(&program) {
+        return std::process::ExitCode::from(warren_ctl::run(tool, args.collect()));
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "ctl") {
+        let rest = std::env::args_os().skip(2).collect();
+        return std::process::ExitCode::from(warren_ctl::run(warren_ctl::Tool::WarrenCtl, rest));
+    }
+    // <<< the CLI
+    broker()
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn broker() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

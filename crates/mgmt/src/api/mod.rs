@@ -17,6 +17,8 @@ mod policies;
 mod queues;
 mod users;
 mod vhosts;
+// Warren's extensions (issue 16, helper C: the CLI's memory watermark).
+mod warren;
 
 use crate::auth;
 use crate::errors::ApiError;
@@ -46,6 +48,7 @@ pub fn routes(admin: Admin, rates: Arc<Rates>) -> Router {
         .merge(connections::routes())
         // Policies and operator policies (helper P).
         .merge(policies::routes())
+        .merge(warren::routes())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(Extension(rates))
         .layer(axum::middleware::from_fn_with_state(

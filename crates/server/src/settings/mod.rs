@@ -25,6 +25,12 @@ mod tests;
 
 pub use flags::Flags;
 
+/// RabbitMQ's information units (`256MiB`, `1GB`, bytes), as `vm_memory_high_watermark.absolute`
+/// takes them; `warren ctl set_vm_memory_high_watermark absolute` parses them the same way.
+pub fn parse_information_unit(s: &str) -> Result<u64, String> {
+    values::information_unit(s)
+}
+
 use crate::config::Config;
 use figment::value::Value;
 use std::fmt;
