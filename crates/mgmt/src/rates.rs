@@ -9,7 +9,9 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
-use warren_server::info::{GlobalCounters, MessageTotals, QueueCounters};
+use warren_server::info::{
+    ChannelCounters, ExchangeCounters, GlobalCounters, MessageTotals, Octets, QueueCounters,
+};
 use warren_server::Admin;
 
 /// How often the counters are sampled (RabbitMQ's default `collect_statistics_interval`).
@@ -29,6 +31,9 @@ struct Sample {
     unacked: u64,
     vhosts: HashMap<String, (MessageTotals, u64, u64)>,
     queues: HashMap<(String, String), (QueueCounters, u64, u64)>,
+    exchanges: HashMap<(String, String), ExchangeCounters>,
+    connections: HashMap<u64, Octets>,
+    channels: HashMap<(u64, u16), ChannelCounters>,
 }
 
 impl Rates {
@@ -36,14 +41,14 @@ impl Rates {
     /// the returned value lives.
     pub fn start(admin: Admin) -> Arc<Rates> {
         let rates = Arc::new(Rates::default());
-        rates.sample(&admin);
+        rates.sample(&admin, Live::default());
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(sample_every(Arc::downgrade(&rates), admin));
         }
         rates
     }
 
-    fn sample(&self, admin: &Admin) {
+    fn sample(&self, admin: &Admin, live: Live) {
         let s = admin.stats();
         let vhosts = admin
             .vhost_stats()
@@ -68,6 +73,13 @@ impl Rates {
             unacked: s.messages_unacknowledged,
             vhosts,
             queues,
+            exchanges: admin
+                .exchange_stats()
+                .into_iter()
+                .map(|(v, x, c)| ((v, x), c))
+                .collect(),
+            connections: live.connections,
+            channels: live.channels,
         };
         let mut samples = self.samples.write().unwrap_or_else(|p| p.into_inner());
         let last = samples.1.take();
@@ -156,16 +168,134 @@ impl Rates {
     }
 }
 
+/// What the connection tasks tell when asked: their socket traffic and channels' counters.
+#[derive(Default)]
+struct Live {
+    connections: HashMap<u64, Octets>,
+    channels: HashMap<(u64, u16), ChannelCounters>,
+}
+
+async fn ask_connections(admin: &Admin) -> Live {
+    let mut live = Live::default();
+    for c in admin.connections().await {
+        live.connections.insert(c.id, c.octets);
+        for ch in admin.channels(c.id).await.unwrap_or_default() {
+            live.channels.insert((c.id, ch.number), ch.counters);
+        }
+    }
+    live
+}
+
+impl Rates {
+    /// An exchange's `message_stats` (`publish_in`, `publish_out`, each once it is non-zero,
+    /// as RabbitMQ shows them); `None` before its first publish.
+    pub fn exchange(&self, vhost: &str, name: &str) -> Option<Value> {
+        let key = (vhost.to_string(), name.to_string());
+        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
+        let cur = samples.1.as_ref()?;
+        let now = cur.exchanges.get(&key)?;
+        let prev = samples
+            .0
+            .as_ref()
+            .and_then(|p| Some((p.exchanges.get(&key)?, p.at)));
+        let dt = prev.map(|(_, at)| cur.at.duration_since(at).as_secs_f64());
+        let fields = |c: &ExchangeCounters| -> Fields {
+            vec![("publish_in", c.publish_in), ("publish_out", c.publish_out)]
+        };
+        let before = prev.map(|(p, _)| fields(p));
+        let mut stats = with_rates(&fields(now), before.as_deref(), dt);
+        if let Value::Object(m) = &mut stats {
+            if now.publish_out == 0 {
+                m.remove("publish_out");
+                m.remove("publish_out_details");
+            }
+        }
+        Some(stats)
+    }
+
+    /// A channel's `message_stats`: the publishing keys once it has published, the delivery
+    /// keys once it has delivered, as RabbitMQ shows them; `None` before either.
+    pub fn channel(&self, connection: u64, number: u16) -> Option<Value> {
+        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
+        let cur = samples.1.as_ref()?;
+        let now = cur.channels.get(&(connection, number))?;
+        let prev = samples
+            .0
+            .as_ref()
+            .and_then(|p| Some((p.channels.get(&(connection, number))?, p.at)));
+        let dt = prev.map(|(_, at)| cur.at.duration_since(at).as_secs_f64());
+        let before = prev.map(|(p, _)| channel_fields(p));
+        let all = with_rates(&channel_fields(now), before.as_deref(), dt);
+        let published = now.publish + now.return_unroutable + now.drop_unroutable > 0;
+        let delivered =
+            now.deliver + now.deliver_no_ack + now.get + now.get_no_ack + now.get_empty > 0;
+        let mut out = Map::new();
+        for (i, (name, _)) in channel_fields(now).iter().enumerate() {
+            let shown = if i < 4 { published } else { delivered };
+            if shown {
+                out.insert((*name).into(), all[*name].clone());
+                out.insert(
+                    format!("{name}_details"),
+                    all[format!("{name}_details")].clone(),
+                );
+            }
+        }
+        (!out.is_empty()).then_some(Value::Object(out))
+    }
+
+    /// A connection's `recv_oct`/`send_oct` rates (`*_details`), to merge into its JSON.
+    pub fn connection(&self, id: u64) -> Map<String, Value> {
+        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
+        let (Some(cur), Some(prev)) = (samples.1.as_ref(), samples.0.as_ref()) else {
+            return Map::new();
+        };
+        let (Some(now), Some(before)) = (cur.connections.get(&id), prev.connections.get(&id))
+        else {
+            return Map::new();
+        };
+        let dt = Some(cur.at.duration_since(prev.at).as_secs_f64());
+        let fields =
+            |o: &Octets| -> Fields { vec![("recv_oct", o.recv_oct), ("send_oct", o.send_oct)] };
+        match with_rates(&fields(now), Some(&fields(before)), dt) {
+            Value::Object(m) => m
+                .into_iter()
+                .filter(|(k, _)| k.ends_with("_details"))
+                .collect(),
+            _ => Map::new(),
+        }
+    }
+}
+
+/// RabbitMQ's names for a channel's counters: the four publishing ones first.
+fn channel_fields(c: &ChannelCounters) -> Fields {
+    let deliver_get = c.deliver + c.deliver_no_ack + c.get + c.get_no_ack;
+    vec![
+        ("publish", c.publish),
+        ("confirm", c.confirm),
+        ("return_unroutable", c.return_unroutable),
+        ("drop_unroutable", c.drop_unroutable),
+        ("deliver", c.deliver),
+        ("deliver_no_ack", c.deliver_no_ack),
+        ("get", c.get),
+        ("get_no_ack", c.get_no_ack),
+        ("get_empty", c.get_empty),
+        ("redeliver", c.redeliver),
+        ("ack", c.ack),
+        ("deliver_get", deliver_get),
+    ]
+}
+
 async fn sample_every(rates: Weak<Rates>, admin: Admin) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
+        let live = ask_connections(&admin).await;
         let Some(rates) = rates.upgrade() else { return };
         // The walk over every queue is short but not free: off the async workers.
         let admin = admin.clone();
-        let done = tokio::task::spawn_blocking(move || rates.sample(&admin)).await;
+        let done = tokio::task::spawn_blocking(move || rates.sample(&admin, live)).await;
         if done.is_err() {
             return;
         }

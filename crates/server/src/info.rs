@@ -142,6 +142,7 @@ pub struct ConnectionInfo {
     pub connected_at: u64,
     /// The broker's end of the socket.
     pub local: Option<SocketAddr>,
+    pub octets: Octets,
 }
 
 /// One open channel of a connection.
@@ -159,6 +160,62 @@ pub struct ChannelInfo {
     pub transactional: bool,
     /// The consumers on it: (consumer tag, queue name), by tag.
     pub consumer_tags: Vec<(String, String)>,
+    /// What it published, had confirmed, delivered and had acked (its `message_stats`).
+    pub counters: ChannelCounters,
+}
+
+/// One channel's message counters since it opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelCounters {
+    pub publish: u64,
+    pub confirm: u64,
+    pub return_unroutable: u64,
+    pub drop_unroutable: u64,
+    pub deliver: u64,
+    pub deliver_no_ack: u64,
+    pub get: u64,
+    pub get_no_ack: u64,
+    pub get_empty: u64,
+    pub redeliver: u64,
+    pub ack: u64,
+}
+
+impl ChannelCounters {
+    /// One delivery on this channel.
+    pub fn delivered(&mut self, get: bool, no_ack: bool, redelivered: bool) {
+        match (get, no_ack) {
+            (false, false) => self.deliver += 1,
+            (false, true) => self.deliver_no_ack += 1,
+            (true, false) => self.get += 1,
+            (true, true) => self.get_no_ack += 1,
+        }
+        self.redeliver += u64::from(redelivered);
+    }
+}
+
+/// A connection's socket traffic since it opened: bytes and reads received, bytes and writes
+/// sent (RabbitMQ's `recv_oct`, `recv_cnt`, `send_oct`, `send_cnt`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Octets {
+    pub recv_oct: u64,
+    pub recv_cnt: u64,
+    pub send_oct: u64,
+    pub send_cnt: u64,
+}
+
+/// What a connection task tells about itself when asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionSnapshot {
+    pub channels: Vec<ChannelInfo>,
+    pub octets: Octets,
+}
+
+/// An exchange's message counters since it was declared: messages published into it, and
+/// copies it routed to queues (RabbitMQ's `publish_in`, `publish_out`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExchangeCounters {
+    pub publish_in: u64,
+    pub publish_out: u64,
 }
 
 /// Broker-wide counts at one moment.

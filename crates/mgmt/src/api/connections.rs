@@ -1,16 +1,19 @@
 //! `/api/connections`, `/api/channels` and `/api/consumers`: the live objects. Connections are
 //! named as RabbitMQ names them (`PEER -> LOCAL`), channels `NAME (N)`. Monitoring users see
 //! every connection, others their own. DELETE on a connection closes it with 320
-//! CONNECTION_FORCED and the `X-Reason` header's text. No `message_stats` (no rates yet).
+//! CONNECTION_FORCED and the `X-Reason` header's text. Channels' `message_stats` and
+//! connections' `*_oct_details` rates come from the sampler (`rates`).
 
 use crate::auth::Caller;
 use crate::errors::{ApiError, ApiResult};
 use crate::query::{shape, Params};
+use crate::rates::Rates;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use warren_server::admin::{ChannelInfo, ConnectionInfo};
 use warren_server::Admin;
 
@@ -34,8 +37,8 @@ fn name(c: &ConnectionInfo) -> String {
     }
 }
 
-fn connection_json(admin: &Admin, c: &ConnectionInfo) -> Value {
-    json!({
+fn connection_json(admin: &Admin, rates: &Rates, c: &ConnectionInfo) -> Value {
+    let mut out = json!({
         "name": name(c),
         "node": admin.node_name(),
         "vhost": c.vhost,
@@ -49,11 +52,19 @@ fn connection_json(admin: &Admin, c: &ConnectionInfo) -> Value {
         "state": "running",
         "protocol": "AMQP 0-9-1",
         "type": "network",
-    })
+        "recv_oct": c.octets.recv_oct,
+        "recv_cnt": c.octets.recv_cnt,
+        "send_oct": c.octets.send_oct,
+        "send_cnt": c.octets.send_cnt,
+    });
+    if let Value::Object(m) = &mut out {
+        m.extend(rates.connection(c.id));
+    }
+    out
 }
 
-fn channel_json(admin: &Admin, c: &ConnectionInfo, ch: &ChannelInfo) -> Value {
-    json!({
+fn channel_json(admin: &Admin, rates: &Rates, c: &ConnectionInfo, ch: &ChannelInfo) -> Value {
+    let mut out = json!({
         "name": format!("{} ({})", name(c), ch.number),
         "number": ch.number,
         "node": admin.node_name(),
@@ -70,7 +81,11 @@ fn channel_json(admin: &Admin, c: &ConnectionInfo, ch: &ChannelInfo) -> Value {
         "confirm": ch.confirm,
         "transactional": ch.transactional,
         "state": "running",
-    })
+    });
+    if let Some(stats) = rates.channel(c.id, ch.number) {
+        out["message_stats"] = stats;
+    }
+    out
 }
 
 fn consumer_json(
@@ -130,33 +145,42 @@ async fn channel_list(
 
 async fn list(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     let conns = visible(&admin, &caller, None).await;
-    let items = conns.iter().map(|c| connection_json(&admin, c)).collect();
+    let items = conns
+        .iter()
+        .map(|c| connection_json(&admin, &rates, c))
+        .collect();
     Ok(Json(shape(items, &params)?))
 }
 
 async fn list_in(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Path(vhost): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     super::args::vhost(&admin, &caller, &vhost)?;
     let conns = visible(&admin, &caller, Some(&vhost)).await;
-    let items = conns.iter().map(|c| connection_json(&admin, c)).collect();
+    let items = conns
+        .iter()
+        .map(|c| connection_json(&admin, &rates, c))
+        .collect();
     Ok(Json(shape(items, &params)?))
 }
 
 async fn one(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Path(wanted): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let c = find(&admin, &caller, &wanted).await?;
-    Ok(Json(connection_json(&admin, &c)))
+    Ok(Json(connection_json(&admin, &rates, &c)))
 }
 
 async fn close(
@@ -175,6 +199,7 @@ async fn close(
 
 async fn channels_of(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Path(wanted): Path<String>,
     Query(params): Query<Params>,
@@ -183,13 +208,14 @@ async fn channels_of(
     let list = channel_list(&admin, &[c]).await;
     let items = list
         .iter()
-        .map(|(c, ch)| channel_json(&admin, c, ch))
+        .map(|(c, ch)| channel_json(&admin, &rates, c, ch))
         .collect();
     Ok(Json(shape(items, &params)?))
 }
 
 async fn channels_for(
     admin: &Admin,
+    rates: &Rates,
     caller: &Caller,
     vhost: Option<&str>,
     params: &Params,
@@ -198,31 +224,34 @@ async fn channels_for(
     let list = channel_list(admin, &conns).await;
     let items = list
         .iter()
-        .map(|(c, ch)| channel_json(admin, c, ch))
+        .map(|(c, ch)| channel_json(admin, rates, c, ch))
         .collect();
     Ok(Json(shape(items, params)?))
 }
 
 async fn channels(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
-    channels_for(&admin, &caller, None, &params).await
+    channels_for(&admin, &rates, &caller, None, &params).await
 }
 
 async fn channels_in(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Path(vhost): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     super::args::vhost(&admin, &caller, &vhost)?;
-    channels_for(&admin, &caller, Some(&vhost), &params).await
+    channels_for(&admin, &rates, &caller, Some(&vhost), &params).await
 }
 
 async fn channel(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Path(wanted): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -230,7 +259,7 @@ async fn channel(
     channel_list(&admin, &conns)
         .await
         .iter()
-        .map(|(c, ch)| channel_json(&admin, c, ch))
+        .map(|(c, ch)| channel_json(&admin, &rates, c, ch))
         .find(|j| j["name"] == wanted.as_str())
         .map(Json)
         .ok_or_else(ApiError::not_found)

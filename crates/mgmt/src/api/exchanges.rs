@@ -8,6 +8,7 @@ use crate::auth::Caller;
 use crate::body;
 use crate::errors::{ApiError, ApiResult};
 use crate::query::{shape, Params};
+use crate::rates::Rates;
 use crate::tables::table_json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -16,6 +17,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use warren_server::access::permissions::Permission;
 use warren_server::admin::{DestinationType, ExchangeInfo};
 use warren_server::Admin;
@@ -36,7 +38,7 @@ pub fn routes() -> Router<Admin> {
         )
 }
 
-fn exchange_json(x: &ExchangeInfo) -> Value {
+fn exchange_json(rates: &Rates, x: &ExchangeInfo) -> Value {
     let mut out = json!({
         "name": x.name,
         "vhost": x.vhost,
@@ -50,18 +52,27 @@ fn exchange_json(x: &ExchangeInfo) -> Value {
     if let Some(p) = &x.policy {
         out["policy"] = json!(p);
     }
+    if let Some(stats) = rates.exchange(&x.vhost, &x.name) {
+        out["message_stats"] = stats;
+    }
     out
 }
 
 async fn list_all(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     let mut items = Vec::new();
     for v in admin.vhosts() {
         if caller.sees_vhost(&admin, &v.name) {
-            items.extend(admin.exchanges(&v.name)?.iter().map(exchange_json));
+            items.extend(
+                admin
+                    .exchanges(&v.name)?
+                    .iter()
+                    .map(|x| exchange_json(&rates, x)),
+            );
         }
     }
     Ok(Json(shape(items, &params)?))
@@ -69,17 +80,23 @@ async fn list_all(
 
 async fn list(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Path(vhost): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     args::vhost(&admin, &caller, &vhost)?;
-    let items = admin.exchanges(&vhost)?.iter().map(exchange_json).collect();
+    let items = admin
+        .exchanges(&vhost)?
+        .iter()
+        .map(|x| exchange_json(&rates, x))
+        .collect();
     Ok(Json(shape(items, &params)?))
 }
 
 async fn one(
     State(admin): State<Admin>,
+    Extension(rates): Extension<Arc<Rates>>,
     Extension(caller): Extension<Caller>,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
@@ -87,7 +104,7 @@ async fn one(
     let x = admin
         .exchange(&vhost, exchange_name(&name))
         .map_err(|_| ApiError::not_found())?;
-    let mut out = exchange_json(&x);
+    let mut out = exchange_json(&rates, &x);
     out["incoming"] = json!([]);
     out["outgoing"] = json!([]);
     Ok(Json(out))

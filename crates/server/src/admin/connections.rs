@@ -4,6 +4,7 @@
 
 use super::{Admin, ChannelInfo, ConnectionInfo, Overview};
 use crate::error::{AmqpError, AmqpResult};
+use crate::info::ConnectionSnapshot;
 use crate::queue::delivery::ConnEvent;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -20,7 +21,7 @@ impl Admin {
         let mut out = Vec::new();
         for (id, meta) in self.broker.connections() {
             // A connection that went away meanwhile is left out.
-            let Some(channels) = self.ask_channels(id).await else {
+            let Some(snapshot) = self.ask(id).await else {
                 continue;
             };
             out.push(ConnectionInfo {
@@ -28,9 +29,10 @@ impl Admin {
                 peer: meta.peer,
                 user: meta.user,
                 vhost: meta.vhost,
-                channels: channels.len(),
+                channels: snapshot.channels.len(),
                 connected_at: meta.connected_at,
                 local: meta.local,
+                octets: snapshot.octets,
             });
         }
         out
@@ -38,7 +40,10 @@ impl Admin {
 
     /// The open channels of connection `id`, by number; 404 NOT_FOUND if it is not live.
     pub async fn channels(&self, id: u64) -> AmqpResult<Vec<ChannelInfo>> {
-        self.ask_channels(id).await.ok_or_else(|| no_connection(id))
+        self.ask(id)
+            .await
+            .map(|s| s.channels)
+            .ok_or_else(|| no_connection(id))
     }
 
     /// Closes connection `id` with 320 CONNECTION_FORCED and `reason` (RabbitMQ's
@@ -63,9 +68,9 @@ impl Admin {
             ..Overview::default()
         };
         for (id, _) in self.broker.connections() {
-            if let Some(channels) = self.ask_channels(id).await {
+            if let Some(snapshot) = self.ask(id).await {
                 o.connections += 1;
-                o.channels += channels.len() as u64;
+                o.channels += snapshot.channels.len() as u64;
             }
         }
         for v in self.broker.vhosts() {
@@ -82,7 +87,7 @@ impl Admin {
         o
     }
 
-    async fn ask_channels(&self, id: u64) -> Option<Vec<ChannelInfo>> {
+    async fn ask(&self, id: u64) -> Option<ConnectionSnapshot> {
         let (tx, rx) = oneshot::channel();
         if !self.broker.send_to_connection(id, ConnEvent::Inspect(tx)) {
             return None;

@@ -4,7 +4,9 @@
 //! counts come from atomics and one short lock per queue.
 
 use super::Admin;
-use crate::info::{GlobalCounters, MessageTotals, QueueStatsInfo, StatsSnapshot, VhostStatsInfo};
+use crate::info::{
+    ExchangeCounters, GlobalCounters, MessageTotals, QueueStatsInfo, StatsSnapshot, VhostStatsInfo,
+};
 use crate::queue::Queue;
 
 impl Admin {
@@ -84,6 +86,17 @@ impl Admin {
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Every exchange that has counted a publish, with its counters: (vhost, name, counters).
+    pub fn exchange_stats(&self) -> Vec<(String, String, ExchangeCounters)> {
+        let mut out = Vec::new();
+        for v in self.broker.vhosts() {
+            for (name, c) in v.all_exchange_counters() {
+                out.push((v.name.to_string(), name, c));
+            }
+        }
         out
     }
 }

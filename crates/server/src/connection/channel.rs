@@ -4,6 +4,7 @@
 use super::authz::PermissionCache;
 use super::confirm_tracker::ConfirmTracker;
 use crate::credit::Credit;
+use crate::info::ChannelCounters;
 use crate::message::{Message, Route};
 use crate::queue::Queue;
 use bytes::Bytes;
@@ -142,6 +143,8 @@ pub(super) struct Channel {
     pub(super) last_route: Option<Route>,
     /// What this channel was allowed since the permissions last changed.
     pub(super) permission_cache: PermissionCache,
+    /// Its `message_stats`.
+    pub(super) counters: ChannelCounters,
 }
 
 impl Channel {
@@ -163,6 +166,7 @@ impl Channel {
             tx: None,
             last_route: None,
             permission_cache: PermissionCache::default(),
+            counters: ChannelCounters::default(),
         }
     }
 

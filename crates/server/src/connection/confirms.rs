@@ -133,7 +133,8 @@ impl Connection {
         }
         if let Some((settlement, count)) = ch.confirms.settle_counted(upto, ok) {
             if ok {
-                self.vhost.counters.publish.confirmed.bump(count);
+                ch.counters.confirm += count;
+                self.tally.confirmed(count);
             }
             self.send_settlement(channel, settlement);
         }

@@ -133,7 +133,8 @@ impl Connection {
         let queue = self.vhost.queue_for(self.id, &queue_name)?;
         match queue.get(m.no_ack) {
             None => {
-                self.vhost.counters.deliver.get_empty.bump(1);
+                self.tally.get_empty();
+                self.channel(channel)?.counters.get_empty += 1;
                 queue.counters.get_empty.bump(1);
                 self.send_method(
                     channel,
@@ -143,10 +144,11 @@ impl Connection {
                 )
             }
             Some((seq, message, redelivered, remaining)) => {
-                self.vhost.counters.delivered(true, m.no_ack, redelivered);
+                self.tally.delivered(true, m.no_ack, redelivered);
                 queue.counters.delivered(true, m.no_ack, redelivered);
                 let delivered_at = self.delivery_time();
                 let ch = self.channel(channel)?;
+                ch.counters.delivered(true, m.no_ack, redelivered);
                 let tag = ch.next_tag;
                 ch.next_tag += 1;
                 if !m.no_ack {
@@ -197,9 +199,8 @@ impl Connection {
             return_delivery(d);
             return;
         }
-        self.vhost
-            .counters
-            .delivered(false, d.no_ack, d.redelivered);
+        ch.counters.delivered(false, d.no_ack, d.redelivered);
+        self.tally.delivered(false, d.no_ack, d.redelivered);
         d.queue.counters.delivered(false, d.no_ack, d.redelivered);
         let tag = ch.next_tag;
         ch.next_tag += 1;

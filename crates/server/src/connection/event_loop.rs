@@ -25,6 +25,8 @@ impl Connection {
             let chunk = std::mem::take(&mut self.out).freeze();
             if !chunk.is_empty() {
                 self.last_write = Instant::now();
+                self.octets.send_oct += chunk.len() as u64;
+                self.octets.send_cnt += 1;
             }
             if self
                 .writer
@@ -67,6 +69,7 @@ impl Connection {
         ticker.tick().await;
         loop {
             self.new_turn();
+            self.tally.flush(&self.vhost);
             let flow_paused = match self.flow_turn() {
                 Ok(paused) => paused,
                 Err(exit) => return exit,
@@ -200,6 +203,8 @@ impl Connection {
         match read {
             Ok(0) => return Some(Exit::Done),
             Ok(n) => {
+                self.octets.recv_oct += n as u64;
+                self.octets.recv_cnt += 1;
                 if n == spare {
                     self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
                 }
@@ -276,7 +281,7 @@ impl Connection {
                 reason,
             ))),
             ConnEvent::Inspect(reply) => {
-                let _ = reply.send(self.channel_infos());
+                let _ = reply.send(self.snapshot());
                 None
             }
         }

@@ -2,9 +2,17 @@
 //! task itself when asked (`ConnEvent::Inspect`), so no publish or delivery path pays for it.
 
 use super::Connection;
-use crate::info::ChannelInfo;
+use crate::info::{ChannelInfo, ConnectionSnapshot};
 
 impl Connection {
+    /// Its channels and its socket traffic.
+    pub(super) fn snapshot(&self) -> ConnectionSnapshot {
+        ConnectionSnapshot {
+            channels: self.channel_infos(),
+            octets: self.octets,
+        }
+    }
+
     /// One entry per open channel, by channel number.
     pub(super) fn channel_infos(&self) -> Vec<ChannelInfo> {
         let mut out: Vec<ChannelInfo> = self
@@ -18,6 +26,7 @@ impl Connection {
                 confirm: ch.confirm,
                 transactional: ch.tx.is_some(),
                 consumer_tags: consumer_tags(&ch.consumers),
+                counters: ch.counters,
             })
             .collect();
         out.sort_by_key(|c| c.number);

@@ -24,6 +24,7 @@ mod inspect;
 mod outbox;
 mod publish;
 mod settle;
+mod tally;
 mod topology;
 mod transport;
 mod tx;
@@ -101,6 +102,10 @@ struct Connection {
     blocked_notify: bool,
     /// This turn's time, stamped on its deliveries (0: not read yet this turn).
     turn_ms: u64,
+    /// This turn's message counts, added to the vhost's at the next turn (`tally`).
+    tally: tally::Tally,
+    /// Socket traffic, for the management API.
+    octets: crate::info::Octets,
     /// The consumer-timeout check, armed while deliveries wait for acks.
     timeout_check: consumer_timeout::TimeoutCheck,
     /// A publish blocked the connection (an alarm) with frames still in the read buffer:
@@ -186,6 +191,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, stream: Stream, peer: SocketAddr)
         blocked_notify: hs.blocked_notify,
         frames_held: false,
         turn_ms: 0,
+        tally: tally::Tally::default(),
+        octets: crate::info::Octets::default(),
         timeout_check: None,
         last_read: Instant::now(),
         last_write: Instant::now(),
@@ -259,6 +266,7 @@ impl Connection {
 
     /// Returns every unacked delivery and consumer of every channel; deletes exclusive queues.
     fn cleanup(&mut self) {
+        self.tally.flush(&self.vhost);
         let mut channels: Vec<Box<Channel>> = self.channels.drain().map(|(_, c)| c).collect();
         for ch in &mut channels {
             self.release_channel(ch);

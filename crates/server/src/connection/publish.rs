@@ -169,11 +169,8 @@ impl Connection {
         if !std::mem::replace(&mut ch.published, true) {
             self.broker.stats().publisher_opened();
         }
-        let counters = &self.vhost.counters.publish;
-        counters.received.bump(1);
-        if ch.confirm {
-            counters.received_confirm.bump(1);
-        }
+        ch.counters.publish += 1;
+        self.tally.received(ch.confirm);
     }
 
     /// Write on the exchange; on a topic exchange with a topic permission, write on the
@@ -255,11 +252,12 @@ impl Connection {
                 Err(internal_refused(exchange, &self.vhost.name).with_ids(60, 40))
             }
             RouteOutcome::Unroutable => {
-                let stats = &self.vhost.counters.publish;
-                if publish.mandatory {
-                    stats.unroutable_returned.bump(1);
-                } else {
-                    stats.unroutable_dropped.bump(1);
+                self.tally.routed(&publish.exchange, 0, publish.mandatory);
+                if let Some(ch) = self.channels.get_mut(&channel) {
+                    match publish.mandatory {
+                        true => ch.counters.return_unroutable += 1,
+                        false => ch.counters.drop_unroutable += 1,
+                    }
                 }
                 if publish.mandatory {
                     let ret = Method::BasicReturn(BasicReturn {
@@ -280,7 +278,7 @@ impl Connection {
                 Ok(())
             }
             RouteOutcome::Routed(_) => {
-                self.vhost.counters.publish.routed.bump(1);
+                self.tally.routed(&publish.exchange, targets.len(), false);
                 let published = crate::publish::fan_out(
                     &targets,
                     message,

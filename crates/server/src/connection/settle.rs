@@ -51,7 +51,8 @@ impl Connection {
         let global = ch.channel_credit.limit() != 0;
         if matches!(how, Settle::Ack) {
             let acked = settled.len() as u64;
-            self.vhost.counters.deliver.acknowledged.bump(acked);
+            ch.counters.ack += acked;
+            self.tally.acknowledged(acked);
         }
         settle_by_queue(settled, how);
         if global {

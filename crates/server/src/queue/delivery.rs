@@ -43,7 +43,7 @@ pub enum ConnEvent {
         reason: String,
     },
     /// The admin facade asks for this connection's channels.
-    Inspect(tokio::sync::oneshot::Sender<Vec<crate::info::ChannelInfo>>),
+    Inspect(tokio::sync::oneshot::Sender<crate::info::ConnectionSnapshot>),
     /// A reply published to this connection's direct reply-to address (`key` must match the
     /// channel's current reply consumer).
     DirectReply {

@@ -80,8 +80,9 @@ pub(crate) struct Lifecycle {
 }
 
 impl MessageCounters {
-    /// One delivery to a consumer or a basic.get client.
-    #[inline]
+    /// One delivery to a consumer or a basic.get client (connections count theirs in a
+    /// per-turn tally instead).
+    #[cfg(test)]
     pub(crate) fn delivered(&self, get: bool, no_ack: bool, redelivered: bool) {
         let d = &self.deliver;
         match (get, no_ack) {

@@ -5,11 +5,12 @@
 use super::delayed;
 use super::{default_exchange_refused, Vhost};
 use crate::error::{AmqpError, AmqpResult};
+use crate::info::ExchangeCounters;
 use crate::message::Message;
 use crate::meta::ExchangeMeta;
 use crate::publish;
 use std::sync::atomic::Ordering;
-use warren_codec::{BasicProperties, FieldTable, FieldValue};
+use warren_codec::{BasicProperties, FieldTable, FieldValue, ShortStr};
 use warren_routing::{Binding, DestinationKind, ExchangeKind, RouteOutcome};
 
 /// The exchange argument naming where unroutable messages go.
@@ -159,6 +160,7 @@ impl Vhost {
             return;
         };
         self.exchange_policies.remove(name);
+        self.exchange_counters.remove(name);
         if meta.internal {
             self.internal_count.fetch_sub(1, Ordering::Relaxed);
         }
@@ -264,5 +266,30 @@ impl Vhost {
         }
         self.delayed.restore(store, exchange, queue, next_seq)?;
         Ok(true)
+    }
+}
+
+impl Vhost {
+    /// Adds a connection's turn of publishes to `exchange`'s counters.
+    pub(crate) fn count_exchange(&self, exchange: &ShortStr, published: u64, routed: u64) {
+        let name = String::from_utf8_lossy(exchange.as_bytes());
+        if let Some(mut c) = self.exchange_counters.get_mut(name.as_ref()) {
+            c.publish_in += published;
+            c.publish_out += routed;
+            return;
+        }
+        if self.exchanges.contains_key(name.as_ref()) {
+            let mut c = self.exchange_counters.entry(name.into_owned()).or_default();
+            c.publish_in += published;
+            c.publish_out += routed;
+        }
+    }
+
+    /// The counters of every exchange that has seen a publish, by name.
+    pub(crate) fn all_exchange_counters(&self) -> Vec<(String, ExchangeCounters)> {
+        self.exchange_counters
+            .iter()
+            .map(|e| (e.key().clone(), *e.value()))
+            .collect()
     }
 }

@@ -18,6 +18,7 @@ pub(crate) use queues::DeclareGate;
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::ids::ConnectionId;
+use crate::info::ExchangeCounters;
 use crate::message::Message;
 use crate::meta::store::MetadataStore;
 use crate::meta::ExchangeMeta;
@@ -58,6 +59,8 @@ pub struct Vhost {
     pub(crate) stats: Arc<Stats>,
     /// This vhost's message counters, bumped by its connections.
     pub(crate) counters: MessageCounters,
+    /// Each exchange's `publish_in` / `publish_out`, added by connections once per turn.
+    exchange_counters: DashMap<String, ExchangeCounters>,
     /// Policies and operator policies (`policies.rs`), and those in force on each exchange
     /// that has one (a queue keeps its own).
     policies: RwLock<Policies>,
@@ -101,6 +104,7 @@ impl Vhost {
             tasks,
             stats,
             counters: MessageCounters::default(),
+            exchange_counters: DashMap::new(),
             policies: RwLock::default(),
             exchange_policies: DashMap::new(),
         };
