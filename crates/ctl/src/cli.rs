@@ -67,52 +67,68 @@ pub struct Global {
 #[command(rename_all = "snake_case")]
 pub enum Command {
     /// Lists queues: name and messages, or the columns named.
-    ListQueues { columns: Vec<String> },
+    ListQueues {
+        columns: Vec<String>,
+    },
     /// Lists exchanges: name and type, or the columns named.
-    ListExchanges { columns: Vec<String> },
+    ListExchanges {
+        columns: Vec<String>,
+    },
     /// Lists bindings.
-    ListBindings { columns: Vec<String> },
+    ListBindings {
+        columns: Vec<String>,
+    },
     /// Lists connections: user, peer_host, peer_port and state, or the columns named.
-    ListConnections { columns: Vec<String> },
+    ListConnections {
+        columns: Vec<String>,
+    },
     /// Lists users and their tags.
-    ListUsers { columns: Vec<String> },
+    ListUsers {
+        columns: Vec<String>,
+    },
     /// Lists virtual hosts.
-    ListVhosts { columns: Vec<String> },
+    ListVhosts {
+        columns: Vec<String>,
+    },
     /// Lists the permissions in a virtual host (-p).
     ListPermissions,
     /// Lists a user's permissions in every virtual host.
-    ListUserPermissions { username: String },
+    ListUserPermissions {
+        user: String,
+    },
     /// Lists the policies of a virtual host (-p).
     ListPolicies,
+    // Positional names differ from the global options' (--username, --password, --vhost):
+    // clap gives an argument one id across a command and its subcommands.
     AddUser {
-        username: String,
-        password: String,
+        user: String,
+        new_password: String,
     },
     DeleteUser {
-        username: String,
+        user: String,
     },
     ChangePassword {
-        username: String,
-        password: String,
+        user: String,
+        new_password: String,
     },
     SetUserTags {
-        username: String,
+        user: String,
         tags: Vec<String>,
     },
     SetPermissions {
-        username: String,
+        user: String,
         conf: String,
         write: String,
         read: String,
     },
     ClearPermissions {
-        username: String,
+        user: String,
     },
     AddVhost {
-        vhost: String,
+        name: String,
     },
     DeleteVhost {
-        vhost: String,
+        name: String,
     },
     SetPolicy {
         name: String,
@@ -120,7 +136,7 @@ pub enum Command {
         definition: String,
         #[arg(long, default_value_t = 0)]
         priority: i64,
-        #[arg(long, default_value = "all")]
+        #[arg(long = "apply-to", default_value = "all")]
         apply_to: String,
     },
     ClearPolicy {
@@ -131,9 +147,9 @@ pub enum Command {
     },
     DeleteQueue {
         queue: String,
-        #[arg(short = 'e', long)]
+        #[arg(short = 'e', long = "if-empty")]
         if_empty: bool,
-        #[arg(short = 'u', long)]
+        #[arg(short = 'u', long = "if-unused")]
         if_unused: bool,
     },
     /// Closes a connection, named as the management API names it ("127.0.0.1:40828 ->

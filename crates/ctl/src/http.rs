@@ -87,7 +87,11 @@ impl<'a> Client<'a> {
         reason: Option<&str>,
     ) -> CtlResult<Reply> {
         let result = match (method, body) {
-            ("GET", _) => self.agent.get(url).header("authorization", &self.auth).call(),
+            ("GET", _) => self
+                .agent
+                .get(url)
+                .header("authorization", &self.auth)
+                .call(),
             ("DELETE", _) => {
                 let mut req = self.agent.delete(url).header("authorization", &self.auth);
                 if let Some(r) = reason {

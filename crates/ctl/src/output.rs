@@ -104,7 +104,10 @@ mod tests {
         assert_eq!(cell(&json!(true)), "true");
         assert_eq!(cell(&json!(3)), "3");
         assert_eq!(cell(&json!(null)), "");
-        assert_eq!(cell(&json!(["monitoring", "management"])), "[monitoring, management]");
+        assert_eq!(
+            cell(&json!(["monitoring", "management"])),
+            "[monitoring, management]"
+        );
         assert_eq!(cell(&json!({})), "[]");
         assert_eq!(
             cell(&json!({"x-max-length": 10, "x-queue-mode": "lazy"})),

@@ -69,7 +69,9 @@ impl Parts {
         Ok(Parts {
             host: url.host_str().map(str::to_string),
             port: url.port(),
-            username: Some(url.username()).filter(|u| !u.is_empty()).and_then(decode),
+            username: Some(url.username())
+                .filter(|u| !u.is_empty())
+                .and_then(decode),
             password: url.password().and_then(decode),
         })
     }

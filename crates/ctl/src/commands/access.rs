@@ -87,7 +87,11 @@ pub fn set_user_tags(ctx: &mut Ctx, name: &str, tags: &[String]) -> CtlResult<()
     ctx.expect(reply, EX_NOUSER, EX_SOFTWARE).map(drop)
 }
 
-pub fn set_permissions(ctx: &mut Ctx, name: &str, [conf, write, read]: [&String; 3]) -> CtlResult<()> {
+pub fn set_permissions(
+    ctx: &mut Ctx,
+    name: &str,
+    [conf, write, read]: [&String; 3],
+) -> CtlResult<()> {
     let vhost = ctx.vhost.clone();
     ctx.out.banner(&format!(
         "Setting permissions for user \"{name}\" in vhost \"{vhost}\" ..."
@@ -100,7 +104,10 @@ pub fn set_permissions(ctx: &mut Ctx, name: &str, [conf, write, read]: [&String;
     // The API answers 400 "vhost_or_user_not_found" for either; rabbitmqctl tells them apart.
     if reply.status == 400 && reply.reason().contains("not_found") {
         if ctx.client.get(&["users", name])?.status == 404 {
-            return Err(CtlError::reason(EX_NOUSER, format!("User {name} does not exist")));
+            return Err(CtlError::reason(
+                EX_NOUSER,
+                format!("User {name} does not exist"),
+            ));
         }
         return Err(CtlError::reason(
             EX_UNAVAILABLE,

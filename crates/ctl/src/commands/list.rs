@@ -15,28 +15,99 @@ struct List<'a> {
 }
 
 const QUEUE_KEYS: &[&str] = &[
-    "name", "durable", "auto_delete", "arguments", "policy", "pid", "owner_pid", "exclusive",
-    "exclusive_consumer_pid", "exclusive_consumer_tag", "messages_ready",
-    "messages_unacknowledged", "messages", "messages_ready_ram", "messages_unacknowledged_ram",
-    "messages_ram", "messages_persistent", "message_bytes", "message_bytes_ready",
-    "message_bytes_unacknowledged", "message_bytes_ram", "message_bytes_persistent",
-    "head_message_timestamp", "disk_reads", "disk_writes", "consumers", "consumer_utilisation",
-    "consumer_capacity", "memory", "slave_pids", "synchronised_slave_pids", "state", "type",
-    "leader", "members", "online", "vhost", "effective_policy_definition", "operator_policy",
+    "name",
+    "durable",
+    "auto_delete",
+    "arguments",
+    "policy",
+    "pid",
+    "owner_pid",
+    "exclusive",
+    "exclusive_consumer_pid",
+    "exclusive_consumer_tag",
+    "messages_ready",
+    "messages_unacknowledged",
+    "messages",
+    "messages_ready_ram",
+    "messages_unacknowledged_ram",
+    "messages_ram",
+    "messages_persistent",
+    "message_bytes",
+    "message_bytes_ready",
+    "message_bytes_unacknowledged",
+    "message_bytes_ram",
+    "message_bytes_persistent",
+    "head_message_timestamp",
+    "disk_reads",
+    "disk_writes",
+    "consumers",
+    "consumer_utilisation",
+    "consumer_capacity",
+    "memory",
+    "slave_pids",
+    "synchronised_slave_pids",
+    "state",
+    "type",
+    "leader",
+    "members",
+    "online",
+    "vhost",
+    "effective_policy_definition",
+    "operator_policy",
 ];
 const EXCHANGE_KEYS: &[&str] = &[
-    "name", "type", "durable", "auto_delete", "internal", "arguments", "policy", "vhost",
+    "name",
+    "type",
+    "durable",
+    "auto_delete",
+    "internal",
+    "arguments",
+    "policy",
+    "vhost",
 ];
 const BINDING_KEYS: &[&str] = &[
-    "source_name", "source_kind", "destination_name", "destination_kind", "routing_key",
-    "arguments", "vhost",
+    "source_name",
+    "source_kind",
+    "destination_name",
+    "destination_kind",
+    "routing_key",
+    "arguments",
+    "vhost",
 ];
 const CONNECTION_KEYS: &[&str] = &[
-    "pid", "name", "port", "host", "peer_port", "peer_host", "ssl", "ssl_protocol",
-    "ssl_key_exchange", "ssl_cipher", "ssl_hash", "peer_cert_subject", "peer_cert_issuer",
-    "peer_cert_validity", "state", "channels", "protocol", "auth_mechanism", "user", "vhost",
-    "timeout", "frame_max", "channel_max", "client_properties", "recv_oct", "recv_cnt",
-    "send_oct", "send_cnt", "send_pend", "connected_at", "node", "user_provided_name", "type",
+    "pid",
+    "name",
+    "port",
+    "host",
+    "peer_port",
+    "peer_host",
+    "ssl",
+    "ssl_protocol",
+    "ssl_key_exchange",
+    "ssl_cipher",
+    "ssl_hash",
+    "peer_cert_subject",
+    "peer_cert_issuer",
+    "peer_cert_validity",
+    "state",
+    "channels",
+    "protocol",
+    "auth_mechanism",
+    "user",
+    "vhost",
+    "timeout",
+    "frame_max",
+    "channel_max",
+    "client_properties",
+    "recv_oct",
+    "recv_cnt",
+    "send_oct",
+    "send_cnt",
+    "send_pend",
+    "connected_at",
+    "node",
+    "user_provided_name",
+    "type",
 ];
 const USER_KEYS: &[&str] = &["user", "tags"];
 const VHOST_KEYS: &[&str] = &["name", "description", "tags", "tracing", "cluster_state"];
@@ -76,9 +147,12 @@ fn policy(row: &Value, key: &str) -> Value {
 }
 
 impl List<'_> {
-    fn run(&self, ctx: &mut Ctx, asked: &[String], banner: &str) -> CtlResult<()> {
+    /// `banners` are printed once the columns are known good.
+    fn run(&self, ctx: &mut Ctx, asked: &[String], banners: &[&str]) -> CtlResult<()> {
         let columns = columns(asked, self.defaults, self.known)?;
-        ctx.out.banner(banner);
+        for b in banners {
+            ctx.out.banner(b);
+        }
         let reply = ctx.client.get(&self.segments)?;
         let rows = match (reply.status, reply.body) {
             // A vhost that does not exist lists nothing, as in rabbitmqctl.
@@ -130,14 +204,20 @@ fn columns(asked: &[String], defaults: &[&str], known: &[&str]) -> CtlResult<Vec
 
 pub fn queues(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
     let vhost = ctx.vhost.clone();
-    ctx.out.banner(&format!("Timeout: {}.0 seconds ...", ctx.timeout));
     List {
         segments: vec!["queues", &vhost],
         defaults: &["name", "messages"],
         known: QUEUE_KEYS,
         field: same,
     }
-    .run(ctx, asked, &format!("Listing queues for vhost {vhost} ..."))
+    .run(
+        ctx,
+        asked,
+        &[
+            &format!("Timeout: {}.0 seconds ...", ctx.timeout),
+            &format!("Listing queues for vhost {vhost} ..."),
+        ],
+    )
 }
 
 pub fn exchanges(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
@@ -148,7 +228,11 @@ pub fn exchanges(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         known: EXCHANGE_KEYS,
         field: same,
     }
-    .run(ctx, asked, &format!("Listing exchanges for vhost {vhost} ..."))
+    .run(
+        ctx,
+        asked,
+        &[&format!("Listing exchanges for vhost {vhost} ...")],
+    )
 }
 
 pub fn bindings(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
@@ -166,7 +250,11 @@ pub fn bindings(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         known: BINDING_KEYS,
         field: binding,
     }
-    .run(ctx, asked, &format!("Listing bindings for vhost {vhost}..."))
+    .run(
+        ctx,
+        asked,
+        &[&format!("Listing bindings for vhost {vhost}...")],
+    )
 }
 
 pub fn connections(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
@@ -176,7 +264,7 @@ pub fn connections(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         known: CONNECTION_KEYS,
         field: same,
     }
-    .run(ctx, asked, "Listing connections ...")
+    .run(ctx, asked, &["Listing connections ..."])
 }
 
 pub fn users(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
@@ -186,7 +274,7 @@ pub fn users(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         known: USER_KEYS,
         field: user,
     }
-    .run(ctx, asked, "Listing users ...")
+    .run(ctx, asked, &["Listing users ..."])
 }
 
 pub fn vhosts(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
@@ -196,7 +284,7 @@ pub fn vhosts(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         known: VHOST_KEYS,
         field: same,
     }
-    .run(ctx, asked, "Listing vhosts ...")
+    .run(ctx, asked, &["Listing vhosts ..."])
 }
 
 pub fn permissions(ctx: &mut Ctx) -> CtlResult<()> {
@@ -207,7 +295,11 @@ pub fn permissions(ctx: &mut Ctx) -> CtlResult<()> {
         known: &[],
         field: same,
     }
-    .run(ctx, &[], &format!("Listing permissions for vhost \"{vhost}\" ..."))
+    .run(
+        ctx,
+        &[],
+        &[&format!("Listing permissions for vhost \"{vhost}\" ...")],
+    )
 }
 
 pub fn user_permissions(ctx: &mut Ctx, name: &str) -> CtlResult<()> {
@@ -217,18 +309,33 @@ pub fn user_permissions(ctx: &mut Ctx, name: &str) -> CtlResult<()> {
         known: &[],
         field: same,
     }
-    .run(ctx, &[], &format!("Listing permissions for user \"{name}\" ..."))
+    .run(
+        ctx,
+        &[],
+        &[&format!("Listing permissions for user \"{name}\" ...")],
+    )
 }
 
 pub fn policies(ctx: &mut Ctx) -> CtlResult<()> {
     let vhost = ctx.vhost.clone();
     List {
         segments: vec!["policies", &vhost],
-        defaults: &["vhost", "name", "pattern", "apply-to", "definition", "priority"],
+        defaults: &[
+            "vhost",
+            "name",
+            "pattern",
+            "apply-to",
+            "definition",
+            "priority",
+        ],
         known: &[],
         field: policy,
     }
-    .run(ctx, &[], &format!("Listing policies for vhost \"{vhost}\" ..."))
+    .run(
+        ctx,
+        &[],
+        &[&format!("Listing policies for vhost \"{vhost}\" ...")],
+    )
 }
 
 #[cfg(test)]
@@ -237,7 +344,11 @@ mod tests {
 
     #[test]
     fn columns_split_on_commas_and_refuse_unknown_keys() {
-        let got = columns(&["name,messages".into(), "durable".into()], &["x"], QUEUE_KEYS);
+        let got = columns(
+            &["name,messages".into(), "durable".into()],
+            &["x"],
+            QUEUE_KEYS,
+        );
         assert_eq!(got.unwrap(), ["name", "messages", "durable"]);
         assert_eq!(columns(&[], &["name"], QUEUE_KEYS).unwrap(), ["name"]);
         let err = columns(&["bogus".into()], &[], QUEUE_KEYS).unwrap_err();

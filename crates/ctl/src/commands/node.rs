@@ -37,8 +37,10 @@ pub fn ping(ctx: &mut Ctx) -> CtlResult<()> {
 pub fn check_running(ctx: &mut Ctx) -> CtlResult<()> {
     let o = overview(ctx)?;
     let node = node_name(&o);
-    ctx.out
-        .banner(&format!("Checking if {} is running on node {node} ...", product(&o)));
+    ctx.out.banner(&format!(
+        "Checking if {} is running on node {node} ...",
+        product(&o)
+    ));
     ctx.out.line(&format!(
         "{} on node {node} is fully booted and running",
         product(&o)
@@ -91,7 +93,10 @@ pub fn check_ports(ctx: &mut Ctx) -> CtlResult<()> {
     ports.dedup();
     let host = ctx.client.url(&[]);
     let host = url::Url::parse(&host).ok();
-    let host = host.as_ref().and_then(|u| u.host_str()).unwrap_or("127.0.0.1");
+    let host = host
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .unwrap_or("127.0.0.1");
     let failed: Vec<String> = ports
         .iter()
         .filter(|p| !connects(host, **p as u16, Duration::from_secs(ctx.timeout)))
@@ -101,7 +106,10 @@ pub fn check_ports(ctx: &mut Ctx) -> CtlResult<()> {
     if !failed.is_empty() {
         return Err(CtlError::reason(
             EX_UNAVAILABLE,
-            format!("Connection to ports {} on node {node} failed", failed.join(", ")),
+            format!(
+                "Connection to ports {} on node {node} failed",
+                failed.join(", ")
+            ),
         ));
     }
     ctx.out.line(&format!(
@@ -153,8 +161,14 @@ pub fn status(ctx: &mut Ctx) -> CtlResult<()> {
         "Runtime\n".into(),
         format!("OS PID: {}", crate::output::cell(&n["os_pid"])),
         format!("Product name: {}", product(&o)),
-        format!("Product version: {}", crate::output::cell(&o["product_version"])),
-        format!("RabbitMQ version: {}", crate::output::cell(&o["rabbitmq_version"])),
+        format!(
+            "Product version: {}",
+            crate::output::cell(&o["product_version"])
+        ),
+        format!(
+            "RabbitMQ version: {}",
+            crate::output::cell(&o["rabbitmq_version"])
+        ),
         format!("Node name: {node}"),
         "\nAlarms\n".into(),
     ];
@@ -167,7 +181,10 @@ pub fn status(ctx: &mut Ctx) -> CtlResult<()> {
         format!("Total memory used: {}", gb(&n["mem_used"])),
         format!("Memory high watermark: {}", gb(&n["mem_limit"])),
         "\nFree Disk Space\n".into(),
-        format!("Low free disk space watermark: {}", gb(&n["disk_free_limit"])),
+        format!(
+            "Low free disk space watermark: {}",
+            gb(&n["disk_free_limit"])
+        ),
         format!("Free disk space: {}", gb(&n["disk_free"])),
         "\nTotals\n".into(),
         format!("Connection count: {}", o["object_totals"]["connections"]),
@@ -175,7 +192,11 @@ pub fn status(ctx: &mut Ctx) -> CtlResult<()> {
         format!("Virtual host count: {vhost_count}"),
         "\nListeners\n".into(),
     ]);
-    for l in o["listeners"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for l in o["listeners"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         lines.push(format!(
             "Interface: {}, port: {}, protocol: {}",
             crate::output::cell(&l["ip_address"]),
@@ -199,13 +220,15 @@ fn watermark(args: &[String]) -> CtlResult<(Value, String)> {
         [f] => {
             let v: f64 = f.parse().map_err(|_| bad("."))?;
             if !(0.0..=1.0).contains(&v) {
-                return Err(bad(": The threshold should be a fraction between 0.0 and 1.0"));
+                return Err(bad(
+                    ": The threshold should be a fraction between 0.0 and 1.0",
+                ));
             }
             Ok((json!({"relative": v}), f.clone()))
         }
         [kw, size] if kw == "absolute" => {
-            let bytes = warren_server::settings::parse_information_unit(size)
-                .map_err(|_| bad("."))?;
+            let bytes =
+                warren_server::settings::parse_information_unit(size).map_err(|_| bad("."))?;
             Ok((json!({"absolute": bytes}), format!("{size} bytes")))
         }
         _ => Err(bad(".")),
@@ -215,10 +238,12 @@ fn watermark(args: &[String]) -> CtlResult<(Value, String)> {
 pub fn set_watermark(ctx: &mut Ctx, args: &[String]) -> CtlResult<()> {
     let (body, shown) = watermark(args)?;
     let node = node_name(&overview(ctx)?);
-    ctx.out
-        .banner(&format!("Setting memory threshold on {node} to {shown} ..."));
+    ctx.out.banner(&format!(
+        "Setting memory threshold on {node} to {shown} ..."
+    ));
     let reply = ctx.client.put(&WATERMARK_PATH, &body)?;
-    if reply.status == 404 {
+    // RabbitMQ answers 405 for an unknown path under /api/ with a method it does not route.
+    if matches!(reply.status, 404 | 405) {
         return Err(CtlError::reason(
             EX_SOFTWARE,
             "the node has no /api/warren/vm-memory-high-watermark (a Warren extension of the management API)",
@@ -239,7 +264,10 @@ mod tests {
             w(&["absolute", "256MiB"]).unwrap(),
             (json!({"absolute": 268435456}), "256MiB bytes".to_string())
         );
-        assert_eq!(w(&["absolute", "1000000000"]).unwrap().0["absolute"], 1_000_000_000);
+        assert_eq!(
+            w(&["absolute", "1000000000"]).unwrap().0["absolute"],
+            1_000_000_000
+        );
         assert_eq!(w(&["2"]).unwrap_err().code, EX_DATAERR);
         assert_eq!(w(&["absolute", "bogus"]).unwrap_err().code, EX_DATAERR);
         assert_eq!(w(&["relative", "0.5"]).unwrap_err().code, EX_DATAERR);

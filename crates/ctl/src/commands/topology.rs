@@ -17,9 +17,8 @@ pub fn set_policy(
     ctx.out.banner(&format!(
         "Setting policy \"{name}\" for pattern \"{pattern}\" to \"{definition}\" with priority \"{priority}\" for vhost \"{vhost}\" ..."
     ));
-    let definition: Value = serde_json::from_str(definition).map_err(|_| {
-        CtlError::reason(EX_UNAVAILABLE, "JSON decoding error. Reason: badarg")
-    })?;
+    let definition: Value = serde_json::from_str(definition)
+        .map_err(|_| CtlError::reason(EX_UNAVAILABLE, "JSON decoding error. Reason: badarg"))?;
     let body = json!({"pattern": pattern, "definition": definition,
                       "priority": priority, "apply-to": apply_to});
     let reply = ctx.client.put(&["policies", &vhost, name], &body)?;
@@ -28,8 +27,9 @@ pub fn set_policy(
 
 pub fn clear_policy(ctx: &mut Ctx, name: &str) -> CtlResult<()> {
     let vhost = ctx.vhost.clone();
-    ctx.out
-        .banner(&format!("Clearing policy \"{name}\" on vhost \"{vhost}\" ..."));
+    ctx.out.banner(&format!(
+        "Clearing policy \"{name}\" on vhost \"{vhost}\" ..."
+    ));
     let url = ctx.client.url(&["policies", &vhost, name]);
     let reply = ctx.client.delete(&url, None)?;
     if reply.status == 404 {
