@@ -125,13 +125,14 @@ fn users_vhosts_and_permissions_round_trip_with_rabbitmqctl_exit_codes() {
     assert_eq!(as_alice("s3cret").code, 69);
     let out = ok(ctl(p, &["add_vhost", "c-vh"]));
     assert_eq!(out, "Adding vhost \"c-vh\" ...\n");
+    // Created over the API, the vhost gave its creator (guest) every permission, as in RabbitMQ.
     ok(ctl(
         p,
         &["set_permissions", "-p", "c-vh", "c-alice", ".*", "", "^a"],
     ));
     assert_eq!(
         ok(ctl(p, &["list_permissions", "-p", "c-vh"])),
-        "Listing permissions for vhost \"c-vh\" ...\nuser\tconfigure\twrite\tread\nc-alice\t.*\t\t^a\n"
+        "Listing permissions for vhost \"c-vh\" ...\nuser\tconfigure\twrite\tread\nc-alice\t.*\t\t^a\nguest\t.*\t.*\t.*\n"
     );
     assert_eq!(ok(ctl(p, &["-s", "list_vhosts"])), "/\nc-vh\n");
     let no_user = ctl(
