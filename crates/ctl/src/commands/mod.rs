@@ -91,7 +91,8 @@ pub fn run(command: &Command, g: &Global, target: &Target, out: &mut Out) -> Ctl
         C::SetVmMemoryHighWatermark { value } => node::set_watermark(ctx, value),
         C::Status => node::status(ctx),
         C::Ping => node::ping(ctx),
-        C::CheckRunning | C::AwaitStartup => node::check_running(ctx),
+        C::CheckRunning => node::check_running(ctx),
+        C::AwaitStartup => node::await_startup(ctx),
         C::CheckLocalAlarms | C::CheckAlarms => node::check_alarms(ctx),
         C::CheckPortConnectivity => node::check_ports(ctx),
     }

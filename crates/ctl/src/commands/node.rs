@@ -34,6 +34,19 @@ pub fn ping(ctx: &mut Ctx) -> CtlResult<()> {
     Ok(())
 }
 
+/// Waits, up to the timeout, for the API to answer; then as check_running.
+pub fn await_startup(ctx: &mut Ctx) -> CtlResult<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(ctx.timeout);
+    loop {
+        match overview(ctx) {
+            Err(e) if e.code == EX_UNAVAILABLE && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            _ => return check_running(ctx),
+        }
+    }
+}
+
 pub fn check_running(ctx: &mut Ctx) -> CtlResult<()> {
     let o = overview(ctx)?;
     let node = node_name(&o);
