@@ -191,7 +191,7 @@ def test_definitions_export_and_import(node, tmp_path):
         node.ctl("delete_user", user)
 
 
-def test_connections_are_listed_and_closed_with_the_reason(node):
+def test_connections_channels_and_consumers_are_listed_and_closed_with_the_reason(node):
     params = pika.URLParameters(node.amqp)
     params.client_properties = {"connection_name": unique("conn")}
     conn = pika.BlockingConnection(params)
@@ -206,6 +206,17 @@ def test_connections_are_listed_and_closed_with_the_reason(node):
             time.sleep(0.5)
         assert mine and mine[0][2:] == ["guest", "running"], rows
         name = mine[0][0]
+        # A consumer on a channel of it: listed by list_consumers and list_channels.
+        ch = conn.channel()
+        q = ch.queue_declare(unique("cq"), exclusive=True).method.queue
+        tag = unique("tag")
+        ch.basic_consume(q, lambda *a: None, consumer_tag=tag)
+        # (Warren's API has no ack_required, active or arguments for consumers yet: C37.)
+        row = f"{q}\t{tag}\t0\n"
+        assert row in node.until(["-s", "list_consumers", "queue_name", "consumer_tag", "prefetch_count"], row)
+        channels = node.until(["-s", "list_channels", "user", "consumer_count", "messages_unacknowledged"],
+                              "guest\t1\t0\n")
+        assert "guest\t1\t0\n" in channels, channels
         assert node.ok("close_connection", name, "ctl says bye") == f"Closing connection {name}, reason: ctl says bye...\n"
         with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
             deadline = time.monotonic() + 10
@@ -220,6 +231,10 @@ def test_connections_are_listed_and_closed_with_the_reason(node):
 
 def test_node_health_commands(node):
     assert node.ok("-q", "ping") == "Ping succeeded\n"
+    assert node.ok("-q", "check_virtual_hosts").endswith(" reported all vhosts as running\n")
+    assert node.ok("-q", "is_running").endswith(" is fully booted and running\n")
+    assert node.ok("-q", "node_health_check") == "Health check passed\n"
+    assert node.ok("-q", "check_if_node_is_quorum_critical").endswith(" the check does not apply\n")
     assert node.ok("-q", "check_running").endswith(" is fully booted and running\n")
     assert node.ok("-q", "check_local_alarms").endswith(" reported no local alarms\n")
     out = node.ok("-q", "check_port_connectivity")

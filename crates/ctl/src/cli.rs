@@ -82,6 +82,15 @@ pub enum Command {
     ListConnections {
         columns: Vec<String>,
     },
+    /// Lists channels: pid (the API's channel name), user, consumer_count and
+    /// messages_unacknowledged, or the columns named.
+    ListChannels {
+        columns: Vec<String>,
+    },
+    /// Lists the consumers of a virtual host (-p).
+    ListConsumers {
+        columns: Vec<String>,
+    },
     /// Lists users and their tags.
     ListUsers {
         columns: Vec<String>,
@@ -177,6 +186,10 @@ pub enum Command {
     CheckLocalAlarms,
     CheckAlarms,
     CheckPortConnectivity,
+    CheckVirtualHosts,
+    CheckIfNodeIsQuorumCritical,
+    IsRunning,
+    NodeHealthCheck,
     /// Waits until the node answers (used by init scripts).
     AwaitStartup,
 }

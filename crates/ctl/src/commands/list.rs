@@ -109,6 +109,33 @@ const CONNECTION_KEYS: &[&str] = &[
     "user_provided_name",
     "type",
 ];
+const CHANNEL_KEYS: &[&str] = &[
+    "pid",
+    "connection",
+    "name",
+    "number",
+    "user",
+    "vhost",
+    "transactional",
+    "confirm",
+    "consumer_count",
+    "messages_unacknowledged",
+    "messages_uncommitted",
+    "acks_uncommitted",
+    "messages_unconfirmed",
+    "prefetch_count",
+    "global_prefetch_count",
+];
+const CONSUMER_KEYS: &[&str] = &[
+    "queue_name",
+    "channel_pid",
+    "consumer_tag",
+    "ack_required",
+    "prefetch_count",
+    "active",
+    "activity_status",
+    "arguments",
+];
 const USER_KEYS: &[&str] = &["user", "tags"];
 const VHOST_KEYS: &[&str] = &["name", "description", "tags", "tracing", "cluster_state"];
 
@@ -122,6 +149,23 @@ fn binding(row: &Value, key: &str) -> Value {
         "source_kind" => Value::from("exchange"),
         "destination_name" => same(row, "destination"),
         "destination_kind" => same(row, "destination_type"),
+        _ => same(row, key),
+    }
+}
+
+/// A channel's Erlang pid is its name in the API; its connection is the connection's name.
+fn channel(row: &Value, key: &str) -> Value {
+    match key {
+        "pid" => same(row, "name"),
+        "connection" => row["connection_details"]["name"].clone(),
+        _ => same(row, key),
+    }
+}
+
+fn consumer(row: &Value, key: &str) -> Value {
+    match key {
+        "queue_name" => row["queue"]["name"].clone(),
+        "channel_pid" => row["channel_details"]["name"].clone(),
         _ => same(row, key),
     }
 }
@@ -265,6 +309,39 @@ pub fn connections(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         field: same,
     }
     .run(ctx, asked, &["Listing connections ..."])
+}
+
+pub fn channels(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
+    List {
+        segments: vec!["channels"],
+        defaults: &["pid", "user", "consumer_count", "messages_unacknowledged"],
+        known: CHANNEL_KEYS,
+        field: channel,
+    }
+    .run(ctx, asked, &["Listing channels ..."])
+}
+
+pub fn consumers(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
+    let vhost = ctx.vhost.clone();
+    List {
+        segments: vec!["consumers", &vhost],
+        defaults: &[
+            "queue_name",
+            "channel_pid",
+            "consumer_tag",
+            "ack_required",
+            "prefetch_count",
+            "active",
+            "arguments",
+        ],
+        known: CONSUMER_KEYS,
+        field: consumer,
+    }
+    .run(
+        ctx,
+        asked,
+        &[&format!("Listing consumers in vhost {vhost} ...")],
+    )
 }
 
 pub fn users(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {

@@ -48,6 +48,8 @@ pub fn run(command: &Command, g: &Global, target: &Target, out: &mut Out) -> Ctl
         C::ListExchanges { columns } => list::exchanges(ctx, columns),
         C::ListBindings { columns } => list::bindings(ctx, columns),
         C::ListConnections { columns } => list::connections(ctx, columns),
+        C::ListChannels { columns } => list::channels(ctx, columns),
+        C::ListConsumers { columns } => list::consumers(ctx, columns),
         C::ListUsers { columns } => list::users(ctx, columns),
         C::ListVhosts { columns } => list::vhosts(ctx, columns),
         C::ListPermissions => list::permissions(ctx),
@@ -95,5 +97,9 @@ pub fn run(command: &Command, g: &Global, target: &Target, out: &mut Out) -> Ctl
         C::AwaitStartup => node::await_startup(ctx),
         C::CheckLocalAlarms | C::CheckAlarms => node::check_alarms(ctx),
         C::CheckPortConnectivity => node::check_ports(ctx),
+        C::CheckVirtualHosts => node::check_vhosts(ctx),
+        C::CheckIfNodeIsQuorumCritical => node::check_quorum_critical(ctx),
+        C::IsRunning => node::is_running(ctx),
+        C::NodeHealthCheck => node::health_check(ctx),
     }
 }

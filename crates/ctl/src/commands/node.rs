@@ -61,6 +61,62 @@ pub fn check_running(ctx: &mut Ctx) -> CtlResult<()> {
     Ok(())
 }
 
+pub fn is_running(ctx: &mut Ctx) -> CtlResult<()> {
+    let o = overview(ctx)?;
+    let node = node_name(&o);
+    ctx.out
+        .banner(&format!("Asking node {node} for its status ..."));
+    ctx.out.line(&format!(
+        "{} on node {node} is fully booted and running",
+        product(&o)
+    ));
+    Ok(())
+}
+
+/// rabbitmqctl's deprecated node_health_check: the node answers and has no alarm.
+pub fn health_check(ctx: &mut Ctx) -> CtlResult<()> {
+    let node = node_name(&overview(ctx)?);
+    ctx.out
+        .banner(&format!("Checking health of node {node} ..."));
+    let reply = ctx.client.get(&["health", "checks", "local-alarms"])?;
+    if !reply.ok() {
+        return Err(CtlError::reason(EX_UNAVAILABLE, reply.reason()));
+    }
+    ctx.out.line("Health check passed");
+    Ok(())
+}
+
+pub fn check_vhosts(ctx: &mut Ctx) -> CtlResult<()> {
+    let node = node_name(&overview(ctx)?);
+    ctx.out.banner(&format!(
+        "Checking if all vhosts are running on node {node} ..."
+    ));
+    let reply = ctx.client.get(&["health", "checks", "virtual-hosts"])?;
+    if !reply.ok() {
+        return Err(CtlError::reason(EX_UNAVAILABLE, reply.reason()));
+    }
+    ctx.out
+        .line(&format!("Node {node} reported all vhosts as running"));
+    Ok(())
+}
+
+pub fn check_quorum_critical(ctx: &mut Ctx) -> CtlResult<()> {
+    let node = node_name(&overview(ctx)?);
+    ctx.out.banner(&format!(
+        "Checking if node {node} is critical for quorum of any quorum queues ..."
+    ));
+    let reply = ctx
+        .client
+        .get(&["health", "checks", "node-is-quorum-critical"])?;
+    if !reply.ok() {
+        return Err(CtlError::reason(EX_UNAVAILABLE, reply.reason()));
+    }
+    ctx.out.line(&format!(
+        "Node {node} seems to be the only one in a single node cluster, the check does not apply"
+    ));
+    Ok(())
+}
+
 pub fn check_alarms(ctx: &mut Ctx) -> CtlResult<()> {
     let node = node_name(&overview(ctx)?);
     ctx.out.banner(&format!(

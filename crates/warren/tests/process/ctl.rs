@@ -260,22 +260,18 @@ fn messages_connections_purge_and_close_over_a_live_amqp_connection() {
     let w = warren(&[]);
     let (p, amqp) = (w.http, w.amqp);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let conn = rt.block_on(async {
-        use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
-        let c = lapin::Connection::connect(
-            &format!("amqp://guest:guest@127.0.0.1:{amqp}/%2F"),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let (conn, _consumer) = rt.block_on(async {
+        use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
+        let url = format!("amqp://guest:guest@127.0.0.1:{amqp}/%2F");
+        let c = lapin::Connection::connect(&url, Default::default())
+            .await
+            .unwrap();
         let ch = c.create_channel().await.unwrap();
-        ch.queue_declare(
-            "c-m".into(),
-            QueueDeclareOptions::default(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+        for q in ["c-m", "c-cq"] {
+            ch.queue_declare(q.into(), QueueDeclareOptions::default(), Default::default())
+                .await
+                .unwrap();
+        }
         for _ in 0..3 {
             ch.basic_publish(
                 "".into(),
@@ -287,11 +283,30 @@ fn messages_connections_purge_and_close_over_a_live_amqp_connection() {
             .await
             .unwrap();
         }
-        c
+        let consumer = ch
+            .basic_consume(
+                "c-cq".into(),
+                "c-tag".into(),
+                BasicConsumeOptions::default(),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        (c, consumer)
     });
+    let consumers = [
+        "-s",
+        "list_consumers",
+        "queue_name",
+        "consumer_tag",
+        "prefetch_count",
+    ];
+    assert_eq!(ok(ctl(p, &consumers)), "c-cq\tc-tag\t0\n");
+    let channels = ["-q", "list_channels", "user", "consumer_count"];
+    assert_eq!(ok(ctl(p, &channels)), "user\tconsumer_count\nguest\t1\n");
     // The queue's counts are the broker's live ones; wait for the three messages.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while ok(ctl(p, &["-s", "list_queues"])) != "c-m\t3\n" {
+    while !ok(ctl(p, &["-s", "list_queues"])).contains("c-m\t3\n") {
         assert!(Instant::now() < deadline, "three messages never listed");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -299,7 +314,7 @@ fn messages_connections_purge_and_close_over_a_live_amqp_connection() {
         ok(ctl(p, &["purge_queue", "c-m"])),
         "Purging queue 'c-m' in vhost '/' ...\n"
     );
-    assert_eq!(ok(ctl(p, &["-s", "list_queues"])), "c-m\t0\n");
+    assert_eq!(ok(ctl(p, &["-s", "list_queues"])), "c-cq\t0\nc-m\t0\n");
     let out = ok(ctl(p, &["-q", "list_connections"]));
     assert!(
         out.starts_with("user\tpeer_host\tpeer_port\tstate\nguest\t127.0.0.1\t"),
@@ -339,6 +354,16 @@ fn node_commands_the_watermark_and_the_alarm_check() {
         "{out}"
     );
     assert!(ok(ctl(p, &["-q", "check_running"])).ends_with("is fully booted and running\n"));
+    assert!(ok(ctl(p, &["-q", "is_running"])).ends_with("is fully booted and running\n"));
+    assert!(
+        ok(ctl(p, &["-q", "check_virtual_hosts"])).ends_with("reported all vhosts as running\n")
+    );
+    assert_eq!(
+        ok(ctl(p, &["-q", "node_health_check"])),
+        "Health check passed\n"
+    );
+    assert!(ok(ctl(p, &["-q", "check_if_node_is_quorum_critical"])).ends_with("does not apply\n"));
+    assert!(ok(ctl(p, &["-q", "await_startup"])).ends_with("is fully booted and running\n"));
     // A watermark of 0 blocks every publisher: the alarm check fails with 69 until it is lifted.
     let out = ok(ctl(p, &["set_vm_memory_high_watermark", "0"]));
     assert!(
