@@ -1,7 +1,7 @@
 //! `warren ctl` and the `rabbitmqctl` / `rabbitmq-diagnostics` links (scripts/install-links)
 //! against a spawned `warren` with its management API on a free port: every command's round
 //! trip over real HTTP, the output formats, the exit codes, and finding the node and the
-//! credentials from the broker's own settings.
+//! credentials from the broker's own settings (rabbitmq.conf and RABBITMQ_* variables).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -441,12 +441,19 @@ fn install_links(dir: &Path) -> PathBuf {
 
 #[test]
 fn rabbitmq_names_find_the_node_from_the_broker_settings() {
-    // The container's environment: the broker and the CLI see the same variables.
+    // The container's environment: the broker and the CLI see the same variables and the
+    // same rabbitmq.conf (the port and password from the file, the user from a variable).
     let http = free_port();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("rabbitmq.conf");
+    std::fs::write(
+        &conf,
+        format!("management.tcp.port = {http}\ndefault_pass = c-pass\n"),
+    )
+    .unwrap();
     let env = [
         ("RABBITMQ_DEFAULT_USER", "c-admin".to_string()),
-        ("RABBITMQ_DEFAULT_PASS", "c-pass".to_string()),
-        ("WARREN_MANAGEMENT__TCP__PORT", http.to_string()),
+        ("RABBITMQ_CONFIG_FILE", conf.to_str().unwrap().to_string()),
     ];
     let w = {
         let dir = tempfile::tempdir().unwrap();
