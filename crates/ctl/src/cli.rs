@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// to log in as: --node/--host/--port/--username/--password, else WARREN_CTL_URL, else the
 /// broker's own settings (management.tcp.port, default_user, default_pass); docs/cli.md.
 #[derive(Debug, Parser)]
-#[command(version, about, disable_help_subcommand = true)]
+#[command(
+    version,
+    about = "RabbitMQ's CLI commands (rabbitmqctl, rabbitmq-diagnostics) over the management HTTP API.",
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -67,78 +71,52 @@ pub struct Global {
 #[command(rename_all = "snake_case")]
 pub enum Command {
     /// Lists queues: name and messages, or the columns named.
-    ListQueues {
-        columns: Vec<String>,
-    },
+    ListQueues { columns: Vec<String> },
     /// Lists exchanges: name and type, or the columns named.
-    ListExchanges {
-        columns: Vec<String>,
-    },
+    ListExchanges { columns: Vec<String> },
     /// Lists bindings.
-    ListBindings {
-        columns: Vec<String>,
-    },
+    ListBindings { columns: Vec<String> },
     /// Lists connections: user, peer_host, peer_port and state, or the columns named.
-    ListConnections {
-        columns: Vec<String>,
-    },
+    ListConnections { columns: Vec<String> },
     /// Lists channels: pid (the API's channel name), user, consumer_count and
     /// messages_unacknowledged, or the columns named.
-    ListChannels {
-        columns: Vec<String>,
-    },
+    ListChannels { columns: Vec<String> },
     /// Lists the consumers of a virtual host (-p).
-    ListConsumers {
-        columns: Vec<String>,
-    },
+    ListConsumers { columns: Vec<String> },
     /// Lists users and their tags.
-    ListUsers {
-        columns: Vec<String>,
-    },
+    ListUsers { columns: Vec<String> },
     /// Lists virtual hosts.
-    ListVhosts {
-        columns: Vec<String>,
-    },
+    ListVhosts { columns: Vec<String> },
     /// Lists the permissions in a virtual host (-p).
     ListPermissions,
     /// Lists a user's permissions in every virtual host.
-    ListUserPermissions {
-        user: String,
-    },
+    ListUserPermissions { user: String },
     /// Lists the policies of a virtual host (-p).
     ListPolicies,
     // Positional names differ from the global options' (--username, --password, --vhost):
     // clap gives an argument one id across a command and its subcommands.
-    AddUser {
-        user: String,
-        new_password: String,
-    },
-    DeleteUser {
-        user: String,
-    },
-    ChangePassword {
-        user: String,
-        new_password: String,
-    },
-    SetUserTags {
-        user: String,
-        tags: Vec<String>,
-    },
+    /// Creates a user with no tags and no permissions.
+    AddUser { user: String, new_password: String },
+    /// Deletes a user.
+    DeleteUser { user: String },
+    /// Sets a user's password.
+    ChangePassword { user: String, new_password: String },
+    /// Replaces a user's tags (none: no tags).
+    SetUserTags { user: String, tags: Vec<String> },
+    /// Sets a user's configure, write and read patterns in a virtual host (-p).
     SetPermissions {
         user: String,
         conf: String,
         write: String,
         read: String,
     },
-    ClearPermissions {
-        user: String,
-    },
-    AddVhost {
-        name: String,
-    },
-    DeleteVhost {
-        name: String,
-    },
+    /// Removes a user's permissions in a virtual host (-p).
+    ClearPermissions { user: String },
+    /// Creates a virtual host.
+    AddVhost { name: String },
+    /// Deletes a virtual host and everything in it.
+    DeleteVhost { name: String },
+    /// Sets a policy in a virtual host (-p); DEFINITION is JSON.
     SetPolicy {
         name: String,
         pattern: String,
@@ -148,12 +126,11 @@ pub enum Command {
         #[arg(long = "apply-to", default_value = "all")]
         apply_to: String,
     },
-    ClearPolicy {
-        name: String,
-    },
-    PurgeQueue {
-        queue: String,
-    },
+    /// Removes a policy.
+    ClearPolicy { name: String },
+    /// Removes a queue's ready messages.
+    PurgeQueue { queue: String },
+    /// Deletes a queue, printing how many ready messages it held.
     DeleteQueue {
         queue: String,
         #[arg(short = 'e', long = "if-empty")]
@@ -168,27 +145,33 @@ pub enum Command {
         explanation: String,
     },
     /// Imports a definitions file ("-": stdin).
-    ImportDefinitions {
-        file: String,
-    },
+    ImportDefinitions { file: String },
     /// Exports the definitions to a file ("-": stdout).
-    ExportDefinitions {
-        file: String,
-    },
+    ExportDefinitions { file: String },
     /// `<fraction>` or `absolute <bytes|256MiB|1GB>`.
     SetVmMemoryHighWatermark {
         #[arg(num_args = 1..=2, required = true)]
         value: Vec<String>,
     },
+    /// The node: versions, alarms, memory, disk, totals, listeners.
     Status,
+    /// Succeeds when the node's management API answers.
     Ping,
+    /// Succeeds when the broker is running.
     CheckRunning,
+    /// Fails (69) while a memory or disk alarm is in effect.
     CheckLocalAlarms,
+    /// As check_local_alarms (one node).
     CheckAlarms,
+    /// Connects to every listener's port.
     CheckPortConnectivity,
+    /// Succeeds when every virtual host is running.
     CheckVirtualHosts,
+    /// Always succeeds: a single node.
     CheckIfNodeIsQuorumCritical,
+    /// As check_running.
     IsRunning,
+    /// The node answers and has no alarm (deprecated in RabbitMQ).
     NodeHealthCheck,
     /// Waits until the node answers (used by init scripts).
     AwaitStartup,
