@@ -1,5 +1,6 @@
 """rabbitmqadmin, the script RabbitMQ's management plugin ships, run unchanged against Warren's and
-RabbitMQ's management APIs (issue 16): list, declare, delete, publish, get, export and import.
+RabbitMQ's management APIs (issue 16): list, show, declare, delete, publish, get, export and
+import.
 
 The script comes from the rabbitmq-server Debian package (the plugin's priv/www/cli directory,
 or /usr/bin/rabbitmqadmin); without it every scenario fails under INTEROP_REQUIRE_RABBITMQ=1 and
@@ -16,6 +17,7 @@ import time
 import urllib.parse
 import uuid
 
+import pika
 import pytest
 
 NODES = (("warren", "WARREN_MGMT_URL"), ("rabbitmq", "RABBITMQ_MGMT_URL"))
@@ -151,3 +153,35 @@ def test_export_and_import(admin, tmp_path):
         assert q in {r["name"] for r in admin.rows("queues")}
     finally:
         admin.run("delete", "queue", f"name={q}")
+
+
+def test_live_objects_and_the_overview(admin):
+    amqp = os.environ.get({"warren": "WARREN_URL", "rabbitmq": "RABBITMQ_URL"}[admin.name], "").strip()
+    if not amqp:
+        pytest.fail(f"{admin.name}: no AMQP URL to open a connection with")
+    conn = pika.BlockingConnection(pika.URLParameters(amqp))
+    try:
+        ch = conn.channel()
+        q = ch.queue_declare(unique("live"), exclusive=True).method.queue
+        tag = unique("tag")
+        ch.basic_consume(q, lambda *a: None, consumer_tag=tag)
+        # RabbitMQ lists live objects from its statistics, a few seconds late.
+        deadline = time.monotonic() + 30
+        while True:
+            # (RabbitMQ shows `channel_details` as [] until the channel's stats arrive.)
+            mine = [c for c in admin.rows("consumers") if c["consumer_tag"] == tag and c["channel_details"]]
+            if mine or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert mine and (mine[0]["queue"]["name"], mine[0]["prefetch_count"]) == (q, 0), mine
+        channel = mine[0]["channel_details"]["name"]
+        assert channel in {c["name"] for c in admin.rows("channels")}
+        connection = mine[0]["channel_details"]["connection_name"]
+        [row] = [c for c in admin.rows("connections") if c["name"] == connection]
+        assert (row["user"], row["vhost"]) == ("guest", "/")
+        table = admin.ok("list", "connections")
+        assert connection in table and "| guest " in table, table
+        overview = admin.ok("show", "overview")
+        assert "rabbitmq_version" in overview and "3.10.8" in overview, overview
+    finally:
+        conn.close()
