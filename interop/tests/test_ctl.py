@@ -110,6 +110,15 @@ def test_users_vhosts_and_permissions(node):
         missing = unique("none")
         code, _, err = node.ctl("set_permissions", "-p", missing, user, "a", "b", "c")
         assert (code, err) == (69, f"Error:\nVirtual host {missing} does not exist\n")
+        assert node.ok("clear_permissions", "-p", vhost, user) == (
+            f'Clearing permissions for user "{user}" in vhost "{vhost}" ...\n'
+        )
+        assert node.ok("-q", "list_user_permissions", user) == ""
+        node.ok("clear_permissions", "-p", vhost, user)  # none left: still success
+        assert node.ctl("clear_permissions", "-p", missing, user)[0] == 69
+        nobody = unique("nobody")
+        assert node.ctl("clear_permissions", nobody)[::2] == (67, f"Error:\nUser {nobody} does not exist\n")
+        assert node.ctl("list_user_permissions", nobody)[::2] == (69, f'Error:\n{{:no_such_user, "{nobody}"}}\n')
     finally:
         node.ctl("delete_user", user)
         node.ctl("delete_vhost", vhost)

@@ -2,7 +2,7 @@
 //! keys (mapped to the API's field names where they differ, as for bindings and users).
 
 use super::Ctx;
-use crate::error::{CtlError, CtlResult, EX_SOFTWARE, EX_USAGE};
+use crate::error::{CtlError, CtlResult, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
 use serde_json::Value;
 
 /// One list: where its rows are, which columns it prints by default and which it knows.
@@ -380,6 +380,14 @@ pub fn permissions(ctx: &mut Ctx) -> CtlResult<()> {
 }
 
 pub fn user_permissions(ctx: &mut Ctx, name: &str) -> CtlResult<()> {
+    if ctx.client.get(&["users", name])?.status == 404 {
+        ctx.out
+            .banner(&format!("Listing permissions for user \"{name}\" ..."));
+        return Err(CtlError::reason(
+            EX_UNAVAILABLE,
+            format!("{{:no_such_user, \"{name}\"}}"),
+        ));
+    }
     List {
         segments: vec!["users", name, "permissions"],
         defaults: &["vhost", "configure", "write", "read"],

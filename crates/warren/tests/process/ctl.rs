@@ -148,6 +148,12 @@ fn users_vhosts_and_permissions_round_trip_with_rabbitmqctl_exit_codes() {
         (no_vhost.code, no_vhost.err.as_str()),
         (69, "Error:\nVirtual host c-none does not exist\n")
     );
+    ok(ctl(p, &["clear_permissions", "-p", "c-vh", "c-alice"]));
+    assert_eq!(ok(ctl(p, &["-q", "list_user_permissions", "c-alice"])), "");
+    ok(ctl(p, &["clear_permissions", "-p", "c-vh", "c-alice"]));
+    assert_eq!(ctl(p, &["clear_permissions", "c-nobody"]).code, 67);
+    assert_eq!(ctl(p, &["clear_permissions", "-p", "c-none", "c-alice"]).code, 69);
+    assert_eq!(ctl(p, &["list_user_permissions", "c-nobody"]).code, 69);
     ok(ctl(p, &["delete_user", "c-alice"]));
     assert_eq!(ctl(p, &["delete_user", "c-alice"]).code, 67);
     assert_eq!(ctl(p, &["change_password", "c-alice", "x"]).code, 67);
