@@ -116,6 +116,7 @@ def test_users_vhosts_and_permissions(node):
         assert node.ok("-q", "list_user_permissions", user) == ""
         node.ok("clear_permissions", "-p", vhost, user)  # none left: still success
         assert node.ctl("clear_permissions", "-p", missing, user)[0] == 69
+        assert node.ctl("list_permissions", "-p", missing)[::2] == (65, f"Virtual host '{missing}' does not exist\n")
         nobody = unique("nobody")
         assert node.ctl("clear_permissions", nobody)[::2] == (67, f"Error:\nUser {nobody} does not exist\n")
         assert node.ctl("list_user_permissions", nobody)[::2] == (69, f'Error:\n{{:no_such_user, "{nobody}"}}\n')

@@ -152,8 +152,16 @@ fn users_vhosts_and_permissions_round_trip_with_rabbitmqctl_exit_codes() {
     assert_eq!(ok(ctl(p, &["-q", "list_user_permissions", "c-alice"])), "");
     ok(ctl(p, &["clear_permissions", "-p", "c-vh", "c-alice"]));
     assert_eq!(ctl(p, &["clear_permissions", "c-nobody"]).code, 67);
-    assert_eq!(ctl(p, &["clear_permissions", "-p", "c-none", "c-alice"]).code, 69);
+    assert_eq!(
+        ctl(p, &["clear_permissions", "-p", "c-none", "c-alice"]).code,
+        69
+    );
     assert_eq!(ctl(p, &["list_user_permissions", "c-nobody"]).code, 69);
+    let none = ctl(p, &["list_permissions", "-p", "c-none"]);
+    assert_eq!(
+        (none.code, none.err.as_str()),
+        (65, "Virtual host 'c-none' does not exist\n")
+    );
     ok(ctl(p, &["delete_user", "c-alice"]));
     assert_eq!(ctl(p, &["delete_user", "c-alice"]).code, 67);
     assert_eq!(ctl(p, &["change_password", "c-alice", "x"]).code, 67);
