@@ -41,6 +41,9 @@ impl<'a> Client<'a> {
     pub fn new(target: &'a Target) -> Client<'a> {
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
+            // No HTTP(S)_PROXY from the environment: the API is the broker's own, usually on
+            // loopback, and a proxy between them would only get in the way.
+            .proxy(None)
             .timeout_global(Some(target.timeout))
             .build()
             .into();

@@ -31,12 +31,13 @@ fn main() -> std::process::ExitCode {
     // of the broker starts.
     let mut args = std::env::args_os();
     let program = std::path::PathBuf::from(args.next().unwrap_or_default());
+    let rest: Vec<_> = args.collect();
     if let Some(tool) = warren_ctl::Tool::from_program_name(&program) {
-        return std::process::ExitCode::from(warren_ctl::run(tool, args.collect()));
+        return std::process::ExitCode::from(warren_ctl::run(tool, rest));
     }
-    if std::env::args_os().nth(1).is_some_and(|a| a == "ctl") {
-        let rest = std::env::args_os().skip(2).collect();
-        return std::process::ExitCode::from(warren_ctl::run(warren_ctl::Tool::WarrenCtl, rest));
+    if rest.first().is_some_and(|a| a == "ctl") {
+        let ctl = warren_ctl::Tool::WarrenCtl;
+        return std::process::ExitCode::from(warren_ctl::run(ctl, rest[1..].to_vec()));
     }
     // <<< the CLI
     broker()

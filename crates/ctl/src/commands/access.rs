@@ -124,7 +124,24 @@ pub fn clear_permissions(ctx: &mut Ctx, name: &str) -> CtlResult<()> {
     ));
     let url = ctx.client.url(&["permissions", &vhost, name]);
     let reply = ctx.client.delete(&url, None)?;
-    ctx.expect(reply, EX_NOUSER, EX_SOFTWARE).map(drop)
+    if reply.status != 404 {
+        return ctx.expect(reply, EX_NOUSER, EX_SOFTWARE).map(drop);
+    }
+    // No permissions to clear is success, as in rabbitmqctl, unless the user or the vhost
+    // is missing.
+    if ctx.client.get(&["users", name])?.status == 404 {
+        return Err(CtlError::reason(
+            EX_NOUSER,
+            format!("User {name} does not exist"),
+        ));
+    }
+    if ctx.client.get(&["vhosts", &vhost])?.status == 404 {
+        return Err(CtlError::reason(
+            EX_UNAVAILABLE,
+            format!("Virtual host {vhost} does not exist"),
+        ));
+    }
+    Ok(())
 }
 
 pub fn add_vhost(ctx: &mut Ctx, vhost: &str) -> CtlResult<()> {

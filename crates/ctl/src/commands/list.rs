@@ -2,7 +2,7 @@
 //! keys (mapped to the API's field names where they differ, as for bindings and users).
 
 use super::Ctx;
-use crate::error::{CtlError, CtlResult, EX_SOFTWARE, EX_USAGE};
+use crate::error::{CtlError, CtlResult, EX_DATAERR, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
 use serde_json::Value;
 
 /// One list: where its rows are, which columns it prints by default and which it knows.
@@ -12,102 +12,48 @@ struct List<'a> {
     known: &'static [&'static str],
     /// A column's value in one row of the API's answer.
     field: fn(&Value, &str) -> Value,
+    /// The vhost that must exist (rabbitmqctl's 65 otherwise), for the lists that check.
+    vhost: Option<&'a str>,
 }
 
+#[rustfmt::skip]
 const QUEUE_KEYS: &[&str] = &[
-    "name",
-    "durable",
-    "auto_delete",
-    "arguments",
-    "policy",
-    "pid",
-    "owner_pid",
-    "exclusive",
-    "exclusive_consumer_pid",
-    "exclusive_consumer_tag",
-    "messages_ready",
-    "messages_unacknowledged",
-    "messages",
-    "messages_ready_ram",
-    "messages_unacknowledged_ram",
-    "messages_ram",
-    "messages_persistent",
-    "message_bytes",
-    "message_bytes_ready",
-    "message_bytes_unacknowledged",
-    "message_bytes_ram",
-    "message_bytes_persistent",
-    "head_message_timestamp",
-    "disk_reads",
-    "disk_writes",
-    "consumers",
-    "consumer_utilisation",
-    "consumer_capacity",
-    "memory",
-    "slave_pids",
-    "synchronised_slave_pids",
-    "state",
-    "type",
-    "leader",
-    "members",
-    "online",
-    "vhost",
-    "effective_policy_definition",
-    "operator_policy",
+    "name", "durable", "auto_delete", "arguments", "policy", "pid", "owner_pid", "exclusive",
+    "exclusive_consumer_pid", "exclusive_consumer_tag", "messages_ready",
+    "messages_unacknowledged", "messages", "messages_ready_ram", "messages_unacknowledged_ram",
+    "messages_ram", "messages_persistent", "message_bytes", "message_bytes_ready",
+    "message_bytes_unacknowledged", "message_bytes_ram", "message_bytes_persistent",
+    "head_message_timestamp", "disk_reads", "disk_writes", "consumers", "consumer_utilisation",
+    "consumer_capacity", "memory", "slave_pids", "synchronised_slave_pids", "state", "type",
+    "leader", "members", "online", "vhost", "effective_policy_definition", "operator_policy",
 ];
+#[rustfmt::skip]
 const EXCHANGE_KEYS: &[&str] = &[
-    "name",
-    "type",
-    "durable",
-    "auto_delete",
-    "internal",
-    "arguments",
-    "policy",
-    "vhost",
+    "name", "type", "durable", "auto_delete", "internal", "arguments", "policy", "vhost",
 ];
+#[rustfmt::skip]
 const BINDING_KEYS: &[&str] = &[
-    "source_name",
-    "source_kind",
-    "destination_name",
-    "destination_kind",
-    "routing_key",
-    "arguments",
-    "vhost",
+    "source_name", "source_kind", "destination_name", "destination_kind", "routing_key",
+    "arguments", "vhost",
 ];
+#[rustfmt::skip]
 const CONNECTION_KEYS: &[&str] = &[
-    "pid",
-    "name",
-    "port",
-    "host",
-    "peer_port",
-    "peer_host",
-    "ssl",
-    "ssl_protocol",
-    "ssl_key_exchange",
-    "ssl_cipher",
-    "ssl_hash",
-    "peer_cert_subject",
-    "peer_cert_issuer",
-    "peer_cert_validity",
-    "state",
-    "channels",
-    "protocol",
-    "auth_mechanism",
-    "user",
-    "vhost",
-    "timeout",
-    "frame_max",
-    "channel_max",
-    "client_properties",
-    "recv_oct",
-    "recv_cnt",
-    "send_oct",
-    "send_cnt",
-    "send_pend",
-    "connected_at",
-    "node",
-    "user_provided_name",
-    "type",
+    "pid", "name", "port", "host", "peer_port", "peer_host", "ssl", "ssl_protocol",
+    "ssl_key_exchange", "ssl_cipher", "ssl_hash", "peer_cert_subject", "peer_cert_issuer",
+    "peer_cert_validity", "state", "channels", "protocol", "auth_mechanism", "user", "vhost",
+    "timeout", "frame_max", "channel_max", "client_properties", "recv_oct", "recv_cnt", "send_oct",
+    "send_cnt", "send_pend", "connected_at", "node", "user_provided_name", "type",
+];
+#[rustfmt::skip]
+const CHANNEL_KEYS: &[&str] = &[
+    "pid", "connection", "name", "number", "user", "vhost", "transactional", "confirm",
+    "consumer_count", "messages_unacknowledged", "messages_uncommitted", "acks_uncommitted",
+    "messages_unconfirmed", "prefetch_count", "global_prefetch_count",
+];
+#[rustfmt::skip]
+const CONSUMER_KEYS: &[&str] = &[
+    "queue_name", "channel_pid", "consumer_tag", "ack_required", "prefetch_count", "active",
+    "activity_status", "arguments",
 ];
 const USER_KEYS: &[&str] = &["user", "tags"];
 const VHOST_KEYS: &[&str] = &["name", "description", "tags", "tracing", "cluster_state"];
@@ -122,6 +68,23 @@ fn binding(row: &Value, key: &str) -> Value {
         "source_kind" => Value::from("exchange"),
         "destination_name" => same(row, "destination"),
         "destination_kind" => same(row, "destination_type"),
+        _ => same(row, key),
+    }
+}
+
+/// A channel's Erlang pid is its name in the API; its connection is the connection's name.
+fn channel(row: &Value, key: &str) -> Value {
+    match key {
+        "pid" => same(row, "name"),
+        "connection" => row["connection_details"]["name"].clone(),
+        _ => same(row, key),
+    }
+}
+
+fn consumer(row: &Value, key: &str) -> Value {
+    match key {
+        "queue_name" => row["queue"]["name"].clone(),
+        "channel_pid" => row["channel_details"]["name"].clone(),
         _ => same(row, key),
     }
 }
@@ -147,9 +110,18 @@ fn policy(row: &Value, key: &str) -> Value {
 }
 
 impl List<'_> {
-    fn run(&self, ctx: &mut Ctx, asked: &[String], banner: &str) -> CtlResult<()> {
+    /// `banners` are printed once the columns are known good.
+    fn run(&self, ctx: &mut Ctx, asked: &[String], banners: &[&str]) -> CtlResult<()> {
         let columns = columns(asked, self.defaults, self.known)?;
-        ctx.out.banner(banner);
+        for b in banners {
+            ctx.out.banner(b);
+        }
+        if let Some(v) = self.vhost {
+            if ctx.client.get(&["vhosts", v])?.status == 404 {
+                let text = format!("Virtual host '{v}' does not exist");
+                return Err(CtlError::new(EX_DATAERR, text));
+            }
+        }
         let reply = ctx.client.get(&self.segments)?;
         let rows = match (reply.status, reply.body) {
             // A vhost that does not exist lists nothing, as in rabbitmqctl.
@@ -201,15 +173,21 @@ fn columns(asked: &[String], defaults: &[&str], known: &[&str]) -> CtlResult<Vec
 
 pub fn queues(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
     let vhost = ctx.vhost.clone();
-    ctx.out
-        .banner(&format!("Timeout: {}.0 seconds ...", ctx.timeout));
     List {
         segments: vec!["queues", &vhost],
         defaults: &["name", "messages"],
         known: QUEUE_KEYS,
         field: same,
+        vhost: None,
     }
-    .run(ctx, asked, &format!("Listing queues for vhost {vhost} ..."))
+    .run(
+        ctx,
+        asked,
+        &[
+            &format!("Timeout: {}.0 seconds ...", ctx.timeout),
+            &format!("Listing queues for vhost {vhost} ..."),
+        ],
+    )
 }
 
 pub fn exchanges(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
@@ -219,11 +197,12 @@ pub fn exchanges(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         defaults: &["name", "type"],
         known: EXCHANGE_KEYS,
         field: same,
+        vhost: None,
     }
     .run(
         ctx,
         asked,
-        &format!("Listing exchanges for vhost {vhost} ..."),
+        &[&format!("Listing exchanges for vhost {vhost} ...")],
     )
 }
 
@@ -241,11 +220,12 @@ pub fn bindings(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         ],
         known: BINDING_KEYS,
         field: binding,
+        vhost: None,
     }
     .run(
         ctx,
         asked,
-        &format!("Listing bindings for vhost {vhost}..."),
+        &[&format!("Listing bindings for vhost {vhost}...")],
     )
 }
 
@@ -255,8 +235,44 @@ pub fn connections(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         defaults: &["user", "peer_host", "peer_port", "state"],
         known: CONNECTION_KEYS,
         field: same,
+        vhost: None,
     }
-    .run(ctx, asked, "Listing connections ...")
+    .run(ctx, asked, &["Listing connections ..."])
+}
+
+pub fn channels(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
+    List {
+        segments: vec!["channels"],
+        defaults: &["pid", "user", "consumer_count", "messages_unacknowledged"],
+        known: CHANNEL_KEYS,
+        field: channel,
+        vhost: None,
+    }
+    .run(ctx, asked, &["Listing channels ..."])
+}
+
+pub fn consumers(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
+    let vhost = ctx.vhost.clone();
+    List {
+        segments: vec!["consumers", &vhost],
+        defaults: &[
+            "queue_name",
+            "channel_pid",
+            "consumer_tag",
+            "ack_required",
+            "prefetch_count",
+            "active",
+            "arguments",
+        ],
+        known: CONSUMER_KEYS,
+        field: consumer,
+        vhost: None,
+    }
+    .run(
+        ctx,
+        asked,
+        &[&format!("Listing consumers in vhost {vhost} ...")],
+    )
 }
 
 pub fn users(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
@@ -265,8 +281,9 @@ pub fn users(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         defaults: &["user", "tags"],
         known: USER_KEYS,
         field: user,
+        vhost: None,
     }
-    .run(ctx, asked, "Listing users ...")
+    .run(ctx, asked, &["Listing users ..."])
 }
 
 pub fn vhosts(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
@@ -275,8 +292,9 @@ pub fn vhosts(ctx: &mut Ctx, asked: &[String]) -> CtlResult<()> {
         defaults: &["name"],
         known: VHOST_KEYS,
         field: same,
+        vhost: None,
     }
-    .run(ctx, asked, "Listing vhosts ...")
+    .run(ctx, asked, &["Listing vhosts ..."])
 }
 
 pub fn permissions(ctx: &mut Ctx) -> CtlResult<()> {
@@ -286,25 +304,35 @@ pub fn permissions(ctx: &mut Ctx) -> CtlResult<()> {
         defaults: &["user", "configure", "write", "read"],
         known: &[],
         field: same,
+        vhost: Some(&vhost),
     }
     .run(
         ctx,
         &[],
-        &format!("Listing permissions for vhost \"{vhost}\" ..."),
+        &[&format!("Listing permissions for vhost \"{vhost}\" ...")],
     )
 }
 
 pub fn user_permissions(ctx: &mut Ctx, name: &str) -> CtlResult<()> {
+    if ctx.client.get(&["users", name])?.status == 404 {
+        ctx.out
+            .banner(&format!("Listing permissions for user \"{name}\" ..."));
+        return Err(CtlError::reason(
+            EX_UNAVAILABLE,
+            format!("{{:no_such_user, \"{name}\"}}"),
+        ));
+    }
     List {
         segments: vec!["users", name, "permissions"],
         defaults: &["vhost", "configure", "write", "read"],
         known: &[],
         field: same,
+        vhost: None,
     }
     .run(
         ctx,
         &[],
-        &format!("Listing permissions for user \"{name}\" ..."),
+        &[&format!("Listing permissions for user \"{name}\" ...")],
     )
 }
 
@@ -322,11 +350,12 @@ pub fn policies(ctx: &mut Ctx) -> CtlResult<()> {
         ],
         known: &[],
         field: policy,
+        vhost: Some(&vhost),
     }
     .run(
         ctx,
         &[],
-        &format!("Listing policies for vhost \"{vhost}\" ..."),
+        &[&format!("Listing policies for vhost \"{vhost}\" ...")],
     )
 }
 

@@ -48,26 +48,28 @@ pub fn run(command: &Command, g: &Global, target: &Target, out: &mut Out) -> Ctl
         C::ListExchanges { columns } => list::exchanges(ctx, columns),
         C::ListBindings { columns } => list::bindings(ctx, columns),
         C::ListConnections { columns } => list::connections(ctx, columns),
+        C::ListChannels { columns } => list::channels(ctx, columns),
+        C::ListConsumers { columns } => list::consumers(ctx, columns),
         C::ListUsers { columns } => list::users(ctx, columns),
         C::ListVhosts { columns } => list::vhosts(ctx, columns),
         C::ListPermissions => list::permissions(ctx),
-        C::ListUserPermissions { username } => list::user_permissions(ctx, username),
+        C::ListUserPermissions { user } => list::user_permissions(ctx, user),
         C::ListPolicies => list::policies(ctx),
-        C::AddUser { username, password } => access::add_user(ctx, username, password),
-        C::DeleteUser { username } => access::delete_user(ctx, username),
-        C::ChangePassword { username, password } => {
-            access::change_password(ctx, username, password)
+        C::AddUser { user, new_password } => access::add_user(ctx, user, new_password),
+        C::DeleteUser { user } => access::delete_user(ctx, user),
+        C::ChangePassword { user, new_password } => {
+            access::change_password(ctx, user, new_password)
         }
-        C::SetUserTags { username, tags } => access::set_user_tags(ctx, username, tags),
+        C::SetUserTags { user, tags } => access::set_user_tags(ctx, user, tags),
         C::SetPermissions {
-            username,
+            user,
             conf,
             write,
             read,
-        } => access::set_permissions(ctx, username, [conf, write, read]),
-        C::ClearPermissions { username } => access::clear_permissions(ctx, username),
-        C::AddVhost { vhost } => access::add_vhost(ctx, vhost),
-        C::DeleteVhost { vhost } => access::delete_vhost(ctx, vhost),
+        } => access::set_permissions(ctx, user, [conf, write, read]),
+        C::ClearPermissions { user } => access::clear_permissions(ctx, user),
+        C::AddVhost { name } => access::add_vhost(ctx, name),
+        C::DeleteVhost { name } => access::delete_vhost(ctx, name),
         C::SetPolicy {
             name,
             pattern,
@@ -91,8 +93,13 @@ pub fn run(command: &Command, g: &Global, target: &Target, out: &mut Out) -> Ctl
         C::SetVmMemoryHighWatermark { value } => node::set_watermark(ctx, value),
         C::Status => node::status(ctx),
         C::Ping => node::ping(ctx),
-        C::CheckRunning | C::AwaitStartup => node::check_running(ctx),
+        C::CheckRunning => node::check_running(ctx),
+        C::AwaitStartup => node::await_startup(ctx),
         C::CheckLocalAlarms | C::CheckAlarms => node::check_alarms(ctx),
         C::CheckPortConnectivity => node::check_ports(ctx),
+        C::CheckVirtualHosts => node::check_vhosts(ctx),
+        C::CheckIfNodeIsQuorumCritical => node::check_quorum_critical(ctx),
+        C::IsRunning => node::is_running(ctx),
+        C::NodeHealthCheck => node::health_check(ctx),
     }
 }

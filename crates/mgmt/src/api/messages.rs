@@ -127,6 +127,19 @@ fn message_json(m: &GotMessage, base64: bool, truncate: Option<usize>) -> Value 
     })
 }
 
+/// A number given as JSON number or as text: rabbitmqadmin sends `"count": "2"` and RabbitMQ
+/// reads either; other text is its 400 `["not_integer", text]`.
+fn int(v: &Value) -> ApiResult<Option<u64>> {
+    match v {
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(serde_json::json!(["not_integer", s]))),
+        other => Ok(other.as_u64()),
+    }
+}
+
 async fn get(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -154,11 +167,11 @@ async fn get(
     if !admin.user_allows(&caller.name, &vhost, Permission::Read, &name) {
         return Err(ApiError::not_authorised(&r.refusal(&caller)));
     }
-    let count = got[0].as_u64().unwrap_or(1) as usize;
-    let truncate = m
-        .get("truncate")
-        .and_then(Value::as_u64)
-        .map(|n| n as usize);
+    let count = int(got[0])?.unwrap_or(1) as usize;
+    let truncate = match m.get("truncate") {
+        Some(v) => int(v)?.map(|n| n as usize),
+        None => None,
+    };
     let got = admin
         .get(&vhost, &name, count, mode)
         .map_err(|e| match e.code as u16 {

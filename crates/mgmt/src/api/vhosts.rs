@@ -15,6 +15,7 @@ use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use warren_server::admin::VhostInfo;
+use warren_server::config::PermissionPatterns;
 use warren_server::Admin;
 
 pub fn routes() -> Router<Admin> {
@@ -66,7 +67,9 @@ async fn one(
     Ok(Json(vhost_json(&admin, &rates, &admin.vhost(&name)?)))
 }
 
-/// 201 when created, 204 when an existing vhost's description and tags were replaced.
+/// 201 when created, 204 when an existing vhost's description and tags were replaced. A vhost
+/// created here gives its creator every permission in it, as RabbitMQ's API does (rabbitmqctl
+/// add_vhost, whose acting user is no user, does not).
 async fn put(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -77,10 +80,11 @@ async fn put(
     let m = body::object(&bytes)?;
     let description = m.get("description").map(body::text).unwrap_or_default();
     let tags = m.get("tags").map(body::tags).unwrap_or_default();
-    Ok(match admin.put_vhost(&name, &description, &tags) {
-        true => StatusCode::CREATED,
-        false => StatusCode::NO_CONTENT,
-    })
+    if !admin.put_vhost(&name, &description, &tags) {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    admin.set_permissions(&caller.name, &name, PermissionPatterns::default())?;
+    Ok(StatusCode::CREATED)
 }
 
 async fn delete(

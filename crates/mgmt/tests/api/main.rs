@@ -4,6 +4,7 @@
 
 mod access;
 mod auth;
+mod cli_support;
 mod health;
 mod lists;
 mod live;

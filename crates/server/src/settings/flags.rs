@@ -12,7 +12,7 @@ use std::path::PathBuf;
 ///
 /// Settings come from, lowest first: the defaults, a TOML file, rabbitmq.conf files, the
 /// environment (WARREN_<KEY>, dots as __), then these flags. docs/configuration.md lists
-/// every key.
+/// every key. `warren ctl --help`: the CLI (rabbitmqctl's commands; docs/cli.md).
 #[derive(Debug, Default, Parser)]
 #[command(name = "warren", version, about)]
 pub struct Flags {

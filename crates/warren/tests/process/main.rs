@@ -2,6 +2,7 @@
 //! it (SIGTERM) the way an operator or a crash would, or to configure it the way an operator
 //! does. One test binary, a module per story.
 
+mod ctl;
 mod https;
 mod kill9;
 mod management;
