@@ -4,7 +4,8 @@
 //! It reaches the broker only through the admin facade ([`warren_server::Admin`]). Rooms:
 //! `auth` (HTTP Basic against the broker's users, RabbitMQ's tag rules), `errors` (the
 //! `{"error", "reason"}` bodies), `query` (sorting, filtering, columns and pagination of
-//! lists), `body` (JSON request bodies), `tables` (field tables as JSON), and `api`, one module per endpoint family.
+//! lists), `body` (JSON request bodies), `tables` (field tables as JSON), `api`, one module
+//! per endpoint family, and `ui`, the web UI's embedded files (docs/ui.md).
 
 mod api;
 mod auth;
@@ -12,6 +13,7 @@ mod body;
 mod errors;
 mod query;
 mod tables;
+mod ui;
 
 use axum::Router;
 use std::io;
@@ -28,7 +30,8 @@ pub const MAX_BODY: usize = 20_000_000;
 
 /// The API's router over a broker's facade (tests serve it on their own listener).
 pub fn router(admin: Admin) -> Router {
-    api::routes(admin)
+    // The web UI is everything outside `/api` (docs/ui.md).
+    api::routes(admin).fallback(axum::routing::get(ui::asset))
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled.
