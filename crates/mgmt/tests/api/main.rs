@@ -8,6 +8,7 @@ mod health;
 mod lists;
 mod live;
 mod topology;
+mod ui;
 
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -50,9 +50,9 @@ export function Chart({ title, series, data, unit = '', id }) {
         })),
       ],
       axes: [{}, { size: 60 }],
-      // At least the last five minutes, so a few samples do not stretch over years.
+      // At least the last two minutes, so a few samples do not stretch over years.
       scales: {
-        x: { time: true, range: (_, min, max) => [Math.min(min ?? Date.now() / 1000, (max ?? Date.now() / 1000) - 300), max ?? Date.now() / 1000] },
+        x: { time: true, range: (_, min, max) => [Math.min(min ?? Date.now() / 1000, (max ?? Date.now() / 1000) - 120), max ?? Date.now() / 1000] },
         y: { range: (_, min, max) => [Math.min(0, min ?? 0), Math.max(1, max ?? 1)] },
       },
       legend: { live: true },
@@ -62,7 +62,10 @@ export function Chart({ title, series, data, unit = '', id }) {
   }, [width, series.join('|')]);
 
   useEffect(() => {
-    if (plot.current) plot.current.setData(data);
+    if (!plot.current) return;
+    plot.current.setData(data);
+    // Without a pointer over the chart, the legend shows the newest values.
+    if (plot.current.cursor.idx == null && data[0].length) plot.current.setLegend({ idx: data[0].length - 1 });
   }, [data]);
 
   const n = data[0].length;

@@ -161,15 +161,25 @@ export function Pager({ page, onPage }) {
   const { page: n, page_count: count, filtered_count: filtered, total_count: total } = page;
   return (
     <nav class="pager" aria-label="Pages">
-      <button type="button" disabled={n <= 1} onClick={() => onPage(n - 1)}>
-        ‹ Previous
-      </button>
+      <span class="actions">
+        <button type="button" disabled={n <= 1} onClick={() => onPage(1)}>
+          « First
+        </button>
+        <button type="button" disabled={n <= 1} onClick={() => onPage(n - 1)}>
+          ‹ Previous
+        </button>
+      </span>
       <span>
         Page {n} of {Math.max(count, 1)} · {fmtNum(filtered)} shown of {fmtNum(total)}
       </span>
-      <button type="button" disabled={n >= count} onClick={() => onPage(n + 1)}>
-        Next ›
-      </button>
+      <span class="actions">
+        <button type="button" disabled={n >= count} onClick={() => onPage(n + 1)}>
+          Next ›
+        </button>
+        <button type="button" disabled={n >= count} onClick={() => onPage(count)}>
+          Last »
+        </button>
+      </span>
     </nav>
   );
 }

@@ -102,7 +102,7 @@ export function Exchange({ vhost, name }) {
   const d = x.data;
   return (
     <>
-      <p class="crumbs"><a href="#/exchanges">Exchanges</a> / {vhost}</p>
+      <p class="crumbs"><a href="#/exchanges">Exchanges</a> · vhost <code>{vhost}</code></p>
       <h1>Exchange <span class="name">{display(d ? d.name : name)}</span></h1>
       <ErrorBox error={x.error} />
       {d ? (

@@ -122,10 +122,13 @@ function Nodes({ nodes, error }) {
     { key: 'sockets', label: 'Sockets', render: (n) => `${fmtNum(n.sockets_used)} / ${fmtNum(n.sockets_total)}` },
     { key: 'uptime', label: 'Uptime', render: (n) => (n.uptime === undefined ? '–' : `${Math.floor(n.uptime / 60000)} min`) },
   ];
+  // Columns the server reports for no node are left out rather than shown empty.
+  const reported = { fd: 'fd_total', sockets: 'sockets_total', uptime: 'uptime' };
+  const shown = columns.filter((c) => !reported[c.key] || !nodes || nodes.some((n) => n[reported[c.key]] !== undefined));
   return (
     <Section title="Nodes" id="nodes-title">
       <ErrorBox error={error} />
-      <Table label="Nodes" columns={columns} rows={nodes} rowKey={(n) => n.name} />
+      <Table label="Nodes" columns={shown} rows={nodes} rowKey={(n) => n.name} />
     </Section>
   );
 }

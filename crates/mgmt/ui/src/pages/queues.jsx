@@ -145,7 +145,7 @@ export function Queue({ vhost, name }) {
   const refresh = () => { q.reload(); bindings.reload(); };
   return (
     <>
-      <p class="crumbs"><a href="#/queues">Queues</a> / {vhost}</p>
+      <p class="crumbs"><a href="#/queues">Queues</a> · vhost <code>{vhost}</code></p>
       <h1>Queue <span class="name">{name}</span></h1>
       <ErrorBox error={q.error} />
       {d ? <QueueFacts q={d} /> : null}
