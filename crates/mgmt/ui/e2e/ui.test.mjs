@@ -57,6 +57,21 @@ test('a user without a management tag is refused', async () => {
   await page.close();
 });
 
+test('a monitoring user is offered only the pages its tags allow', async () => {
+  await warren.api('PUT', '/users/ui-monitor', { password: 'pw', tags: 'monitoring' });
+  const page = await newPage(browser, warren.base);
+  await logIn(page, 'ui-monitor', 'pw');
+  await page.locator('h1', { hasText: 'Overview' }).waitFor();
+  const nav = await page.locator('nav#nav a').allTextContents();
+  assert.ok(nav.includes('Queues') && nav.includes('Connections'), nav.join());
+  assert.ok(!nav.includes('Users') && !nav.includes('Definitions'), nav.join());
+  // Typing the address anyway shows the API's refusal, not a broken page.
+  await page.goto(`${warren.base}/#/users`);
+  await page.locator('main [role=alert]', { hasText: 'Not administrator user' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('queue life cycle: create, publish, count and chart move, get, purge, delete', async () => {
   const page = await newPage(browser, warren.base);
   await logIn(page);

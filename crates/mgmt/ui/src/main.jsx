@@ -10,18 +10,22 @@ import { Users, Vhosts, Permissions, Policies, Limits } from './pages/admin.jsx'
 import { Definitions } from './pages/definitions.jsx';
 import './style.css';
 
+// Pages and who may use them: the API refuses the rest anyway (RabbitMQ's tag rules); the
+// navigation just does not offer them.
+const admin = (tags) => tags.includes('administrator');
+const policymaker = (tags) => admin(tags) || tags.includes('policymaker');
 const NAV = [
   ['overview', 'Overview'],
   ['connections', 'Connections'],
   ['channels', 'Channels'],
   ['exchanges', 'Exchanges'],
   ['queues', 'Queues'],
-  ['users', 'Users'],
-  ['vhosts', 'Virtual hosts'],
-  ['permissions', 'Permissions'],
-  ['policies', 'Policies'],
-  ['limits', 'Limits'],
-  ['definitions', 'Definitions'],
+  ['users', 'Users', admin],
+  ['vhosts', 'Virtual hosts', admin],
+  ['permissions', 'Permissions', admin],
+  ['policies', 'Policies', policymaker],
+  ['limits', 'Limits', admin],
+  ['definitions', 'Definitions', admin],
 ];
 
 function parseHash() {
@@ -106,6 +110,12 @@ function Login({ onLogin, reason }) {
   );
 }
 
+/** whoami's tags: a list in RabbitMQ 3.10, a comma-separated string in older versions. */
+function tagList(me) {
+  const t = me.tags || [];
+  return Array.isArray(t) ? t : String(t).split(',').map((x) => x.trim());
+}
+
 function Shell({ me, onLogout }) {
   const route = useRoute();
   const [menu, setMenu] = useState(false);
@@ -124,7 +134,7 @@ function Shell({ me, onLogout }) {
         <span class="brand">Warren</span>
         <span class="cluster" title="Cluster name">{cluster}</span>
         <span class="who">
-          {me.name} <small>{(me.tags || []).join(', ')}</small>
+          {me.name} <small>{tagList(me).join(', ')}</small>
         </span>
         <button type="button" onClick={onLogout}>
           Log out
@@ -132,7 +142,7 @@ function Shell({ me, onLogout }) {
       </header>
       <nav id="nav" class={menu ? 'side open' : 'side'} aria-label="Pages">
         <ul>
-          {NAV.map(([key, label]) => (
+          {NAV.filter(([, , may]) => !may || may(tagList(me))).map(([key, label]) => (
             <li>
               <a href={`#/${key}`} aria-current={route[0] === key ? 'page' : undefined}>
                 {label}
