@@ -40,7 +40,10 @@ async fn the_page_and_its_assets_are_served_without_login() {
     let (status, headers, js) = fetch(&api, script).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "text/javascript");
-    assert!(headers["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
     assert!(!js.is_empty());
     api.stop().await;
 }

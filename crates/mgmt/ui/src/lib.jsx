@@ -189,7 +189,7 @@ export function Field({ label, name, form, setForm, type = 'text', children, ...
   const id = `f-${name}`;
   const onInput = (e) => setForm({ ...form, [name]: e.currentTarget.value });
   return (
-    <label class="field" for={id}>
+    <label class={type === 'textarea' ? 'field wide' : 'field'} for={id}>
       <span>{label}</span>
       {children ? (
         <select id={id} name={name} value={form[name]} onChange={onInput} {...rest}>
