@@ -107,9 +107,29 @@ export async function newPage(browser, base, viewport = { width: 1280, height: 9
   return page;
 }
 
-export async function logIn(page, user = 'guest', password = 'guest') {
+/** Logs in through the form; unless `refused`, waits until the app is shown. */
+export async function logIn(page, user = 'guest', password = 'guest', refused = false) {
   await page.goto(`${page.base}/`);
   await page.fill('#login-user', user);
   await page.fill('#login-password', password);
   await page.click('form button[type=submit]');
+  if (!refused) await page.locator('nav#nav').waitFor({ state: 'attached' });
+}
+
+/**
+ * Runs `fn(page)` on a new page and closes it; on failure the error carries what the page
+ * showed and which API calls it made, so a CI log explains itself.
+ */
+export async function withPage(browser, base, fn, viewport) {
+  const page = await newPage(browser, base, viewport);
+  try {
+    await fn(page);
+  } catch (e) {
+    const text = await page.locator('body').innerText().catch(() => '(no page)');
+    const calls = page.requests.filter((u) => u.includes('/api/')).slice(-10);
+    e.message += `\n--- page at ${page.url()} ---\n${text.slice(0, 3000)}\n--- last API calls ---\n${calls.join('\n')}\n--- script errors ---\n${page.errors.join('\n')}`;
+    throw e;
+  } finally {
+    await page.close();
+  }
 }

@@ -244,3 +244,21 @@ export function Section({ title, children, id }) {
 export function VhostOptions({ vhosts }) {
   return (vhosts || []).map((v) => <option value={v.name}>{v.name}</option>);
 }
+
+/**
+ * A list of facts: [label, value, format?, id?]. Facts the server does not report (value
+ * undefined or null) are left out rather than shown empty.
+ */
+export function Facts({ items }) {
+  const shown = items.filter(([, v]) => v !== undefined && v !== null);
+  return (
+    <dl class="facts">
+      {shown.map(([label, v, fmt, id]) => (
+        <div data-fact={id}>
+          <dt>{label}</dt>
+          <dd>{fmt ? fmt(v) : typeof v === 'boolean' ? String(v) : v}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}

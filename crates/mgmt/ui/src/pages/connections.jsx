@@ -2,7 +2,7 @@
 // (the API's X-Reason header, which the client sees in its connection.close).
 import { useState } from 'preact/hooks';
 import { get, del, seg } from '../api.js';
-import { usePoll, ErrorBox, Table, Pager, Section, useNotice, confirmed, href, fmtNum, fmtBytes } from '../lib.jsx';
+import { usePoll, ErrorBox, Table, Pager, Section, Facts, useNotice, confirmed, href, fmtNum, fmtBytes } from '../lib.jsx';
 
 const PAGE_SIZE = 50;
 
@@ -98,19 +98,21 @@ export function Connection({ name }) {
       <h1>Connection <span class="name">{name}</span></h1>
       {closed ? null : <ErrorBox error={c.error} />}
       {d ? (
-        <dl class="facts">
-          <div><dt>User</dt><dd>{d.user}</dd></div>
-          <div><dt>Vhost</dt><dd>{d.vhost}</dd></div>
-          <div><dt>State</dt><dd>{d.state}</dd></div>
-          <div><dt>Protocol</dt><dd>{d.protocol}</dd></div>
-          <div><dt>Peer</dt><dd>{d.peer_host}:{d.peer_port}</dd></div>
-          <div><dt>TLS</dt><dd>{d.ssl ? `${d.ssl_protocol || 'yes'} ${d.ssl_cipher || ''}` : 'no'}</dd></div>
-          <div><dt>Channel max</dt><dd>{fmtNum(d.channel_max)}</dd></div>
-          <div><dt>Frame max</dt><dd>{fmtNum(d.frame_max)}</dd></div>
-          <div><dt>Heartbeat</dt><dd>{d.timeout}s</dd></div>
-          <div><dt>Client</dt><dd>{clientName(d)}</dd></div>
-          <div><dt>Connected at</dt><dd>{d.connected_at ? new Date(d.connected_at).toLocaleString() : '–'}</dd></div>
-        </dl>
+        <Facts
+          items={[
+            ['User', d.user],
+            ['Vhost', d.vhost],
+            ['State', d.state],
+            ['Protocol', d.protocol],
+            ['Peer', d.peer_host && `${d.peer_host}:${d.peer_port}`],
+            ['TLS', d.ssl, (v) => (v ? `${d.ssl_protocol || 'yes'} ${d.ssl_cipher || ''}` : 'no')],
+            ['Channel max', d.channel_max, fmtNum],
+            ['Frame max', d.frame_max, fmtNum],
+            ['Heartbeat', d.timeout, (v) => `${v} s`],
+            ['Client', d.client_properties && clientName(d)],
+            ['Connected at', d.connected_at, (v) => new Date(v).toLocaleString()],
+          ]}
+        />
       ) : null}
       <Section title="Channels" id="c-channels-title">
         <Table label="Channels of this connection" columns={CHANNEL_COLUMNS} rows={channels.data} empty="No channels." />
@@ -147,18 +149,20 @@ export function Channel({ name }) {
       <h1>Channel <span class="name">{name}</span></h1>
       <ErrorBox error={ch.error} />
       {d ? (
-        <dl class="facts">
-          <div><dt>Connection</dt><dd>{d.connection_details ? <a href={href('connections', d.connection_details.name)}>{d.connection_details.name}</a> : '–'}</dd></div>
-          <div><dt>User</dt><dd>{d.user}</dd></div>
-          <div><dt>Vhost</dt><dd>{d.vhost}</dd></div>
-          <div><dt>State</dt><dd>{d.state}</dd></div>
-          <div><dt>Prefetch</dt><dd>{fmtNum(d.prefetch_count)}</dd></div>
-          <div><dt>Global prefetch</dt><dd>{fmtNum(d.global_prefetch_count)}</dd></div>
-          <div><dt>Unacked</dt><dd>{fmtNum(d.messages_unacknowledged)}</dd></div>
-          <div><dt>Unconfirmed</dt><dd>{fmtNum(d.messages_unconfirmed)}</dd></div>
-          <div><dt>Confirm mode</dt><dd>{String(!!d.confirm)}</dd></div>
-          <div><dt>Transactional</dt><dd>{String(!!d.transactional)}</dd></div>
-        </dl>
+        <Facts
+          items={[
+            ['Connection', d.connection_details, (c) => <a href={href('connections', c.name)}>{c.name}</a>],
+            ['User', d.user],
+            ['Vhost', d.vhost],
+            ['State', d.state],
+            ['Prefetch', d.prefetch_count, fmtNum],
+            ['Global prefetch', d.global_prefetch_count, fmtNum],
+            ['Unacked', d.messages_unacknowledged, fmtNum],
+            ['Unconfirmed', d.messages_unconfirmed, fmtNum],
+            ['Confirm mode', d.confirm],
+            ['Transactional', d.transactional],
+          ]}
+        />
       ) : null}
       <Section title="Consumers" id="ch-consumers-title">
         <Table label="Consumers" columns={consumers} rows={d ? d.consumer_details || [] : null} empty="No consumers." />

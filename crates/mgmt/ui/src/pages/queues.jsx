@@ -5,7 +5,7 @@ import { get, put, post, del, seg } from '../api.js';
 import { Chart, useSamples } from '../chart.jsx';
 import {
   usePoll, ErrorBox, Table, Pager, Field, Section, useNotice, parseArgs, confirmed, href,
-  fmtNum, fmtRate, rate, VhostOptions,
+  fmtNum, fmtRate, fmtBytes, rate, VhostOptions, Facts,
 } from '../lib.jsx';
 import { Publish, Bindings, AddBinding } from './shared.jsx';
 
@@ -169,31 +169,25 @@ export function Queue({ vhost, name }) {
 }
 
 function QueueFacts({ q }) {
-  const facts = [
-    ['Messages ready', fmtNum(q.messages_ready), 'ready'],
-    ['Unacked', fmtNum(q.messages_unacknowledged), 'unacked'],
-    ['Total', fmtNum(q.messages), 'total'],
-    ['Consumers', fmtNum(q.consumers)],
-    ['Type', q.type],
-    ['State', q.state],
-    ['Durable', String(!!q.durable)],
-    ['Auto delete', String(!!q.auto_delete)],
-    ['Exclusive', String(!!q.exclusive)],
-    ['Policy', q.policy || 'none'],
-    ['Arguments', JSON.stringify(q.arguments || {})],
-  ];
-  if (q.effective_policy_definition && Object.keys(q.effective_policy_definition).length) {
-    facts.push(['Effective policy', JSON.stringify(q.effective_policy_definition)]);
-  }
+  const policy = q.effective_policy_definition;
   return (
-    <dl class="facts">
-      {facts.map(([k, v, id]) => (
-        <div data-fact={id}>
-          <dt>{k}</dt>
-          <dd>{v}</dd>
-        </div>
-      ))}
-    </dl>
+    <Facts
+      items={[
+        ['Messages ready', q.messages_ready, fmtNum, 'ready'],
+        ['Unacked', q.messages_unacknowledged, fmtNum, 'unacked'],
+        ['Total', q.messages, fmtNum, 'total'],
+        ['Consumers', q.consumers, fmtNum],
+        ['Type', q.type],
+        ['State', q.state],
+        ['Durable', !!q.durable],
+        ['Auto delete', !!q.auto_delete],
+        ['Exclusive', !!q.exclusive],
+        ['Policy', q.policy || 'none'],
+        ['Effective policy', policy && Object.keys(policy).length ? policy : null, JSON.stringify],
+        ['Arguments', q.arguments || {}, JSON.stringify],
+        ['Memory', q.memory, fmtBytes],
+      ]}
+    />
   );
 }
 
