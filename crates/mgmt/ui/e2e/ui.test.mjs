@@ -86,7 +86,7 @@ test('queue life cycle: create, publish, count and chart move, get, purge, delet
     await page.locator('h1', { hasText: 'ui-e2e-q' }).waitFor();
     const before = await chartReaches(page, 'chart-queue', [0, 0, 0]);
 
-    await page.fill('form[aria-label="Publish a message"] #f-payload', 'hello from the UI');
+    await page.fill('#pub-payload', 'hello from the UI');
     await page.getByRole('button', { name: 'Publish message', exact: true }).click();
     await page.locator('[role=status]', { hasText: 'Message published and routed.' }).waitFor();
     await page.locator('[data-fact=ready] dd', { hasText: /^1$/ }).waitFor();
@@ -172,15 +172,15 @@ test('exchanges: add, bind a queue, publish through it, unbind, delete', async (
 
     await page.goto(`${warren.base}/#/exchanges/%2F/ui-x`);
     const bind = page.locator('section', { hasText: 'Bindings from this exchange' });
-    await bind.locator('#f-other').fill('ui-xq');
-    await bind.locator('#f-routing_key').fill('a.#');
+    await bind.locator('#bind-out-other').fill('ui-xq');
+    await bind.locator('#bind-out-routing_key').fill('a.#');
     await bind.getByRole('button', { name: 'Bind', exact: true }).click();
     await bind.locator('[role=status]', { hasText: 'Binding added.' }).waitFor();
     await bind.locator('td', { hasText: 'a.#' }).waitFor();
 
     const pub = page.locator('form[aria-label="Publish a message"]');
-    await pub.locator('#f-routing_key').fill('a.b');
-    await pub.locator('#f-payload').fill('through ui-x');
+    await pub.locator('#pub-routing_key').fill('a.b');
+    await pub.locator('#pub-payload').fill('through ui-x');
     await pub.getByRole('button', { name: 'Publish message' }).click();
     await page.locator('[role=status]', { hasText: 'Message published and routed.' }).waitFor();
     await eventually(async () => (await warren.api('GET', '/queues/%2F/ui-xq')).body.messages === 1, 'ui-xq to hold 1 message');
@@ -280,7 +280,8 @@ test('definitions: export downloads them, import applies a file', async () => {
 });
 
 test('every page renders without errors or outside requests, wide and narrow', async () => {
-  const pages = ['overview', 'connections', 'channels', 'exchanges', 'queues', 'users', 'vhosts', 'permissions', 'policies', 'limits', 'definitions', 'exchanges/%2F/amq.direct'];
+  await warren.api('PUT', '/queues/%2F/ui-pages-q', { durable: false });
+  const pages = ['overview', 'connections', 'channels', 'exchanges', 'queues', 'users', 'vhosts', 'permissions', 'policies', 'limits', 'definitions', 'exchanges/%2F/amq.direct', 'queues/%2F/ui-pages-q'];
   for (const viewport of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
     await withPage(browser, warren.base, async (page) => {
       await logIn(page);
@@ -289,6 +290,16 @@ test('every page renders without errors or outside requests, wide and narrow', a
         await page.goto(`${warren.base}/#/${p}`);
         await page.locator('main h1').waitFor();
         await page.waitForLoadState('networkidle');
+        // Ids are unique and every form control has a label (screen readers, label clicks).
+        const problems = await page.evaluate(() => {
+          const ids = [...document.querySelectorAll('[id]')].map((e) => e.id);
+          const dups = ids.filter((x, i) => ids.indexOf(x) !== i).map((x) => `duplicate id ${x}`);
+          const unlabelled = [...document.querySelectorAll('input, select, textarea')]
+            .filter((e) => !e.labels.length && !e.getAttribute('aria-label'))
+            .map((e) => `unlabelled ${e.tagName} ${e.name || e.id}`);
+          return [...dups, ...unlabelled];
+        });
+        assert.deepEqual(problems, [], `on #/${p}`);
       }
       const outside = page.requests.filter((u) => !u.startsWith(warren.base));
       assert.deepEqual(outside, [], 'requests to other origins');

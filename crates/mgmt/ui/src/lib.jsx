@@ -184,9 +184,12 @@ export function Pager({ page, onPage }) {
   );
 }
 
-/** A labelled input bound to `form[name]`. */
-export function Field({ label, name, form, setForm, type = 'text', children, ...rest }) {
-  const id = `f-${name}`;
+/**
+ * A labelled input bound to `form[name]`; its id is `<prefix>-<name>`, so forms that share a
+ * page pass distinct prefixes.
+ */
+export function Field({ label, name, form, setForm, type = 'text', prefix = 'f', children, ...rest }) {
+  const id = `${prefix}-${name}`;
   const onInput = (e) => setForm({ ...form, [name]: e.currentTarget.value });
   return (
     <label class={type === 'textarea' ? 'field wide' : 'field'} for={id}>

@@ -22,14 +22,14 @@ export function Publish({ vhost, exchange, routingKey = '', onDone }) {
   return (
     <>
       <form class="grid" onSubmit={submit} aria-label="Publish a message">
-        <Field label="Routing key" name="routing_key" form={form} setForm={setForm} />
-        <Field label="Delivery mode" name="delivery_mode" form={form} setForm={setForm}>
+        <Field label="Routing key" name="routing_key" prefix="pub" form={form} setForm={setForm} />
+        <Field label="Delivery mode" name="delivery_mode" prefix="pub" form={form} setForm={setForm}>
           <option value="1">1 – non-persistent</option>
           <option value="2">2 – persistent</option>
         </Field>
-        <Field label="Content type" name="content_type" form={form} setForm={setForm} />
-        <Field label="Headers (JSON)" name="headers" form={form} setForm={setForm} type="textarea" placeholder='{"x-source": "ui"}' />
-        <Field label="Payload" name="payload" form={form} setForm={setForm} type="textarea" />
+        <Field label="Content type" name="content_type" prefix="pub" form={form} setForm={setForm} />
+        <Field label="Headers (JSON)" name="headers" prefix="pub" form={form} setForm={setForm} type="textarea" placeholder='{"x-source": "ui"}' />
+        <Field label="Payload" name="payload" prefix="pub" form={form} setForm={setForm} type="textarea" />
         <div class="actions">
           <button type="submit" class="primary">Publish message</button>
         </div>
@@ -75,6 +75,7 @@ export function Bindings({ rows, vhost, onDone }) {
 export function AddBinding({ vhost, destination, kind, onDone, fromSource }) {
   const [form, setForm] = useState({ other: '', dest_kind: 'q', routing_key: '', arguments: '' });
   const { view, act } = useNotice();
+  const prefix = `bind-${fromSource ? 'out' : kind}`;
   const submit = async (e) => {
     e.preventDefault();
     const ok = await act(() => {
@@ -89,14 +90,14 @@ export function AddBinding({ vhost, destination, kind, onDone, fromSource }) {
   return (
     <form class="grid" onSubmit={submit} aria-label="Add a binding">
       {fromSource ? (
-        <Field label="To" name="dest_kind" form={form} setForm={setForm}>
+        <Field label="To" name="dest_kind" prefix={prefix} form={form} setForm={setForm}>
           <option value="q">Queue</option>
           <option value="e">Exchange</option>
         </Field>
       ) : null}
-      <Field label={fromSource ? 'Destination name' : 'From exchange'} name="other" form={form} setForm={setForm} required />
-      <Field label="Routing key" name="routing_key" form={form} setForm={setForm} />
-      <Field label="Arguments (JSON)" name="arguments" form={form} setForm={setForm} type="textarea" />
+      <Field label={fromSource ? 'Destination name' : 'From exchange'} name="other" prefix={prefix} form={form} setForm={setForm} required />
+      <Field label="Routing key" name="routing_key" prefix={prefix} form={form} setForm={setForm} />
+      <Field label="Arguments (JSON)" name="arguments" prefix={prefix} form={form} setForm={setForm} type="textarea" />
       <div class="actions">
         <button type="submit">Bind</button>
       </div>
