@@ -17,17 +17,25 @@ const COLUMNS = [
 ];
 
 export function Exchanges() {
+  const [vhost, setVhost] = useState('');
   const [q, setQ] = useState({ page: 1, filter: '', sort: { key: 'name', reverse: false } });
   const vhosts = usePoll(() => get('/vhosts'), [], 0);
   const path = () => {
     const p = new URLSearchParams({ page: String(q.page), page_size: String(PAGE_SIZE), name: q.filter, use_regex: 'false', sort: q.sort.key, sort_reverse: String(q.sort.reverse) });
-    return `/exchanges?${p}`;
+    return `/exchanges${vhost ? `/${seg(vhost)}` : ''}?${p}`;
   };
-  const list = usePoll(() => get(path()), [q.page, q.filter, q.sort.key, q.sort.reverse]);
+  const list = usePoll(() => get(path()), [vhost, q.page, q.filter, q.sort.key, q.sort.reverse]);
   return (
     <>
       <h1>Exchanges</h1>
       <div class="toolbar" role="search">
+        <label class="field inline" for="exchange-vhost">
+          <span>Vhost</span>
+          <select id="exchange-vhost" value={vhost} onChange={(e) => { setVhost(e.currentTarget.value); setQ({ ...q, page: 1 }); }}>
+            <option value="">All</option>
+            <VhostOptions vhosts={vhosts.data} />
+          </select>
+        </label>
         <label class="field inline" for="exchange-filter">
           <span>Filter</span>
           <input id="exchange-filter" type="search" value={q.filter} onInput={(e) => setQ({ ...q, filter: e.currentTarget.value, page: 1 })} />

@@ -151,7 +151,14 @@ export function Queue({ vhost, name }) {
       {d ? <QueueFacts q={d} /> : null}
       <div class="charts">
         <Chart id="chart-queue" title="Messages" series={COUNTS} data={counts} />
-        {hasRates ? <Chart id="chart-queue-rates" title="Message rates" series={RATES.map((r) => r[1])} data={rates} unit="/s" /> : null}
+        {hasRates ? (
+          <Chart id="chart-queue-rates" title="Message rates" series={RATES.map((r) => r[1])} data={rates} unit="/s" />
+        ) : (
+          <figure class="chart">
+            <figcaption>Message rates</figcaption>
+            <p class="muted">The server reports no <code>message_stats</code> for this queue yet.</p>
+          </figure>
+        )}
       </div>
       <Consumers q={d} />
       <Section title="Bindings" id="q-bindings-title">
