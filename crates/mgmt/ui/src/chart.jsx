@@ -22,6 +22,18 @@ export function useSamples(names) {
   return [data, push];
 }
 
+/** The x window: the samples, and at least the last two minutes (one sample is not years). */
+function timeWindow(times) {
+  const max = times.length ? times[times.length - 1] : Date.now() / 1000;
+  return { min: Math.min(times.length ? times[0] : max, max - 120), max };
+}
+
+/** Fits the x axis to the samples. */
+function fit(u, data) {
+  u.setScale('x', timeWindow(data[0]));
+}
+
+
 /** A line chart; `series` names label the data columns after the time column. */
 export function Chart({ title, series, data, unit = '', id }) {
   const box = useRef(null);
@@ -50,30 +62,33 @@ export function Chart({ title, series, data, unit = '', id }) {
         })),
       ],
       axes: [{}, { size: 60 }],
-      // At least the last two minutes, so a few samples do not stretch over years.
       scales: {
-        x: { time: true, range: (_, min, max) => [Math.min(min ?? Date.now() / 1000, (max ?? Date.now() / 1000) - 120), max ?? Date.now() / 1000] },
+        x: { time: true, auto: false },
         y: { range: (_, min, max) => [Math.min(0, min ?? 0), Math.max(1, max ?? 1)] },
       },
+      // The legend follows the pointer; the caption shows the newest values.
       legend: { live: true },
     };
     plot.current = new uPlot(opts, data, box.current);
+    fit(plot.current, data);
     return () => plot.current.destroy();
   }, [width, series.join('|')]);
 
   useEffect(() => {
     if (!plot.current) return;
     plot.current.setData(data);
-    // Without a pointer over the chart, the legend shows the newest values.
-    if (plot.current.cursor.idx == null && data[0].length) plot.current.setLegend({ idx: data[0].length - 1 });
+    fit(plot.current, data);
   }, [data]);
 
   const n = data[0].length;
-  const last = series.map((s, i) => `${s} ${data[i + 1][n - 1] ?? '–'}`).join(', ');
+  const fmt = (v) => (v === null || v === undefined ? '–' : `${v.toLocaleString('en-US')}${unit}`);
+  const last = series.map((s, i) => `${s} ${fmt(data[i + 1][n - 1])}`).join(' · ');
   return (
     <figure class="chart" id={id} data-samples={n} data-last={JSON.stringify(series.map((_, i) => data[i + 1][n - 1] ?? null))}>
-      <figcaption>{title}</figcaption>
-      <div ref={box} role="img" aria-label={`${title}: latest ${last || 'no data yet'}`} />
+      <figcaption>
+        {title} <span class="latest">{n ? last : 'waiting for the first sample'}</span>
+      </figcaption>
+      <div ref={box} role="img" aria-label={`${title}: latest ${n ? last : 'no data yet'}`} />
     </figure>
   );
 }
