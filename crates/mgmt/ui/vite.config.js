@@ -13,6 +13,10 @@ export default defineConfig({
     sourcemap: false,
     chunkSizeWarningLimit: 200,
   },
+  // The dev server's dependency scan does not read `oxc`, so it is told the JSX runtime too.
+  optimizeDeps: {
+    rolldownOptions: { transform: { jsx: { runtime: 'automatic', importSource: 'preact' } } },
+  },
   server: {
     proxy: { '/api': 'http://127.0.0.1:15672' },
   },
