@@ -308,16 +308,34 @@ test('every page renders without errors or outside requests, wide and narrow', a
   }
 });
 
-test('the navigation is reachable by keyboard', async () => {
+/** Presses Tab until the focused element's text is `text`; false if it never is. */
+async function tabTo(page, text) {
+  for (let i = 0; i < 40; i += 1) {
+    await page.keyboard.press('Tab');
+    if ((await page.evaluate(() => document.activeElement.textContent.trim())) === text) return true;
+  }
+  return false;
+}
+
+test('the navigation is reachable by keyboard, wide and through the narrow menu', async () => {
   await withPage(browser, warren.base, async (page) => {
     await logIn(page);
     await page.locator('h1', { hasText: 'Overview' }).waitFor();
-    // Tab until the Queues link has focus, then follow it with Enter.
-    for (let i = 0; i < 30; i += 1) {
-      await page.keyboard.press('Tab');
-      if ((await page.evaluate(() => document.activeElement.textContent)) === 'Queues') break;
-    }
+    assert.ok(await tabTo(page, 'Queues'), 'Tab reaches the Queues link');
     await page.keyboard.press('Enter');
     await page.locator('main h1', { hasText: 'Queues' }).waitFor();
   });
+  await withPage(browser, warren.base, async (page) => {
+    await logIn(page);
+    await page.locator('h1', { hasText: 'Overview' }).waitFor();
+    assert.equal(await page.locator('nav#nav').isVisible(), false, 'the menu starts closed');
+    assert.ok(await tabTo(page, 'Menu'), 'Tab reaches the Menu button');
+    await page.keyboard.press('Enter');
+    await page.locator('nav#nav').waitFor();
+    assert.equal(await page.getAttribute('.menu-toggle', 'aria-expanded'), 'true');
+    assert.ok(await tabTo(page, 'Exchanges'), 'Tab reaches the Exchanges link');
+    await page.keyboard.press('Enter');
+    await page.locator('main h1', { hasText: 'Exchanges' }).waitFor();
+    assert.equal(await page.locator('nav#nav').isVisible(), false, 'the menu closes after a choice');
+  }, { width: 390, height: 844 });
 });
