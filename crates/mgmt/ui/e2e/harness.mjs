@@ -53,6 +53,9 @@ export async function startWarren() {
   let log = '';
   proc.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
   const exited = new Promise((r) => proc.once('exit', r));
+  // If the test process dies without stop(), the broker must not outlive it.
+  const orphanGuard = () => proc.kill('SIGKILL');
+  process.once('exit', orphanGuard);
   const base = `http://127.0.0.1:${httpPort}`;
   try {
     await Promise.race([waitFor(`${base}/`, 30000), exited.then((c) => { throw new Error(`warren exited (${c}): ${log}`); })]);
@@ -76,6 +79,7 @@ export async function startWarren() {
       return { status: r.status, body: text ? JSON.parse(text) : null };
     },
     async stop() {
+      process.removeListener('exit', orphanGuard);
       proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
       await exited;
