@@ -18,9 +18,18 @@ warren_venv_works() {
     command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1
 }
 
+# The web UI's stage (scripts/ui-test) needs Node with npm and Debian's Chromium. A Node that
+# is already installed (nodesource, nvm) is used as it is; otherwise Debian's nodejs and npm.
+warren_ui_packages() {
+    command -v npm >/dev/null 2>&1 || echo nodejs npm
+    [[ -x /usr/bin/chromium ]] || echo chromium
+}
+
 # Prints the Debian packages that are needed and not installed, one per line.
 warren_missing_packages() {
     local wanted=("${WARREN_APT_PACKAGES[@]}")
+    # shellcheck disable=SC2207 # package names have no spaces
+    wanted+=($(warren_ui_packages))
     if warren_interop_present && ! warren_venv_works; then
         wanted+=(python3-venv)
     fi

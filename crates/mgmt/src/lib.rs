@@ -5,7 +5,8 @@
 //! `auth` (HTTP Basic against the broker's users, RabbitMQ's tag rules), `errors` (the
 //! `{"error", "reason"}` bodies), `query` (sorting, filtering, columns and pagination of
 //! lists), `body` (JSON request bodies), `tables` (field tables as JSON), `rates` (the sampled
-//! `message_stats` and their rates), and `api`, one module per endpoint family.
+//! `message_stats` and their rates), `api`, one module per endpoint family, and `ui`, the web
+//! UI's embedded files (docs/ui.md).
 
 mod api;
 mod auth;
@@ -14,6 +15,7 @@ mod errors;
 mod query;
 mod rates;
 mod tables;
+mod ui;
 
 use axum::Router;
 use std::io;
@@ -32,7 +34,8 @@ pub const MAX_BODY: usize = 20_000_000;
 /// inside a tokio runtime, it starts the statistics sampler, which lives as long as the router.
 pub fn router(admin: Admin) -> Router {
     let rates = rates::Rates::start(admin.clone());
-    api::routes(admin, rates)
+    // The web UI is everything outside `/api` (docs/ui.md).
+    api::routes(admin, rates).fallback(axum::routing::get(ui::asset))
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled.

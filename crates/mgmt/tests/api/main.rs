@@ -10,6 +10,7 @@ mod lists;
 mod live;
 mod policies;
 mod topology;
+mod ui;
 
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
