@@ -632,7 +632,15 @@ mod tests {
             panic!()
         };
         let names: Vec<String> = c.scenarios().unwrap().into_iter().map(|s| s.name).collect();
-        assert_eq!(names, ["transient-16b", "transient-1k", "latency-5k"]);
+        assert_eq!(
+            names,
+            [
+                "transient-16b",
+                "transient-1k",
+                "latency-5k",
+                "latency-after-fanout"
+            ]
+        );
         let (a, b) = c.targets().unwrap();
         assert_eq!(
             (a.label.as_str(), a.uri.port, a.pid),

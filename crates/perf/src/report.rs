@@ -216,6 +216,7 @@ pub fn metrics_for(kind: &crate::scenario::Kind) -> Vec<Metric> {
             BROKER_CPU_COMPLETED,
             CLIENT_CPU_COMPLETED,
         ],
+        Kind::AfterBurst { .. } => vec![RECEIVED, P50, P99, P999, MAX, BROKER_CPU, CLIENT_CPU],
         Kind::Flow(f) if f.rate.is_some() => {
             vec![RECEIVED, P50, P99, P999, MAX, BROKER_CPU, CLIENT_CPU]
         }

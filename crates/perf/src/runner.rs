@@ -225,6 +225,10 @@ pub async fn run_with(
     match &sc.kind {
         Kind::Flow(f) => run_flow(&sc.name, f, target, opts).await,
         Kind::Retry(r) => run_retry(&sc.name, r, target, opts).await,
+        Kind::AfterBurst { burst, measured } => {
+            run_flow(&format!("{} (burst)", sc.name), burst, target, opts).await?;
+            run_flow(&sc.name, measured, target, opts).await
+        }
         Kind::Connections { count, hold } => run_connections(&sc.name, *count, *hold, target).await,
         Kind::Backlog {
             messages,

@@ -164,6 +164,13 @@ pub enum Kind {
         /// Upper bound on the whole scenario.
         timeout: Duration,
     },
+    /// `burst` flat out (its queues deleted at its end, with whatever they still hold), then
+    /// at once `measured` on the same broker; the result is `measured`'s. Finds what a burst
+    /// leaves behind that slows everyone after it (issue 17: latency after fanout-10).
+    AfterBurst {
+        burst: Box<FlowSpec>,
+        measured: Box<FlowSpec>,
+    },
 }
 
 /// A named scenario.
@@ -214,6 +221,10 @@ impl Scenario {
         match &mut self.kind {
             Kind::Connections { .. } => Err(format!(
                 "{} sends no messages: --size and --persistent do not apply",
+                self.name
+            )),
+            Kind::AfterBurst { .. } => Err(format!(
+                "{} is two standard runs in a row: --size and --persistent do not apply",
                 self.name
             )),
             Kind::Retry(r) => {
@@ -427,6 +438,26 @@ pub fn standard_set(p: &StandardParams) -> Vec<Scenario> {
                 description: retry_description(&r),
                 kind: Kind::Retry(r),
             }
+        },
+        Scenario {
+            name: "latency-after-fanout".into(),
+            description: "fanout-10 flat out, then at once latency-5k on the same broker: \
+                          latency after a burst"
+                .into(),
+            kind: Kind::AfterBurst {
+                burst: Box::new(FlowSpec {
+                    duration: p.duration,
+                    queues: 10,
+                    consumers: 10,
+                    exchange: ExchangeType::Fanout,
+                    ..FlowSpec::default()
+                }),
+                measured: Box::new(FlowSpec {
+                    duration: p.duration,
+                    rate: Some(5000.0),
+                    ..FlowSpec::default()
+                }),
+            },
         },
     ]
 }
@@ -661,7 +692,8 @@ mod tests {
                 "topic-1k-bindings",
                 "latency-5k",
                 "backlog-500k",
-                "retry-pipeline"
+                "retry-pipeline",
+                "latency-after-fanout"
             ]
         );
         for s in &set {

@@ -84,6 +84,9 @@ pub struct Config {
     /// `prometheus.ssl.*` as its TLS options.
     pub prometheus_ssl_port: Option<u16>,
     pub prometheus_tls: TlsOptions,
+    /// The console log: `log.console` (on), `log.console.level` / `log.default.level`
+    /// (info), `log.console.formatter` (plaintext or json), `log.console.use_colors`.
+    pub log: LogOptions,
 }
 
 /// A user's configure, write and read permission patterns (regular expressions), as
@@ -188,6 +191,45 @@ impl Default for Config {
             management_tls: TlsOptions::default(),
             prometheus_ssl_port: None,
             prometheus_tls: TlsOptions::default(),
+            log: LogOptions::default(),
         }
     }
+}
+
+/// How the broker logs to its console (stderr): RabbitMQ's `log.console.*` keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogOptions {
+    /// `log.console`: `false` logs nothing.
+    pub enabled: bool,
+    /// `log.console.level`: RabbitMQ's level names; `None`: `log.default.level`, else info.
+    pub level: Option<LogLevel>,
+    /// `log.default.level`.
+    pub default_level: Option<LogLevel>,
+    /// `log.console.formatter`.
+    pub json: bool,
+    /// `log.console.use_colors`: `None` = only on a terminal.
+    pub colors: Option<bool>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            enabled: true,
+            level: None,
+            default_level: None,
+            json: false,
+            colors: None,
+        }
+    }
+}
+
+/// RabbitMQ's log levels, as `tracing` has them (`notice` is info, `critical` and above are
+/// error, `none` logs nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    None,
 }

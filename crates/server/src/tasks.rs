@@ -19,6 +19,16 @@ pub(crate) struct Tasks {
 }
 
 impl Tasks {
+    /// Frees `value` on the runtime's blocking threads, when there is a runtime: the entries
+    /// of a queue with a million messages take tens of milliseconds to free, and every
+    /// connection on the worker that did it would wait (issue 17's stall after a burst).
+    pub(crate) fn drop_off_workers<T: Send + 'static>(&self, value: T) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || drop(value))),
+            Err(_) => drop(value),
+        }
+    }
+
     /// Runs `task` to its end on the current runtime; shutdown waits for it. Panics outside a
     /// runtime, as `tokio::spawn` does.
     pub(crate) fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>

@@ -5,6 +5,7 @@
 //! (crates/ctl) instead.
 
 mod https;
+mod logging;
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -16,15 +17,6 @@ use warren_server::Server;
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-/// True when the log goes to a terminal and NO_COLOR (no-color.org) is not set. Logs are
-/// written to stderr; a run with stdout sent to a file (`warren > warren.log 2>&1`, a service
-/// manager's pipe) must not get colour codes either.
-fn log_to_terminal() -> bool {
-    use std::io::IsTerminal;
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !no_color && std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
-}
 
 fn main() -> std::process::ExitCode {
     // >>> the CLI (issue 16, helper C): dispatch on the program name or `ctl` before anything
@@ -45,25 +37,18 @@ fn main() -> std::process::ExitCode {
 
 #[tokio::main]
 async fn broker() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only on a terminal: a log file or a pipe gets plain text.
-        .with_ansi(log_to_terminal())
-        .init();
     let flags = Flags::parse();
     let settings = match settings::load(&flags, &settings::process_environment()) {
         Ok(s) => s,
         Err(errors) => {
+            logging::init(&Default::default());
             for e in errors {
                 tracing::error!("invalid setting: {e}");
             }
             return std::process::ExitCode::from(settings::EX_CONFIG);
         }
     };
+    logging::init(&settings.config.log);
     for file in &settings.files {
         tracing::info!(file = %file.display(), "settings file read");
     }

@@ -58,6 +58,9 @@ use warren_store::Command;
 
 static NEXT_QUEUE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Entries freed at once from at least this many go to a blocking thread (`Queue::free`).
+const FREE_OFF_WORKERS: usize = 4096;
+
 /// Declared properties (kept with the other definitions in `meta`, which stores them).
 pub use crate::meta::QueueOptions;
 
@@ -265,10 +268,19 @@ impl Queue {
                 }]);
             }
         }
-        st.clear_ready();
+        let ready = st.take_ready();
         st.resident = 0;
         st.resident_bytes = 0;
+        drop(st);
+        self.free(ready);
         n
+    }
+
+    /// Frees a queue's worth of entries; a large one off the async workers.
+    fn free<T: Send + 'static>(&self, entries: (usize, T)) {
+        if entries.0 >= FREE_OFF_WORKERS {
+            self.tasks.drop_off_workers(entries.1);
+        }
     }
 
     /// Marks the queue deleted and notifies its consumers. Returns the ready count.
@@ -290,16 +302,19 @@ impl Queue {
         let n = st.ready.len() as u32;
         // The definition's removal from the store is the vhost's (`meta::store`), once the queue
         // is out of its registry: nothing is enqueued here after `deleted` is set.
-        st.clear_ready();
+        let ready = st.take_ready();
         st.resident = 0;
         st.resident_bytes = 0;
-        st.unacked.clear();
+        let unacked = std::mem::take(&mut st.unacked);
         for c in st.consumers.drain(..) {
             let _ = c.tx.send(ConnEvent::ConsumerCancelled {
                 channel: c.channel,
                 tag: c.tag.clone(),
             });
         }
+        drop(st);
+        self.free(ready);
+        self.free((unacked.len(), unacked));
         Ok(n)
     }
 }

@@ -86,8 +86,10 @@ impl State {
         Some(e)
     }
 
-    pub(super) fn clear_ready(&mut self) {
-        self.ready.clear();
+    /// Empties the ready list; returns its entries (and how many) for the caller to free.
+    pub(super) fn take_ready(&mut self) -> (usize, VecDeque<Entry>) {
         self.ready_bytes = 0;
+        let ready = std::mem::take(&mut self.ready);
+        (ready.len(), ready)
     }
 }

@@ -121,6 +121,7 @@ pub(super) fn apply(entries: Vec<Entry>) -> Applied {
 fn table() -> Vec<Setting> {
     let mut table = core_table();
     table.extend(super::https_keys::settings());
+    table.extend(super::log_keys::settings());
     table
 }
 

@@ -16,6 +16,7 @@ mod flags;
 mod https_keys;
 mod keys;
 mod layered;
+mod log_keys;
 mod rabbitmq_conf;
 mod toml_file;
 mod values;

@@ -5,6 +5,7 @@
 mod ctl;
 mod https;
 mod kill9;
+mod logs;
 mod management;
 mod settings;
 mod sigterm;
