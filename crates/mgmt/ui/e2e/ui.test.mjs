@@ -260,6 +260,33 @@ test('users, vhosts, permissions and limits: create, edit, delete', async () => 
   });
 });
 
+test('policies: create one that caps a queue, see it applied, delete it', async () => {
+  await withPage(browser, warren.base, async (page) => {
+    await logIn(page);
+    const saved = (text) => page.locator('[role=status]', { hasText: text }).waitFor();
+    assert.equal((await warren.api('PUT', '/queues/%2F/ui-pol-q', {})).status, 201);
+    await page.goto(`${warren.base}/#/policies`);
+    await page.fill('#f-name', 'ui-pol');
+    await page.fill('#f-pattern', '^ui-pol-');
+    await page.selectOption('#f-apply-to', 'queues');
+    await page.fill('#f-definition', '{"max-length": 2}');
+    await page.getByRole('button', { name: 'Save policy', exact: true }).click();
+    await saved('Policy ui-pol saved.');
+    const policy = (await warren.api('GET', '/policies/%2F/ui-pol')).body;
+    assert.deepEqual([policy.pattern, policy['apply-to'], policy.definition], ['^ui-pol-', 'queues', { 'max-length': 2 }]);
+    await page.locator('table[aria-label="Policies"] td', { hasText: 'ui-pol' }).first().waitFor();
+    const q = (await warren.api('GET', '/queues/%2F/ui-pol-q')).body;
+    assert.equal(q.policy, 'ui-pol');
+    assert.deepEqual(q.effective_policy_definition, { 'max-length': 2 });
+    await page.click('[aria-label="Delete policy ui-pol"]');
+    await saved('Policy ui-pol deleted.');
+    assert.equal((await warren.api('GET', '/policies/%2F/ui-pol')).status, 404);
+    assert.equal((await warren.api('GET', '/queues/%2F/ui-pol-q')).body.policy, null);
+    assert.equal((await warren.api('DELETE', '/queues/%2F/ui-pol-q')).status, 204);
+    assert.deepEqual(page.errors, []);
+  });
+});
+
 test('definitions: export downloads them, import applies a file', async () => {
   await withPage(browser, warren.base, async (page) => {
     await logIn(page);
@@ -336,6 +363,8 @@ test('the navigation is reachable by keyboard, wide and through the narrow menu'
     assert.ok(await tabTo(page, 'Exchanges'), 'Tab reaches the Exchanges link');
     await page.keyboard.press('Enter');
     await page.locator('main h1', { hasText: 'Exchanges' }).waitFor();
+    // The menu closes on the next render after the choice: wait for it (bounded), then check.
+    await page.locator('nav#nav').waitFor({ state: 'hidden', timeout: 5000 }).catch(() => {});
     assert.equal(await page.locator('nav#nav').isVisible(), false, 'the menu closes after a choice');
   }, { width: 390, height: 844 });
 });
