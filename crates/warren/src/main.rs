@@ -99,16 +99,7 @@ async fn start_management(server: &Server, shutdown: CancellationToken) -> std::
         });
     }
     if let Some((port, tls)) = https {
-        for listener in bind(server, port, "management API (HTTPS)").await {
-            let what = "management API";
-            tokio::spawn(https::serve(
-                listener,
-                tls.clone(),
-                router.clone(),
-                shutdown.clone(),
-                what,
-            ));
-        }
+        serve_https(server, port, tls, router, shutdown, "management API").await;
     }
     Ok(())
 }
@@ -125,18 +116,24 @@ async fn start_prometheus(server: &Server, shutdown: CancellationToken) -> std::
     }
     if let Some((port, tls)) = https {
         let router = warren_prometheus::router(admin);
-        for listener in bind(server, port, "Prometheus metrics (HTTPS)").await {
-            let what = "Prometheus metrics";
-            tokio::spawn(https::serve(
-                listener,
-                tls.clone(),
-                router.clone(),
-                shutdown.clone(),
-                what,
-            ));
-        }
+        serve_https(server, port, tls, router, shutdown, "Prometheus metrics").await;
     }
     Ok(())
+}
+
+/// `router` over HTTPS on `port`, on the AMQP listeners' addresses.
+async fn serve_https(
+    server: &Server,
+    port: u16,
+    tls: rustls::ServerConfig,
+    router: axum::Router,
+    shutdown: CancellationToken,
+    what: &'static str,
+) {
+    for listener in bind(server, port, &format!("{what} (HTTPS)")).await {
+        let (tls, router, shutdown) = (tls.clone(), router.clone(), shutdown.clone());
+        tokio::spawn(https::serve(listener, tls, router, shutdown, what));
+    }
 }
 
 /// The listeners for `port` on the AMQP listeners' addresses; none (logged) if it cannot be
