@@ -19,13 +19,13 @@ pub(crate) struct Tasks {
 }
 
 impl Tasks {
-    /// Frees `value` on the runtime's blocking threads, when there is a runtime: the entries
-    /// of a queue with a million messages take tens of milliseconds to free, and every
-    /// connection on the worker that did it would wait (issue 17's stall after a burst).
+    /// Frees `value` on the reaper thread: the entries of a queue with a million messages take
+    /// tens of milliseconds to free, and every connection on the worker that did it would wait
+    /// (issue 17's stall after a burst). The reaper runs at the lowest CPU priority, so on a
+    /// machine with few cores the connections still come first while it works.
     pub(crate) fn drop_off_workers<T: Send + 'static>(&self, value: T) {
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(move || drop(value))),
-            Err(_) => drop(value),
+        if let Err(returned) = reaper().send(Box::new(value)) {
+            drop(returned);
         }
     }
 
@@ -129,4 +129,29 @@ mod tests {
         assert!(!tasks.cancel_and_wait(Duration::from_secs(5)).await);
         assert_eq!(tasks.len(), 1);
     }
+}
+
+type Garbage = Box<dyn Send>;
+
+/// The one reaper thread of the process, started on first use.
+fn reaper() -> &'static std::sync::mpsc::Sender<Garbage> {
+    static REAPER: std::sync::OnceLock<std::sync::mpsc::Sender<Garbage>> =
+        std::sync::OnceLock::new();
+    REAPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Garbage>();
+        let started = std::thread::Builder::new()
+            .name("warren-reaper".into())
+            .spawn(move || {
+                // Niceness 19 for this thread alone (Linux's nice applies per thread). Failing
+                // to lower it only makes the frees compete as before.
+                let _ = rustix::process::nice(19);
+                for garbage in rx {
+                    drop(garbage);
+                }
+            });
+        if started.is_err() {
+            tracing::warn!("no reaper thread: large queues are freed where they are deleted");
+        }
+        tx
+    })
 }
