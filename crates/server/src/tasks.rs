@@ -99,6 +99,31 @@ impl Tasks {
     }
 }
 
+type Garbage = Box<dyn Send>;
+
+/// The one reaper thread of the process, started on first use.
+fn reaper() -> &'static std::sync::mpsc::Sender<Garbage> {
+    static REAPER: std::sync::OnceLock<std::sync::mpsc::Sender<Garbage>> =
+        std::sync::OnceLock::new();
+    REAPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Garbage>();
+        let started = std::thread::Builder::new()
+            .name("warren-reaper".into())
+            .spawn(move || {
+                // Niceness 19 for this thread alone (Linux's nice applies per thread). Failing
+                // to lower it only makes the frees compete as before.
+                let _ = rustix::process::nice(19);
+                for garbage in rx {
+                    drop(garbage);
+                }
+            });
+        if started.is_err() {
+            tracing::warn!("no reaper thread: large queues are freed where they are deleted");
+        }
+        tx
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,29 +154,4 @@ mod tests {
         assert!(!tasks.cancel_and_wait(Duration::from_secs(5)).await);
         assert_eq!(tasks.len(), 1);
     }
-}
-
-type Garbage = Box<dyn Send>;
-
-/// The one reaper thread of the process, started on first use.
-fn reaper() -> &'static std::sync::mpsc::Sender<Garbage> {
-    static REAPER: std::sync::OnceLock<std::sync::mpsc::Sender<Garbage>> =
-        std::sync::OnceLock::new();
-    REAPER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Garbage>();
-        let started = std::thread::Builder::new()
-            .name("warren-reaper".into())
-            .spawn(move || {
-                // Niceness 19 for this thread alone (Linux's nice applies per thread). Failing
-                // to lower it only makes the frees compete as before.
-                let _ = rustix::process::nice(19);
-                for garbage in rx {
-                    drop(garbage);
-                }
-            });
-        if started.is_err() {
-            tracing::warn!("no reaper thread: large queues are freed where they are deleted");
-        }
-        tx
-    })
 }
