@@ -49,6 +49,10 @@ async fn broker() -> std::process::ExitCode {
         }
     };
     logging::init(&settings.config.log);
+    // Loading warned of these before the log existed (its settings were being read).
+    for key in &settings.unknown {
+        tracing::warn!("unknown setting {key}: ignored");
+    }
     for file in &settings.files {
         tracing::info!(file = %file.display(), "settings file read");
     }
