@@ -86,49 +86,41 @@ impl Rates {
         *samples = (last, Some(sample));
     }
 
+    /// An object's entry in the last sample, with its entry in the one before and the seconds
+    /// between the two: what each rate is made of. `None` before the object's first sample.
+    fn entry<V>(&self, find: impl Fn(&Sample) -> Option<V>) -> Option<Entry<V>> {
+        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
+        let cur = samples.1.as_ref()?;
+        let now = find(cur)?;
+        let before = samples.0.as_ref().and_then(|prev| {
+            let dt = cur.at.duration_since(prev.at).as_secs_f64();
+            Some((find(prev)?, dt))
+        });
+        Some(Entry { now, before })
+    }
+
     /// The overview's `message_stats`, `queue_totals` and `churn_rates`.
     pub fn overview(&self) -> (Value, Value, Value) {
-        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
-        let Some(cur) = &samples.1 else {
+        let Some(e) = self.entry(|s| Some((s.global.clone(), s.ready, s.unacked))) else {
             return (json!({}), json!({}), json!({}));
         };
-        let prev = samples.0.as_ref();
-        let dt = prev.map(|p| cur.at.duration_since(p.at).as_secs_f64());
-        let counts = global_fields(&cur.global);
-        let before = prev.map(|p| global_fields(&p.global));
-        let depths = depth_fields(cur.ready, cur.unacked);
-        let depths_before = prev.map(|p| depth_fields(p.ready, p.unacked));
-        let churn = churn_fields(&cur.global);
-        let churn_before = prev.map(|p| churn_fields(&p.global));
         (
-            with_rates(&counts, before.as_deref(), dt),
-            with_rates(&depths, depths_before.as_deref(), dt),
-            with_rates(&churn, churn_before.as_deref(), dt),
+            e.rates(|(g, _, _)| global_fields(g)),
+            e.rates(|(_, ready, unacked)| depth_fields(*ready, *unacked)),
+            e.rates(|(g, _, _)| churn_fields(g)),
         )
     }
 
     /// A vhost's `message_stats` and its message counts with their `*_details`, to merge into
     /// its JSON; nothing before the vhost's first sample.
     pub fn vhost(&self, name: &str) -> Map<String, Value> {
-        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
-        let Some((cur, at)) = samples
-            .1
-            .as_ref()
-            .and_then(|s| Some((s.vhosts.get(name)?, s.at)))
-        else {
+        let Some(e) = self.entry(|s| s.vhosts.get(name).copied()) else {
             return Map::new();
         };
-        let prev = samples
-            .0
-            .as_ref()
-            .and_then(|s| Some((s.vhosts.get(name)?, s.at)));
-        let dt = prev.map(|(_, p)| at.duration_since(p).as_secs_f64());
-        let counts = totals_fields(&cur.0);
-        let before = prev.map(|(p, _)| totals_fields(&p.0));
-        let mut out = depth_map(cur.1, cur.2, prev.map(|(p, _)| (p.1, p.2)), dt);
+        let mut out = object(e.rates(|(_, ready, unacked)| depth_fields(*ready, *unacked)));
         out.insert(
             "message_stats".into(),
-            with_rates(&counts, before.as_deref(), dt),
+            e.rates(|(c, _, _)| totals_fields(c)),
         );
         out
     }
@@ -137,34 +129,84 @@ impl Rates {
     /// `*_details` of its message counts, to merge into its JSON.
     pub fn queue(&self, vhost: &str, name: &str) -> Map<String, Value> {
         let key = (vhost.to_string(), name.to_string());
-        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
-        let Some((cur, at)) = samples
-            .1
-            .as_ref()
-            .and_then(|s| Some((s.queues.get(&key)?, s.at)))
-        else {
+        let Some(e) = self.entry(|s| s.queues.get(&key).copied()) else {
             return Map::new();
         };
-        let prev = samples
-            .0
-            .as_ref()
-            .and_then(|s| Some((s.queues.get(&key)?, s.at)));
-        let dt = prev.map(|(_, p)| at.duration_since(p).as_secs_f64());
-        let mut out = Map::new();
-        for (k, v) in depth_map(cur.1, cur.2, prev.map(|(p, _)| (p.1, p.2)), dt) {
-            if k.ends_with("_details") {
-                out.insert(k, v);
-            }
-        }
-        if cur.0 != QueueCounters::default() {
-            let counts = queue_fields(&cur.0);
-            let before = prev.map(|(p, _)| queue_fields(&p.0));
-            out.insert(
-                "message_stats".into(),
-                with_rates(&counts, before.as_deref(), dt),
-            );
+        let mut out = object(e.rates(|(_, ready, unacked)| depth_fields(*ready, *unacked)));
+        out.retain(|k, _| k.ends_with("_details"));
+        if e.now.0 != QueueCounters::default() {
+            out.insert("message_stats".into(), e.rates(|(c, _, _)| queue_fields(c)));
         }
         out
+    }
+
+    /// An exchange's `message_stats` (`publish_in`, `publish_out`, each once it is non-zero,
+    /// as RabbitMQ shows them); `None` before its first publish.
+    pub fn exchange(&self, vhost: &str, name: &str) -> Option<Value> {
+        let key = (vhost.to_string(), name.to_string());
+        let e = self.entry(|s| s.exchanges.get(&key).copied())?;
+        let mut stats =
+            object(e.rates(|c| vec![("publish_in", c.publish_in), ("publish_out", c.publish_out)]));
+        if e.now.publish_out == 0 {
+            stats.remove("publish_out");
+            stats.remove("publish_out_details");
+        }
+        Some(Value::Object(stats))
+    }
+
+    /// A channel's `message_stats`: the publishing keys once it has published, the delivery
+    /// keys once it has delivered, as RabbitMQ shows them; `None` before either.
+    pub fn channel(&self, connection: u64, number: u16) -> Option<Value> {
+        let e = self.entry(|s| s.channels.get(&(connection, number)).copied())?;
+        let now = &e.now;
+        let published = now.publish + now.return_unroutable + now.drop_unroutable > 0;
+        let delivered =
+            now.deliver + now.deliver_no_ack + now.get + now.get_no_ack + now.get_empty > 0;
+        let mut all = object(e.rates(channel_fields));
+        // The first four names are the publishing side's.
+        for (i, (name, _)) in channel_fields(now).iter().enumerate() {
+            if !(if i < 4 { published } else { delivered }) {
+                all.remove(*name);
+                all.remove(&format!("{name}_details"));
+            }
+        }
+        (!all.is_empty()).then_some(Value::Object(all))
+    }
+
+    /// A connection's `recv_oct`/`send_oct` rates (`*_details`), to merge into its JSON; none
+    /// before it has been in two samples.
+    pub fn connection(&self, id: u64) -> Map<String, Value> {
+        let Some(e) = self.entry(|s| s.connections.get(&id).copied()) else {
+            return Map::new();
+        };
+        if e.before.is_none() {
+            return Map::new();
+        }
+        let mut out = object(e.rates(|o| vec![("recv_oct", o.recv_oct), ("send_oct", o.send_oct)]));
+        out.retain(|k, _| k.ends_with("_details"));
+        out
+    }
+}
+
+/// One object's values in the last sample and, with the seconds between, in the one before.
+struct Entry<V> {
+    now: V,
+    before: Option<(V, f64)>,
+}
+
+impl<V> Entry<V> {
+    /// `fields` of the last sample with their rates since the one before.
+    fn rates(&self, fields: impl Fn(&V) -> Fields) -> Value {
+        let before = self.before.as_ref().map(|(b, _)| fields(b));
+        let dt = self.before.as_ref().map(|(_, dt)| *dt);
+        with_rates(&fields(&self.now), before.as_deref(), dt)
+    }
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
     }
 }
 
@@ -184,86 +226,6 @@ async fn ask_connections(admin: &Admin) -> Live {
         }
     }
     live
-}
-
-impl Rates {
-    /// An exchange's `message_stats` (`publish_in`, `publish_out`, each once it is non-zero,
-    /// as RabbitMQ shows them); `None` before its first publish.
-    pub fn exchange(&self, vhost: &str, name: &str) -> Option<Value> {
-        let key = (vhost.to_string(), name.to_string());
-        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
-        let cur = samples.1.as_ref()?;
-        let now = cur.exchanges.get(&key)?;
-        let prev = samples
-            .0
-            .as_ref()
-            .and_then(|p| Some((p.exchanges.get(&key)?, p.at)));
-        let dt = prev.map(|(_, at)| cur.at.duration_since(at).as_secs_f64());
-        let fields = |c: &ExchangeCounters| -> Fields {
-            vec![("publish_in", c.publish_in), ("publish_out", c.publish_out)]
-        };
-        let before = prev.map(|(p, _)| fields(p));
-        let mut stats = with_rates(&fields(now), before.as_deref(), dt);
-        if let Value::Object(m) = &mut stats {
-            if now.publish_out == 0 {
-                m.remove("publish_out");
-                m.remove("publish_out_details");
-            }
-        }
-        Some(stats)
-    }
-
-    /// A channel's `message_stats`: the publishing keys once it has published, the delivery
-    /// keys once it has delivered, as RabbitMQ shows them; `None` before either.
-    pub fn channel(&self, connection: u64, number: u16) -> Option<Value> {
-        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
-        let cur = samples.1.as_ref()?;
-        let now = cur.channels.get(&(connection, number))?;
-        let prev = samples
-            .0
-            .as_ref()
-            .and_then(|p| Some((p.channels.get(&(connection, number))?, p.at)));
-        let dt = prev.map(|(_, at)| cur.at.duration_since(at).as_secs_f64());
-        let before = prev.map(|(p, _)| channel_fields(p));
-        let all = with_rates(&channel_fields(now), before.as_deref(), dt);
-        let published = now.publish + now.return_unroutable + now.drop_unroutable > 0;
-        let delivered =
-            now.deliver + now.deliver_no_ack + now.get + now.get_no_ack + now.get_empty > 0;
-        let mut out = Map::new();
-        for (i, (name, _)) in channel_fields(now).iter().enumerate() {
-            let shown = if i < 4 { published } else { delivered };
-            if shown {
-                out.insert((*name).into(), all[*name].clone());
-                out.insert(
-                    format!("{name}_details"),
-                    all[format!("{name}_details")].clone(),
-                );
-            }
-        }
-        (!out.is_empty()).then_some(Value::Object(out))
-    }
-
-    /// A connection's `recv_oct`/`send_oct` rates (`*_details`), to merge into its JSON.
-    pub fn connection(&self, id: u64) -> Map<String, Value> {
-        let samples = self.samples.read().unwrap_or_else(|p| p.into_inner());
-        let (Some(cur), Some(prev)) = (samples.1.as_ref(), samples.0.as_ref()) else {
-            return Map::new();
-        };
-        let (Some(now), Some(before)) = (cur.connections.get(&id), prev.connections.get(&id))
-        else {
-            return Map::new();
-        };
-        let dt = Some(cur.at.duration_since(prev.at).as_secs_f64());
-        let fields =
-            |o: &Octets| -> Fields { vec![("recv_oct", o.recv_oct), ("send_oct", o.send_oct)] };
-        match with_rates(&fields(now), Some(&fields(before)), dt) {
-            Value::Object(m) => m
-                .into_iter()
-                .filter(|(k, _)| k.ends_with("_details"))
-                .collect(),
-            _ => Map::new(),
-        }
-    }
 }
 
 /// RabbitMQ's names for a channel's counters: the four publishing ones first.
@@ -376,19 +338,6 @@ fn depth_fields(ready: u64, unacked: u64) -> Fields {
         ("messages_ready", ready),
         ("messages_unacknowledged", unacked),
     ]
-}
-
-fn depth_map(
-    ready: u64,
-    unacked: u64,
-    before: Option<(u64, u64)>,
-    dt: Option<f64>,
-) -> Map<String, Value> {
-    let before = before.map(|(r, u)| depth_fields(r, u));
-    match with_rates(&depth_fields(ready, unacked), before.as_deref(), dt) {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 /// `{name: value, name_details: {rate}}` for each field; the rate is the change since the
