@@ -149,12 +149,7 @@ async fn list(
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
-    let conns = visible(&admin, &caller, None).await;
-    let items = conns
-        .iter()
-        .map(|c| connection_json(&admin, &rates, c))
-        .collect();
-    Ok(Json(shape(items, &params)?))
+    connections_for(&admin, &rates, &caller, None, &params).await
 }
 
 async fn list_in(
@@ -165,12 +160,23 @@ async fn list_in(
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     super::args::vhost(&admin, &caller, &vhost)?;
-    let conns = visible(&admin, &caller, Some(&vhost)).await;
+    connections_for(&admin, &rates, &caller, Some(&vhost), &params).await
+}
+
+/// The connections the caller sees (of one vhost or all), shaped as the query asks.
+async fn connections_for(
+    admin: &Admin,
+    rates: &Rates,
+    caller: &Caller,
+    vhost: Option<&str>,
+    params: &Params,
+) -> ApiResult<Json<Value>> {
+    let conns = visible(admin, caller, vhost).await;
     let items = conns
         .iter()
-        .map(|c| connection_json(&admin, &rates, c))
+        .map(|c| connection_json(admin, rates, c))
         .collect();
-    Ok(Json(shape(items, &params)?))
+    Ok(Json(shape(items, params)?))
 }
 
 async fn one(
