@@ -9,8 +9,8 @@ use crate::recovery::{self, Recovered};
 use crate::writer::{self, Limits, Reply, Request, Shared, StoreStats};
 use bytes::Bytes;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, Options,
-    ReadOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode,
+    LruCacheOptions, Options, ReadOptions, WriteBufferManager, DB,
 };
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +25,9 @@ pub struct StoreOptions {
     pub max_batch_requests: usize,
     /// Most approximate bytes folded into one group commit.
     pub max_batch_bytes: usize,
-    /// Block cache shared by all column families (index and filter blocks included).
+    /// The store's memory bound: the block cache shared by all column families (index and
+    /// filter blocks included), to which the memtables are charged too; they are flushed once
+    /// together they pass half of it.
     pub block_cache_bytes: usize,
     /// Memtable size of the message column family (two may exist at once).
     pub msgs_write_buffer_bytes: usize,
@@ -41,7 +43,7 @@ impl Default for StoreOptions {
         StoreOptions {
             max_batch_requests: 4096,
             max_batch_bytes: 16 << 20,
-            block_cache_bytes: 32 << 20,
+            block_cache_bytes: 64 << 20,
             msgs_write_buffer_bytes: 32 << 20,
             qidx_write_buffer_bytes: 16 << 20,
             simulated_sync_delay: std::time::Duration::ZERO,
@@ -312,6 +314,10 @@ impl Store {
             .expect("opened with this column family");
         let mut ro = ReadOptions::default();
         ro.set_snapshot(&snapshot);
+        // A message is read back once, just before delivery: caching its blocks would only
+        // evict the queue index blocks that every delivery count and ack looks up, and a
+        // drain of a large backlog then re-reads them from disk per ack (docs/storage.md).
+        ro.fill_cache(false);
         let msg_keys: Vec<[u8; 8]> = index.iter().map(|e| keys::msg_key(e.message_id)).collect();
         let values = db.batched_multi_get_cf_opt(msgs, &msg_keys, false, &ro);
         let mut out = Vec::with_capacity(index.len());
@@ -524,7 +530,22 @@ fn rocks_options(o: &StoreOptions, is_new: bool) -> (Options, Vec<ColumnFamilyDe
     db.set_keep_log_file_num(4);
     db.set_max_log_file_size(4 << 20);
 
-    let cache = Cache::new_lru_cache(o.block_cache_bytes);
+    // Few shards: RocksDB's default splits a 32 MiB cache into 64 shards of 512 KiB, and a
+    // full filter or index block bigger than its shard (the queue index's, once a file holds
+    // a million entries) is evicted as soon as it is read, so every lookup read it from disk
+    // again (docs/storage.md, "Block cache"). Few threads use the cache at once.
+    let mut cache_opts = LruCacheOptions::default();
+    cache_opts.set_capacity(o.block_cache_bytes);
+    cache_opts.set_num_shard_bits(2);
+    let cache = Cache::new_lru_cache_opts(&cache_opts);
+    // Memtables of every column family count against the same cache, so blocks and
+    // memtables together stay near `block_cache_bytes` (docs/storage.md, "Memory").
+    let memtables = WriteBufferManager::new_write_buffer_manager_with_cache(
+        o.block_cache_bytes / 2,
+        false,
+        cache.clone(),
+    );
+    db.set_write_buffer_manager(&memtables);
     let table = |block_size: usize| {
         let mut t = BlockBasedOptions::default();
         t.set_block_cache(&cache);

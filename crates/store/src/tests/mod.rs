@@ -220,6 +220,26 @@ fn message_in_two_queues_is_stored_once_and_deleted_after_both_acks() {
 }
 
 #[test]
+fn one_ack_of_many_seqs_reads_them_together_and_counts_a_repeat_once() {
+    let dir = tempdir();
+    let (store, _) = open(dir.path());
+    declare_queue(&store, 1, "a");
+    declare_queue(&store, 2, "b");
+    let shared = enqueue(&store, "both", &[(1, 0), (2, 0)]);
+    let solo: Vec<MessageId> = (1..=3)
+        .map(|s| enqueue(&store, "solo", &[(1, s)]))
+        .collect();
+    // Out of order, with a repeat and a seq that was never enqueued: the repeat and the
+    // unknown seq are ignored, and the shared message loses one reference only.
+    ack(&store, 1, &[2, 0, 3, 2, 9]);
+    assert_eq!(store.stats().ignored, 2);
+    assert_eq!(message_ids(&store), [shared, solo[0]].into());
+    assert_eq!(bodies(&store, 1), vec![(1, "solo".to_owned())]);
+    ack(&store, 2, &[0]);
+    assert_eq!(message_ids(&store), [solo[0]].into());
+}
+
+#[test]
 fn delete_queue_releases_its_messages_and_keeps_shared_ones() {
     let dir = tempdir();
     let (store, _) = open(dir.path());
