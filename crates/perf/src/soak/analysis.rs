@@ -60,10 +60,11 @@ pub fn analyse(
     watermark_kib: u64,
     secs: f64,
 ) -> Analysis {
-    let mut events = events.to_vec();
+    // Only what happened while publishing: unblocks during the drain are not part of it.
+    let mut events: Vec<BlockEvent> = events.iter().filter(|e| e.at <= secs).cloned().collect();
     events.sort_by(|a, b| a.at.total_cmp(&b.at));
     let all = all_blocked_intervals(&events, publishers as usize, secs);
-    let (episodes, first_block, first_unblock, blocked_at_end) = episodes(&events, secs);
+    let (episodes, first_block, first_unblock, blocked_at_end) = episodes(&events);
     let mut a = Analysis {
         peak_rss_kib: ticks.iter().filter_map(|t| t.rss_kib).max(),
         first_crossing: crossings(ticks, watermark_kib).first().map(|c| c.0),
@@ -159,10 +160,10 @@ fn block_latency(all: &[(f64, f64)], start: f64, end: f64) -> Option<f64> {
 }
 
 /// (episodes with any publisher blocked, first block, first unblock, blocked at the end).
-fn episodes(events: &[BlockEvent], end: f64) -> (u32, Option<f64>, Option<f64>, u32) {
+fn episodes(events: &[BlockEvent]) -> (u32, Option<f64>, Option<f64>, u32) {
     let mut blocked = std::collections::BTreeSet::new();
     let (mut n, mut first_block, mut first_unblock) = (0, None, None);
-    for e in events.iter().filter(|e| e.at <= end) {
+    for e in events {
         if e.blocked {
             if blocked.is_empty() {
                 n += 1;
@@ -245,7 +246,13 @@ mod tests {
     #[test]
     fn a_run_that_stays_blocked() {
         let t = ticks(&[100, 300, 300, 300], &[0, 1, 2, 2], 500);
-        let events = [ev(0.6, 0, true), ev(1.1, 1, true)];
+        // The unblocks come during the drain, after publishing stopped at 2 s.
+        let events = [
+            ev(0.6, 0, true),
+            ev(1.1, 1, true),
+            ev(9.0, 0, false),
+            ev(9.0, 1, false),
+        ];
         let a = analyse(&t, &events, 2, 256 * 1024, 2.0);
         assert_eq!(a.block_latencies, vec![Some(1.1 - 0.5)]);
         assert_eq!((a.episodes, a.blocked_at_end), (1, 2));
