@@ -59,6 +59,7 @@ pub struct SoakResult {
     pub queued_at_stop: Option<u32>,
     pub queued_after_drain: Option<u32>,
     pub drained: u64,
+    /// Seconds from the start of the drain to its last delivery.
     pub drain_secs: f64,
     /// The broker's RSS once the drain was over.
     pub rss_after_drain_kib: Option<u64>,
@@ -175,7 +176,8 @@ pub async fn run(spec: &SoakSpec, progress: impl Fn(&str)) -> Result<SoakResult,
     let (drain_tx, drain_stop) = watch::channel(false);
     let drain_conn = consumer::connect(&spec.uri, &queue, "drain", None).await?;
     let drain = tokio::spawn(consumer::drain(drain_conn, n, shared.clone(), drain_stop));
-    let drained_fully = wait_drained(spec, &shared, &mut admin, &queue, &pub_tasks).await;
+    let (drained_fully, last_delivery) =
+        wait_drained(spec, &shared, &mut admin, &queue, &pub_tasks).await;
     let _ = give_up_tx.send(true);
     let ledgers = collect_publishers(pub_tasks, &mut errors).await;
     let _ = drain_tx.send(true);
@@ -211,7 +213,9 @@ pub async fn run(spec: &SoakSpec, progress: impl Fn(&str)) -> Result<SoakResult,
         queued_at_stop,
         queued_after_drain,
         drained: shared.drained.load(Ordering::Relaxed),
-        drain_secs: drain_started.elapsed().as_secs_f64(),
+        drain_secs: last_delivery
+            .saturating_duration_since(drain_started)
+            .as_secs_f64(),
         rss_after_drain_kib: spec
             .broker_pid
             .and_then(|p| crate::procstat::sample(Some(p)))
@@ -224,16 +228,18 @@ pub async fn run(spec: &SoakSpec, progress: impl Fn(&str)) -> Result<SoakResult,
 }
 
 /// Waits until the publishers have every confirm, the queue is empty and the drain has been
-/// quiet for a moment; false if the drain timeout ran out first. Publishers that a broker
-/// keeps blocked after the queue emptied get [`SETTLE_GRACE`].
+/// quiet for a moment (false if the drain timeout ran out first), and when the drain's last
+/// delivery came. Publishers that a broker keeps blocked after the queue emptied get
+/// [`SETTLE_GRACE`].
 async fn wait_drained(
     spec: &SoakSpec,
     shared: &Shared,
     admin: &mut Conn,
     queue: &str,
     pubs: &[PubTask],
-) -> bool {
+) -> (bool, Instant) {
     let deadline = Instant::now() + spec.drain_timeout;
+    // The drain's count and when it last grew (to the nearest poll).
     let mut last = (shared.drained.load(Ordering::Relaxed), Instant::now());
     let mut empty_since: Option<Instant> = None;
     while Instant::now() < deadline {
@@ -251,10 +257,10 @@ async fn wait_drained(
         }
         let since = *empty_since.get_or_insert_with(Instant::now);
         if pubs.iter().all(|p| p.is_finished()) || since.elapsed() >= SETTLE_GRACE {
-            return true;
+            return (true, last.1);
         }
     }
-    false
+    (false, last.1)
 }
 
 /// Samples the broker's RSS, the confirms and the blocked publishers until `stop`.

@@ -111,7 +111,10 @@ pub fn rows(r: &SoakResult) -> Vec<(String, String)> {
     );
     row(
         "drained (autoack)",
-        format!("{} in {:.1} s", r.drained, r.drain_secs),
+        format!(
+            "{} in {:.1} s (to the last delivery)",
+            r.drained, r.drain_secs
+        ),
     );
     row(
         "broker RSS after the drain",
