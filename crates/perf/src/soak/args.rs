@@ -41,6 +41,9 @@ pub struct SoakArgs {
     /// Seconds the drain after publishing may take at most.
     #[arg(long, default_value_t = 1800.0)]
     pub drain_timeout: f64,
+    /// Seconds to go on waiting for the publishers' confirms once the queue is drained.
+    #[arg(long, default_value_t = 15.0)]
+    pub settle_grace: f64,
     /// Also write the figures as JSON here (for `soak-report`).
     #[arg(long)]
     pub json: Option<String>,
@@ -74,6 +77,7 @@ impl SoakArgs {
             prefetch: self.prefetch.max(1),
             watermark_bytes: parse_size(&self.watermark)?,
             drain_timeout: secs(self.drain_timeout, "--drain-timeout")?,
+            settle_grace: secs(self.settle_grace, "--settle-grace")?,
         })
     }
 }

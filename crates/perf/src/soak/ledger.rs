@@ -188,6 +188,21 @@ pub fn verify(pubs: &[PublisherLedger], got: &Deliveries, persistent: bool) -> V
     v
 }
 
+/// The first `limit` confirmed ids that were never delivered, for a report to name.
+pub fn lost_ids(pubs: &[PublisherLedger], got: &Deliveries, limit: usize) -> Vec<u64> {
+    pubs.iter()
+        .enumerate()
+        .flat_map(|(p, l)| {
+            l.states
+                .iter()
+                .enumerate()
+                .filter(move |(i, s)| **s == ACKED && got.count(p, *i) == 0)
+                .map(move |(i, _)| message_id(p, i as u64 + 1))
+        })
+        .take(limit)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,9 @@ pub struct SoakSpec {
     pub watermark_bytes: u64,
     /// The longest the drain may take.
     pub drain_timeout: Duration,
+    /// Once the queue is drained, how long to go on waiting for the publishers' last
+    /// confirms (a broker may keep them blocked).
+    pub settle_grace: Duration,
 }
 
 /// What one run measured.
@@ -101,8 +104,6 @@ impl Shared {
 }
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
-/// After the queue is empty, how long the drain goes on waiting for publishers' confirms.
-const SETTLE_GRACE: Duration = Duration::from_secs(15);
 /// The drain is over once nothing arrived for this long with the queue empty.
 const DRAIN_QUIET: Duration = Duration::from_secs(1);
 
@@ -192,6 +193,15 @@ pub async fn run(spec: &SoakSpec, progress: impl Fn(&str)) -> Result<SoakResult,
     let _ = admin.close().await;
     let mut got = slow_got;
     got.merge(&drain_got);
+    let lost = ledger::lost_ids(&ledgers, &got, 10);
+    if !lost.is_empty() {
+        errors.push(format!(
+            "confirmed but never delivered (publisher, sequence number): {:?}",
+            lost.iter()
+                .map(|id| (id >> ledger::SEQ_BITS, id & ((1 << ledger::SEQ_BITS) - 1)))
+                .collect::<Vec<_>>()
+        ));
+    }
     let events = shared
         .events
         .lock()
@@ -230,7 +240,7 @@ pub async fn run(spec: &SoakSpec, progress: impl Fn(&str)) -> Result<SoakResult,
 /// Waits until the publishers have every confirm, the queue is empty and the drain has been
 /// quiet for a moment (false if the drain timeout ran out first), and when the drain's last
 /// delivery came. Publishers that a broker keeps blocked after the queue emptied get
-/// [`SETTLE_GRACE`].
+/// `spec.settle_grace`.
 async fn wait_drained(
     spec: &SoakSpec,
     shared: &Shared,
@@ -256,7 +266,7 @@ async fn wait_drained(
             continue;
         }
         let since = *empty_since.get_or_insert_with(Instant::now);
-        if pubs.iter().all(|p| p.is_finished()) || since.elapsed() >= SETTLE_GRACE {
+        if pubs.iter().all(|p| p.is_finished()) || since.elapsed() >= spec.settle_grace {
             return (true, last.1);
         }
     }
