@@ -33,6 +33,11 @@ pub enum Command {
     /// Measure this machine's latency floor: a forwarder that does no work, paced like
     /// latency-5k (see docs/benchmarks.md).
     Floor(FloorArgs),
+    /// The soak benchmark against one broker: flood with a memory watermark, a slow consumer,
+    /// then drain and check every confirmed id (scripts/bench-soak runs it on both brokers).
+    Soak(crate::soak::args::SoakArgs),
+    /// Prints `soak --json` files side by side as one markdown table.
+    SoakReport(crate::soak::args::SoakReportArgs),
 }
 
 #[derive(Debug, Args)]

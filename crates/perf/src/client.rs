@@ -447,6 +447,19 @@ impl Conn {
         }
     }
 
+    /// Declares `name` passively (it must exist); returns its message count.
+    pub async fn passive_declare(&mut self, ch: u16, name: &str) -> Result<u32> {
+        let m = Method::QueueDeclare(QueueDeclare {
+            queue: short(name),
+            passive: true,
+            ..Default::default()
+        });
+        match self.call(ch, m).await? {
+            Method::QueueDeclareOk(ok) => Ok(ok.message_count),
+            other => Err(unexpected("queue.declare-ok", &other)),
+        }
+    }
+
     /// Declares a server-named, exclusive, auto-delete, non-durable queue (queue.declare with
     /// an empty name); returns the name the broker generated. The broker deletes it when this
     /// connection closes.

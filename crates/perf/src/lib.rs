@@ -12,6 +12,7 @@
 //! - [`procstat`]: CPU and RSS from /proc.
 //! - [`tls`]: `amqps://` (rustls) under the client.
 //! - [`report`]: text tables and JSON.
+//! - [`soak`]: the soak benchmark (memory watermark, blocked publishers, exactly-once check).
 //! - [`cli`]: the command line.
 //!
 //! Only the binary (`src/main.rs`) prints.
@@ -24,5 +25,6 @@ pub mod procstat;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod soak;
 pub mod stats;
 pub mod tls;

@@ -4,7 +4,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 use warren_perf::cli::{Cli, Command};
-use warren_perf::{compare, floor, report, runner, scenario};
+use warren_perf::{compare, floor, report, runner, scenario, soak};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -117,6 +117,23 @@ async fn run(cli: Cli) -> Result<(), String> {
                 );
             }
             write_json(&a.json, &rep.to_json())
+        }
+        Command::Soak(a) => {
+            let spec = a.spec()?;
+            let r = soak::run(&spec, |line| eprintln!("{line}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", soak::report::markdown(&r));
+            write_json(&a.json, &soak::report::to_json(&r))
+        }
+        Command::SoakReport(a) => {
+            let mut runs = Vec::new();
+            for f in &a.files {
+                let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+                runs.push(serde_json::from_str(&text).map_err(|e| format!("{f}: {e}"))?);
+            }
+            print!("{}", soak::report::side_by_side(&runs)?);
+            Ok(())
         }
     }
 }

@@ -257,3 +257,66 @@ async fn deleting_a_queue_cancels_its_consumers() {
         "the consumer stream ends on basic.cancel from the broker"
     );
 }
+
+/// An ack and connection.close in one write: the ack frees the consumer's only credit, so the
+/// queue hands the next message to the connection while the close is being read. That
+/// delivery was never written, but the queue counts it unacked: closing must give it back (it
+/// was lost, found by `warren-perf soak`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_handed_over_during_close_goes_back_to_the_queue() {
+    use warren_codec::generated::{BasicAck, BasicConsume, BasicQos, ConnectionClose};
+    use warren_codec::{frame, Frame, Method, ShortStr};
+    let (server, _conn, ch) = broker_with_channel().await;
+    declare_queue(&ch, "handoff").await;
+    publish(&ch, "", "handoff", b"first").await;
+    publish(&ch, "", "handoff", b"second").await;
+    let mut raw = RawClient::with_channel_1(&server).await;
+    raw.send_method(
+        1,
+        Method::BasicQos(BasicQos {
+            prefetch_count: 1,
+            ..Default::default()
+        }),
+    )
+    .await;
+    raw.send_method(
+        1,
+        Method::BasicConsume(BasicConsume {
+            queue: ShortStr::from_static("handoff"),
+            ..Default::default()
+        }),
+    )
+    .await;
+    // qos-ok, consume-ok, then the first delivery (method, header, body).
+    let tag = loop {
+        if let Some((1, Method::BasicDeliver(d))) = raw.next_method().await {
+            break d.delivery_tag;
+        }
+    };
+    assert!(matches!(raw.next_frame().await, Some(Frame::Header { .. })));
+    assert!(matches!(raw.next_frame().await, Some(Frame::Body { .. })));
+    let mut out = bytes::BytesMut::new();
+    let ack = Method::BasicAck(BasicAck {
+        delivery_tag: tag,
+        multiple: false,
+    });
+    frame::encode_method(1, &ack, &mut out);
+    let close = Method::ConnectionClose(ConnectionClose {
+        reply_code: 200,
+        ..Default::default()
+    });
+    frame::encode_method(0, &close, &mut out);
+    raw.send_bytes(&out).await;
+    loop {
+        match raw.next_frame().await {
+            Some(Frame::Method {
+                method: Method::ConnectionCloseOk(_),
+                ..
+            })
+            | None => break,
+            Some(_) => {}
+        }
+    }
+    // As RabbitMQ, the unacked are back before close-ok: no wait.
+    assert_eq!(ready_count(&ch, "handoff").await, 1, "the second message");
+}

@@ -8,11 +8,12 @@ use crate::access::permissions::Permission;
 use crate::credit::{window_cost, Credit};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
-use crate::queue::delivery::Delivery;
+use crate::queue::delivery::{ConnEvent, Delivery};
 use crate::queue::{Consumer, Queue};
 use bytes::BytesMut;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tokio::sync::mpsc;
 use warren_codec::frame::{self, DeliveryMethod};
 use warren_codec::generated::*;
 use warren_codec::{Method, ShortStr};
@@ -246,6 +247,17 @@ pub(super) fn write_delivery(
         frame_max,
         out,
     );
+}
+
+/// After the connection's consumers are gone: the deliveries queues handed over that the loop
+/// never wrote go back (their queues count them unacked). No queue can add one afterwards.
+pub(super) fn return_pending(events: &mut mpsc::UnboundedReceiver<ConnEvent>) {
+    events.close();
+    while let Ok(ev) = events.try_recv() {
+        if let ConnEvent::Deliver(d) = ev {
+            return_delivery(d);
+        }
+    }
 }
 
 /// A delivery that could not be written goes back to its queue.

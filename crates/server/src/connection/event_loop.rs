@@ -52,7 +52,7 @@ impl Connection {
         }
     }
 
-    pub(super) async fn run(&mut self, mut events: mpsc::UnboundedReceiver<ConnEvent>) -> Exit {
+    pub(super) async fn run(&mut self, events: &mut mpsc::UnboundedReceiver<ConnEvent>) -> Exit {
         // Frames that arrived with the handshake's last read are handled first.
         if let Some(exit) = self.process_buffer() {
             return exit;

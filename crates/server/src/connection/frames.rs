@@ -4,7 +4,6 @@
 use super::{Connection, Exit};
 use crate::error::AmqpError;
 use tracing::debug;
-use warren_codec::generated::ConnectionCloseOk;
 use warren_codec::{Frame, Method};
 
 impl Connection {
@@ -73,14 +72,8 @@ impl Connection {
 
     fn handle_connection_method(&mut self, method: Method) -> Option<Exit> {
         match method {
-            Method::ConnectionClose(_) => {
-                // As RabbitMQ: the channels are gone (unacked messages requeued) before the
-                // client hears close-ok.
-                self.cleanup();
-                self.send_method(0, &Method::ConnectionCloseOk(ConnectionCloseOk {}));
-                self.flush();
-                Some(Exit::Closed)
-            }
+            // Close-ok is sent once the channels are gone (`connection::serve`).
+            Method::ConnectionClose(_) => Some(Exit::Closed),
             Method::ConnectionUpdateSecret(_) => {
                 self.send_method(
                     0,

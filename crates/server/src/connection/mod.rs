@@ -47,6 +47,7 @@ use tracing::{info, warn};
 use transport::Reader;
 pub(crate) use transport::Stream;
 use warren_codec::frame::{self, FrameDecoder};
+use warren_codec::generated::ConnectionCloseOk;
 use warren_codec::Method;
 
 /// Read buffer growth: an idle connection keeps a small buffer (memory per connection is a
@@ -204,7 +205,9 @@ pub(crate) async fn serve(broker: Arc<Broker>, stream: Stream, peer: SocketAddr)
         syncs_in_flight: 0,
         last_persisted: None,
     };
-    let exit = conn.run(events_rx).await;
+    let mut events_rx = events_rx;
+    let exit = conn.run(&mut events_rx).await;
+    let client_closed = matches!(exit, Exit::Closed);
     // Whether to wait for the client, and whether its frames can still be decoded.
     let wait = match exit {
         Exit::Done => None,
@@ -212,6 +215,13 @@ pub(crate) async fn serve(broker: Arc<Broker>, stream: Stream, peer: SocketAddr)
         Exit::Close(err) => Some(conn.send_close(err)),
     };
     conn.cleanup();
+    consume::return_pending(&mut events_rx);
+    if client_closed {
+        // As RabbitMQ: the channels are gone (unacked messages requeued) before the client
+        // hears close-ok.
+        conn.send_method(0, &Method::ConnectionCloseOk(ConnectionCloseOk {}));
+        conn.flush();
+    }
     broker.unregister_connection(id);
     info!(connection = id, %peer, "connection closed");
     let timeout = broker.config.closing_timeout;
