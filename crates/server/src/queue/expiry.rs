@@ -121,7 +121,9 @@ impl Queue {
         let queue = Arc::downgrade(self);
         self.tasks.spawn_until_cancelled(async move {
             // Past the deadline: a message expires once its time is strictly behind us.
-            let wait = at.saturating_sub(now_ms()) + 1;
+            // A head already past it (armed late, e.g. once it came out from behind a message
+            // of a higher priority) goes at once.
+            let wait = (at + 1).saturating_sub(now_ms());
             tokio::time::sleep(Duration::from_millis(wait)).await;
             let Some(q) = queue.upgrade() else {
                 return;
