@@ -326,7 +326,7 @@ fn queue(setup: &Setup, sink: &Arc<Recorder>) -> Arc<Queue> {
         "model",
         "/".into(),
         options,
-        None,
+        (None, None),
         weak,
         crate::tasks::Tasks::default(),
     )
