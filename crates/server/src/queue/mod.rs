@@ -34,6 +34,8 @@ mod paging;
 mod settings;
 mod settle;
 mod spill;
+#[cfg(test)]
+mod spill_tests;
 mod state;
 
 pub(crate) use consumers::Consumer;
@@ -76,6 +78,8 @@ pub struct Queue {
     stored: Option<StoredQueue>,
     /// Where unstored bodies go under memory pressure (set when the broker has a store).
     spill: Option<Spill>,
+    /// Ready entries at the head that never spill (`paging::HEAD_WINDOW`; tests lower it).
+    spill_window: usize,
     /// `x-single-active-consumer`: only the earliest registered consumer gets messages.
     single_active: bool,
     /// `x-max-priority`: a priority queue (message priorities above it count as it).
@@ -158,6 +162,7 @@ impl Queue {
             options,
             stored,
             spill,
+            spill_window: paging::HEAD_WINDOW,
             single_active,
             max_priority,
             settings,

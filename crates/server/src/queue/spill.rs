@@ -12,7 +12,7 @@
 //! such an entry leaves the head unread (expiry, drop-head), and wholesale on purge and queue
 //! deletion. The area is wiped at every start anyway.
 
-use super::paging::{HEAD_WINDOW, PAGE_IN};
+use super::paging::PAGE_IN;
 use super::{Queue, State};
 use crate::alarms::MemoryPressure;
 use crate::clock::now_ms;
@@ -71,7 +71,7 @@ impl Queue {
         let start = st
             .ready
             .partition_point(|e| e.seq < st.spilled_below)
-            .max(HEAD_WINDOW.min(st.ready.len()));
+            .max(self.spill_window.min(st.ready.len()));
         let mut items: Vec<(u64, Message)> = Vec::new();
         let mut bytes = 0;
         let mut next = st.spilled_below;
