@@ -11,7 +11,7 @@
 
 use crate::command::Seq;
 use crate::error::StoreError;
-use crate::keys::{self, VALUE_VERSION};
+use crate::keys;
 use crate::writer::Shared;
 use bytes::Bytes;
 use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
@@ -26,8 +26,9 @@ pub type TransientFill = Box<dyn FnOnce() -> Vec<(Seq, Bytes)> + Send>;
 /// Told the outcome once a put is in RocksDB (readable by `transient_read`).
 pub type TransientDone = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
-/// Ops the transient writer folds into one WriteBatch per wake-up, at most.
+/// Ops, and bytes, the transient writer folds into one WriteBatch at most.
 const MAX_OPS_PER_BATCH: usize = 256;
+const MAX_BATCH_BYTES: usize = 32 << 20;
 
 enum Op {
     Put {
@@ -107,45 +108,20 @@ fn closed(op: Op) {
 fn run(shared: &Shared, rx: Receiver<Op>, counters: &TransientCounters) {
     let mut wo = WriteOptions::default();
     wo.disable_wal(true);
+    let cf = shared
+        .db
+        .cf_handle(keys::CF_TRANSIENT)
+        .expect("created when the store was opened");
     while let Ok(first) = rx.recv() {
-        let mut ops = vec![first];
-        while ops.len() < MAX_OPS_PER_BATCH {
-            match rx.try_recv() {
-                Ok(op) => ops.push(op),
-                Err(_) => break,
-            }
-        }
-        let cf = shared
-            .db
-            .cf_handle(keys::CF_TRANSIENT)
-            .expect("created when the store was opened");
         let mut wb = WriteBatch::default();
         let mut dones = Vec::new();
-        for op in ops {
-            match op {
-                Op::Put { owner, fill, done } => {
-                    for (seq, bytes) in fill() {
-                        let mut v = Vec::with_capacity(1 + bytes.len());
-                        v.push(VALUE_VERSION);
-                        v.extend_from_slice(&bytes);
-                        counters.puts.fetch_add(1, Ordering::Relaxed);
-                        counters.bytes.fetch_add(v.len() as u64, Ordering::Relaxed);
-                        wb.put_cf(cf, keys::idx_key(owner, seq), v);
-                    }
-                    dones.push(done);
-                }
-                Op::Delete { owner, seqs } => {
-                    counters
-                        .deletes
-                        .fetch_add(seqs.len() as u64, Ordering::Relaxed);
-                    for seq in seqs {
-                        wb.delete_cf(cf, keys::idx_key(owner, seq));
-                    }
-                }
-                Op::Clear { owner } => {
-                    let (start, end) = (keys::idx_key(owner, 0), keys::idx_queue_end(owner));
-                    wb.delete_range_cf(cf, &start[..], &end[..]);
-                }
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(op) = next.take() {
+            n += 1;
+            add(&mut wb, cf, op, &mut dones, counters);
+            if n < MAX_OPS_PER_BATCH && wb.size_in_bytes() < MAX_BATCH_BYTES {
+                next = rx.try_recv().ok();
             }
         }
         let result = shared
@@ -157,6 +133,41 @@ fn run(shared: &Shared, rx: Receiver<Op>, counters: &TransientCounters) {
         }
         for done in dones {
             done(result.clone());
+        }
+    }
+}
+
+/// Adds one op to the batch; a put's `done` waits in `dones` for the write.
+fn add(
+    wb: &mut WriteBatch,
+    cf: &rocksdb::ColumnFamily,
+    op: Op,
+    dones: &mut Vec<TransientDone>,
+    counters: &TransientCounters,
+) {
+    match op {
+        Op::Put { owner, fill, done } => {
+            // No version byte: nothing written here is ever read by another build.
+            for (seq, bytes) in fill() {
+                counters.puts.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .bytes
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                wb.put_cf(cf, keys::idx_key(owner, seq), &bytes);
+            }
+            dones.push(done);
+        }
+        Op::Delete { owner, seqs } => {
+            counters
+                .deletes
+                .fetch_add(seqs.len() as u64, Ordering::Relaxed);
+            for seq in seqs {
+                wb.delete_cf(cf, keys::idx_key(owner, seq));
+            }
+        }
+        Op::Clear { owner } => {
+            let (start, end) = (keys::idx_key(owner, 0), keys::idx_queue_end(owner));
+            wb.delete_range_cf(cf, &start[..], &end[..]);
         }
     }
 }
@@ -201,15 +212,13 @@ impl crate::Store {
         let mut out = Vec::with_capacity(limit.min(4096));
         while it.valid() && out.len() < limit {
             let (k, v) = (it.key().unwrap_or_default(), it.value().unwrap_or_default());
-            let seq = keys::parse_idx_key(k).map(|(_, s)| s);
-            let body = keys::parse_def_value(v);
-            let (Some(seq), Some(body)) = (seq, body) else {
+            let Some((_, seq)) = keys::parse_idx_key(k) else {
                 return Err(StoreError::Corrupt {
                     path: self.shared.path.clone(),
-                    detail: format!("bad transient entry {k:02x?}"),
+                    detail: format!("bad transient key {k:02x?}"),
                 });
             };
-            out.push((seq, Bytes::copy_from_slice(body)));
+            out.push((seq, Bytes::copy_from_slice(v)));
             it.next();
         }
         it.status()
