@@ -12,6 +12,7 @@ mod consumer_timeout;
 mod durability;
 mod flow_control;
 mod hostile_input;
+mod paging;
 mod permissions;
 mod policies;
 mod retries_and_limits;

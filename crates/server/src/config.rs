@@ -65,6 +65,9 @@ pub struct Config {
     pub prometheus_port: u16,
     /// `vm_memory_high_watermark.*`: above it, publishers are blocked (RabbitMQ: 0.4 of RAM).
     pub memory_high_watermark: MemoryWatermark,
+    /// `vm_memory_high_watermark_paging_ratio`: past this fraction of the watermark, queues
+    /// page message bodies out to the store (RabbitMQ: 0.5).
+    pub memory_paging_ratio: f64,
     /// `disk_free_limit.*`: below it, publishers are blocked (RabbitMQ: 50 MB).
     pub disk_free_limit: DiskFreeLimit,
     /// `consumer_timeout`: how long a delivery may stay unacknowledged before its channel is
@@ -183,6 +186,7 @@ impl Default for Config {
             management_port: 15672,
             prometheus_port: 15692,
             memory_high_watermark: MemoryWatermark::Relative(0.4),
+            memory_paging_ratio: 0.5,
             disk_free_limit: DiskFreeLimit::Absolute(50_000_000),
             consumer_timeout: Some(Duration::from_secs(30 * 60)),
             no_tcp_listeners: false,

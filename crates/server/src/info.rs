@@ -79,10 +79,27 @@ pub struct QueueInfo {
     pub messages_ready: u64,
     pub messages_unacknowledged: u64,
     pub consumers: u64,
+    pub memory: QueueMemory,
     /// The policy and operator policy in force, and their merged definition.
     pub policy: Option<String>,
     pub operator_policy: Option<String>,
     pub effective_policy_definition: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A queue's message bytes and what of them is in memory or paged out (the management API's
+/// `message_bytes*`, `messages_ram`, `messages_paged_out`...).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueMemory {
+    pub ready_bytes: u64,
+    pub unacked_bytes: u64,
+    /// Ready messages whose body is in memory, and their bytes (delivered, unacknowledged
+    /// ones always are).
+    pub ready_ram: u64,
+    pub ready_bytes_ram: u64,
+    /// Ready messages whose body is only on disk, and their bytes as far as known (a
+    /// recovered message's size is learnt when it is read back).
+    pub paged_out: u64,
+    pub bytes_paged_out: u64,
 }
 
 /// An exchange's definition.

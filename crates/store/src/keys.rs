@@ -11,6 +11,9 @@ pub const CF_DEFS: &str = "defs";
 pub const CF_MSGS: &str = "msgs";
 /// Queue id ‖ seq → message id, flags, delivery count.
 pub const CF_QIDX: &str = "qidx";
+/// Runtime queue id ‖ seq → message bytes: bodies paged out under memory pressure, wiped at
+/// every open (`transient.rs`).
+pub const CF_TRANSIENT: &str = "transient";
 
 /// The on-disk format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;

@@ -14,6 +14,7 @@ mod keys;
 mod pending;
 mod recovery;
 mod store;
+mod transient;
 mod writer;
 
 #[cfg(test)]
@@ -28,4 +29,5 @@ pub use recovery::{
     StoredRecord,
 };
 pub use store::{IndexEntry, Store, StoreOptions, StoredEntry};
+pub use transient::{TransientDone, TransientFill};
 pub use writer::{Reply, StoreStats};

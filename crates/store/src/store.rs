@@ -6,6 +6,7 @@ use crate::command::{Command, MessageId, QueueId, Seq};
 use crate::error::StoreError;
 use crate::keys::{self, IndexValue};
 use crate::recovery::{self, Recovered};
+use crate::transient::TransientWriter;
 use crate::writer::{self, Limits, Reply, Request, Shared, StoreStats};
 use bytes::Bytes;
 use rocksdb::{
@@ -33,6 +34,9 @@ pub struct StoreOptions {
     pub msgs_write_buffer_bytes: usize,
     /// Memtable size of the queue index column family (two may exist at once).
     pub qidx_write_buffer_bytes: usize,
+    /// Memtable size of the transient area (paged-out transient bodies; three may exist at
+    /// once, so paging goes on while one is flushed).
+    pub transient_write_buffer_bytes: usize,
     /// Extra time before every synced write, simulating a slow disk (tests that must see what
     /// happens while a sync is outstanding). Zero in production.
     pub simulated_sync_delay: std::time::Duration,
@@ -46,6 +50,7 @@ impl Default for StoreOptions {
             block_cache_bytes: 64 << 20,
             msgs_write_buffer_bytes: 32 << 20,
             qidx_write_buffer_bytes: 16 << 20,
+            transient_write_buffer_bytes: 8 << 20,
             simulated_sync_delay: std::time::Duration::ZERO,
         }
     }
@@ -76,9 +81,10 @@ pub struct IndexEntry {
 /// RocksDB without flushing memtables: exactly what a kill -9 leaves behind, as the WAL
 /// already holds every write. `close` is the clean shutdown.
 pub struct Store {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     tx: Option<mpsc::UnboundedSender<Request>>,
     writer: Option<JoinHandle<()>>,
+    pub(crate) transient: TransientWriter,
     next_message: AtomicU64,
     next_queue: AtomicU64,
 }
@@ -103,26 +109,24 @@ impl Store {
         let started = std::time::Instant::now();
         let path = path.as_ref().to_path_buf();
         let is_new = check_dir(&path)?;
-        let (db_opts, cfs) = rocks_options(&options, is_new);
-        if !is_new {
-            let found = DB::list_cf(&db_opts, &path).map_err(|e| open_error(&path, e))?;
-            let mut found_sorted = found.clone();
-            found_sorted.sort();
-            let mut expected = vec![
-                "default".to_owned(),
-                keys::CF_DEFS.to_owned(),
-                keys::CF_MSGS.to_owned(),
-                keys::CF_QIDX.to_owned(),
-            ];
-            expected.sort();
-            if found_sorted != expected {
-                return Err(StoreError::NotAStore {
-                    path,
-                    reason: format!("a RocksDB database with column families {found:?}"),
-                });
-            }
+        let (db_opts, mut cfs, transient_opts) = rocks_options(&options, is_new);
+        let had_transient = !is_new && check_column_families(&db_opts, &path)?;
+        if had_transient {
+            cfs.push(ColumnFamilyDescriptor::new(
+                keys::CF_TRANSIENT,
+                transient_opts.clone(),
+            ));
         }
-        let db = DB::open_cf_descriptors(&db_opts, &path, cfs).map_err(|e| open_error(&path, e))?;
+        let mut db =
+            DB::open_cf_descriptors(&db_opts, &path, cfs).map_err(|e| open_error(&path, e))?;
+        // The transient area starts empty at every open: what it held belonged to queues and
+        // messages of an earlier run. Dropping the column family discards its files at once.
+        if had_transient {
+            db.drop_cf(keys::CF_TRANSIENT)
+                .map_err(|e| StoreError::db(&path, "wiping the transient area", e))?;
+        }
+        db.create_cf(keys::CF_TRANSIENT, &transient_opts)
+            .map_err(|e| StoreError::db(&path, "creating the transient area", e))?;
         let format_key = keys::meta_format_key();
         let defs = db
             .cf_handle(keys::CF_DEFS)
@@ -189,10 +193,13 @@ impl Store {
             .name("warren-store-writer".into())
             .spawn(move || writer::run(writer_shared, rx, state, limits))
             .map_err(|e| StoreError::io(&shared.path, e))?;
+        let transient =
+            TransientWriter::start(shared.clone()).map_err(|e| StoreError::io(&shared.path, e))?;
         let store = Store {
             shared,
             tx: Some(tx),
             writer: Some(writer),
+            transient,
             next_message: AtomicU64::new(rec.next_message),
             next_queue: AtomicU64::new(rec.next_queue),
         };
@@ -434,6 +441,7 @@ impl Store {
     }
 
     fn stop_writer(&mut self) {
+        self.transient.stop();
         self.tx.take();
         if let Some(w) = self.writer.take() {
             if w.join().is_err() {
@@ -515,7 +523,11 @@ fn open_error(path: &Path, e: rocksdb::Error) -> StoreError {
 }
 
 /// RocksDB options for the database and each column family (docs/storage.md explains them).
-fn rocks_options(o: &StoreOptions, is_new: bool) -> (Options, Vec<ColumnFamilyDescriptor>) {
+/// The transient area's options come apart: it is created at every open (`Store::open`).
+fn rocks_options(
+    o: &StoreOptions,
+    is_new: bool,
+) -> (Options, Vec<ColumnFamilyDescriptor>, Options) {
     let mut db = Options::default();
     db.create_if_missing(is_new);
     db.create_missing_column_families(is_new);
@@ -577,10 +589,43 @@ fn rocks_options(o: &StoreOptions, is_new: bool) -> (Options, Vec<ColumnFamilyDe
     qidx.set_block_based_table_factory(&table(4096));
     qidx.add_compact_on_deletion_collector_factory(1024, 512, 0.5);
 
+    // Written once, read once (if at all), deleted: small memtables (they count in the
+    // broker's memory, the very thing paging relieves), LZ4, no bloom filter (reads are
+    // range scans), early compaction of deleted data.
+    let mut transient = Options::default();
+    transient.set_write_buffer_size(o.transient_write_buffer_bytes);
+    transient.set_max_write_buffer_number(3);
+    transient.set_compression_type(DBCompressionType::Lz4);
+    transient.set_level_compaction_dynamic_level_bytes(true);
+    let mut t = BlockBasedOptions::default();
+    t.set_block_cache(&cache);
+    t.set_block_size(16 << 10);
+    transient.set_block_based_table_factory(&t);
+    transient.add_compact_on_deletion_collector_factory(1024, 512, 0.5);
+
     let cfs = vec![
         ColumnFamilyDescriptor::new(keys::CF_DEFS, defs),
         ColumnFamilyDescriptor::new(keys::CF_MSGS, msgs),
         ColumnFamilyDescriptor::new(keys::CF_QIDX, qidx),
     ];
-    (db, cfs)
+    (db, cfs, transient)
+}
+
+/// Refuses an existing database whose column families are not ours; returns whether it has
+/// the transient area (stores written before it existed do not).
+fn check_column_families(db_opts: &Options, path: &Path) -> Result<bool, StoreError> {
+    let found = DB::list_cf(db_opts, path).map_err(|e| open_error(path, e))?;
+    let mut ours: Vec<&str> = found
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != keys::CF_TRANSIENT)
+        .collect();
+    ours.sort_unstable();
+    if ours != ["default", keys::CF_DEFS, keys::CF_MSGS, keys::CF_QIDX] {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            reason: format!("a RocksDB database with column families {found:?}"),
+        });
+    }
+    Ok(found.len() > ours.len())
 }

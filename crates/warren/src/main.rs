@@ -18,6 +18,17 @@ use warren_server::Server;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+// jemalloc's options, read from this symbol at its first allocation. A background thread hands
+// pages freed for a second back to the OS: without it, bodies paged out under memory pressure,
+// or a drained backlog, free memory that jemalloc keeps (nothing allocates while publishers
+// are blocked), RSS stays over the watermark and the memory alarm never clears (after a soak's
+// drain: 492 MiB kept, 135 MiB with it; docs/storage.md, "Paging"; docs/benchmarks.md, "Soak").
+#[cfg(not(target_env = "msvc"))]
+#[allow(unsafe_code, non_upper_case_globals)] // an exported symbol: jemalloc's documented hook
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: Option<&'static u8> =
+    Some(&b"background_thread:true,dirty_decay_ms:1000\0"[0]);
+
 fn main() -> std::process::ExitCode {
     // >>> the CLI (issue 16, helper C): dispatch on the program name or `ctl` before anything
     // of the broker starts.

@@ -50,9 +50,32 @@ fn queue_json(admin: &Admin, rates: &Rates, q: &QueueInfo) -> Value {
         "effective_policy_definition": q.effective_policy_definition,
     });
     if let Value::Object(m) = &mut out {
+        m.extend(memory_json(q));
         m.extend(rates.queue(&q.vhost, &q.name));
     }
     out
+}
+
+/// Bytes and what is in memory or paged out, as RabbitMQ's classic queues show them
+/// (delivered, unacknowledged messages are always in memory).
+fn memory_json(q: &QueueInfo) -> serde_json::Map<String, Value> {
+    let m = &q.memory;
+    let unacked = q.messages_unacknowledged;
+    let fields = [
+        ("messages_ram", m.ready_ram + unacked),
+        ("messages_ready_ram", m.ready_ram),
+        ("messages_unacknowledged_ram", unacked),
+        ("messages_paged_out", m.paged_out),
+        ("message_bytes", m.ready_bytes + m.unacked_bytes),
+        ("message_bytes_ready", m.ready_bytes),
+        ("message_bytes_unacknowledged", m.unacked_bytes),
+        ("message_bytes_ram", m.ready_bytes_ram + m.unacked_bytes),
+        ("message_bytes_paged_out", m.bytes_paged_out),
+    ];
+    fields
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::from(v)))
+        .collect()
 }
 
 async fn list_all(

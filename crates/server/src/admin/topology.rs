@@ -25,6 +25,7 @@ fn queue_info(q: &Queue) -> QueueInfo {
         messages_ready: ready as u64,
         messages_unacknowledged: unacked as u64,
         consumers: consumers as u64,
+        memory: q.memory_stats(),
     }
 }
 

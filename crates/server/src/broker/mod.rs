@@ -91,6 +91,7 @@ impl Broker {
             flow.clone(),
             config.data_dir.clone(),
             config.memory_high_watermark,
+            config.memory_paging_ratio,
             config.disk_free_limit,
         );
         let broker = Broker {
@@ -109,7 +110,24 @@ impl Broker {
             // Nothing to recover: this is a first boot. With a store, recovery decides.
             broker.seed_defaults_if_empty();
         }
-        Arc::new(broker)
+        let broker = Arc::new(broker);
+        // Under memory pressure, queues nobody publishes to page out too, once a second.
+        let weak = Arc::downgrade(&broker);
+        broker.alarms.set_pressure_hook(Box::new(move || {
+            if let Some(broker) = weak.upgrade() {
+                broker.relieve_memory();
+            }
+        }));
+        broker
+    }
+
+    /// Asks every queue to page its bodies out (memory pressure).
+    fn relieve_memory(&self) {
+        for vhost in self.vhosts() {
+            for queue in vhost.queues() {
+                queue.relieve_memory();
+            }
+        }
     }
 
     /// Users, permissions and limits.
@@ -126,6 +144,7 @@ impl Broker {
                 Vhost::new(
                     name,
                     self.store.clone(),
+                    self.alarms.pressure().clone(),
                     self.tasks.clone(),
                     self.stats.clone(),
                 )

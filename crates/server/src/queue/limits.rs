@@ -75,6 +75,7 @@ impl Queue {
         let Some(entry) = st.pop_ready() else {
             return false;
         };
+        self.forget_paged(st, &entry);
         if entry.stored() {
             if entry.body.is_resident() {
                 st.resident = st.resident.saturating_sub(1);

@@ -33,6 +33,9 @@ mod model_tests;
 mod paging;
 mod settings;
 mod settle;
+mod spill;
+#[cfg(test)]
+mod spill_tests;
 mod state;
 
 pub(crate) use consumers::Consumer;
@@ -41,6 +44,7 @@ use dead_letters::{DeadLetters, NoSink};
 pub use durable::StoredQueue;
 use entry::Entry;
 use settings::Settings;
+pub(crate) use spill::Spill;
 use state::State;
 
 use crate::clock::now_ms;
@@ -72,6 +76,10 @@ pub struct Queue {
     pub(crate) options: QueueOptions,
     /// Set for durable queues when the broker has a store.
     stored: Option<StoredQueue>,
+    /// Where unstored bodies go under memory pressure (set when the broker has a store).
+    spill: Option<Spill>,
+    /// Ready entries at the head that never spill (`paging::HEAD_WINDOW`; tests lower it).
+    spill_window: usize,
     /// `x-single-active-consumer`: only the earliest registered consumer gets messages.
     single_active: bool,
     /// `x-max-priority`: a priority queue (message priorities above it count as it).
@@ -119,19 +127,20 @@ impl Queue {
             name,
             vhost,
             options,
-            None,
+            (None, None),
             Weak::<NoSink>::new(),
             Tasks::default(),
         )
     }
 
-    /// A queue whose persistent messages go to the store (`stored`), or a transient one; its
-    /// dead letters go to `dead_letter_sink`; its expiry timer runs among `tasks`.
+    /// A queue whose persistent messages go to the store (`stored`), or a transient one, and
+    /// whose other bodies spill under memory pressure (`spill`); its dead letters go to
+    /// `dead_letter_sink`; its expiry timer runs among `tasks`.
     pub(crate) fn with_store(
         name: &str,
         vhost: Arc<str>,
         options: QueueOptions,
-        stored: Option<StoredQueue>,
+        (stored, spill): (Option<StoredQueue>, Option<Spill>),
         dead_letter_sink: Weak<dyn DeadLetterSink>,
         tasks: Tasks,
     ) -> Arc<Queue> {
@@ -152,6 +161,8 @@ impl Queue {
             vhost,
             options,
             stored,
+            spill,
+            spill_window: paging::HEAD_WINDOW,
             single_active,
             max_priority,
             settings,
@@ -216,8 +227,21 @@ impl Queue {
     /// (ready messages, ready messages whose body is in memory): what paging keeps resident.
     pub fn memory_counts(&self) -> (usize, usize) {
         let st = self.lock();
-        let in_memory = st.ready.iter().filter(|e| e.body.is_resident()).count();
-        (st.ready.len(), in_memory)
+        (st.ready.len(), st.ready.len() - st.paged)
+    }
+
+    /// What the management API shows of the queue's messages in memory and paged out.
+    pub(crate) fn memory_stats(&self) -> crate::info::QueueMemory {
+        let st = self.lock();
+        let unacked_bytes = st.unacked.values().map(|e| e.body_len() as u64).sum();
+        crate::info::QueueMemory {
+            ready_bytes: st.ready_bytes,
+            unacked_bytes,
+            ready_ram: (st.ready.len() - st.paged) as u64,
+            ready_bytes_ram: st.ready_bytes.saturating_sub(st.paged_bytes),
+            paged_out: st.paged as u64,
+            bytes_paged_out: st.paged_bytes,
+        }
     }
 
     /// Appends a message and hands it on if a consumer has room. `false`: refused by a
@@ -245,6 +269,9 @@ impl Queue {
             self.drop_head_over_limit(st);
             // Dropping the head may uncover one with a TTL that no timer watches yet.
             self.arm_expiry_timer(st);
+            if self.under_pressure() {
+                self.spill_out(st);
+            }
             true
         })
     }
@@ -268,6 +295,7 @@ impl Queue {
                 }]);
             }
         }
+        self.clear_spilled(&st);
         let ready = st.take_ready();
         st.resident = 0;
         st.resident_bytes = 0;
@@ -302,6 +330,7 @@ impl Queue {
         let n = st.ready.len() as u32;
         // The definition's removal from the store is the vhost's (`meta::store`), once the queue
         // is out of its registry: nothing is enqueued here after `deleted` is set.
+        self.clear_spilled(&st);
         let ready = st.take_ready();
         st.resident = 0;
         st.resident_bytes = 0;

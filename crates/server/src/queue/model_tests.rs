@@ -7,8 +7,12 @@
 //!
 //! The test plays the connection: it drains the consumers' event channel after each step,
 //! returns window credit as a socket write would, and returns prefetch credit before settling.
-//! Not covered: no-ack consumers, single active consumer, `x-max-length-bytes`, the store
-//! (durable queues, paging). Expiry is checked as RabbitMQ does it, at the head only, both
+//! With `spill`, the queue has a real store in a temp dir, memory pressure forced on and no
+//! head window (even the head spills), so bodies go to the transient area and are read back
+//! while the ops run (each step waits for its writes); at the end the area must hold exactly
+//! the ready entries still paged out.
+//! Not covered: no-ack consumers, single active consumer, `x-max-length-bytes`, durable
+//! queues and their paging. Expiry is checked as RabbitMQ does it, at the head only, both
 //! when an operation looks at the head and by the queue's own timer after a time step.
 
 use super::{DeadLetterSink, DeadLetters, Queue, QueueOptions};
@@ -40,6 +44,8 @@ struct Setup {
     dead_letter: bool,
     /// basic.qos global=true: shared by every consumer (0: none).
     channel_prefetch: u32,
+    /// Spill to a real store under forced memory pressure.
+    spill: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -66,14 +72,16 @@ fn setup() -> impl Strategy<Value = Setup> {
         ],
         any::<bool>(),
         prop_oneof![Just(0u32), 1u32..4],
+        prop::bool::weighted(0.25),
     )
         .prop_map(
-            |(max_priority, max_length, overflow, dead_letter, channel_prefetch)| Setup {
+            |(max_priority, max_length, overflow, dead_letter, channel_prefetch, spill)| Setup {
                 max_priority,
                 max_length,
                 overflow,
                 dead_letter,
                 channel_prefetch,
+                spill,
             },
         )
 }
@@ -288,7 +296,42 @@ fn message(id: u64, priority: u8, ttl: Option<u64>) -> Message {
     )
 }
 
-fn queue(setup: &Setup, sink: &Arc<Recorder>) -> Arc<Queue> {
+/// A store in a temp dir (kept as long as the queue is used) and pressure forced on.
+struct SpillStore {
+    store: Arc<warren_store::Store>,
+    pressure: crate::alarms::MemoryPressure,
+    _dir: tempfile::TempDir,
+}
+
+impl SpillStore {
+    fn new() -> SpillStore {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) =
+            warren_store::Store::open(dir.path(), warren_store::StoreOptions::default()).unwrap();
+        let pressure = crate::alarms::MemoryPressure::default();
+        pressure.set(true);
+        SpillStore {
+            store: Arc::new(store),
+            pressure,
+            _dir: dir,
+        }
+    }
+
+    /// Waits until every transient write sent so far (and what its completion sent) is done.
+    fn settle(&self) {
+        for _ in 0..2 {
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.store.transient_put(
+                u64::MAX,
+                Box::new(Vec::new),
+                Box::new(move |_| tx.send(()).unwrap()),
+            );
+            rx.recv().unwrap();
+        }
+    }
+}
+
+fn queue(setup: &Setup, sink: &Arc<Recorder>, spill: Option<&SpillStore>) -> Arc<Queue> {
     let mut arguments = FieldTable::new();
     let mut int = |k: &'static str, v: u64| {
         arguments.push(ShortStr::from_static(k), FieldValue::I64(v as i64))
@@ -322,14 +365,17 @@ fn queue(setup: &Setup, sink: &Arc<Recorder>) -> Arc<Queue> {
     };
     let sink: Arc<dyn DeadLetterSink> = sink.clone();
     let weak: Weak<dyn DeadLetterSink> = Arc::downgrade(&sink);
-    Queue::with_store(
+    let spill = spill.map(|s| super::Spill::new(&s.store, s.pressure.clone()));
+    let mut q = Queue::with_store(
         "model",
         "/".into(),
         options,
-        None,
+        (None, spill),
         weak,
         crate::tasks::Tasks::default(),
-    )
+    );
+    Arc::get_mut(&mut q).expect("a new queue").spill_window = 0;
+    q
 }
 
 /// The real side: the queue, its consumers' credit, and the connection's event channel.
@@ -388,8 +434,9 @@ impl Real {
 async fn run(setup: Setup, ops: Vec<Op>) {
     let sink = Arc::new(Recorder::default());
     let (tx, rx) = unbounded_channel();
+    let spill = setup.spill.then(SpillStore::new);
     let mut real = Real {
-        q: queue(&setup, &sink),
+        q: queue(&setup, &sink, spill.as_ref()),
         sink,
         conn: 1,
         rx,
@@ -512,7 +559,44 @@ async fn run(setup: Setup, ops: Vec<Op>) {
         }
         assert_eq!(crate::clock::now_ms() - start, model.now, "virtual clock");
         check(&mut real, &mut model, step);
+        if let Some(spill) = &spill {
+            // Let this step's spill writes land, so later steps read their bodies back.
+            spill.settle();
+        }
     }
+    if let Some(spill) = spill {
+        check_spill_area(&q, &spill);
+    }
+}
+
+/// Once the writes settle, the transient area holds exactly the ready entries paged out:
+/// nothing leaks, nothing needed is missing.
+fn check_spill_area(q: &Queue, spill: &SpillStore) {
+    spill.pressure.set(false);
+    spill.settle();
+    let st = q.lock();
+    let paged: Vec<u64> = st
+        .ready
+        .iter()
+        .filter(|e| !e.body.is_resident())
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(st.paged, paged.len(), "paged counter");
+    let stored: Vec<u64> = spill
+        .store
+        .transient_read(q.id, 0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(
+        stored, paged,
+        "the transient area holds the paged-out entries"
+    );
+    drop(st);
+    q.purge();
+    spill.settle();
+    assert_eq!(spill.store.debug_transient_len().unwrap(), 0, "purged");
 }
 
 /// Lets spawned tasks (expiry timers) run until they wait again.
@@ -582,6 +666,7 @@ fn plain(max_length: Option<u64>) -> Setup {
         overflow: Overflow::DropHead,
         dead_letter: true,
         channel_prefetch: 0,
+        spill: false,
     }
 }
 

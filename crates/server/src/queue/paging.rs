@@ -1,6 +1,6 @@
 //! Paging: dropping the bodies of stored messages from memory past a budget and reading them
-//! back a page at a time before they reach the head; and rebuilding a durable queue from the
-//! store at startup (docs/storage.md, "Paging").
+//! back a page at a time before they reach the head (unstored ones are `spill`'s); and
+//! rebuilding a durable queue from the store at startup (docs/storage.md, "Paging").
 
 use super::entry::EXPIRY_UNKNOWN;
 use super::{DeadLetterSink, Entry, Queue, QueueOptions, State, StoredQueue};
@@ -27,13 +27,20 @@ impl Queue {
         name: &str,
         vhost: Arc<str>,
         options: QueueOptions,
-        stored: StoredQueue,
+        (stored, spill): (StoredQueue, Option<super::Spill>),
         next_seq: u64,
         entries: Vec<(u64, u32)>,
         dead_letter_sink: Weak<dyn DeadLetterSink>,
         tasks: Tasks,
     ) -> Arc<Queue> {
-        let q = Self::with_store(name, vhost, options, Some(stored), dead_letter_sink, tasks);
+        let q = Self::with_store(
+            name,
+            vhost,
+            options,
+            (Some(stored), spill),
+            dead_letter_sink,
+            tasks,
+        );
         let prioritized = q.max_priority.is_some();
         q.persisted_below.store(next_seq, Ordering::Relaxed);
         // Expiry times come from each message's publish time, stored with its body: unknown
@@ -43,6 +50,7 @@ impl Queue {
             let mut st = q.lock();
             st.next_seq = next_seq;
             st.evicted_below = next_seq;
+            st.paged = entries.len();
             st.ready = entries
                 .into_iter()
                 .map(|(seq, delivery_count)| {
@@ -99,6 +107,8 @@ impl Queue {
         }
         st.resident += loaded;
         st.resident_bytes += bytes;
+        // Recovered entries were paged with an unknown (0) length: only the count changes.
+        st.paged = st.paged.saturating_sub(loaded);
         st.ready_bytes = st.ready.iter().map(|e| e.body_len() as u64).sum();
         // Stable: publish order within a priority is kept.
         st.ready
@@ -106,22 +116,29 @@ impl Queue {
             .sort_by_key(|e| std::cmp::Reverse(e.priority()));
     }
 
-    /// Reads the bodies of the next page of paged-out entries at the head. Makes progress
+    /// Reads the bodies of the next page of paged-out entries at the head, from the queue's
+    /// stored messages or from the transient area, whichever holds the head. Makes progress
     /// whatever happens: a head entry whose message cannot be read is dropped (and removed from
     /// the store) with an error in the log, rather than blocking the queue forever.
     pub(super) fn page_in(&self, st: &mut State) {
-        let Some((stored, store)) = self.stored_with_store() else {
-            // Only stored entries are ever paged out, and the store outlives a running broker.
-            st.pop_ready();
+        let Some(head) = st.ready.front() else {
             return;
         };
-        let Some(head_seq) = st.ready.front().map(|e| e.seq) else {
+        if !head.stored() {
+            return self.page_in_spilled(st);
+        }
+        let head_seq = head.seq;
+        let Some((stored, store)) = self.stored_with_store() else {
+            // The store outlives a running broker: it is shutting down.
+            if let Some(e) = st.pop_ready() {
+                self.forget_paged(st, &e);
+            }
             return;
         };
         match store.read_queue(stored.id, head_seq.checked_sub(1), PAGE_IN) {
             Ok(page) => {
                 let mut i = 0;
-                let (mut loaded, mut bytes, mut learnt) = (0, 0, 0);
+                let (mut loaded, mut bytes, mut learnt, mut was_paged) = (0, 0, 0, 0);
                 let mut last_route = None;
                 for stored_entry in page {
                     while i < st.ready.len() && st.ready[i].seq < stored_entry.seq {
@@ -143,6 +160,7 @@ impl Queue {
                             if entry.body.body_len() == 0 {
                                 learnt += m.body_len() as u64;
                             }
+                            was_paged += u64::from(entry.body.body_len());
                             entry.body.set(m);
                         }
                         Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost,
@@ -152,6 +170,8 @@ impl Queue {
                 st.resident += loaded;
                 st.resident_bytes += bytes;
                 st.ready_bytes += learnt;
+                st.paged = st.paged.saturating_sub(loaded);
+                st.paged_bytes = st.paged_bytes.saturating_sub(was_paged);
             }
             Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
                 "cannot read messages back from the store"),
@@ -159,7 +179,9 @@ impl Queue {
         if st.ready.front().is_some_and(|e| e.body.message().is_none()) {
             tracing::error!(queue = %self.name, vhost = %self.vhost, seq = head_seq,
                 "dropping a stored message that cannot be read back");
-            st.pop_ready();
+            if let Some(e) = st.pop_ready() {
+                self.forget_paged(st, &e);
+            }
             self.submit_acks(vec![head_seq]);
         }
     }
@@ -198,5 +220,7 @@ impl Queue {
         st.evicted_below = next;
         st.resident = st.resident.saturating_sub(freed);
         st.resident_bytes = st.resident_bytes.saturating_sub(bytes);
+        st.paged += freed;
+        st.paged_bytes += bytes as u64;
     }
 }

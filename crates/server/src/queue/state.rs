@@ -37,6 +37,14 @@ pub(super) struct State {
     pub(super) resident_bytes: usize,
     /// Paging out has looked at every ready entry below this seq.
     pub(super) evicted_below: u64,
+    /// Ready entries whose body is not in memory (paged out, or recovered and not read
+    /// yet), and those bodies' bytes as far as known (a recovered entry's is learnt on read).
+    pub(super) paged: usize,
+    pub(super) paged_bytes: u64,
+    /// Spilling (unstored bodies to the transient area) has looked at every ready entry
+    /// below this seq; a spill write is in flight.
+    pub(super) spilled_below: u64,
+    pub(super) spilling: bool,
     pub(super) unacked: SeqMap<Entry>,
     pub(super) consumers: Vec<Consumer>,
     pub(super) next_consumer: usize,
@@ -89,6 +97,8 @@ impl State {
     /// Empties the ready list; returns its entries (and how many) for the caller to free.
     pub(super) fn take_ready(&mut self) -> (usize, VecDeque<Entry>) {
         self.ready_bytes = 0;
+        self.paged = 0;
+        self.paged_bytes = 0;
         let ready = std::mem::take(&mut self.ready);
         (ready.len(), ready)
     }

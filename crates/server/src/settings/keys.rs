@@ -8,7 +8,7 @@
 //! RabbitMQ.
 
 use super::values::{
-    boolean, bytesize, fraction, information_unit, integer, list, listener, millis,
+    boolean, bytesize, fraction, information_unit, integer, list, listener, millis, paging_ratio,
 };
 use super::{Entry, SettingsError};
 use crate::access::permissions::Permissions;
@@ -268,6 +268,10 @@ fn core_table() -> Vec<Setting> {
                 Ok(())
             },
         ),
+        one(&["vm_memory_high_watermark_paging_ratio"], |c, g| {
+            c.memory_paging_ratio = g.entry().parse(paging_ratio)?;
+            Ok(())
+        }),
         one(
             &["disk_free_limit.absolute", "disk_free_limit.relative"],
             |c, g| {

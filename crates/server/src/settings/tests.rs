@@ -230,6 +230,7 @@ prometheus.tcp.port = 15693
 
 ## Resource alarms
 vm_memory_high_watermark.absolute = 2GB
+vm_memory_high_watermark_paging_ratio = 0.75
 disk_free_limit.absolute = 1GiB
 
 ## Warren's own
@@ -293,6 +294,7 @@ fn a_documentation_style_rabbitmq_conf_sets_every_key() {
         c.memory_high_watermark,
         MemoryWatermark::Absolute(2_000_000_000)
     );
+    assert_eq!(c.memory_paging_ratio, 0.75);
     assert_eq!(c.disk_free_limit, DiskFreeLimit::Absolute(1 << 30));
     assert_eq!(c.data_dir, file("data").unwrap());
     assert_eq!(c.closing_timeout, Duration::from_secs(1));

@@ -75,6 +75,15 @@ pub(super) fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `vm_memory_high_watermark_paging_ratio`: as rabbit.schema's `less_than_1` validator, a
+/// number strictly between 0 and 1.
+pub(super) fn paging_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f < 1.0 => Ok(f),
+        _ => Err(format!("'{s}' is not a number between 0 and 1 such as 0.5")),
+    }
+}
+
 /// cuttlefish's `bytesize` (`frame_max`): bytes, or `KB`/`MB`/`GB` (also lower case) meaning
 /// powers of 1024.
 pub(super) fn bytesize(s: &str) -> Result<u64, String> {
@@ -188,6 +197,15 @@ mod tests {
         assert_eq!(listener(":::5673").unwrap().to_string(), "[::]:5673");
         assert!(listener("localhost:5672").is_err());
         assert!(listener("127.0.0.1:99999").is_err());
+    }
+
+    #[test]
+    fn paging_ratios_are_strictly_between_0_and_1() {
+        assert_eq!(paging_ratio("0.5"), Ok(0.5));
+        assert_eq!(paging_ratio("0.99"), Ok(0.99));
+        for s in ["0", "1", "1.0", "1.5", "-0.1", "NaN", "half"] {
+            assert!(paging_ratio(s).is_err(), "{s}");
+        }
     }
 
     #[test]

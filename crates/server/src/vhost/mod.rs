@@ -16,6 +16,7 @@ pub(crate) mod sender_selected;
 
 pub(crate) use queues::DeclareGate;
 
+use crate::alarms::MemoryPressure;
 use crate::error::{AmqpError, AmqpResult};
 use crate::ids::ConnectionId;
 use crate::info::ExchangeCounters;
@@ -23,7 +24,7 @@ use crate::message::Message;
 use crate::meta::store::MetadataStore;
 use crate::meta::ExchangeMeta;
 use crate::policy::{Applied, Policies};
-use crate::queue::Queue;
+use crate::queue::{Queue, Spill};
 use crate::stats::{MessageCounters, Stats};
 use crate::tasks::Tasks;
 use dashmap::DashMap;
@@ -45,6 +46,8 @@ pub struct Vhost {
     internal_count: AtomicUsize,
     /// Where persistent messages go; `None` for a broker without storage.
     store: Option<Arc<Store>>,
+    /// Where its queues spill unstored bodies under memory pressure (with a store).
+    spill: Option<Spill>,
     /// Where durable definitions go (the same store, through its one seam).
     meta: Option<MetadataStore>,
     /// This vhost, for the queues it creates: their dead letters are routed here.
@@ -77,20 +80,23 @@ impl Vhost {
     pub(crate) fn new(
         name: &str,
         store: Option<Arc<Store>>,
+        pressure: MemoryPressure,
         tasks: Tasks,
         stats: Arc<Stats>,
     ) -> Arc<Vhost> {
-        Arc::new_cyclic(|me| Self::build(name, store, tasks, stats, me.clone()))
+        let spill = store.as_ref().map(|s| Spill::new(s, pressure));
+        Arc::new_cyclic(|me| Self::build(name, (store, spill), tasks, stats, me.clone()))
     }
 
     fn build(
         name: &str,
-        store: Option<Arc<Store>>,
+        (store, spill): (Option<Arc<Store>>, Option<Spill>),
         tasks: Tasks,
         stats: Arc<Stats>,
         me: Weak<Vhost>,
     ) -> Vhost {
         let vhost = Vhost {
+            spill,
             name: name.into(),
             router: Router::with_default_exchanges(),
             exchanges: DashMap::new(),

@@ -126,7 +126,7 @@ impl Vhost {
                     &name,
                     self.name.clone(),
                     options,
-                    stored,
+                    (stored, self.spill.clone()),
                     self.me.clone(),
                     self.tasks.clone(),
                 );
@@ -301,7 +301,7 @@ impl Vhost {
             name,
             self.name.clone(),
             options,
-            stored,
+            (stored, self.spill.clone()),
             next_seq,
             entries,
             self.me.clone(),

@@ -4,6 +4,7 @@
 mod access;
 mod corruption;
 mod model;
+mod transient;
 
 use crate::*;
 use bytes::Bytes;

@@ -1,0 +1,147 @@
+//! Paging under memory pressure, end to end with lapin over TCP: with a paging threshold far
+//! below the broker's memory (and the watermark far above it, so no alarm blocks anyone),
+//! transient bodies leave memory for the store's transient area, every message still comes
+//! out once and in order, and after a restart no transient message and nothing of the
+//! transient area comes back (docs/storage.md, "Paging").
+
+use futures_lite::StreamExt;
+use lapin::options::*;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel};
+use warren_server::config::MemoryWatermark;
+use warren_server::{Config, Server};
+use warren_testkit::{
+    data_dir, declare_queue_with, eventually, open_channel, publish_pipelined, select_confirms,
+    start_broker_in, within,
+};
+
+const N: usize = 3000;
+
+fn body(tag: &str, i: usize) -> Vec<u8> {
+    let mut b = format!("{tag}-{i:06}-").into_bytes();
+    b.resize(1024, b'.');
+    b
+}
+
+fn id(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.iter().position(|&c| c == b'.').unwrap_or(body.len())])
+        .trim_end_matches('-')
+        .to_string()
+}
+
+async fn under_pressure(dir: &std::path::Path) -> Server {
+    let config = Config {
+        data_dir: dir.to_path_buf(),
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        memory_high_watermark: MemoryWatermark::Absolute(1 << 40),
+        // 1 TiB x 1e-7: about 100 kB, far below any broker's memory.
+        memory_paging_ratio: 1e-7,
+        ..Config::default()
+    };
+    Server::start(config).await.expect("broker starts")
+}
+
+async fn declare(ch: &Channel, name: &str, durable: bool) {
+    let options = QueueDeclareOptions {
+        durable,
+        ..Default::default()
+    };
+    declare_queue_with(ch, name, options).await;
+}
+
+/// Consumes `n` messages with acks (prefetch 100), requeueing the first delivery of every
+/// 500th once; returns the ids in the order they were finally acked.
+async fn consume_all(ch: &Channel, queue: &str, n: usize) -> Vec<String> {
+    ch.basic_qos(100, BasicQosOptions::default()).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "pager".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < n {
+        let d = within("a delivery", consumer.next())
+            .await
+            .expect("a delivery")
+            .expect("no error");
+        let i = id(&d.data);
+        if !d.redelivered && got.len() % 500 == 499 {
+            d.nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            continue;
+        }
+        d.ack(BasicAckOptions::default()).await.unwrap();
+        got.push(i);
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_bodies_page_out_under_pressure_and_never_come_back_after_a_restart() {
+    let (_tmp, dir) = data_dir();
+    let server = under_pressure(&dir).await;
+    let admin = server.admin();
+    let (_conn, ch) = open_channel(&server).await;
+    select_confirms(&ch).await;
+    declare(&ch, "pg.durable", true).await;
+    declare(&ch, "pg.plain", false).await;
+    let transient: Vec<Vec<u8>> = (0..N).map(|i| body("t", i)).collect();
+    let persistent: Vec<Vec<u8>> = (0..100).map(|i| body("p", i)).collect();
+    let props = BasicProperties::default();
+    publish_pipelined(&ch, "", "pg.plain", &transient, props.clone()).await;
+    publish_pipelined(&ch, "", "pg.durable", &transient, props.clone()).await;
+    let durable = props.with_delivery_mode(2);
+    publish_pipelined(&ch, "", "pg.durable", &persistent, durable).await;
+
+    for queue in ["pg.plain", "pg.durable"] {
+        eventually("transient bodies paged out", || async {
+            admin.queue("/", queue).unwrap().memory.paged_out as usize >= N - 300
+        })
+        .await;
+    }
+    let info = admin.queue("/", "pg.plain").unwrap();
+    assert_eq!(info.messages_ready as usize, N);
+    assert_eq!(info.memory.ready_bytes as usize, N * 1024);
+    assert_eq!(info.memory.bytes_paged_out, info.memory.paged_out * 1024);
+    let store = admin
+        .stored_queue("/", "pg.durable")
+        .unwrap()
+        .expect("a durable queue")
+        .store;
+    assert!(store.debug_transient_len().unwrap() >= 2 * (N - 300));
+
+    // A requeued message goes back to its place, the head: the order stays.
+    let got = consume_all(&ch, "pg.plain", N).await;
+    let expected: Vec<String> = (0..N).map(|i| id(&body("t", i))).collect();
+    assert_eq!(got, expected);
+
+    // The durable queue still has its transient messages paged out: after the restart they
+    // are gone, and so is the transient area; the persistent ones come back.
+    drop((ch, store, admin));
+    server.shutdown().await;
+    let server = start_broker_in(&dir).await;
+    let admin = server.admin();
+    assert!(admin.queue("/", "pg.plain").is_err(), "a non-durable queue");
+    let info = admin.queue("/", "pg.durable").unwrap();
+    assert_eq!(info.messages_ready, 100, "only the persistent messages");
+    let store = admin
+        .stored_queue("/", "pg.durable")
+        .unwrap()
+        .unwrap()
+        .store;
+    assert_eq!(store.debug_transient_len().unwrap(), 0);
+    let (_conn, ch) = open_channel(&server).await;
+    let got = consume_all(&ch, "pg.durable", 100).await;
+    let expected: Vec<String> = (0..100).map(|i| id(&body("p", i))).collect();
+    assert_eq!(got, expected);
+    drop((ch, store, admin));
+    server.shutdown().await;
+}
