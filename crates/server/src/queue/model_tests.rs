@@ -155,17 +155,8 @@ impl SpillStore {
         }
     }
 
-    /// Waits until every transient write sent so far (and what its completion sent) is done.
     fn settle(&self) {
-        for _ in 0..2 {
-            let (tx, rx) = std::sync::mpsc::channel();
-            self.store.transient_put(
-                u64::MAX,
-                Box::new(Vec::new),
-                Box::new(move |_| tx.send(()).unwrap()),
-            );
-            rx.recv().unwrap();
-        }
+        super::spill_tests::wait_for_transient_writes(&self.store);
     }
 }
 

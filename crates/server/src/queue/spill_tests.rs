@@ -45,17 +45,8 @@ impl Setup {
         )
     }
 
-    /// Waits until every transient write sent so far, and what its completion sent, is done.
     fn settle(&self) {
-        for _ in 0..2 {
-            let (tx, rx) = std::sync::mpsc::channel();
-            self.store.transient_put(
-                u64::MAX,
-                Box::new(Vec::new),
-                Box::new(move |_| tx.send(()).unwrap()),
-            );
-            rx.recv().unwrap();
-        }
+        wait_for_transient_writes(&self.store);
     }
 
     fn area_len(&self) -> usize {
@@ -211,4 +202,19 @@ fn a_consumer_gets_everything_once_in_order_while_the_queue_spills() {
     assert_eq!(next, 10_000);
     s.settle();
     assert_eq!(s.area_len(), 0);
+}
+
+/// Waits until every transient write sent so far, and what its completion sent, is done (the
+/// writer runs in order: a write sent now completes after them; twice for the completions'
+/// own writes). Shared with the model test.
+pub(super) fn wait_for_transient_writes(store: &Store) {
+    for _ in 0..2 {
+        let (tx, rx) = std::sync::mpsc::channel();
+        store.transient_put(
+            u64::MAX,
+            Box::new(Vec::new),
+            Box::new(move |_| tx.send(()).unwrap()),
+        );
+        rx.recv().unwrap();
+    }
 }
