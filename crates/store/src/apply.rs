@@ -353,9 +353,9 @@ impl StateMachine {
         }
     }
 
-    /// The stored index entries of `seqs` in one RocksDB `MultiGet`, which reads each index
-    /// and data block once for the whole ack rather than once per seq: point gets for a
-    /// million acked messages took the writer a minute (docs/storage.md, "Acks").
+    /// The stored index entries of `seqs` in one RocksDB `MultiGet`, which shares the index
+    /// and filter lookups between the keys instead of one point get per seq (docs/storage.md,
+    /// "RocksDB options").
     fn read_entries(
         &self,
         c: &Cfs,
