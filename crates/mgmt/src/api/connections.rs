@@ -211,12 +211,7 @@ async fn channels_of(
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     let c = find(&admin, &caller, &wanted).await?;
-    let list = channel_list(&admin, &[c]).await;
-    let items = list
-        .iter()
-        .map(|(c, ch)| channel_json(&admin, &rates, c, ch))
-        .collect();
-    Ok(Json(shape(items, &params)?))
+    channels_json(&admin, &rates, &[c], &params).await
 }
 
 async fn channels_for(
@@ -227,7 +222,17 @@ async fn channels_for(
     params: &Params,
 ) -> ApiResult<Json<Value>> {
     let conns = visible(admin, caller, vhost).await;
-    let list = channel_list(admin, &conns).await;
+    channels_json(admin, rates, &conns, params).await
+}
+
+/// The channels of `conns`, shaped as the query asks.
+async fn channels_json(
+    admin: &Admin,
+    rates: &Rates,
+    conns: &[ConnectionInfo],
+    params: &Params,
+) -> ApiResult<Json<Value>> {
+    let list = channel_list(admin, conns).await;
     let items = list
         .iter()
         .map(|(c, ch)| channel_json(admin, rates, c, ch))
