@@ -22,7 +22,7 @@ impl Queue {
         let me = self;
         let mut counts: Vec<Command> = Vec::new();
         self.expire_head(st);
-        while !st.ready.is_empty() && !st.consumers.is_empty() {
+        while st.ready_len() > 0 && !st.consumers.is_empty() {
             let n = st.consumers.len();
             let Some(idx) = self.pick_consumer(st) else {
                 break;
@@ -80,15 +80,17 @@ impl Queue {
     }
 
     /// Takes the head entry with its body, reading a page back from the store first if the
-    /// body was paged out.
+    /// body was paged out (or the entry itself, from the cold run).
     pub(super) fn pop_loaded(&self, st: &mut State) -> Option<(Entry, Message)> {
         loop {
+            self.refill(st);
             let head = st.ready.front()?;
             if head.body.message().is_none() {
                 self.page_in(st);
                 continue;
             }
             let entry = st.pop_ready()?;
+            self.refill(st);
             // A drained backlog must not keep its high-water capacity (24 B per entry).
             let cap = st.ready.capacity();
             if cap > SHRINK_ABOVE && st.ready.len() < cap / 8 {

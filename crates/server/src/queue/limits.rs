@@ -36,7 +36,7 @@ impl Queue {
         let over = self
             .settings
             .max_length()
-            .is_some_and(|max| st.ready.len() as u64 + 1 > max)
+            .is_some_and(|max| st.ready_len() as u64 + 1 > max)
             || self
                 .settings
                 .max_length_bytes()
@@ -58,7 +58,7 @@ impl Queue {
             return;
         }
         let over = |st: &State| {
-            max_length.is_some_and(|max| st.ready.len() as u64 > max)
+            max_length.is_some_and(|max| st.ready_len() as u64 > max)
                 || max_bytes.is_some_and(|max| st.ready_bytes > max)
         };
         while over(st) && self.remove_head(st, Reason::MaxLen) {}
@@ -69,12 +69,17 @@ impl Queue {
     /// was paged out). `false` if the queue is empty.
     pub(super) fn remove_head(&self, st: &mut State, reason: Reason) -> bool {
         let dead_letter = self.settings.has_dead_letter();
-        while st.ready.front().is_some_and(|e| e.body.message().is_none()) && dead_letter {
+        loop {
+            self.refill(st);
+            if !dead_letter || st.ready.front().is_none_or(|e| e.body.is_resident()) {
+                break;
+            }
             self.page_in(st);
         }
         let Some(entry) = st.pop_ready() else {
             return false;
         };
+        self.refill(st);
         self.forget_paged(st, &entry);
         if entry.stored() {
             if entry.body.is_resident() {

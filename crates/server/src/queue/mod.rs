@@ -20,6 +20,7 @@
 //! letters to the callers: the expiry timer produces them too and has no caller, and a dozen
 //! call sites in the connection and vhost code stay as they were.
 
+mod cold;
 mod consumers;
 mod dead_letters;
 pub(crate) mod delivery;
@@ -80,6 +81,8 @@ pub struct Queue {
     spill: Option<Spill>,
     /// Ready entries at the head that never spill (`paging::HEAD_WINDOW`; tests lower it).
     spill_window: usize,
+    /// Fewest paged-out entries that leave memory at once (`cold.rs`; tests lower it).
+    freeze_min: usize,
     /// `x-single-active-consumer`: only the earliest registered consumer gets messages.
     single_active: bool,
     /// `x-max-priority`: a priority queue (message priorities above it count as it).
@@ -163,6 +166,7 @@ impl Queue {
             stored,
             spill,
             spill_window: paging::HEAD_WINDOW,
+            freeze_min: paging::PAGE_IN,
             single_active,
             max_priority,
             settings,
@@ -215,19 +219,19 @@ impl Queue {
     /// (ready messages, consumers), as queue.declare-ok reports them.
     pub(crate) fn counts(&self) -> (u32, u32) {
         let st = self.lock();
-        (st.ready.len() as u32, st.consumers.len() as u32)
+        (st.ready_len() as u32, st.consumers.len() as u32)
     }
 
     /// (ready, unacked, consumers): what the admin facade reports.
     pub(crate) fn stats(&self) -> (usize, usize, usize) {
         let st = self.lock();
-        (st.ready.len(), st.unacked.len(), st.consumers.len())
+        (st.ready_len(), st.unacked.len(), st.consumers.len())
     }
 
     /// (ready messages, ready messages whose body is in memory): what paging keeps resident.
     pub fn memory_counts(&self) -> (usize, usize) {
         let st = self.lock();
-        (st.ready.len(), st.ready.len() - st.paged)
+        (st.ready_len(), st.ready_len() - st.paged)
     }
 
     /// What the management API shows of the queue's messages in memory and paged out.
@@ -237,7 +241,7 @@ impl Queue {
         crate::info::QueueMemory {
             ready_bytes: st.ready_bytes,
             unacked_bytes,
-            ready_ram: (st.ready.len() - st.paged) as u64,
+            ready_ram: (st.ready_len() - st.paged) as u64,
             ready_bytes_ram: st.ready_bytes.saturating_sub(st.paged_bytes),
             paged_out: st.paged as u64,
             bytes_paged_out: st.paged_bytes,
@@ -279,9 +283,9 @@ impl Queue {
     /// Removes all ready messages; returns how many. Delivered, unacked ones stay.
     pub(crate) fn purge(&self) -> u32 {
         let mut st = self.lock();
-        let n = st.ready.len() as u32;
+        let n = st.ready_len() as u32;
         if let Some((stored, store)) = self.stored_with_store() {
-            if st.ready.iter().any(|e| e.stored()) {
+            if st.cold.is_some() || st.ready.iter().any(|e| e.stored()) {
                 let mut keep: Vec<u64> = st
                     .unacked
                     .values()
@@ -320,14 +324,14 @@ impl Queue {
                 self.name, self.vhost
             )));
         }
-        if if_empty && !st.ready.is_empty() {
+        if if_empty && st.ready_len() > 0 {
             return Err(AmqpError::precondition_failed(format!(
                 "queue '{}' in vhost '{}' not empty",
                 self.name, self.vhost
             )));
         }
         st.deleted = true;
-        let n = st.ready.len() as u32;
+        let n = st.ready_len() as u32;
         // The definition's removal from the store is the vhost's (`meta::store`), once the queue
         // is out of its registry: nothing is enqueued here after `deleted` is set.
         self.clear_spilled(&st);

@@ -9,8 +9,9 @@
 //! returns window credit as a socket write would, and returns prefetch credit before settling.
 //! With `spill`, the queue has a real store in a temp dir, memory pressure forced on and no
 //! head window (even the head spills), so bodies go to the transient area and are read back
-//! while the ops run (each step waits for its writes); at the end the area must hold exactly
-//! the ready entries still paged out.
+//! while the ops run (each step waits for its writes), and paged-out entries leave memory as
+//! a cold run from one entry on; at the end the area must hold exactly the ready entries
+//! still paged out.
 //! Not covered: no-ack consumers, single active consumer, `x-max-length-bytes`, durable
 //! queues and their paging. Expiry is checked as RabbitMQ does it, at the head only, both
 //! when an operation looks at the head and by the queue's own timer after a time step.
@@ -203,7 +204,9 @@ fn queue(setup: &Setup, sink: &Arc<Recorder>, spill: Option<&SpillStore>) -> Arc
         weak,
         crate::tasks::Tasks::default(),
     );
-    Arc::get_mut(&mut q).expect("a new queue").spill_window = 0;
+    let queue = Arc::get_mut(&mut q).expect("a new queue");
+    queue.spill_window = 0;
+    queue.freeze_min = 1;
     q
 }
 
@@ -404,12 +407,22 @@ fn check_spill_area(q: &Queue, spill: &SpillStore) {
     spill.pressure.set(false);
     spill.settle();
     let st = q.lock();
-    let paged: Vec<u64> = st
+    let mut paged: Vec<u64> = st
         .ready
         .iter()
         .filter(|e| !e.body.is_resident())
         .map(|e| e.seq)
         .collect();
+    if let Some(c) = st.cold {
+        let in_memory: BTreeSet<u64> = st.ready.iter().map(|e| e.seq).collect();
+        paged.extend(
+            q.ready_seqs(&st)
+                .into_iter()
+                .filter(|s| !in_memory.contains(s)),
+        );
+        paged.sort_unstable();
+        assert!(c.count > 0);
+    }
     assert_eq!(st.paged, paged.len(), "paged counter");
     let stored: Vec<u64> = spill
         .store
@@ -442,7 +455,7 @@ fn check(real: &mut Real, model: &mut Model, step: usize) {
         "deliveries after step {step}"
     );
     let st = real.q.lock();
-    let ready: Vec<u64> = st.ready.iter().map(|e| e.seq).collect();
+    let ready: Vec<u64> = real.q.ready_seqs(&st);
     let expected: Vec<u64> = model.ready.values().map(|m| m.seq).collect();
     assert_eq!(ready, expected, "ready order after step {step}");
     let unacked: BTreeSet<u64> = st.unacked.keys().copied().collect();

@@ -50,6 +50,15 @@ impl Queue {
             let mut st = q.lock();
             st.next_seq = next_seq;
             st.evicted_below = next_seq;
+            if !prioritized {
+                // Recovered entries stay on disk until the head reaches them (`cold.rs`).
+                if let (Some(first), Some(last)) = (entries.first(), entries.last()) {
+                    let (first, last) = (first.0, last.0);
+                    q.restore_cold(&mut st, first, last, entries.len());
+                }
+                drop(st);
+                return q;
+            }
             st.paged = entries.len();
             st.ready = entries
                 .into_iter()
@@ -133,7 +142,7 @@ impl Queue {
             if let Some(e) = st.pop_ready() {
                 self.forget_paged(st, &e);
             }
-            return;
+            return self.refill(st);
         };
         match store.read_queue(stored.id, head_seq.checked_sub(1), PAGE_IN) {
             Ok(page) => {
@@ -183,6 +192,7 @@ impl Queue {
                 self.forget_paged(st, &e);
             }
             self.submit_acks(vec![head_seq]);
+            self.refill(st);
         }
     }
 
@@ -202,7 +212,7 @@ impl Queue {
         let start = st
             .ready
             .partition_point(|e| e.seq < evicted_below)
-            .max(HEAD_WINDOW.min(st.ready.len()));
+            .max(st.window_start(HEAD_WINDOW));
         let (mut freed, mut bytes) = (0, 0);
         let mut next = evicted_below;
         for e in st.ready.range_mut(start..) {
@@ -222,5 +232,6 @@ impl Queue {
         st.resident_bytes = st.resident_bytes.saturating_sub(bytes);
         st.paged += freed;
         st.paged_bytes += bytes as u64;
+        self.freeze(st);
     }
 }

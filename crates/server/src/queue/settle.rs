@@ -14,7 +14,7 @@ impl Queue {
             self.expire_head(st);
             let (mut entry, message) = self.pop_loaded(st)?;
             let seq = entry.seq;
-            let remaining = st.ready.len() as u32;
+            let remaining = st.ready_len() as u32;
             let redelivered = entry.redelivered();
             if no_ack {
                 if entry.stored() {

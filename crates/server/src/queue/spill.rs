@@ -15,7 +15,6 @@
 use super::paging::PAGE_IN;
 use super::{Queue, State};
 use crate::alarms::MemoryPressure;
-use crate::clock::now_ms;
 use crate::message::stored as persist;
 use crate::message::Message;
 use std::sync::{Arc, Weak};
@@ -48,7 +47,7 @@ impl Queue {
         self.spill.as_ref().is_some_and(|s| s.pressure.is_on())
     }
 
-    fn spill_store(&self) -> Option<Arc<Store>> {
+    pub(super) fn spill_store(&self) -> Option<Arc<Store>> {
         self.spill.as_ref()?.store.upgrade()
     }
 
@@ -57,6 +56,8 @@ impl Queue {
     pub(crate) fn relieve_memory(self: &Arc<Self>) {
         if self.under_pressure() {
             let mut st = self.lock();
+            // Stored bodies written since the last publish may leave memory now.
+            self.page_out(&mut st);
             self.spill_out(&mut st);
         }
     }
@@ -71,8 +72,8 @@ impl Queue {
         let start = st
             .ready
             .partition_point(|e| e.seq < st.spilled_below)
-            .max(self.spill_window.min(st.ready.len()));
-        let mut items: Vec<(u64, Message)> = Vec::new();
+            .max(st.window_start(self.spill_window));
+        let mut items: Vec<(u64, Message, u64)> = Vec::new();
         let mut bytes = 0;
         let mut next = st.spilled_below;
         for e in st.ready.range(start..) {
@@ -82,7 +83,7 @@ impl Queue {
             next = e.seq + 1;
             if let (false, Some(m)) = (e.stored(), e.body.message()) {
                 bytes += m.body_len();
-                items.push((e.seq, m.clone()));
+                items.push((e.seq, m.clone(), e.expires_at()));
             }
         }
         st.spilled_below = next;
@@ -93,12 +94,13 @@ impl Queue {
             return;
         };
         st.spilling = true;
-        let seqs: Vec<u64> = items.iter().map(|(seq, _)| *seq).collect();
+        let seqs: Vec<u64> = items.iter().map(|(seq, _, _)| *seq).collect();
+        // The record's time field carries the entry's expiry, not a publish time: a frozen
+        // entry gets it back from there (`cold.rs`).
         let fill = move || {
-            let at = now_ms();
             items
                 .into_iter()
-                .map(|(seq, m)| (seq, persist::encode_message(&m, at)))
+                .map(|(seq, m, expires_at)| (seq, persist::encode_message(&m, expires_at)))
                 .collect()
         };
         let queue = Arc::downgrade(self);
@@ -140,6 +142,9 @@ impl Queue {
         st.paged_bytes += bytes;
         if let Some(store) = self.spill_store() {
             store.transient_delete(self.id, gone);
+        }
+        if !st.deleted {
+            self.freeze(&mut st);
         }
         if self.under_pressure() {
             self.spill_out(&mut st);
@@ -205,6 +210,7 @@ impl Queue {
         if let Some(e) = st.pop_ready() {
             self.forget_paged(st, &e);
         }
+        self.refill(st);
     }
 
     /// Bookkeeping for a paged-out entry that left the ready list without being read back:

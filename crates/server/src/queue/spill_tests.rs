@@ -101,6 +101,18 @@ fn under_pressure_transient_bodies_leave_memory_and_come_back_in_order() {
     assert_eq!(mem.paged_out as usize, 5000 - in_memory);
     assert_eq!(mem.bytes_paged_out, mem.paged_out * 1024);
     assert_eq!(mem.ready_bytes, 5000 * 1024);
+    {
+        // The entries of paged-out messages left memory too, as one cold run.
+        let st = q.lock();
+        let cold = st.cold.expect("a cold run");
+        assert!(
+            st.ready.len() < 256 + 256,
+            "{} entries in memory",
+            st.ready.len()
+        );
+        assert_eq!(st.ready.len() + cold.count, 5000);
+        assert_eq!(cold.bytes, cold.count as u64 * 1024);
+    }
 
     // Pressure gone: nothing is read back early; delivery reads pages back near the head.
     s.pressure.set(false);
@@ -148,7 +160,8 @@ fn purge_delete_drop_head_and_expiry_remove_spilled_bodies() {
     s.settle();
     assert_eq!(s.area_len(), 0, "queue deletion");
 
-    // x-max-length drops spilled entries from the head without reading them back.
+    // x-max-length drops spilled entries from the head (those of the cold run are read back
+    // as the head reaches it, which removes them from the area).
     let mut args = FieldTable::new();
     args.push(ShortStr::from_static("x-max-length"), FieldValue::I64(1500));
     let q = s.queue(args);

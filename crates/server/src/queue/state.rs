@@ -1,7 +1,9 @@
-//! The state behind a queue's lock: ready entries in dispatch order (with their byte
-//! count and paging counters), unacked entries by seq, consumers, and what leaves for the
-//! dead-letter exchange until the lock is released.
+//! The state behind a queue's lock: ready entries in dispatch order (those in memory, and the
+//! cold run of those only on disk, with their byte count and paging counters), unacked
+//! entries by seq, consumers, and what leaves for the dead-letter exchange until the lock is
+//! released.
 
+use super::cold::Cold;
 use super::{Consumer, DeadLetters, Entry};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -29,7 +31,10 @@ pub(super) type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
 #[derive(Debug, Default)]
 pub(super) struct State {
     pub(super) next_seq: u64,
+    /// The ready entries in memory; the cold run, if any, sits among them by seq (`cold`).
     pub(super) ready: VecDeque<Entry>,
+    /// Ready entries only on disk (`cold.rs`).
+    pub(super) cold: Option<Cold>,
     /// Body bytes of the ready entries (`x-max-length-bytes` counts these, as RabbitMQ does).
     pub(super) ready_bytes: u64,
     /// Stored entries in `ready` whose body is in memory, and those bodies' bytes.
@@ -38,7 +43,7 @@ pub(super) struct State {
     /// Paging out has looked at every ready entry below this seq.
     pub(super) evicted_below: u64,
     /// Ready entries whose body is not in memory (paged out, or recovered and not read
-    /// yet), and those bodies' bytes as far as known (a recovered entry's is learnt on read).
+    /// yet; the cold run's included), and those bodies' bytes as far as known (a recovered entry's is learnt on read).
     pub(super) paged: usize,
     pub(super) paged_bytes: u64,
     /// Spilling (unstored bodies to the transient area) has looked at every ready entry
@@ -61,6 +66,26 @@ pub(super) struct State {
 }
 
 impl State {
+    /// Ready messages, in memory or not.
+    pub(super) fn ready_len(&self) -> usize {
+        self.ready.len() + self.cold.map_or(0, |c| c.count)
+    }
+
+    /// The deque position of the first entry at least `window` places from the head, the
+    /// cold run counted (the head window that paging and spilling leave alone).
+    pub(super) fn window_start(&self, window: usize) -> usize {
+        let len = self.ready.len();
+        let Some(c) = self.cold else {
+            return window.min(len);
+        };
+        let head = self.ready.partition_point(|e| e.seq < c.first);
+        if window <= head {
+            window
+        } else {
+            window.saturating_sub(c.count).clamp(head, len)
+        }
+    }
+
     pub(super) fn push_ready(&mut self, e: Entry) {
         self.ready_bytes += e.body_len() as u64;
         if e.priority() == 0
@@ -94,8 +119,10 @@ impl State {
         Some(e)
     }
 
-    /// Empties the ready list; returns its entries (and how many) for the caller to free.
+    /// Empties the ready list (forgetting the cold run, whose records are the caller's);
+    /// returns the entries in memory (and how many) for the caller to free.
     pub(super) fn take_ready(&mut self) -> (usize, VecDeque<Entry>) {
+        self.cold = None;
         self.ready_bytes = 0;
         self.paged = 0;
         self.paged_bytes = 0;
