@@ -7,8 +7,9 @@
 //! `/proc/self/statm`, one small read), and a relative watermark is a fraction of the
 //! machine's memory, or of the cgroup's limit (v2 `memory.max`, v1 `memory.limit_in_bytes`)
 //! when that is lower. Free disk space is what `statvfs` gives unprivileged users (`df`'s
-//! "Available", which RabbitMQ reads). Disk is checked every second, memory every 20 ms
-//! (RabbitMQ: 2.5 s), and both at once when a threshold changes.
+//! "Available", which RabbitMQ reads). Disk is checked every second, memory every 100 ms,
+//! every 20 ms past the paging threshold (RabbitMQ: 2.5 s), and both at once when a threshold
+//! changes.
 //!
 //! Past `vm_memory_high_watermark_paging_ratio` of the watermark the broker is "under memory
 //! pressure": a flag ([`MemoryPressure`]) that queues read with one relaxed load on publish
@@ -25,11 +26,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
-/// How often memory is measured.
-const MEMORY_INTERVAL: Duration = Duration::from_millis(20);
-/// Disk is measured (and queues are asked to page out while under pressure) once every this
-/// many memory checks: every second.
-const SLOW_CHECK_EVERY: u32 = 50;
+/// How often memory is measured below the paging threshold...
+const MEMORY_INTERVAL: Duration = Duration::from_millis(100);
+/// ... and above it, where a publisher flood reaches the watermark: at 100 ms one passed it by
+/// 50-100 MiB before the alarm (docs/storage.md, "Under memory pressure").
+const MEMORY_INTERVAL_UNDER_PRESSURE: Duration = Duration::from_millis(20);
+/// How often disk is measured (and queues are asked to page out while under pressure).
+const SLOW_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Whether memory use is past the paging threshold. Cheap to clone and to read.
 #[derive(Debug, Clone, Default)]
@@ -130,24 +133,30 @@ impl Alarms {
             .unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
-    /// Measures memory every [`MEMORY_INTERVAL`] and disk every second, for as long as the
-    /// broker runs.
+    /// Measures memory every [`MEMORY_INTERVAL`] (under pressure, every
+    /// [`MEMORY_INTERVAL_UNDER_PRESSURE`]) and disk every second, for as long as the broker
+    /// runs.
     pub(crate) async fn monitor(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(MEMORY_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        for n in 0u32.. {
-            tick.tick().await;
-            if n % SLOW_CHECK_EVERY != 0 {
+        let mut slow_due = tokio::time::Instant::now();
+        loop {
+            let now = tokio::time::Instant::now();
+            if now < slow_due {
                 self.check_memory();
-                continue;
-            }
-            self.check();
-            if self.pressure.is_on() {
-                let hook = self.pressure_hook.0.lock();
-                if let Some(hook) = &*hook.unwrap_or_else(|p| p.into_inner()) {
-                    hook();
+            } else {
+                slow_due = now + SLOW_INTERVAL;
+                self.check();
+                if self.pressure.is_on() {
+                    let hook = self.pressure_hook.0.lock();
+                    if let Some(hook) = &*hook.unwrap_or_else(|p| p.into_inner()) {
+                        hook();
+                    }
                 }
             }
+            let wait = match self.pressure.is_on() {
+                true => MEMORY_INTERVAL_UNDER_PRESSURE,
+                false => MEMORY_INTERVAL,
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 
