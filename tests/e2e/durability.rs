@@ -289,6 +289,12 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
         in_memory <= 4096 + 1000,
         "{in_memory} of {N} bodies in memory: paging did not happen"
     );
+    // Most entries left memory too (the queue's cold run).
+    let entries = server
+        .admin()
+        .queue_entries_in_memory("/", "backlog")
+        .unwrap();
+    assert!(entries < N / 2, "{entries} of {N} entries in memory");
     // Take the first half with a consumer (acks in batches), in order.
     ch.basic_qos(500, BasicQosOptions::default()).await.unwrap();
     let mut consumer = consume_tagged(&ch, "backlog", "c").await;
@@ -305,6 +311,14 @@ async fn a_backlog_larger_than_the_memory_budget_is_paged_and_delivered_in_order
     close_connection(&conn).await;
 
     let server = restart(server, &dir).await;
+    // Recovered as a cold run: one page of entries in memory.
+    let (ready, _) = server.admin().queue_memory("/", "backlog").unwrap();
+    assert_eq!(ready, N / 2);
+    let entries = server
+        .admin()
+        .queue_entries_in_memory("/", "backlog")
+        .unwrap();
+    assert!(entries <= 256, "{entries} recovered entries in memory");
     let (conn, ch) = open_channel(&server).await;
     let rest: Vec<Vec<u8>> = drain(&ch, "backlog")
         .await

@@ -145,3 +145,66 @@ async fn transient_bodies_page_out_under_pressure_and_never_come_back_after_a_re
     drop((ch, store, admin));
     server.shutdown().await;
 }
+
+/// Transient and persistent messages interleaved in one durable queue, far more than it keeps
+/// in memory: their entries leave memory (the queue's cold run, docs/storage.md) and come back
+/// merged from the stored index and the transient area in publish order, requeues included.
+/// After a restart only the persistent ones are left, recovered as a cold run, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_transient_and_persistent_entries_leave_memory_and_come_back_in_order() {
+    const M: usize = 12_000;
+    const TAKEN: usize = 3_000;
+    let (_tmp, dir) = data_dir();
+    let server = under_pressure(&dir).await;
+    let admin = server.admin();
+    let (conn, ch) = open_channel(&server).await;
+    select_confirms(&ch).await;
+    declare(&ch, "pg.mixed", true).await;
+    let kind = |i: usize| {
+        if (i / 100).is_multiple_of(2) {
+            "t"
+        } else {
+            "p"
+        }
+    };
+    let all: Vec<Vec<u8>> = (0..M).map(|i| body(kind(i), i)).collect();
+    for (n, chunk) in all.chunks(100).enumerate() {
+        let props = BasicProperties::default();
+        let props = if n % 2 == 1 {
+            props.with_delivery_mode(2)
+        } else {
+            props
+        };
+        publish_pipelined(&ch, "", "pg.mixed", chunk, props).await;
+    }
+    eventually("most entries leave memory", || async {
+        admin.queue_entries_in_memory("/", "pg.mixed").unwrap() < M / 4
+    })
+    .await;
+    assert_eq!(
+        admin.queue("/", "pg.mixed").unwrap().messages_ready as usize,
+        M
+    );
+
+    let got = consume_all(&ch, "pg.mixed", TAKEN).await;
+    let expected: Vec<String> = all[..TAKEN].iter().map(|b| id(b)).collect();
+    assert_eq!(got, expected);
+    drop(conn);
+    drop(admin);
+    server.shutdown().await;
+
+    let server = start_broker_in(&dir).await;
+    let admin = server.admin();
+    let persistent: Vec<String> = (TAKEN..M)
+        .filter(|&i| kind(i) == "p")
+        .map(|i| id(&all[i]))
+        .collect();
+    let info = admin.queue("/", "pg.mixed").unwrap();
+    assert_eq!(info.messages_ready as usize, persistent.len());
+    assert!(admin.queue_entries_in_memory("/", "pg.mixed").unwrap() <= 256);
+    let (_conn, ch) = open_channel(&server).await;
+    let got = consume_all(&ch, "pg.mixed", persistent.len()).await;
+    assert_eq!(got, persistent);
+    drop(admin);
+    server.shutdown().await;
+}

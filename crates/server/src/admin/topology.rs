@@ -246,6 +246,12 @@ impl Admin {
         Ok(q.memory_counts())
     }
 
+    /// How many of a queue's ready entries are held in memory (paging: the rest are on disk).
+    pub fn queue_entries_in_memory(&self, vhost: &str, name: &str) -> AmqpResult<usize> {
+        let (_, q) = self.find_queue(vhost, name)?;
+        Ok(q.entries_in_memory())
+    }
+
     /// Where a durable queue lives in the store (`None` for a transient queue).
     pub fn stored_queue(
         &self,

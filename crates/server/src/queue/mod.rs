@@ -234,6 +234,11 @@ impl Queue {
         (st.ready_len(), st.ready_len() - st.paged)
     }
 
+    /// Ready entries held in memory (the rest are the cold run's, only on disk).
+    pub fn entries_in_memory(&self) -> usize {
+        self.lock().ready.len()
+    }
+
     /// What the management API shows of the queue's messages in memory and paged out.
     pub(crate) fn memory_stats(&self) -> crate::info::QueueMemory {
         let st = self.lock();

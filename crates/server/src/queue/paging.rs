@@ -197,9 +197,13 @@ impl Queue {
     }
 
     /// Drops the in-memory bodies of stored messages past the head window once the queue holds
-    /// more than its budget. Only entries whose `Enqueue` has been written are paged out.
+    /// more than its budget, or whenever the broker is under memory pressure (as unstored ones
+    /// spill then). Only entries whose `Enqueue` has been written are paged out.
     pub(super) fn page_out(&self, st: &mut State) {
-        if st.resident <= RESIDENT_MAX_MESSAGES && st.resident_bytes <= RESIDENT_MAX_BYTES {
+        if st.resident <= RESIDENT_MAX_MESSAGES
+            && st.resident_bytes <= RESIDENT_MAX_BYTES
+            && !self.under_pressure()
+        {
             return;
         }
         if self.max_priority.is_some() {
