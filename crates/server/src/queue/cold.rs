@@ -103,11 +103,7 @@ impl Queue {
             },
         });
         // The deque grew with the backlog; what is left of it is small.
-        let cap = st.ready.capacity();
-        if cap > super::dispatch::SHRINK_ABOVE && st.ready.len() < cap / 4 {
-            let keep = st.ready.len() * 2;
-            st.ready.shrink_to(keep);
-        }
+        st.shrink_ready(4);
     }
 
     /// Reads the next page of the cold run back if the head has run out, so that the deque's
@@ -158,7 +154,7 @@ impl Queue {
         let mut spilled = spilled.into_iter().filter(|e| e.0 <= bound).peekable();
         let mut page: Vec<Entry> = Vec::with_capacity(PAGE_IN);
         let (mut taken, mut known, mut learnt) = (0, 0, 0);
-        let (mut gone_stored, mut gone_spilled) = (Vec::new(), Vec::new());
+        let (mut gone_stored, mut spilled_taken) = (Vec::new(), Vec::new());
         let mut last_route = None;
         loop {
             let from_store = match (stored.peek(), spilled.peek()) {
@@ -175,7 +171,7 @@ impl Queue {
                 false => spilled.next().map(|(s, r)| (s, r, 0)).expect("peeked"),
             };
             taken += 1;
-            gone_spilled.extend((!from_store).then_some(seq));
+            spilled_taken.extend((!from_store).then_some(seq));
             match persist::decode_message_timed(&record, &mut last_route) {
                 Ok((m, time)) => {
                     let len = m.body_len() as u64;
@@ -230,7 +226,7 @@ impl Queue {
         };
         st.cold = (left.count > 0).then_some(left);
         if let Some(store) = spill_store {
-            store.transient_delete(self.id, gone_spilled);
+            store.transient_delete(self.id, spilled_taken);
         }
         if !gone_stored.is_empty() {
             self.submit_acks(gone_stored);

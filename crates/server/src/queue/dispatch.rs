@@ -8,9 +8,6 @@ use crate::message::Message;
 use std::sync::Arc;
 use warren_store::Command;
 
-/// Ready-queue capacity above which a mostly empty queue gives memory back.
-pub(super) const SHRINK_ABOVE: usize = 4096;
-
 impl Queue {
     /// Gives waiting consumers a chance after credit was returned elsewhere (global qos).
     pub(crate) fn kick(self: &Arc<Self>) {
@@ -91,12 +88,7 @@ impl Queue {
             }
             let entry = st.pop_ready()?;
             self.refill(st);
-            // A drained backlog must not keep its high-water capacity (24 B per entry).
-            let cap = st.ready.capacity();
-            if cap > SHRINK_ABOVE && st.ready.len() < cap / 8 {
-                let keep = st.ready.len() * 2;
-                st.ready.shrink_to(keep);
-            }
+            st.shrink_ready(8);
             let message = entry.body.message().cloned()?;
             if entry.stored() {
                 st.resident = st.resident.saturating_sub(1);

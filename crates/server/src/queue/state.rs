@@ -8,6 +8,9 @@ use super::{Consumer, DeadLetters, Entry};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
+/// Ready-deque capacity above which a mostly empty deque gives memory back.
+const SHRINK_ABOVE: usize = 4096;
+
 /// Queue sequence numbers are unique and dense: hashing them is wasted work.
 #[derive(Default)]
 pub(super) struct SeqHasher(u64);
@@ -43,7 +46,8 @@ pub(super) struct State {
     /// Paging out has looked at every ready entry below this seq.
     pub(super) evicted_below: u64,
     /// Ready entries whose body is not in memory (paged out, or recovered and not read
-    /// yet; the cold run's included), and those bodies' bytes as far as known (a recovered entry's is learnt on read).
+    /// yet; the cold run's included), and those bodies' bytes as far as known (a recovered
+    /// entry's is learnt on read).
     pub(super) paged: usize,
     pub(super) paged_bytes: u64,
     /// Spilling (unstored bodies to the transient area) has looked at every ready entry
@@ -83,6 +87,16 @@ impl State {
             window
         } else {
             window.saturating_sub(c.count).clamp(head, len)
+        }
+    }
+
+    /// Gives back the deque's capacity once fewer than 1/`sparse` of it is used (24 B per
+    /// entry: a drained or frozen backlog must not keep its high-water mark).
+    pub(super) fn shrink_ready(&mut self, sparse: usize) {
+        let cap = self.ready.capacity();
+        if cap > SHRINK_ABOVE && self.ready.len() < cap / sparse {
+            let keep = self.ready.len() * 2;
+            self.ready.shrink_to(keep);
         }
     }
 
