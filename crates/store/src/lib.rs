@@ -11,6 +11,7 @@ mod apply;
 mod command;
 mod error;
 mod keys;
+mod options;
 mod pending;
 mod recovery;
 mod store;
