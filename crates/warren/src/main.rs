@@ -23,11 +23,21 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 // or a drained backlog, free memory that jemalloc keeps (nothing allocates while publishers
 // are blocked), RSS stays over the watermark and the memory alarm never clears (after a soak's
 // drain: 492 MiB kept, 135 MiB with it; docs/storage.md, "Paging"; docs/benchmarks.md, "Soak").
+//
+// jemalloc is built unprefixed (Cargo.toml), so on Linux it reads `malloc_conf`; where the
+// platform forces a prefix it reads `_rjem_malloc_conf`. Both point at the same options.
+#[cfg(not(target_env = "msvc"))]
+const JEMALLOC_OPTIONS: &[u8] = b"background_thread:true,dirty_decay_ms:1000\0";
+
 #[cfg(not(target_env = "msvc"))]
 #[allow(unsafe_code, non_upper_case_globals)] // an exported symbol: jemalloc's documented hook
+#[export_name = "malloc_conf"]
+pub static malloc_conf: Option<&'static u8> = Some(&JEMALLOC_OPTIONS[0]);
+
+#[cfg(not(target_env = "msvc"))]
+#[allow(unsafe_code, non_upper_case_globals)] // the same hook under jemalloc's prefixed name
 #[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: Option<&'static u8> =
-    Some(&b"background_thread:true,dirty_decay_ms:1000\0"[0]);
+pub static prefixed_malloc_conf: Option<&'static u8> = Some(&JEMALLOC_OPTIONS[0]);
 
 fn main() -> std::process::ExitCode {
     // >>> the CLI (issue 16, helper C): dispatch on the program name or `ctl` before anything
