@@ -227,7 +227,8 @@ pub fn markdown(r: &SoakResult) -> String {
     s
 }
 
-/// The JSON of one run: its rows, timeline and block events.
+/// The JSON of one run: its rows, timeline, block events and every RSS sample (a crossing's
+/// block latency can be traced back to the samples and events it came from).
 pub fn to_json(r: &SoakResult) -> Value {
     json!({
         "label": r.spec.label,
@@ -238,6 +239,9 @@ pub fn to_json(r: &SoakResult) -> Value {
             .collect::<Vec<_>>(),
         "events": r.events.iter()
             .map(|e| json!({"at": e.at, "publisher": e.publisher, "blocked": e.blocked, "reason": e.reason}))
+            .collect::<Vec<_>>(),
+        "samples": r.ticks.iter()
+            .map(|t| json!({"at": t.at, "rss_kib": t.rss_kib, "blocked": t.blocked}))
             .collect::<Vec<_>>(),
     })
 }
