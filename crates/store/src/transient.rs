@@ -226,6 +226,33 @@ impl crate::Store {
         Ok(out)
     }
 
+    /// The entries of `owner` at exactly these seqs, in the order asked (one not in the area
+    /// is left out): `transient_read` for a queue whose ready order is not seq order (a
+    /// priority queue). Blocking disk I/O, as `read_queue`.
+    pub fn transient_read_seqs(
+        &self,
+        owner: u64,
+        seqs: &[Seq],
+    ) -> Result<Vec<(Seq, Bytes)>, StoreError> {
+        let db = &self.shared.db;
+        let cf = db
+            .cf_handle(keys::CF_TRANSIENT)
+            .expect("created when the store was opened");
+        let mut ro = ReadOptions::default();
+        ro.fill_cache(false);
+        let keys: Vec<[u8; 16]> = seqs.iter().map(|s| keys::idx_key(owner, *s)).collect();
+        let values = db.batched_multi_get_cf_opt(cf, &keys, false, &ro);
+        let mut out = Vec::with_capacity(seqs.len());
+        for (seq, v) in seqs.iter().zip(values) {
+            let v =
+                v.map_err(|e| StoreError::db(&self.shared.path, "reading the transient area", e))?;
+            if let Some(v) = v {
+                out.push((*seq, Bytes::copy_from_slice(&v)));
+            }
+        }
+        Ok(out)
+    }
+
     /// Entries written to the transient area and entries deleted from it so far (puts,
     /// bytes, deletes; a clear is not counted).
     pub fn transient_counts(&self) -> (u64, u64, u64) {

@@ -20,6 +20,7 @@
 //! letters to the callers: the expiry timer produces them too and has no caller, and a dozen
 //! call sites in the connection and vhost code stay as they were.
 
+mod bands;
 mod cold;
 mod consumers;
 mod dead_letters;

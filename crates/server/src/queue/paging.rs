@@ -2,13 +2,17 @@
 //! back a page at a time before they reach the head (unstored ones are `spill`'s); and
 //! rebuilding a durable queue from the store at startup (docs/storage.md, "Paging").
 
+use super::bands::{bands_from, match_positions, partition_in, Loaded};
 use super::entry::EXPIRY_UNKNOWN;
 use super::{DeadLetterSink, Entry, Queue, QueueOptions, State, StoredQueue};
 use crate::message::stored as persist;
 use crate::message::Slot;
 use crate::tasks::Tasks;
+use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
+use warren_store::StoredEntry;
 
 /// Stored messages whose bodies a queue keeps in memory before paging the rest out.
 pub(super) const RESIDENT_MAX_MESSAGES: usize = 4096;
@@ -63,27 +67,26 @@ impl Queue {
             st.ready = entries
                 .into_iter()
                 .map(|(seq, delivery_count)| {
-                    // The body length is learnt when the body is read back (page_in).
+                    // Priority and body length are learnt just below.
                     let mut e = Entry::new(seq, Slot::paged(0), 0, true, expires_at);
                     e.set_delivery_count(delivery_count);
                     e
                 })
                 .collect();
-            if prioritized {
-                q.load_all_for_priorities(&mut st);
-            }
+            q.load_all_for_priorities(&mut st);
         }
         q
     }
 
-    /// At recovery of a priority queue: every body is read back (its priority is in the
-    /// properties) and the entries are put in priority order. Such a queue is not paged.
+    /// At recovery of a priority queue: every message is read back once for its priority (it
+    /// is in the properties, not the index) and dropped again; the entries are put in
+    /// priority order, their bodies paged out until they near the head.
     pub(super) fn load_all_for_priorities(&self, st: &mut State) {
         let Some((stored, store)) = self.stored_with_store() else {
             return;
         };
         let mut after = None;
-        let (mut loaded, mut bytes, mut last_route) = (0, 0, None);
+        let mut last_route = None;
         loop {
             let page = match store.read_queue(stored.id, after, PAGE_IN) {
                 Ok(page) if !page.is_empty() => page,
@@ -108,17 +111,12 @@ impl Queue {
                     if entry.expires_at() == EXPIRY_UNKNOWN {
                         entry.set_expires_at(expires_at);
                     }
-                    loaded += 1;
-                    bytes += m.body_len();
-                    entry.body.set(m);
+                    entry.body = Slot::paged(m.body_len() as u32);
                 }
             }
         }
-        st.resident += loaded;
-        st.resident_bytes += bytes;
-        // Recovered entries were paged with an unknown (0) length: only the count changes.
-        st.paged = st.paged.saturating_sub(loaded);
         st.ready_bytes = st.ready.iter().map(|e| e.body_len() as u64).sum();
+        st.paged_bytes = st.ready_bytes;
         // Stable: publish order within a priority is kept.
         st.ready
             .make_contiguous()
@@ -144,44 +142,21 @@ impl Queue {
             }
             return self.refill(st);
         };
-        match store.read_queue(stored.id, head_seq.checked_sub(1), PAGE_IN) {
-            Ok(page) => {
-                let mut i = 0;
-                let (mut loaded, mut bytes, mut learnt, mut was_paged) = (0, 0, 0, 0);
-                let mut last_route = None;
-                for stored_entry in page {
-                    while i < st.ready.len() && st.ready[i].seq < stored_entry.seq {
-                        i += 1;
-                    }
-                    let Some(entry) = st.ready.get_mut(i) else {
-                        break;
-                    };
-                    if entry.seq != stored_entry.seq || entry.body.is_resident() {
-                        continue;
-                    }
-                    match persist::decode_message_timed(&stored_entry.message, &mut last_route) {
-                        Ok((m, published_at)) => {
-                            if entry.expires_at() == EXPIRY_UNKNOWN {
-                                entry.set_expires_at(self.expiry_since(&m, published_at));
-                            }
-                            loaded += 1;
-                            bytes += m.body_len();
-                            if entry.body.body_len() == 0 {
-                                learnt += m.body_len() as u64;
-                            }
-                            was_paged += u64::from(entry.body.body_len());
-                            entry.body.set(m);
-                        }
-                        Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost,
-                            seq = entry.seq, error = %e, "unreadable stored message"),
-                    }
-                }
-                st.resident += loaded;
-                st.resident_bytes += bytes;
-                st.ready_bytes += learnt;
-                st.paged = st.paged.saturating_sub(loaded);
-                st.paged_bytes = st.paged_bytes.saturating_sub(was_paged);
-            }
+        // A priority queue's ready order is not seq order: its next page is the next paged-out
+        // entries from the head, read by seq; otherwise the page is the seq range at the head.
+        let seq_of = |e: &StoredEntry| e.seq;
+        let read = if self.max_priority.is_some() {
+            let (positions, seqs) = st.next_paged(true, PAGE_IN);
+            store
+                .read_queue_seqs(stored.id, &seqs)
+                .map(|page| match_positions(&positions, &seqs, page, seq_of))
+        } else {
+            store
+                .read_queue(stored.id, head_seq.checked_sub(1), PAGE_IN)
+                .map(|page| st.match_in_order(page, seq_of))
+        };
+        match read {
+            Ok(page) => self.load_page(st, page),
             Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
                 "cannot read messages back from the store"),
         }
@@ -198,7 +173,8 @@ impl Queue {
 
     /// Drops the in-memory bodies of stored messages past the head window once the queue holds
     /// more than its budget, or whenever the broker is under memory pressure (as unstored ones
-    /// spill then). Only entries whose `Enqueue` has been written are paged out.
+    /// spill then). Only entries whose `Enqueue` has been written are paged out. A priority
+    /// queue is paged band by band (`drop_band_bodies`) and read back by seqs (`page_in`).
     pub(super) fn page_out(&self, st: &mut State) {
         if st.resident <= RESIDENT_MAX_MESSAGES
             && st.resident_bytes <= RESIDENT_MAX_BYTES
@@ -206,31 +182,20 @@ impl Queue {
         {
             return;
         }
-        if self.max_priority.is_some() {
-            // Paging reads bodies back in publish order; a priority queue's ready order is
-            // not that, so its bodies stay in memory.
-            return;
-        }
         let persisted_below = self.persisted_below.load(Ordering::Relaxed);
         let evicted_below = st.evicted_below;
-        let start = st
-            .ready
-            .partition_point(|e| e.seq < evicted_below)
-            .max(st.window_start(HEAD_WINDOW));
-        let (mut freed, mut bytes) = (0, 0);
-        let mut next = evicted_below;
-        for e in st.ready.range_mut(start..) {
-            if e.seq >= persisted_below {
-                break;
-            }
-            next = e.seq + 1;
-            if e.stored() {
-                if let Some(m) = e.body.take() {
-                    freed += 1;
-                    bytes += m.body_len();
-                }
-            }
-        }
+        let window = st.window_start(HEAD_WINDOW);
+        let (freed, bytes, next) = if self.max_priority.is_some() {
+            drop_band_bodies(&mut st.ready, window, evicted_below, persisted_below)
+        } else {
+            let start = st
+                .ready
+                .partition_point(|e| e.seq < evicted_below)
+                .max(window);
+            let len = st.ready.len();
+            drop_bodies(&mut st.ready, start..len, persisted_below)
+        };
+        let next = next.unwrap_or(evicted_below);
         st.evicted_below = next;
         st.resident = st.resident.saturating_sub(freed);
         st.resident_bytes = st.resident_bytes.saturating_sub(bytes);
@@ -238,4 +203,84 @@ impl Queue {
         st.paged_bytes += bytes as u64;
         self.freeze(st);
     }
+
+    /// Puts the bodies of a page read from the store into the paged-out ready entries at the
+    /// given deque positions, learning their expiry and length if recovery did not.
+    fn load_page(&self, st: &mut State, page: Loaded<StoredEntry>) {
+        let (mut loaded, mut bytes, mut learnt, mut was_paged) = (0, 0, 0, 0);
+        let mut last_route = None;
+        for (i, stored_entry) in page {
+            let Some(entry) = st.ready.get_mut(i) else {
+                continue;
+            };
+            if entry.body.is_resident() {
+                continue;
+            }
+            match persist::decode_message_timed(&stored_entry.message, &mut last_route) {
+                Ok((m, published_at)) => {
+                    if entry.expires_at() == EXPIRY_UNKNOWN {
+                        entry.set_expires_at(self.expiry_since(&m, published_at));
+                    }
+                    loaded += 1;
+                    bytes += m.body_len();
+                    if entry.body.body_len() == 0 {
+                        learnt += m.body_len() as u64;
+                    }
+                    was_paged += u64::from(entry.body.body_len());
+                    entry.body.set(m);
+                }
+                Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost,
+                    seq = entry.seq, error = %e, "unreadable stored message"),
+            }
+        }
+        st.resident += loaded;
+        st.resident_bytes += bytes;
+        st.ready_bytes += learnt;
+        st.paged = st.paged.saturating_sub(loaded);
+        st.paged_bytes = st.paged_bytes.saturating_sub(was_paged);
+    }
+}
+
+/// Drops the bodies of the stored entries in `range` (in seq order) up to the first not yet
+/// written; returns how many, their bytes, and the seq after the last entry looked at.
+fn drop_bodies(
+    ready: &mut VecDeque<Entry>,
+    range: Range<usize>,
+    persisted_below: u64,
+) -> (usize, usize, Option<u64>) {
+    let (mut freed, mut bytes, mut next) = (0, 0, None);
+    for e in ready.range_mut(range) {
+        if e.seq >= persisted_below {
+            break;
+        }
+        next = Some(e.seq + 1);
+        if e.stored() {
+            if let Some(m) = e.body.take() {
+                freed += 1;
+                bytes += m.body_len();
+            }
+        }
+    }
+    (freed, bytes, next)
+}
+
+/// `drop_bodies` for a priority queue: its deque is one band per priority, highest first,
+/// each in seq order, so each band past `window` is paged like a plain queue, from the first
+/// entry at or after `evicted_below`. Every band's looked-at entries are below the returned
+/// seq, and every entry it skipped is at or above it, so one cursor serves them all.
+fn drop_band_bodies(
+    ready: &mut VecDeque<Entry>,
+    window: usize,
+    evicted_below: u64,
+    persisted_below: u64,
+) -> (usize, usize, Option<u64>) {
+    let (mut freed, mut bytes, mut next) = (0, 0, None);
+    for band in bands_from(ready, window) {
+        let start = partition_in(ready, band.clone(), |e| e.seq < evicted_below);
+        let (f, b, n) = drop_bodies(ready, start..band.end, persisted_below);
+        freed += f;
+        bytes += b;
+        next = next.max(n);
+    }
+    (freed, bytes, next)
 }

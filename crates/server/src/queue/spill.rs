@@ -12,11 +12,13 @@
 //! such an entry leaves the head unread (expiry, drop-head), and wholesale on purge and queue
 //! deletion. The area is wiped at every start anyway.
 
+use super::bands::{match_positions, BySeq};
 use super::paging::PAGE_IN;
 use super::{Queue, State};
 use crate::alarms::MemoryPressure;
 use crate::message::stored as persist;
 use crate::message::Message;
+use bytes::Bytes;
 use std::sync::{Arc, Weak};
 use warren_store::{Store, StoreError};
 
@@ -63,27 +65,29 @@ impl Queue {
     }
 
     /// Starts writing the bodies of unstored ready entries past the head window (and past
-    /// those looked at before) to the transient area, unless a write is in flight. Priority
-    /// queues are not paged (see `page_out`).
+    /// those looked at before, in seq order across a priority queue's bands) to the transient
+    /// area, unless a write is in flight.
     pub(super) fn spill_out(self: &Arc<Self>, st: &mut State) {
-        if st.spilling || st.deleted || self.max_priority.is_some() {
+        if st.spilling || st.deleted {
             return;
         }
-        let start = st
-            .ready
-            .partition_point(|e| e.seq < st.spilled_below)
-            .max(st.window_start(self.spill_window));
+        let start = st.window_start(self.spill_window);
+        let mut walk = BySeq::new(&st.ready, start, st.spilled_below);
         let mut items: Vec<(u64, Message, u64)> = Vec::new();
+        // (seq, priority): where `spilled` finds each entry again.
+        let mut seqs: Vec<(u64, u8)> = Vec::new();
         let mut bytes = 0;
         let mut next = st.spilled_below;
-        for e in st.ready.range(start..) {
+        while let Some(i) = walk.next(&st.ready) {
             if items.len() >= SPILL_MAX_MESSAGES || bytes >= SPILL_MAX_BYTES {
                 break;
             }
+            let e = &st.ready[i];
             next = e.seq + 1;
             if let (false, Some(m)) = (e.stored(), e.body.message()) {
                 bytes += m.body_len();
                 items.push((e.seq, m.clone(), e.expires_at()));
+                seqs.push((e.seq, e.priority()));
             }
         }
         st.spilled_below = next;
@@ -94,7 +98,6 @@ impl Queue {
             return;
         };
         st.spilling = true;
-        let seqs: Vec<u64> = items.iter().map(|(seq, _, _)| *seq).collect();
         // The record's time field carries the entry's expiry, not a publish time: a frozen
         // entry gets it back from there (`cold.rs`).
         let fill = move || {
@@ -114,7 +117,7 @@ impl Queue {
 
     /// A spill write is done: entries still ready and in memory drop their bodies; the keys
     /// of the others go. Runs on the store's transient writer thread.
-    fn spilled(self: &Arc<Self>, seqs: &[u64], result: Result<(), StoreError>) {
+    fn spilled(self: &Arc<Self>, seqs: &[(u64, u8)], result: Result<(), StoreError>) {
         let mut st = self.lock();
         st.spilling = false;
         if let Err(e) = result {
@@ -125,9 +128,9 @@ impl Queue {
         }
         let mut gone = Vec::new();
         let (mut freed, mut bytes) = (0, 0);
-        for &seq in seqs {
-            let entry = match st.ready.binary_search_by_key(&seq, |e| e.seq) {
-                Ok(i) if !st.deleted => st.ready.get_mut(i),
+        for &(seq, priority) in seqs {
+            let entry = match st.position_of(seq, priority) {
+                Some(i) if !st.deleted => st.ready.get_mut(i),
                 _ => None,
             };
             match entry.and_then(|e| e.body.take()) {
@@ -162,21 +165,26 @@ impl Queue {
             self.drop_unreadable_head(st);
             return;
         };
-        let page = match store.transient_read(self.id, head_seq, PAGE_IN) {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
-                    "cannot read paged-out messages back from the store");
-                Vec::new()
-            }
+        let seq_of = |(seq, _): &(u64, Bytes)| *seq;
+        let read = if self.max_priority.is_some() {
+            let (positions, seqs) = st.next_paged(false, PAGE_IN);
+            store
+                .transient_read_seqs(self.id, &seqs)
+                .map(|page| match_positions(&positions, &seqs, page, seq_of))
+        } else {
+            store
+                .transient_read(self.id, head_seq, PAGE_IN)
+                .map(|page| st.match_in_order(page, seq_of))
         };
-        let (mut i, mut loaded, mut bytes) = (0, Vec::new(), 0);
+        let page = read.unwrap_or_else(|e| {
+            tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
+                "cannot read paged-out messages back from the store");
+            Vec::new()
+        });
+        let (mut loaded, mut bytes) = (Vec::new(), 0);
         let mut last_route = None;
-        for (seq, record) in page {
-            while i < st.ready.len() && st.ready[i].seq < seq {
-                i += 1;
-            }
-            let Some(entry) = st.ready.get_mut(i).filter(|e| e.seq == seq) else {
+        for (i, (seq, record)) in page {
+            let Some(entry) = st.ready.get_mut(i) else {
                 continue;
             };
             if entry.stored() || entry.body.is_resident() {

@@ -198,6 +198,28 @@ fn paging_reads_in_order_and_recovery_counts_without_bodies() {
 }
 
 #[test]
+fn reading_by_seqs_keeps_the_asked_order_and_leaves_out_what_the_queue_lacks() {
+    let dir = tempdir();
+    let (store, _) = open(dir.path());
+    declare_queue(&store, 1, "a");
+    declare_queue(&store, 2, "b");
+    for seq in 0..6 {
+        enqueue(&store, &format!("a{seq}"), &[(1, seq)]);
+    }
+    enqueue(&store, "b2", &[(2, 2)]);
+    ack(&store, 1, &[3]);
+    // Acked (3), never enqueued (9) and another queue's seq: left out; order as asked.
+    let page = store.read_queue_seqs(1, &[5, 3, 0, 9, 2]).unwrap();
+    let got: Vec<(Seq, &[u8])> = page.iter().map(|e| (e.seq, &e.message[..])).collect();
+    assert_eq!(got, vec![(5, &b"a5"[..]), (0, b"a0"), (2, b"a2")]);
+    assert_eq!(
+        store.read_queue_seqs(2, &[2]).unwrap()[0].message,
+        &b"b2"[..]
+    );
+    assert_eq!(store.read_queue_seqs(1, &[]).unwrap(), vec![]);
+}
+
+#[test]
 fn message_in_two_queues_is_stored_once_and_deleted_after_both_acks() {
     let dir = tempdir();
     let (store, _) = open(dir.path());

@@ -48,6 +48,11 @@ fn puts_read_back_in_order_per_owner_and_deletes_and_clears_remove_them() {
     assert_eq!(seqs(&store, 2, 0, 100), vec![1, 2]);
     assert_eq!(seqs(&store, 3, 0, 100), Vec::<Seq>::new());
 
+    // By seqs: in the order asked, another owner's and missing seqs left out.
+    let page = store.transient_read_seqs(1, &[12, 2, 5, 8]).unwrap();
+    let got: Vec<(Seq, &[u8])> = page.iter().map(|(s, b)| (*s, &b[..])).collect();
+    assert_eq!(got, vec![(12, &b"1:12"[..]), (5, b"1:5")]);
+
     store.transient_delete(1, vec![5, 9]);
     sync(&store);
     assert_eq!(seqs(&store, 1, 0, 100), vec![6, 7, 12]);
