@@ -199,15 +199,9 @@ impl crate::Store {
         from: Seq,
         limit: usize,
     ) -> Result<Vec<(Seq, Bytes)>, StoreError> {
-        let db = &self.shared.db;
-        let cf = db
-            .cf_handle(keys::CF_TRANSIENT)
-            .expect("created when the store was opened");
-        let mut ro = ReadOptions::default();
-        // Read once, then deleted: not worth a place in the block cache.
-        ro.fill_cache(false);
+        let (cf, mut ro) = self.transient_reads();
         ro.set_iterate_upper_bound(keys::idx_queue_end(owner).to_vec());
-        let mut it = db.raw_iterator_cf_opt(cf, ro);
+        let mut it = self.shared.db.raw_iterator_cf_opt(cf, ro);
         it.seek(keys::idx_key(owner, from));
         let mut out = Vec::with_capacity(limit.min(4096));
         while it.valid() && out.len() < limit {
@@ -234,14 +228,12 @@ impl crate::Store {
         owner: u64,
         seqs: &[Seq],
     ) -> Result<Vec<(Seq, Bytes)>, StoreError> {
-        let db = &self.shared.db;
-        let cf = db
-            .cf_handle(keys::CF_TRANSIENT)
-            .expect("created when the store was opened");
-        let mut ro = ReadOptions::default();
-        ro.fill_cache(false);
+        let (cf, ro) = self.transient_reads();
         let keys: Vec<[u8; 16]> = seqs.iter().map(|s| keys::idx_key(owner, *s)).collect();
-        let values = db.batched_multi_get_cf_opt(cf, &keys, false, &ro);
+        let values = self
+            .shared
+            .db
+            .batched_multi_get_cf_opt(cf, &keys, false, &ro);
         let mut out = Vec::with_capacity(seqs.len());
         for (seq, v) in seqs.iter().zip(values) {
             let v =
@@ -251,6 +243,19 @@ impl crate::Store {
             }
         }
         Ok(out)
+    }
+
+    /// The area's column family, and options for reading it: an entry is read once, then
+    /// deleted, so not worth a place in the block cache.
+    fn transient_reads(&self) -> (&rocksdb::ColumnFamily, ReadOptions) {
+        let cf = self
+            .shared
+            .db
+            .cf_handle(keys::CF_TRANSIENT)
+            .expect("created when the store was opened");
+        let mut ro = ReadOptions::default();
+        ro.fill_cache(false);
+        (cf, ro)
     }
 
     /// Entries written to the transient area and entries deleted from it so far (puts,
