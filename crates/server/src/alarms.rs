@@ -152,9 +152,10 @@ impl Alarms {
                     }
                 }
             }
-            let wait = match self.pressure.is_on() {
-                true => MEMORY_INTERVAL_UNDER_PRESSURE,
-                false => MEMORY_INTERVAL,
+            let wait = if self.pressure.is_on() {
+                MEMORY_INTERVAL_UNDER_PRESSURE
+            } else {
+                MEMORY_INTERVAL
             };
             tokio::time::sleep(wait).await;
         }

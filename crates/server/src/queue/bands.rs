@@ -5,6 +5,7 @@
 //! helpers: by seq across bands, or in deque order from the head, and pages read from the
 //! store are matched back to deque positions (docs/storage.md, "Priority queues page too").
 
+use super::paging::PAGE_IN;
 use super::{Entry, State};
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -30,21 +31,16 @@ pub(super) fn partition_in(
     lo
 }
 
-/// The deque range of each band from position `from` on, highest priority first (in a
-/// plain queue, where every entry has priority 0, the one range `from..len`).
-pub(super) fn bands_from(ready: &VecDeque<Entry>, from: usize) -> Vec<Range<usize>> {
-    let mut bands = Vec::new();
-    let mut pos = from;
-    while pos < ready.len() {
-        let priority = ready[pos].priority();
-        // At least one entry on, whatever the order: the walk always ends.
-        let end = ready
-            .partition_point(|e| e.priority() >= priority)
-            .max(pos + 1);
-        bands.push(pos..end);
-        pos = end;
-    }
-    bands
+/// The deque range of the band that holds position `pos`, from `pos` on (in a plain queue,
+/// where every entry has priority 0, `pos..len`); `None` past the end. Walking from one
+/// band's end to the next visits every band once, without allocating.
+pub(super) fn band_at(ready: &VecDeque<Entry>, pos: usize) -> Option<Range<usize>> {
+    let priority = ready.get(pos)?.priority();
+    // At least one entry on, whatever the order: a walk always ends.
+    let end = ready
+        .partition_point(|e| e.priority() >= priority)
+        .max(pos + 1);
+    Some(pos..end)
 }
 
 impl State {
@@ -56,10 +52,29 @@ impl State {
         (i < hi && self.ready[i].seq == seq).then_some(i)
     }
 
+    /// Reads the next page of entries without their body from the head on, stored ones
+    /// (`stored`) or spilled ones, and pairs what was read with their deque positions. In seq
+    /// order (a plain queue) that is the seq range from the head (`by_range`); otherwise the
+    /// next such entries in deque order, read by their seqs (`by_seqs`).
+    pub(super) fn read_next_page<T, E>(
+        &self,
+        in_seq_order: bool,
+        stored: bool,
+        seq_of: impl Fn(&T) -> u64,
+        by_range: impl FnOnce() -> Result<Vec<T>, E>,
+        by_seqs: impl FnOnce(&[u64]) -> Result<Vec<T>, E>,
+    ) -> Result<Loaded<T>, E> {
+        if in_seq_order {
+            return by_range().map(|page| self.match_in_order(page, seq_of));
+        }
+        let (positions, seqs) = self.next_paged(stored, PAGE_IN);
+        by_seqs(&seqs).map(|page| match_positions(&positions, &seqs, page, seq_of))
+    }
+
     /// The deque positions and seqs of the first entries without their body from the head
     /// on, stored ones (`stored`) or spilled ones, at most `limit`, looking at most
     /// `2 * limit` places in: a priority queue's next page.
-    pub(super) fn next_paged(&self, stored: bool, limit: usize) -> (Vec<usize>, Vec<u64>) {
+    fn next_paged(&self, stored: bool, limit: usize) -> (Vec<usize>, Vec<u64>) {
         let (mut positions, mut seqs) = (Vec::new(), Vec::new());
         for (i, e) in self.ready.iter().enumerate().take(2 * limit) {
             if positions.len() == limit {
@@ -75,7 +90,7 @@ impl State {
 
     /// Pairs a page read as a seq range (items in seq order) with the positions of the same
     /// seqs in a deque in seq order (a plain queue's).
-    pub(super) fn match_in_order<T>(&self, page: Vec<T>, seq_of: impl Fn(&T) -> u64) -> Loaded<T> {
+    fn match_in_order<T>(&self, page: Vec<T>, seq_of: impl Fn(&T) -> u64) -> Loaded<T> {
         let mut i = 0;
         let mut out = Vec::with_capacity(page.len());
         for item in page {
@@ -95,7 +110,7 @@ impl State {
 
 /// Pairs a page read by seqs (in the order asked, missing ones left out) with the positions
 /// those seqs were taken from (`State::next_paged`).
-pub(super) fn match_positions<T>(
+fn match_positions<T>(
     positions: &[usize],
     seqs: &[u64],
     page: Vec<T>,
@@ -127,11 +142,15 @@ pub(super) struct BySeq {
 
 impl BySeq {
     pub(super) fn new(ready: &VecDeque<Entry>, from: usize, cursor: u64) -> BySeq {
-        let bands = bands_from(ready, from)
-            .into_iter()
-            .map(|band| partition_in(ready, band.clone(), |e| e.seq < cursor)..band.end)
-            .filter(|band| !band.is_empty())
-            .collect();
+        let mut bands = Vec::new();
+        let mut pos = from;
+        while let Some(band) = band_at(ready, pos) {
+            pos = band.end;
+            let start = partition_in(ready, band.clone(), |e| e.seq < cursor);
+            if start < band.end {
+                bands.push(start..band.end);
+            }
+        }
         BySeq { bands }
     }
 
@@ -197,8 +216,8 @@ mod tests {
         assert_eq!(st.position_of(6, 0), Some(5));
         assert_eq!(st.position_of(5, 0), None);
         assert_eq!(st.position_of(3, 9), None);
-        let bands = bands_from(&st.ready, 1);
-        assert_eq!(bands, vec![1..2, 2..4, 4..6]);
+        let bands: Vec<_> = [1, 2, 4, 6].map(|pos| band_at(&st.ready, pos)).into();
+        assert_eq!(bands, vec![Some(1..2), Some(2..4), Some(4..6), None]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! back a page at a time before they reach the head (unstored ones are `spill`'s); and
 //! rebuilding a durable queue from the store at startup (docs/storage.md, "Paging").
 
-use super::bands::{bands_from, match_positions, partition_in, Loaded};
+use super::bands::{band_at, partition_in, Loaded};
 use super::entry::EXPIRY_UNKNOWN;
 use super::{DeadLetterSink, Entry, Queue, QueueOptions, State, StoredQueue};
 use crate::message::stored as persist;
@@ -142,19 +142,13 @@ impl Queue {
             }
             return self.refill(st);
         };
-        // A priority queue's ready order is not seq order: its next page is the next paged-out
-        // entries from the head, read by seq; otherwise the page is the seq range at the head.
-        let seq_of = |e: &StoredEntry| e.seq;
-        let read = if self.max_priority.is_some() {
-            let (positions, seqs) = st.next_paged(true, PAGE_IN);
-            store
-                .read_queue_seqs(stored.id, &seqs)
-                .map(|page| match_positions(&positions, &seqs, page, seq_of))
-        } else {
-            store
-                .read_queue(stored.id, head_seq.checked_sub(1), PAGE_IN)
-                .map(|page| st.match_in_order(page, seq_of))
-        };
+        let read = st.read_next_page(
+            self.max_priority.is_none(),
+            true,
+            |e: &StoredEntry| e.seq,
+            || store.read_queue(stored.id, head_seq.checked_sub(1), PAGE_IN),
+            |seqs| store.read_queue_seqs(stored.id, seqs),
+        );
         match read {
             Ok(page) => self.load_page(st, page),
             Err(e) => tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
@@ -174,7 +168,7 @@ impl Queue {
     /// Drops the in-memory bodies of stored messages past the head window once the queue holds
     /// more than its budget, or whenever the broker is under memory pressure (as unstored ones
     /// spill then). Only entries whose `Enqueue` has been written are paged out. A priority
-    /// queue is paged band by band (`drop_band_bodies`) and read back by seqs (`page_in`).
+    /// queue is paged band by band (`drop_stored_bodies`) and read back by seqs (`page_in`).
     pub(super) fn page_out(&self, st: &mut State) {
         if st.resident <= RESIDENT_MAX_MESSAGES
             && st.resident_bytes <= RESIDENT_MAX_BYTES
@@ -185,16 +179,8 @@ impl Queue {
         let persisted_below = self.persisted_below.load(Ordering::Relaxed);
         let evicted_below = st.evicted_below;
         let window = st.window_start(HEAD_WINDOW);
-        let (freed, bytes, next) = if self.max_priority.is_some() {
-            drop_band_bodies(&mut st.ready, window, evicted_below, persisted_below)
-        } else {
-            let start = st
-                .ready
-                .partition_point(|e| e.seq < evicted_below)
-                .max(window);
-            let len = st.ready.len();
-            drop_bodies(&mut st.ready, start..len, persisted_below)
-        };
+        let (freed, bytes, next) =
+            drop_stored_bodies(&mut st.ready, window, evicted_below, persisted_below);
         let next = next.unwrap_or(evicted_below);
         st.evicted_below = next;
         st.resident = st.resident.saturating_sub(freed);
@@ -264,18 +250,21 @@ fn drop_bodies(
     (freed, bytes, next)
 }
 
-/// `drop_bodies` for a priority queue: its deque is one band per priority, highest first,
-/// each in seq order, so each band past `window` is paged like a plain queue, from the first
-/// entry at or after `evicted_below`. Every band's looked-at entries are below the returned
-/// seq, and every entry it skipped is at or above it, so one cursor serves them all.
-fn drop_band_bodies(
+/// `drop_bodies` over every band past `window` (a plain queue has one): a priority queue's
+/// deque is one band per priority, highest first, each in seq order, so each band is paged
+/// like a plain queue, from the first entry at or after `evicted_below`. Every band's
+/// looked-at entries are below the returned seq, and every entry it skipped is at or above
+/// it, so one cursor serves them all.
+fn drop_stored_bodies(
     ready: &mut VecDeque<Entry>,
     window: usize,
     evicted_below: u64,
     persisted_below: u64,
 ) -> (usize, usize, Option<u64>) {
     let (mut freed, mut bytes, mut next) = (0, 0, None);
-    for band in bands_from(ready, window) {
+    let mut pos = window;
+    while let Some(band) = band_at(ready, pos) {
+        pos = band.end;
         let start = partition_in(ready, band.clone(), |e| e.seq < evicted_below);
         let (f, b, n) = drop_bodies(ready, start..band.end, persisted_below);
         freed += f;

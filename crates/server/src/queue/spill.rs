@@ -12,7 +12,7 @@
 //! such an entry leaves the head unread (expiry, drop-head), and wholesale on purge and queue
 //! deletion. The area is wiped at every start anyway.
 
-use super::bands::{match_positions, BySeq};
+use super::bands::BySeq;
 use super::paging::PAGE_IN;
 use super::{Queue, State};
 use crate::alarms::MemoryPressure;
@@ -165,17 +165,13 @@ impl Queue {
             self.drop_unreadable_head(st);
             return;
         };
-        let seq_of = |(seq, _): &(u64, Bytes)| *seq;
-        let read = if self.max_priority.is_some() {
-            let (positions, seqs) = st.next_paged(false, PAGE_IN);
-            store
-                .transient_read_seqs(self.id, &seqs)
-                .map(|page| match_positions(&positions, &seqs, page, seq_of))
-        } else {
-            store
-                .transient_read(self.id, head_seq, PAGE_IN)
-                .map(|page| st.match_in_order(page, seq_of))
-        };
+        let read = st.read_next_page(
+            self.max_priority.is_none(),
+            false,
+            |(seq, _): &(u64, Bytes)| *seq,
+            || store.transient_read(self.id, head_seq, PAGE_IN),
+            |seqs| store.transient_read_seqs(self.id, seqs),
+        );
         let page = read.unwrap_or_else(|e| {
             tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,
                 "cannot read paged-out messages back from the store");
