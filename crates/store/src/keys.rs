@@ -12,8 +12,12 @@ pub const CF_MSGS: &str = "msgs";
 /// Queue id ‖ seq → message id, flags, delivery count.
 pub const CF_QIDX: &str = "qidx";
 /// Runtime queue id ‖ seq → message bytes: bodies paged out under memory pressure, wiped at
-/// every open (`transient.rs`).
+/// every open (`transient.rs`). The column family of the transient area's own database, in
+/// [`TRANSIENT_DIR`]; stores written before that had it in the main database, where an open
+/// drops it.
 pub const CF_TRANSIENT: &str = "transient";
+/// The transient area's database: this directory inside the data directory.
+pub const TRANSIENT_DIR: &str = "transient";
 
 /// The on-disk format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;

@@ -1,6 +1,6 @@
 //! RocksDB's options for the store: one block cache that memtables are charged to, and the
-//! options of each column family (the transient area's apart, since it is recreated at every
-//! open); and the check that an existing database has our column families. docs/storage.md,
+//! options of each column family (the transient area's apart: it is a database of its own,
+//! recreated at every open); and the check that an existing database has our column families. docs/storage.md,
 //! "RocksDB options", says why each is set.
 
 use crate::error::StoreError;
@@ -14,7 +14,8 @@ use rocksdb::{
 use std::path::Path;
 
 /// RocksDB options for the database and each column family (docs/storage.md explains them).
-/// The transient area's options come apart: it is created at every open (`Store::open`).
+/// The transient area's options come apart: they open its own database, created at every
+/// open (`Store::open`).
 pub(crate) fn rocks_options(
     o: &StoreOptions,
     is_new: bool,
@@ -84,7 +85,15 @@ pub(crate) fn rocks_options(
     // broker's memory, the very thing paging relieves), LZ4, no bloom filter (reads are
     // range scans), early compaction of deleted data. Index blocks live in the block cache:
     // held by each open file instead, a 20 GiB area kept tens of MiB of them in memory.
+    // These options also open the area's own database (`Store::open`): its memtables are
+    // charged to the same cache and manager, and its write stalls are its own.
     let mut transient = Options::default();
+    transient.create_if_missing(true);
+    transient.create_missing_column_families(true);
+    transient.set_write_buffer_manager(&memtables);
+    transient.set_max_background_jobs(2);
+    transient.set_keep_log_file_num(2);
+    transient.set_max_log_file_size(1 << 20);
     transient.set_write_buffer_size(o.transient_write_buffer_bytes);
     transient.set_max_write_buffer_number(3);
     transient.set_compression_type(DBCompressionType::Lz4);

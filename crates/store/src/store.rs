@@ -117,14 +117,13 @@ impl Store {
         }
         let mut db =
             DB::open_cf_descriptors(&db_opts, &path, cfs).map_err(|e| open_error(&path, e))?;
-        // The transient area starts empty at every open: what it held belonged to queues and
-        // messages of an earlier run. Dropping the column family discards its files at once.
+        // Stores written before the transient area had a database of its own kept it here.
         if had_transient {
             db.drop_cf(keys::CF_TRANSIENT)
-                .map_err(|e| StoreError::db(&path, "wiping the transient area", e))?;
+                .map_err(|e| StoreError::db(&path, "wiping the old transient area", e))?;
         }
-        db.create_cf(keys::CF_TRANSIENT, &transient_opts)
-            .map_err(|e| StoreError::db(&path, "creating the transient area", e))?;
+        // Opened after the main database, whose lock keeps another process off both.
+        let transient_db = open_transient(&path, &transient_opts)?;
         let format_key = keys::meta_format_key();
         let defs = db
             .cf_handle(keys::CF_DEFS)
@@ -176,6 +175,7 @@ impl Store {
         let state = StateMachine::new(rec.queue_state, rec.refs);
         let shared = Arc::new(Shared {
             db,
+            transient_db,
             path,
             stats: Default::default(),
             pending_watch: Default::default(),
@@ -517,6 +517,23 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.stop_writer();
     }
+}
+
+/// Opens the transient area's database in [`keys::TRANSIENT_DIR`], empty: what it held
+/// belonged to queues and messages of an earlier run. A database of its own, not a column
+/// family of the main one, because RocksDB stalls and stops writes for the whole database when
+/// one column family is behind on flushes: a paging flood then held up the durable writer,
+/// and every publisher waiting for a confirm (docs/storage.md, "Under memory pressure").
+fn open_transient(path: &Path, options: &rocksdb::Options) -> Result<DB, StoreError> {
+    let dir = path.join(keys::TRANSIENT_DIR);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(StoreError::io(&dir, e));
+        }
+        _ => {}
+    }
+    let cf = ColumnFamilyDescriptor::new(keys::CF_TRANSIENT, options.clone());
+    DB::open_cf_descriptors(options, &dir, [cf]).map_err(|e| open_error(&dir, e))
 }
 
 /// Creates a missing directory; returns whether the store is new. A non-empty directory

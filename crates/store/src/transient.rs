@@ -1,9 +1,10 @@
 //! The transient area: bodies of messages that are not otherwise on disk (transient messages,
 //! persistent ones in non-durable queues), paged out by their queues under memory pressure.
 //!
-//! It is one column family (`transient`) keyed by the queue's runtime id and seq, dropped and
-//! recreated at every open: nothing in it may outlive the process, and runtime ids start
-//! again at each start. Writes skip the WAL (a crash loses nothing anyone needs) and go
+//! It is a RocksDB database of its own (in `transient/` inside the data directory, one column
+//! family keyed by the queue's runtime id and seq), wiped and recreated at every open: nothing
+//! in it may outlive the process, and runtime ids start again at each start. Its own database,
+//! so that its write stalls never hold up the durable writer. Writes skip the WAL (a crash loses nothing anyone needs) and go
 //! through one thread of their own in submission order, so a queue's put, its deletes and
 //! its clear land in the order the queue made them under its lock; the durable writer and
 //! its fsyncs never wait for them, nor they for it. Reads run on the caller's thread, as
@@ -109,7 +110,7 @@ fn run(shared: &Shared, rx: Receiver<Op>, counters: &TransientCounters) {
     let mut wo = WriteOptions::default();
     wo.disable_wal(true);
     let cf = shared
-        .db
+        .transient_db
         .cf_handle(keys::CF_TRANSIENT)
         .expect("created when the store was opened");
     while let Ok(first) = rx.recv() {
@@ -125,7 +126,7 @@ fn run(shared: &Shared, rx: Receiver<Op>, counters: &TransientCounters) {
             }
         }
         let result = shared
-            .db
+            .transient_db
             .write_opt(wb, &wo)
             .map_err(|e| StoreError::db(&shared.path, "writing the transient area", e));
         if let Err(e) = &result {
@@ -201,7 +202,7 @@ impl crate::Store {
     ) -> Result<Vec<(Seq, Bytes)>, StoreError> {
         let (cf, mut ro) = self.transient_reads();
         ro.set_iterate_upper_bound(keys::idx_queue_end(owner).to_vec());
-        let mut it = self.shared.db.raw_iterator_cf_opt(cf, ro);
+        let mut it = self.shared.transient_db.raw_iterator_cf_opt(cf, ro);
         it.seek(keys::idx_key(owner, from));
         let mut out = Vec::with_capacity(limit.min(4096));
         while it.valid() && out.len() < limit {
@@ -232,7 +233,7 @@ impl crate::Store {
         let keys: Vec<[u8; 16]> = seqs.iter().map(|s| keys::idx_key(owner, *s)).collect();
         let values = self
             .shared
-            .db
+            .transient_db
             .batched_multi_get_cf_opt(cf, &keys, false, &ro);
         let mut out = Vec::with_capacity(seqs.len());
         for (seq, v) in seqs.iter().zip(values) {
@@ -250,7 +251,7 @@ impl crate::Store {
     fn transient_reads(&self) -> (&rocksdb::ColumnFamily, ReadOptions) {
         let cf = self
             .shared
-            .db
+            .transient_db
             .cf_handle(keys::CF_TRANSIENT)
             .expect("created when the store was opened");
         let mut ro = ReadOptions::default();
@@ -272,7 +273,7 @@ impl crate::Store {
     /// Test support: how many entries the transient area holds now (a full scan).
     #[doc(hidden)]
     pub fn debug_transient_len(&self) -> Result<usize, StoreError> {
-        let db = &self.shared.db;
+        let db = &self.shared.transient_db;
         let cf = db
             .cf_handle(keys::CF_TRANSIENT)
             .expect("created when the store was opened");

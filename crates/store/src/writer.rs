@@ -31,6 +31,8 @@ pub(crate) struct Request {
 /// What the store and its writer share.
 pub(crate) struct Shared {
     pub db: DB,
+    /// The transient area (`transient.rs`), a database of its own.
+    pub transient_db: DB,
     pub path: PathBuf,
     pub stats: Counters,
     /// Who hears when `stats.pending_bytes` crosses a limit.

@@ -1,6 +1,6 @@
 //! The transient area: puts are readable once their `done` is called, deletes and clears
 //! land in submission order, and nothing in it survives a reopen (clean or crash), nor does
-//! a store written before the area existed refuse to open.
+//! a store that kept the area in its main database refuse to open.
 
 use super::{open, tempdir};
 use crate::*;
@@ -81,7 +81,9 @@ fn the_transient_area_is_empty_after_a_clean_close_or_a_crash() {
     assert_eq!(store.debug_transient_len().unwrap(), 0);
     put(&store, 1, &[1, 2, 3]);
     // A flushed file as well as the memtable: both must go.
-    store.checkpoint().unwrap();
+    let db = &store.shared.transient_db;
+    db.flush_cf(db.cf_handle(keys::CF_TRANSIENT).unwrap())
+        .unwrap();
     put(&store, 4, &[1]);
     drop(store);
     let (store, _) = open(dir.path());
@@ -90,7 +92,7 @@ fn the_transient_area_is_empty_after_a_clean_close_or_a_crash() {
 }
 
 #[test]
-fn a_store_written_before_the_transient_area_existed_opens() {
+fn a_store_that_kept_the_area_in_its_main_database_opens_without_it() {
     let dir = tempdir();
     {
         let (store, _) = open(dir.path());
@@ -98,16 +100,27 @@ fn a_store_written_before_the_transient_area_existed_opens() {
         store.close().unwrap();
     }
     {
-        // Take the area away, as a store of an earlier build is.
+        // As the builds before the area had a database of its own left it: a column family
+        // of the main one, with something in it.
         let o = rocksdb::Options::default();
-        let mut db =
-            rocksdb::DB::open_cf(&o, dir.path(), ["defs", "msgs", "qidx", "transient"]).unwrap();
-        db.drop_cf("transient").unwrap();
+        let mut db = rocksdb::DB::open_cf(&o, dir.path(), ["defs", "msgs", "qidx"]).unwrap();
+        db.create_cf(keys::CF_TRANSIENT, &o).unwrap();
+        let cf = db.cf_handle(keys::CF_TRANSIENT).unwrap();
+        db.put_cf(cf, keys::idx_key(1, 7), b"old").unwrap();
     }
     let (store, rec) = open(dir.path());
     assert_eq!(rec.queues.len(), 1);
+    assert!(store.transient_read(1, 0, 10).unwrap().is_empty());
     put(&store, 1, &[1]);
     assert_eq!(seqs(&store, 1, 0, 10), vec![1]);
+    store.close().unwrap();
+    let found = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+    assert!(!found.iter().any(|n| n == keys::CF_TRANSIENT), "{found:?}");
+    assert!(dir
+        .path()
+        .join(keys::TRANSIENT_DIR)
+        .join("CURRENT")
+        .exists());
 }
 
 #[test]
