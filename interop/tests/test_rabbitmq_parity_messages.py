@@ -379,6 +379,9 @@ def _put_back_scenario(broker, conn, ch, scratch, path, overflow, limit, limit_v
             assert _count(ch, q) == 2
             consumer_ch.close()
         wait_for(lambda: _count(ch, dead) == len(dead_bodies), "dead letters", conn)
+        # RabbitMQ requeues a closed channel's messages once the queue sees that channel go,
+        # after close-ok; for reject-publish nothing above waits for that.
+        wait_for(lambda: _count(ch, q) == len(ready), "the put-back", conn)
         got = [(body, method.redelivered) for method, _, body in _drain(ch, q)]
         assert got == ready
         letters = _drain(ch, dead)

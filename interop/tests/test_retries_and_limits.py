@@ -7,7 +7,7 @@ Every scenario runs against Warren and RabbitMQ alike (the `broker` fixture).
 import pika
 import pytest
 
-from support import closed_with, expect_bodies, wait_for
+from support import closed_with, expect_bodies, ready_count, wait_for
 
 
 def test_alternate_exchange_takes_what_the_exchange_cannot_route(conn, ch, scratch):
@@ -85,7 +85,9 @@ def test_consumer_priorities_prefer_the_highest_with_credit(conn, scratch):
 
     for m, _ in high:
         high_ch.basic_ack(m.delivery_tag)
-    setup.basic_publish("", queue, b"\x05")
+    # Published on the acking channel: an ack and a publish from two channels reach the queue
+    # in no set order in RabbitMQ (one process per channel).
+    high_ch.basic_publish("", queue, b"\x05")
     _collect(conn, high, 3, "the high-priority consumer preferred again")
     conn.process_data_events(time_limit=0.2)
     assert [b for _, b in high][2:] == [b"\x05"]
@@ -280,6 +282,8 @@ def test_a_dead_letter_cycle_without_rejections_is_dropped(conn, ch, scratch):
     ch.queue_declare(name, arguments={
         "x-message-ttl": 30, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": name})
     ch.basic_publish("", name, b"round and round")
+    wait_for(lambda: ready_count(ch, name) == 0, "the first expiry", conn)
+    # Had it been dead-lettered back, it would be there again within a few expiries.
     conn.sleep(0.3)
     assert ch.basic_get(name)[0] is None
 
