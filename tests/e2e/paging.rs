@@ -285,3 +285,136 @@ async fn priority_queues_page_their_bodies_and_keep_priority_order() {
     drop(admin);
     server.shutdown().await;
 }
+
+/// Delivered, unacknowledged persistent messages page out too (RabbitMQ's classic queues page
+/// pending acks): a consumer without a prefetch limit takes them all and acks none, their
+/// bodies leave memory (transient ones stay: nothing on disk to read back), and they come back
+/// whole when rejected to a dead-letter queue, when nacked with requeue, and when the channel
+/// closes; the byte counters stay exact throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacked_persistent_bodies_page_out_and_come_back_when_settled() {
+    const U: usize = 600;
+    const TRANSIENT: usize = 50;
+    let (_tmp, dir) = data_dir();
+    let server = under_pressure(&dir).await;
+    let admin = server.admin();
+    let (conn, ch) = open_channel(&server).await;
+    select_confirms(&ch).await;
+    declare(&ch, "pa.dead", true).await;
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let arguments = field_table(&[
+        ("x-dead-letter-exchange", AMQPValue::LongString("".into())),
+        (
+            "x-dead-letter-routing-key",
+            AMQPValue::LongString("pa.dead".into()),
+        ),
+    ]);
+    ch.queue_declare("pa.work".into(), options, arguments)
+        .await
+        .unwrap();
+    let persistent: Vec<Vec<u8>> = (0..U).map(|i| body("u", i)).collect();
+    let transient: Vec<Vec<u8>> = (0..TRANSIENT).map(|i| body("v", i)).collect();
+    let props = BasicProperties::default();
+    publish_pipelined(
+        &ch,
+        "",
+        "pa.work",
+        &persistent,
+        props.clone().with_delivery_mode(2),
+    )
+    .await;
+    publish_pipelined(&ch, "", "pa.work", &transient, props).await;
+    let all: Vec<&Vec<u8>> = persistent.iter().chain(&transient).collect();
+
+    // No prefetch limit, no acks: everything is delivered and held.
+    let taker = conn.create_channel().await.unwrap();
+    let mut consumer = taker
+        .basic_consume(
+            "pa.work".into(),
+            "taker".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut held = Vec::new();
+    while held.len() < all.len() {
+        let d = within("a delivery", consumer.next())
+            .await
+            .expect("a delivery")
+            .expect("no error");
+        assert_eq!(&d.data, all[held.len()], "delivered in publish order");
+        held.push(d);
+    }
+    eventually("unacked persistent bodies paged out", || async {
+        admin.queue("/", "pa.work").unwrap().memory.unacked_ram as usize == TRANSIENT
+    })
+    .await;
+    let info = admin.queue("/", "pa.work").unwrap();
+    assert_eq!(info.messages_unacknowledged as usize, U + TRANSIENT);
+    assert_eq!(info.memory.unacked_bytes as usize, (U + TRANSIENT) * 1024);
+    assert_eq!(info.memory.unacked_bytes_ram as usize, TRANSIENT * 1024);
+
+    // Rejected without requeue: read back for the dead-letter queue, whole and in order.
+    let mut held = held.into_iter();
+    for d in held.by_ref().take(100) {
+        d.reject(BasicRejectOptions { requeue: false })
+            .await
+            .unwrap();
+    }
+    let dead = within("the dead letters", async {
+        let mut got = Vec::new();
+        while got.len() < 100 {
+            match ch
+                .basic_get("pa.dead".into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+            {
+                Some(m) => got.push(m.delivery.data),
+                None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+        got
+    })
+    .await;
+    assert_eq!(dead, persistent[..100]);
+
+    // Nacked with requeue (the next 200), then the channel closes (the rest): all back in
+    // their places, paged out, and read back whole.
+    for d in held.by_ref().take(200) {
+        d.nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    taker.close(200, "bye".into()).await.unwrap();
+    eventually("every held message requeued", || async {
+        let info = admin.queue("/", "pa.work").unwrap();
+        info.messages_unacknowledged == 0 && info.messages_ready as usize == all.len() - 100
+    })
+    .await;
+    let info = admin.queue("/", "pa.work").unwrap();
+    assert_eq!(info.memory.ready_bytes as usize, (all.len() - 100) * 1024);
+    // Nothing read them back yet (no consumer): the persistent ones are all paged out.
+    assert_eq!(info.memory.paged_out as usize, U - 100);
+    assert_eq!(info.memory.bytes_paged_out, info.memory.paged_out * 1024);
+    let got = consume_all(&ch, "pa.work", all.len() - 100).await;
+    let expected: Vec<String> = all[100..].iter().map(|b| id(b)).collect();
+    assert_eq!(got, expected);
+    let info = admin.queue("/", "pa.work").unwrap();
+    assert_eq!(
+        (
+            info.messages_ready,
+            info.memory.paged_out,
+            info.memory.bytes_paged_out
+        ),
+        (0, 0, 0)
+    );
+    drop((conn, admin));
+    server.shutdown().await;
+}

@@ -92,8 +92,11 @@ pub struct QueueInfo {
 pub struct QueueMemory {
     pub ready_bytes: u64,
     pub unacked_bytes: u64,
-    /// Ready messages whose body is in memory, and their bytes (delivered, unacknowledged
-    /// ones always are).
+    /// Delivered, unacknowledged messages whose body is in memory, and their bytes (stored
+    /// ones page out under memory pressure).
+    pub unacked_ram: u64,
+    pub unacked_bytes_ram: u64,
+    /// Ready messages whose body is in memory, and their bytes.
     pub ready_ram: u64,
     pub ready_bytes_ram: u64,
     /// Ready messages whose body is only on disk, and their bytes as far as known (a

@@ -1,7 +1,7 @@
 //! RocksDB's options for the store: one block cache that memtables are charged to, and the
 //! options of each column family (the transient area's apart: it is a database of its own,
-//! recreated at every open); and the check that an existing database has our column families. docs/storage.md,
-//! "RocksDB options", says why each is set.
+//! recreated at every open); and the check that an existing database has our column
+//! families. docs/storage.md, "RocksDB options", says why each is set.
 
 use crate::error::StoreError;
 use crate::keys;
@@ -92,8 +92,8 @@ pub(crate) fn rocks_options(
     transient.create_missing_column_families(true);
     transient.set_write_buffer_manager(&memtables);
     transient.set_max_background_jobs(2);
-    transient.set_keep_log_file_num(2);
-    transient.set_max_log_file_size(1 << 20);
+    transient.set_keep_log_file_num(4);
+    transient.set_max_log_file_size(4 << 20);
     transient.set_write_buffer_size(o.transient_write_buffer_bytes);
     transient.set_max_write_buffer_number(3);
     transient.set_compression_type(DBCompressionType::Lz4);

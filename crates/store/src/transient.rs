@@ -3,11 +3,11 @@
 //!
 //! It is a RocksDB database of its own (in `transient/` inside the data directory, one column
 //! family keyed by the queue's runtime id and seq), wiped and recreated at every open: nothing
-//! in it may outlive the process, and runtime ids start again at each start. Its own database,
-//! so that its write stalls never hold up the durable writer. Writes skip the WAL (a crash loses nothing anyone needs) and go
-//! through one thread of their own in submission order, so a queue's put, its deletes and
-//! its clear land in the order the queue made them under its lock; the durable writer and
-//! its fsyncs never wait for them, nor they for it. Reads run on the caller's thread, as
+//! in it may outlive the process, and runtime ids start again at each start. Its own
+//! database, so that its write stalls never hold up the durable writer. Writes skip the WAL
+//! (a crash loses nothing anyone needs) and go through one thread of their own in submission
+//! order, so a queue's put, its deletes and its clear land in the order the queue made them
+//! under its lock; the durable writer and its fsyncs never wait for them, nor they for it. Reads run on the caller's thread, as
 //! `Store::read_queue` does. docs/storage.md, "Paging", says how the server uses it.
 
 use crate::command::Seq;

@@ -57,19 +57,18 @@ fn queue_json(admin: &Admin, rates: &Rates, q: &QueueInfo) -> Value {
 }
 
 /// Bytes and what is in memory or paged out, as RabbitMQ's classic queues show them
-/// (delivered, unacknowledged messages are always in memory).
+/// (`messages_paged_out` counts ready messages only).
 fn memory_json(q: &QueueInfo) -> serde_json::Map<String, Value> {
     let m = &q.memory;
-    let unacked = q.messages_unacknowledged;
     let fields = [
-        ("messages_ram", m.ready_ram + unacked),
+        ("messages_ram", m.ready_ram + m.unacked_ram),
         ("messages_ready_ram", m.ready_ram),
-        ("messages_unacknowledged_ram", unacked),
+        ("messages_unacknowledged_ram", m.unacked_ram),
         ("messages_paged_out", m.paged_out),
         ("message_bytes", m.ready_bytes + m.unacked_bytes),
         ("message_bytes_ready", m.ready_bytes),
         ("message_bytes_unacknowledged", m.unacked_bytes),
-        ("message_bytes_ram", m.ready_bytes_ram + m.unacked_bytes),
+        ("message_bytes_ram", m.ready_bytes_ram + m.unacked_bytes_ram),
         ("message_bytes_paged_out", m.bytes_paged_out),
     ];
     fields

@@ -67,6 +67,7 @@ impl Queue {
             } else {
                 entry.count_delivery();
                 counts.extend(self.delivery_count_command(&entry));
+                self.page_out_pending_ack(&mut entry);
                 st.unacked.insert(entry.seq, entry);
             }
         }

@@ -33,6 +33,7 @@ mod limits;
 #[cfg(test)]
 mod model_tests;
 mod paging;
+mod pending_acks;
 mod settings;
 mod settle;
 mod spill;
@@ -243,10 +244,20 @@ impl Queue {
     /// What the management API shows of the queue's messages in memory and paged out.
     pub(crate) fn memory_stats(&self) -> crate::info::QueueMemory {
         let st = self.lock();
-        let unacked_bytes = st.unacked.values().map(|e| e.body_len() as u64).sum();
+        let (mut unacked_bytes, mut unacked_ram, mut unacked_bytes_ram) = (0, 0, 0);
+        for e in st.unacked.values() {
+            let bytes = e.body_len() as u64;
+            unacked_bytes += bytes;
+            if e.body.is_resident() {
+                unacked_ram += 1;
+                unacked_bytes_ram += bytes;
+            }
+        }
         crate::info::QueueMemory {
             ready_bytes: st.ready_bytes,
             unacked_bytes,
+            unacked_ram,
+            unacked_bytes_ram,
             ready_ram: (st.ready_len() - st.paged) as u64,
             ready_bytes_ram: st.ready_bytes.saturating_sub(st.paged_bytes),
             paged_out: st.paged as u64,

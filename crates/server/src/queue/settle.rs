@@ -25,6 +25,7 @@ impl Queue {
                 if let Some(cmd) = self.delivery_count_command(&entry) {
                     self.submit_detached(vec![cmd]);
                 }
+                self.page_out_pending_ack(&mut entry);
                 st.unacked.insert(seq, entry);
             }
             // The new head may have a TTL that no timer watches yet (RabbitMQ expires it
@@ -66,6 +67,10 @@ impl Queue {
                 if entry.stored() && entry.body.is_resident() {
                     st.resident += 1;
                     st.resident_bytes += entry.body_len();
+                } else if entry.stored() {
+                    // Paged out while unacked (`pending_acks.rs`): read back near the head.
+                    st.paged += 1;
+                    st.paged_bytes += u64::from(entry.body.body_len());
                 }
                 let pos = st.ready.partition_point(|e| {
                     e.priority() > entry.priority()
@@ -87,16 +92,14 @@ impl Queue {
             return self.ack(seqs);
         }
         self.locked(|st| {
-            let mut stored = Vec::new();
-            for seq in seqs {
-                if let Some(e) = st.unacked.remove(seq) {
-                    if e.stored() {
-                        stored.push(e.seq);
-                    }
-                    if let Some(message) = e.body.into_message() {
-                        st.dead.push((message, Reason::Rejected));
-                    }
-                }
+            let leaving: Vec<Entry> = seqs.iter().filter_map(|s| st.unacked.remove(s)).collect();
+            let stored: Vec<u64> = leaving
+                .iter()
+                .filter(|e| e.stored())
+                .map(|e| e.seq)
+                .collect();
+            for message in self.bodies_for_dead_letters(leaving) {
+                st.dead.push((message, Reason::Rejected));
             }
             if !stored.is_empty() {
                 self.submit_acks(stored);

@@ -60,6 +60,7 @@ impl Queue {
             let mut st = self.lock();
             // Stored bodies written since the last publish may leave memory now.
             self.page_out(&mut st);
+            self.page_out_pending_acks(&mut st);
             self.spill_out(&mut st);
         }
     }
