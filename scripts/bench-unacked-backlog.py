@@ -20,13 +20,7 @@ import time
 
 import pika
 
-
-def rss_mib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) // 1024
-    raise RuntimeError("no VmRSS")
+from bench_rss import rss_mib
 
 
 class Holder(threading.Thread):
