@@ -365,21 +365,27 @@ async fn unacked_persistent_bodies_page_out_and_come_back_when_settled() {
             .await
             .unwrap();
     }
-    let dead = within("the dead letters", async {
-        let mut got = Vec::new();
-        while got.len() < 100 {
-            match ch
-                .basic_get("pa.dead".into(), BasicGetOptions { no_ack: true })
-                .await
-                .unwrap()
-            {
-                Some(m) => got.push(m.delivery.data),
-                None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-            }
-        }
-        got
-    })
-    .await;
+    let reader = conn.create_channel().await.unwrap();
+    let mut letters = reader
+        .basic_consume(
+            "pa.dead".into(),
+            "reader".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut dead = Vec::new();
+    while dead.len() < 100 {
+        let d = within("a dead letter", letters.next())
+            .await
+            .expect("a dead letter")
+            .expect("no error");
+        dead.push(d.data);
+    }
     assert_eq!(dead, persistent[..100]);
 
     // Nacked with requeue (the next 200), then the channel closes (the rest): all back in
