@@ -16,13 +16,18 @@
 //! and that makes them page bodies out to the store (docs/storage.md, "Paging"). Memory is
 //! read that often so paging starts before a fast publisher has taken the broker far past
 //! the threshold; one read of `/proc/self/statm` costs a few microseconds.
+//!
+//! Near the watermark, pages the allocator holds freed are handed back to the OS before the
+//! measure counts: the binary owns the allocator and passes how
+//! ([`set_freed_memory_release`]). Without it, at the peaks of a soak three quarters of the
+//! resident set were such pages (docs/storage.md, "Freed pages count as used").
 
 use crate::config::{DiskFreeLimit, MemoryWatermark};
 use crate::flow::{Flow, Reasons};
 use crate::info::AlarmsInfo;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
@@ -47,6 +52,23 @@ impl MemoryPressure {
     pub(crate) fn set(&self, on: bool) {
         self.0.store(on, Ordering::Relaxed);
     }
+}
+
+/// Past this fraction of the watermark, memory is measured after the allocator has handed
+/// back the pages it holds freed.
+const RELEASE_RATIO: f64 = 0.9;
+
+/// Hands the allocator's freed pages back to the OS at once; see [`set_freed_memory_release`].
+pub type FreedMemoryRelease = fn();
+
+static FREED_MEMORY_RELEASE: OnceLock<FreedMemoryRelease> = OnceLock::new();
+
+/// How brokers started after this call return freed pages to the OS near the memory watermark.
+/// The allocator belongs to the process, not to a broker, so this is set once per process (a
+/// second call is ignored); the `warren` binary sets jemalloc's purge. Unset, RSS counts pages
+/// the allocator holds freed until it returns them itself (jemalloc: within a second).
+pub fn set_freed_memory_release(release: FreedMemoryRelease) {
+    let _ = FREED_MEMORY_RELEASE.set(release);
 }
 
 /// Called once a second while under memory pressure (the broker asks every queue to page out).
@@ -88,6 +110,8 @@ pub(crate) struct Alarms {
     state: Mutex<State>,
     pressure: MemoryPressure,
     pressure_hook: HookSlot,
+    /// [`set_freed_memory_release`]'s, as it was when the broker was built.
+    release: Option<FreedMemoryRelease>,
 }
 
 impl Alarms {
@@ -104,6 +128,7 @@ impl Alarms {
             total_memory: total_memory(),
             pressure: MemoryPressure::default(),
             pressure_hook: HookSlot::default(),
+            release: FREED_MEMORY_RELEASE.get().copied(),
             state: Mutex::new(State {
                 watermark,
                 paging_ratio,
@@ -163,11 +188,26 @@ impl Alarms {
 
     /// Measures memory now: sets or clears the alarm and the pressure flag.
     fn check_memory(&self) {
-        let used = resident_memory();
         let mut s = self.lock();
-        if let Some(used) = used {
+        let limit = self.memory_limit(s.watermark);
+        if let Some(used) = self.measure_memory(limit) {
             s.memory_used = used;
-            self.memory(used, self.memory_limit(s.watermark), s.paging_ratio);
+            self.memory(used, limit, s.paging_ratio);
+        }
+    }
+
+    /// The resident set; near `limit`, what is left of it once the allocator has returned the
+    /// pages it holds freed. A page-out or a compaction frees tens of MiB at once, and the
+    /// allocator keeps them for its decay time: counted, they raised the alarm and paged out
+    /// bodies for memory nobody used.
+    fn measure_memory(&self, limit: u64) -> Option<u64> {
+        let used = resident_memory()?;
+        match self.release {
+            Some(release) if used as f64 > limit as f64 * RELEASE_RATIO => {
+                release();
+                resident_memory()
+            }
+            _ => Some(used),
         }
     }
 
@@ -346,6 +386,41 @@ mod tests {
         assert!(!alarms.pressure().is_on());
         alarms.set_memory_high_watermark(MemoryWatermark::Absolute(1));
         assert!(alarms.pressure().is_on() && flow.is_set(Reasons::MEMORY));
+    }
+
+    #[test]
+    fn freed_memory_is_released_only_near_the_watermark() {
+        static RELEASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        fn release() {
+            RELEASES.fetch_add(1, Ordering::Relaxed);
+        }
+        let used = resident_memory().unwrap();
+        let (_, far) = alarms(
+            MemoryWatermark::Absolute(used * 4),
+            DiskFreeLimit::Absolute(0),
+        );
+        let far = Alarms {
+            release: Some(release),
+            ..Arc::into_inner(far).unwrap()
+        };
+        far.check();
+        assert_eq!(
+            RELEASES.load(Ordering::Relaxed),
+            0,
+            "a quarter of the watermark"
+        );
+        far.set_memory_high_watermark(MemoryWatermark::Absolute(used * 101 / 100));
+        assert_eq!(
+            RELEASES.load(Ordering::Relaxed),
+            1,
+            "within 10 % of the watermark"
+        );
+        assert!(
+            far.info().memory_used > 0,
+            "measured again after the release"
+        );
+        far.set_memory_high_watermark(MemoryWatermark::Absolute(1));
+        assert_eq!(RELEASES.load(Ordering::Relaxed), 2, "over it");
     }
 
     #[test]

@@ -68,6 +68,7 @@ pub mod testing {
 }
 
 pub use admin::Admin;
+pub use alarms::{set_freed_memory_release, FreedMemoryRelease};
 pub use config::Config;
 pub use error::{AmqpError, AmqpResult};
 pub use server::Server;

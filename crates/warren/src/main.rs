@@ -4,6 +4,7 @@
 //! or the binary run through a `rabbitmqctl` / `rabbitmq-diagnostics` link, is the CLI
 //! (crates/ctl) instead.
 
+mod allocator;
 mod https;
 mod logging;
 
@@ -11,33 +12,6 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use warren_server::settings::{self, Flags};
 use warren_server::Server;
-
-/// jemalloc rather than the system allocator: under glibc malloc many connection tasks freeing
-/// message buffers on other threads contend on arena locks (docs/benchmarks.md, "Allocator").
-#[cfg(not(target_env = "msvc"))]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-// jemalloc's options, read from this symbol at its first allocation. A background thread hands
-// pages freed for a second back to the OS: without it, bodies paged out under memory pressure,
-// or a drained backlog, free memory that jemalloc keeps (nothing allocates while publishers
-// are blocked), RSS stays over the watermark and the memory alarm never clears (after a soak's
-// drain: 492 MiB kept, 135 MiB with it; docs/storage.md, "Paging"; docs/benchmarks.md, "Soak").
-//
-// jemalloc is built unprefixed (Cargo.toml), so on Linux it reads `malloc_conf`; where the
-// platform forces a prefix it reads `_rjem_malloc_conf`. Both point at the same options.
-#[cfg(not(target_env = "msvc"))]
-const JEMALLOC_OPTIONS: &[u8] = b"background_thread:true,dirty_decay_ms:1000\0";
-
-#[cfg(not(target_env = "msvc"))]
-#[allow(unsafe_code, non_upper_case_globals)] // an exported symbol: jemalloc's documented hook
-#[export_name = "malloc_conf"]
-pub static malloc_conf: Option<&'static u8> = Some(&JEMALLOC_OPTIONS[0]);
-
-#[cfg(not(target_env = "msvc"))]
-#[allow(unsafe_code, non_upper_case_globals)] // the same hook under jemalloc's prefixed name
-#[export_name = "_rjem_malloc_conf"]
-pub static prefixed_malloc_conf: Option<&'static u8> = Some(&JEMALLOC_OPTIONS[0]);
 
 fn main() -> std::process::ExitCode {
     // >>> the CLI (issue 16, helper C): dispatch on the program name or `ctl` before anything
@@ -70,6 +44,7 @@ async fn broker() -> std::process::ExitCode {
         }
     };
     logging::init(&settings.config.log);
+    allocator::install();
     // Loading warned of these before the log existed (its settings were being read).
     for key in &settings.unknown {
         tracing::warn!("unknown setting {key}: ignored");
