@@ -41,6 +41,9 @@ pub(crate) struct StateMachine {
     cleared: HashMap<QueueId, Vec<(Seq, Seq)>>,
     /// Commands or targets skipped as invalid (unknown queue, stale seq, unknown entry).
     pub ignored: u64,
+    /// Deleted queues whose entries are still on disk, and the seq each goes on from
+    /// (`reap.rs`).
+    pub(crate) reaping: BTreeMap<QueueId, Seq>,
 }
 
 /// The column families, borrowed from the DB for one batch.
@@ -76,7 +79,12 @@ impl<'a> Cfs<'a> {
 }
 
 impl StateMachine {
-    pub fn new(queues: HashMap<QueueId, QueueMeta>, refs: HashMap<MessageId, u32>) -> Self {
+    /// `reaping`: ids of deleted queues whose entries recovery found (`reap.rs`).
+    pub fn new(
+        queues: HashMap<QueueId, QueueMeta>,
+        refs: HashMap<MessageId, u32>,
+        reaping: impl IntoIterator<Item = QueueId>,
+    ) -> Self {
         let names = queues
             .iter()
             .map(|(id, m)| ((m.vhost.clone(), m.name.clone()), *id))
@@ -85,6 +93,7 @@ impl StateMachine {
             queues,
             names,
             refs,
+            reaping: reaping.into_iter().map(|q| (q, 0)).collect(),
             ..Default::default()
         }
     }
@@ -313,7 +322,7 @@ impl StateMachine {
     }
 
     /// One index entry of `message` is gone: delete the message if it was the last.
-    fn release(&mut self, c: &Cfs, wb: &mut WriteBatch, v: IndexValue) {
+    pub(crate) fn release(&mut self, c: &Cfs, wb: &mut WriteBatch, v: IndexValue) {
         if !v.shared {
             wb.delete_cf(c.msgs, keys::msg_key(v.message));
             return;
@@ -388,14 +397,21 @@ impl StateMachine {
             .is_some_and(|ranges| ranges.iter().any(|&(a, b)| a <= seq && seq <= b))
     }
 
-    /// Every live entry of `queue`, in seq order, as of everything applied so far.
-    fn live_entries(&self, c: &Cfs, queue: QueueId) -> Result<Vec<(Seq, IndexValue)>, StoreError> {
+    /// The first `limit` live entries of `queue` from seq `from` on, in seq order, as of
+    /// everything applied so far.
+    pub(crate) fn live_entries(
+        &self,
+        c: &Cfs,
+        queue: QueueId,
+        from: Seq,
+        limit: usize,
+    ) -> Result<Vec<(Seq, IndexValue)>, StoreError> {
         let mut out = Vec::new();
         let mut opts = rocksdb::ReadOptions::default();
         opts.set_iterate_upper_bound(keys::idx_queue_end(queue).to_vec());
         let mut it = c.db.raw_iterator_cf_opt(c.qidx, opts);
-        it.seek(keys::idx_key(queue, 0));
-        while it.valid() {
+        it.seek(keys::idx_key(queue, from));
+        while it.valid() && out.len() < limit {
             let (k, v) = (it.key().unwrap_or_default(), it.value().unwrap_or_default());
             let (q, seq) = keys::parse_idx_key(k)
                 .ok_or_else(|| c.corrupt(format!("bad index key {k:02x?}")))?;
@@ -412,19 +428,29 @@ impl StateMachine {
             .map_err(|e| StoreError::db(c.path, "scanning the queue index", e))?;
         let pending: Vec<_> = self
             .overlay
-            .range((queue, 0)..=(queue, Seq::MAX))
+            .range((queue, from)..=(queue, Seq::MAX))
             .filter_map(|(&(_, seq), v)| v.map(|v| (seq, v)))
             .collect();
         if !pending.is_empty() {
             out.extend(pending);
             out.sort_unstable_by_key(|e| e.0);
+            // What is cut is above every entry kept: with `limit` read from disk, at least
+            // `limit` entries are at or below the last of them.
+            out.truncate(limit);
         }
         Ok(out)
     }
 
     /// Range-deletes seqs `from..=to` of `queue` (entries' messages must be released by the
     /// caller).
-    fn clear_range(&mut self, c: &Cfs, wb: &mut WriteBatch, queue: QueueId, from: Seq, to: Seq) {
+    pub(crate) fn clear_range(
+        &mut self,
+        c: &Cfs,
+        wb: &mut WriteBatch,
+        queue: QueueId,
+        from: Seq,
+        to: Seq,
+    ) {
         let end = match to.checked_add(1) {
             Some(next) => keys::idx_key(queue, next).to_vec(),
             None => keys::idx_queue_end(queue).to_vec(),
@@ -441,16 +467,14 @@ impl StateMachine {
         self.cleared.entry(queue).or_default().push((from, to));
     }
 
+    /// The queue's definition goes now; its entries, and the messages only they held, go a
+    /// chunk at a time, the first in this batch (`reap.rs`).
     fn drop_queue(
         &mut self,
         c: &Cfs,
         wb: &mut WriteBatch,
         queue: QueueId,
     ) -> Result<(), StoreError> {
-        for (_, v) in self.live_entries(c, queue)? {
-            self.release(c, wb, v);
-        }
-        self.clear_range(c, wb, queue, 0, Seq::MAX);
         if let Some(m) = self.queues.remove(&queue) {
             wb.delete_cf(
                 c.defs,
@@ -458,7 +482,8 @@ impl StateMachine {
             );
             self.names.remove(&(m.vhost, m.name));
         }
-        Ok(())
+        self.reaping.insert(queue, 0);
+        self.reap(c, wb, queue)
     }
 
     fn purge(
@@ -474,7 +499,7 @@ impl StateMachine {
         // Entries go by range deletes over the gaps between kept seqs; a gap is written only
         // if it holds something.
         let mut gaps_used: Vec<usize> = Vec::new();
-        for (seq, v) in self.live_entries(c, queue)? {
+        for (seq, v) in self.live_entries(c, queue, 0, usize::MAX)? {
             if keep.contains(&seq) {
                 continue;
             }

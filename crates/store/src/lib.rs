@@ -13,6 +13,7 @@ mod error;
 mod keys;
 mod options;
 mod pending;
+mod reap;
 mod recovery;
 mod store;
 mod transient;

@@ -83,7 +83,8 @@ pub struct Recovered {
     pub index_entries: u64,
     /// Distinct messages those entries reference.
     pub messages: u64,
-    /// Index entries of queues without a definition (should be 0; left in place).
+    /// Index entries of deleted queues not yet removed when the store last stopped; they are
+    /// removed in the background (`reap.rs`).
     pub orphan_entries: u64,
     /// Time `Store::open` took in all: RocksDB's open with its WAL replay, plus the scan.
     pub elapsed: Duration,
@@ -98,6 +99,8 @@ pub(crate) struct Recovery {
     pub refs: HashMap<MessageId, u32>,
     pub next_message: MessageId,
     pub next_queue: QueueId,
+    /// Deleted queues with entries left on disk, for the reaper.
+    pub reaping: Vec<QueueId>,
 }
 
 pub(crate) fn recover(db: &DB, path: &Path) -> Result<Recovery, StoreError> {
@@ -201,6 +204,7 @@ pub(crate) fn recover(db: &DB, path: &Path) -> Result<Recovery, StoreError> {
     let mut refs: HashMap<MessageId, u32> = HashMap::new();
     let mut single_ref_messages = 0u64;
     let mut max_queue_in_index = 0;
+    let mut reaping = Vec::new();
     let mut ro = ReadOptions::default();
     ro.set_readahead_size(2 << 20);
     let mut it = db.raw_iterator_cf_opt(cf(keys::CF_QIDX), ro);
@@ -220,7 +224,12 @@ pub(crate) fn recover(db: &DB, path: &Path) -> Result<Recovery, StoreError> {
                 q.first_seq.get_or_insert(seq);
                 q.last_seq = Some(seq);
             }
-            None => rec.orphan_entries += 1,
+            None => {
+                rec.orphan_entries += 1;
+                if reaping.last() != Some(&queue) {
+                    reaping.push(queue);
+                }
+            }
         }
         if val.shared {
             *refs.entry(val.message).or_insert(0) += 1;
@@ -239,10 +248,11 @@ pub(crate) fn recover(db: &DB, path: &Path) -> Result<Recovery, StoreError> {
         }
     }
     if rec.orphan_entries > 0 {
-        tracing::warn!(
+        tracing::info!(
             path = %path.display(),
             entries = rec.orphan_entries,
-            "queue index entries without a queue definition"
+            queues = reaping.len(),
+            "deleted queues still have entries on disk; removing them in the background"
         );
     }
 
@@ -266,5 +276,6 @@ pub(crate) fn recover(db: &DB, path: &Path) -> Result<Recovery, StoreError> {
         refs,
         next_message: max_message.map_or(1, |m| m + 1),
         next_queue: max_queue.max(max_queue_in_index) + 1,
+        reaping,
     })
 }

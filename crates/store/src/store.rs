@@ -172,7 +172,7 @@ impl Store {
             scan_ms = rec.recovered.scan_elapsed.as_millis() as u64,
             "store recovered"
         );
-        let state = StateMachine::new(rec.queue_state, rec.refs);
+        let state = StateMachine::new(rec.queue_state, rec.refs, rec.reaping);
         let shared = Arc::new(Shared {
             db,
             transient_db,

@@ -4,7 +4,8 @@
 //! count and a byte cap), applies all their commands to one `WriteBatch` through the state
 //! machine, writes it once (with a WAL fsync if any request in the batch asked for
 //! durability) and answers every requester. There is no timer: while one fsync runs the next
-//! batch builds up, so batching follows load and an idle store adds no latency.
+//! batch builds up, so batching follows load and an idle store adds no latency. Between
+//! batches, and while idle, it removes deleted queues' entries a chunk at a time (`reap.rs`).
 
 use crate::apply::{Cfs, StateMachine};
 use crate::command::Command;
@@ -115,7 +116,24 @@ pub(crate) fn run(
 ) {
     let mut failed: Option<StoreError> = None;
     let mut batch: Vec<Request> = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
+    loop {
+        // Deleted queues are reaped whenever nothing waits (`reap.rs`); once every sender is
+        // gone, what is left of them waits for the next open.
+        let first = if failed.is_none() && sm.is_reaping() {
+            match rx.try_recv() {
+                Ok(r) => r,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    reap(&shared, &mut sm, &mut failed);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match rx.blocking_recv() {
+                Some(r) => r,
+                None => break,
+            }
+        };
         let mut bytes = first.bytes;
         batch.push(first);
         while batch.len() < limits.max_requests && bytes < limits.max_bytes {
@@ -132,13 +150,7 @@ pub(crate) fn run(
             None => write(&shared, &mut sm, &batch, limits.sync_delay),
         };
         if let Err(e) = &result {
-            if failed.is_none() {
-                tracing::error!(error = %e, "store write failed; refusing further writes");
-                failed = Some(StoreError::Failed {
-                    path: shared.path.clone(),
-                    cause: e.to_string(),
-                });
-            }
+            fail(&shared, &mut failed, e);
         }
         let c = &shared.stats;
         c.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -165,6 +177,39 @@ pub(crate) fn run(
                 }
             }
         }
+        // One chunk per batch too, so a busy writer still gets through a deleted queue.
+        if failed.is_none() && sm.is_reaping() {
+            reap(&shared, &mut sm, &mut failed);
+        }
+    }
+}
+
+/// The first failure: logged, and every later write refused with it.
+fn fail(shared: &Shared, failed: &mut Option<StoreError>, e: &StoreError) {
+    if failed.is_none() {
+        tracing::error!(error = %e, "store write failed; refusing further writes");
+        *failed = Some(StoreError::Failed {
+            path: shared.path.clone(),
+            cause: e.to_string(),
+        });
+    }
+}
+
+/// Removes one chunk of a deleted queue in a batch of its own. Not synced: the next durable
+/// write syncs it with itself, and a chunk lost to a crash is reaped again after recovery.
+fn reap(shared: &Shared, sm: &mut StateMachine, failed: &mut Option<StoreError>) {
+    let cfs = Cfs::new(&shared.db, &shared.path);
+    let mut wb = WriteBatch::default();
+    let applied = sm.reap_next(&cfs, &mut wb);
+    sm.end_batch();
+    let written = applied.and_then(|()| {
+        shared
+            .db
+            .write(wb)
+            .map_err(|e| StoreError::db(&shared.path, "removing a deleted queue's entries", e))
+    });
+    if let Err(e) = written {
+        fail(shared, failed, &e);
     }
 }
 

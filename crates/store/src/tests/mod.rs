@@ -6,6 +6,7 @@ mod access;
 mod corruption;
 mod model;
 mod reads;
+mod reap;
 mod transient;
 
 use crate::*;
