@@ -69,7 +69,7 @@ mod tests {
     fn resident_mib() -> u64 {
         let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
         let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-        pages * 4096 >> 20
+        (pages * 4096) >> 20
     }
 
     /// 256 MiB of 1 KiB allocations (message bodies' size in the soak), touched and freed:
