@@ -17,10 +17,10 @@
 //! read that often so paging starts before a fast publisher has taken the broker far past
 //! the threshold; one read of `/proc/self/statm` costs a few microseconds.
 //!
-//! Near the watermark, pages the allocator holds freed are handed back to the OS before the
-//! measure counts: the binary owns the allocator and passes how
-//! ([`set_freed_memory_release`]). Without it, at the peaks of a soak three quarters of the
-//! resident set were such pages (docs/storage.md, "Freed pages count as used").
+//! Over the watermark, pages the allocator holds freed are handed back to the OS and memory is
+//! measured again before the alarm is raised: the binary owns the allocator and passes how
+//! ([`set_freed_memory_release`]). At the peaks of a soak three quarters of the resident set
+//! were such pages (docs/storage.md, "Freed pages count as used").
 
 use crate::config::{DiskFreeLimit, MemoryWatermark};
 use crate::flow::{Flow, Reasons};
@@ -54,16 +54,12 @@ impl MemoryPressure {
     }
 }
 
-/// Past this fraction of the watermark, memory is measured after the allocator has handed
-/// back the pages it holds freed.
-const RELEASE_RATIO: f64 = 0.9;
-
 /// Hands the allocator's freed pages back to the OS at once; see [`set_freed_memory_release`].
 pub type FreedMemoryRelease = fn();
 
 static FREED_MEMORY_RELEASE: OnceLock<FreedMemoryRelease> = OnceLock::new();
 
-/// How brokers started after this call return freed pages to the OS near the memory watermark.
+/// How brokers started after this call return freed pages to the OS over the memory watermark.
 /// The allocator belongs to the process, not to a broker, so this is set once per process (a
 /// second call is ignored); the `warren` binary sets jemalloc's purge. Unset, RSS counts pages
 /// the allocator holds freed until it returns them itself (jemalloc: within a second).
@@ -196,14 +192,15 @@ impl Alarms {
         }
     }
 
-    /// The resident set; near `limit`, what is left of it once the allocator has returned the
+    /// The resident set; over `limit`, what is left of it once the allocator has returned the
     /// pages it holds freed. A page-out or a compaction frees tens of MiB at once, and the
-    /// allocator keeps them for its decay time: counted, they raised the alarm and paged out
-    /// bodies for memory nobody used.
+    /// allocator keeps them for its decay time: counted, they raised the alarm for memory
+    /// nobody used. Only over the limit: from 90 % of it on, purging at every check cost the
+    /// soak's publishers about a third of their throughput (docs/benchmarks.md).
     fn measure_memory(&self, limit: u64) -> Option<u64> {
         let used = resident_memory()?;
         match self.release {
-            Some(release) if used as f64 > limit as f64 * RELEASE_RATIO => {
+            Some(release) if used > limit => {
                 release();
                 resident_memory()
             }
@@ -389,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn freed_memory_is_released_only_near_the_watermark() {
+    fn freed_memory_is_released_only_over_the_watermark() {
         static RELEASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         fn release() {
             RELEASES.fetch_add(1, Ordering::Relaxed);
@@ -409,18 +406,14 @@ mod tests {
             0,
             "a quarter of the watermark"
         );
-        far.set_memory_high_watermark(MemoryWatermark::Absolute(used * 101 / 100));
-        assert_eq!(
-            RELEASES.load(Ordering::Relaxed),
-            1,
-            "within 10 % of the watermark"
-        );
+        far.set_memory_high_watermark(MemoryWatermark::Absolute(used * 3 / 2));
+        assert_eq!(RELEASES.load(Ordering::Relaxed), 0, "two thirds of it");
+        far.set_memory_high_watermark(MemoryWatermark::Absolute(1));
+        assert_eq!(RELEASES.load(Ordering::Relaxed), 1, "over it");
         assert!(
-            far.info().memory_used > 0,
+            far.info().memory_used > 1,
             "measured again after the release"
         );
-        far.set_memory_high_watermark(MemoryWatermark::Absolute(1));
-        assert_eq!(RELEASES.load(Ordering::Relaxed), 2, "over it");
     }
 
     #[test]

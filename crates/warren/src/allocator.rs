@@ -1,5 +1,5 @@
 //! The process's allocator, jemalloc, and its options; and how the broker hands the pages it
-//! holds freed back to the OS near the memory watermark (`warren_server::set_freed_memory_release`).
+//! holds freed back to the OS over the memory watermark (`warren_server::set_freed_memory_release`).
 //!
 //! jemalloc rather than the system allocator: under glibc malloc many connection tasks freeing
 //! message buffers on other threads contend on arena locks (docs/benchmarks.md, "Allocator").
@@ -15,8 +15,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 // or a drained backlog, free memory that jemalloc keeps (nothing allocates while publishers
 // are blocked), RSS stays over the watermark and the memory alarm never clears (after a soak's
 // drain: 492 MiB kept, 135 MiB with it; docs/storage.md, "Paging"; docs/benchmarks.md, "Soak").
-// A second is too long near the watermark, though: there the broker purges at once
-// ([`release_freed_memory`]).
+// A second is too long over the watermark, though: there the broker purges at once
+// ([`release_freed_memory`]) before it raises the alarm.
 //
 // On Linux jemalloc reads `malloc_conf`; where the platform forces a prefix it reads
 // `_rjem_malloc_conf`. Both point at the same options.
