@@ -148,6 +148,11 @@ impl StateMachine {
                         return Ok(());
                     }
                 }
+                // An id is not declared again once deleted (ids only grow); if one were, what
+                // is left of the old queue goes first, so none of it joins the new one.
+                while self.reaping.contains_key(queue) {
+                    self.reap(c, wb, *queue)?;
+                }
                 let name_key = (vhost.clone(), name.clone());
                 if let Some(&old) = self.names.get(&name_key) {
                     if old != *queue {

@@ -115,3 +115,30 @@ fn entries_of_a_deleted_queue_left_by_a_stop_are_removed_after_the_next_open() {
     assert_eq!(rec.orphan_entries, 0);
     assert_eq!(message_ids(&store), shared);
 }
+
+#[test]
+fn an_id_declared_again_while_its_old_queue_is_being_removed_starts_empty() {
+    let dir = tempdir();
+    let (store, _) = open(dir.path());
+    let shared = fill(&store);
+    // In one request, so the old entries are still on disk when the id comes back.
+    store
+        .submit_blocking(
+            vec![
+                Command::DeleteQueue { queue: 1 },
+                Command::DeclareQueue {
+                    vhost: "/".into(),
+                    name: "a2".into(),
+                    queue: 1,
+                    def: Bytes::from_static(b"def:a2"),
+                },
+            ],
+            true,
+        )
+        .unwrap();
+    let new = enqueue(&store, "new", &[(1, MESSAGES)]);
+    assert_eq!(bodies(&store, 1), [(MESSAGES, "new".to_string())]);
+    let mut expected = shared;
+    expected.insert(new);
+    assert_eq!(message_ids(&store), expected);
+}
