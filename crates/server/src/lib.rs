@@ -1,7 +1,8 @@
 //! warren-server: the Warren broker.
 //!
 //! The public API is small: [`Server`] (start, addresses, shutdown), [`Config`], the
-//! [`Admin`] facade (`server.admin()`) and the plain data it returns ([`info`]), and [`AmqpError`].
+//! [`Admin`] facade (`server.admin()`) and the plain data it returns ([`info`]), [`AmqpError`],
+//! and [`set_freed_memory_release`] (how the binary's allocator hands freed pages back).
 //! Everything else is private to the crate.
 //!
 //! The crate is in rooms, and dependencies point down (`scripts/room-deps` checks it; the
