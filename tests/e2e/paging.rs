@@ -12,8 +12,8 @@ use lapin::{BasicProperties, Channel};
 use warren_server::config::MemoryWatermark;
 use warren_server::{Config, Server};
 use warren_testkit::{
-    data_dir, declare_queue_with, eventually, field_table, open_channel, publish_pipelined,
-    select_confirms, start_broker_in, within,
+    consume_no_ack, data_dir, declare_queue_with, eventually, field_table, next, open_channel,
+    publish_pipelined, select_confirms, start_broker_in, within,
 };
 
 const N: usize = 3000;
@@ -366,25 +366,10 @@ async fn unacked_persistent_bodies_page_out_and_come_back_when_settled() {
             .unwrap();
     }
     let reader = conn.create_channel().await.unwrap();
-    let mut letters = reader
-        .basic_consume(
-            "pa.dead".into(),
-            "reader".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut letters = consume_no_ack(&reader, "pa.dead", "reader").await;
     let mut dead = Vec::new();
     while dead.len() < 100 {
-        let d = within("a dead letter", letters.next())
-            .await
-            .expect("a dead letter")
-            .expect("no error");
-        dead.push(d.data);
+        dead.push(next(&mut letters).await.data);
     }
     assert_eq!(dead, persistent[..100]);
 
