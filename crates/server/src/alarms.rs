@@ -26,7 +26,7 @@ use crate::config::{DiskFreeLimit, MemoryWatermark};
 use crate::flow::{Flow, Reasons};
 use crate::info::AlarmsInfo;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use tracing::{debug, info, warn};
@@ -39,18 +39,91 @@ const MEMORY_INTERVAL_UNDER_PRESSURE: Duration = Duration::from_millis(20);
 /// How often disk is measured (and queues are asked to page out while under pressure).
 const SLOW_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Whether memory use is past the paging threshold. Cheap to clone and to read.
+/// Whether memory use is past the paging threshold, and which queues' paging is behind it.
+/// Cheap to clone and to read.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct MemoryPressure(Arc<AtomicBool>);
+pub(crate) struct MemoryPressure {
+    on: Arc<AtomicBool>,
+    behind: Arc<Behind>,
+}
+
+/// How many queues are behind with their paging; while any is, connections read nothing
+/// ([`Reasons::PAGING_BACKLOG`]). Without a flow (unit tests of queues) it only counts.
+#[derive(Debug, Default)]
+struct Behind {
+    queues: Mutex<usize>,
+    flow: Option<Arc<Flow>>,
+    /// How many times a queue fell behind (tests).
+    holds: AtomicU64,
+}
+
+impl Behind {
+    /// Counts one queue in or out; the flow changes with the count under the same lock, so
+    /// two queues crossing at once cannot leave it set with none behind, or the reverse.
+    fn count(&self, queue_in: bool) {
+        let mut n = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if queue_in {
+            *n += 1;
+            self.holds.fetch_add(1, Ordering::Relaxed);
+        } else {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(flow) = &self.flow {
+            if flow.is_set(Reasons::PAGING_BACKLOG) != (*n > 0) {
+                debug!(
+                    queues_behind = *n,
+                    "paging behind its publishers: they wait while > 0"
+                );
+            }
+            flow.set(Reasons::PAGING_BACKLOG, *n > 0);
+        }
+    }
+}
+
+/// One queue's paging is behind while this lives (see [`MemoryPressure::falling_behind`]).
+#[derive(Debug)]
+pub(crate) struct PagingBehind(Arc<Behind>);
+
+impl Drop for PagingBehind {
+    fn drop(&mut self) {
+        self.0.count(false);
+    }
+}
 
 impl MemoryPressure {
+    /// Pressure whose queues that fall behind pause `flow`.
+    pub(crate) fn with_flow(flow: Arc<Flow>) -> MemoryPressure {
+        MemoryPressure {
+            on: Arc::default(),
+            behind: Arc::new(Behind {
+                flow: Some(flow),
+                ..Behind::default()
+            }),
+        }
+    }
+
     pub(crate) fn is_on(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.on.load(Ordering::Relaxed)
     }
 
     /// Tests force pressure on or off (the monitor sets it again on its next check).
     pub(crate) fn set(&self, on: bool) {
-        self.0.store(on, Ordering::Relaxed);
+        self.on.store(on, Ordering::Relaxed);
+    }
+
+    /// A queue's paging write cannot take every body waiting for one: publishing pauses until
+    /// the returned guard is dropped. A queue holds it only with a write in flight and drops
+    /// it when that write is done (or never runs), so it cannot outlive the work that ends it.
+    pub(crate) fn falling_behind(&self) -> PagingBehind {
+        self.behind.count(true);
+        PagingBehind(self.behind.clone())
+    }
+
+    /// How many queues are behind with their paging now, and how many times one fell behind.
+    #[cfg(test)]
+    pub(crate) fn queues_behind(&self) -> (usize, u64) {
+        let n = *self.behind.queues.lock().unwrap_or_else(|p| p.into_inner());
+        (n, self.behind.holds.load(Ordering::Relaxed))
     }
 }
 
@@ -119,10 +192,10 @@ impl Alarms {
         disk_limit: DiskFreeLimit,
     ) -> Arc<Alarms> {
         Arc::new(Alarms {
+            pressure: MemoryPressure::with_flow(flow.clone()),
             flow,
             data_dir,
             total_memory: total_memory(),
-            pressure: MemoryPressure::default(),
             pressure_hook: HookSlot::default(),
             release: FREED_MEMORY_RELEASE.get().copied(),
             state: Mutex::new(State {
@@ -414,6 +487,29 @@ mod tests {
             far.info().memory_used > 1,
             "measured again after the release"
         );
+    }
+
+    #[test]
+    fn publishing_pauses_while_any_queue_is_behind_with_its_paging() {
+        let (flow, alarms) = alarms(
+            MemoryWatermark::Absolute(1 << 40),
+            DiskFreeLimit::Absolute(0),
+        );
+        let pressure = alarms.pressure().clone();
+        let first = pressure.falling_behind();
+        let second = pressure.clone().falling_behind();
+        assert!(flow.is_set(Reasons::PAGING_BACKLOG));
+        drop(first);
+        assert!(
+            flow.is_set(Reasons::PAGING_BACKLOG),
+            "one queue is still behind"
+        );
+        assert_eq!(pressure.queues_behind(), (1, 2));
+        drop(second);
+        assert!(!flow.is_set(Reasons::PAGING_BACKLOG));
+        assert_eq!(pressure.queues_behind(), (0, 2));
+        // Not an alarm: clients are not told, and the alarms' view does not change.
+        assert!(!alarms.info().memory_alarm);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The broker owns one [`Flow`]; every connection subscribes ([`Flow::subscribe`]) and reads
 //! nothing while the store's write backlog is over its limit (set by the store's own crossing
-//! notices, see `warren_store::Store::watch_pending`), so TCP back-pressure reaches the
+//! notices, see `warren_store::Store::watch_pending`) or, under memory pressure, while a
+//! queue's paging is behind (`crate::alarms::MemoryPressure`), so TCP back-pressure reaches the
 //! publishers. The state is a watch channel: a paused connection sleeps until it changes
 //! instead of polling.
 //!
@@ -25,6 +26,11 @@ impl Reasons {
     /// The store has more than `Config::store_pending_max` bytes waiting to be written, as
     /// RabbitMQ's credit flow holds publishers behind a slow message store.
     pub(crate) const STORE_BACKLOG: Reasons = Reasons(1);
+    /// Under memory pressure, a queue's paging is behind its publishers: more than
+    /// `PAGING_BACKLOG_MAX` of bodies wait in memory for the write that takes them to disk
+    /// (`crate::alarms::MemoryPressure::falling_behind`). RabbitMQ's credit flow holds
+    /// publishers behind a queue that is busy paging the same way.
+    pub(crate) const PAGING_BACKLOG: Reasons = Reasons(8);
     /// The memory alarm: the broker's RSS is over `vm_memory_high_watermark`.
     pub(crate) const MEMORY: Reasons = Reasons(2);
     /// The disk alarm: the data dir's file system has less free space than `disk_free_limit`.
@@ -151,7 +157,9 @@ impl FlowWatch {
     }
 
     fn blocked(&self) -> bool {
-        self.state.has(Reasons::STORE_BACKLOG) || (self.should_block && self.state.alarmed())
+        self.state.has(Reasons::STORE_BACKLOG)
+            || self.state.has(Reasons::PAGING_BACKLOG)
+            || (self.should_block && self.state.alarmed())
     }
 
     /// Whether the connection reads nothing now; counted as a pause when it does. Marks the
@@ -227,6 +235,22 @@ mod tests {
             .unwrap();
         assert!(!still_paused);
         assert_eq!(*flow.state.borrow(), Reasons::default());
+    }
+
+    #[test]
+    fn a_paging_backlog_pauses_reading_without_telling_the_client() {
+        let flow = Flow::new();
+        let mut watch = flow.subscribe();
+        flow.set(Reasons::PAGING_BACKLOG, true);
+        assert!(watch.paused());
+        assert!(
+            watch.publish_received(),
+            "the frames after a publish wait too"
+        );
+        assert_eq!(watch.notice(), None, "not an alarm: no connection.blocked");
+        flow.set(Reasons::PAGING_BACKLOG, false);
+        assert!(!watch.paused());
+        assert_eq!(watch.notice(), None);
     }
 
     #[test]

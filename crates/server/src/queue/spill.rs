@@ -26,6 +26,13 @@ use warren_store::{Store, StoreError};
 const SPILL_MAX_MESSAGES: usize = 4096;
 const SPILL_MAX_BYTES: usize = 16 << 20;
 
+/// Bodies in memory, past what the write in flight takes, beyond which a queue under memory
+/// pressure holds its publishers until that write is done (`Reasons::PAGING_BACKLOG`).
+/// Without it publishers outran the spill until the memory alarm stopped them: the soak's
+/// queue kept 110 MiB of bodies waiting, and the resident set went up to 30 % past the
+/// watermark (docs/storage.md, "Paging behind its publishers").
+const PAGING_BACKLOG_MAX: u64 = 32 << 20;
+
 /// What a queue needs to spill: the store (held weakly, as `StoredQueue` holds it) and the
 /// broker's memory-pressure flag.
 #[derive(Debug, Clone)]
@@ -67,9 +74,14 @@ impl Queue {
 
     /// Starts writing the bodies of unstored ready entries past the head window (and past
     /// those looked at before, in seq order across a priority queue's bands) to the transient
-    /// area, unless a write is in flight.
+    /// area, unless a write is in flight; either way, holds publishers if too much is left
+    /// waiting.
     pub(super) fn spill_out(self: &Arc<Self>, st: &mut State) {
-        if st.spilling || st.deleted {
+        if st.deleted {
+            return;
+        }
+        if st.spilling {
+            self.hold_publishers_if_behind(st);
             return;
         }
         let start = st.window_start(self.spill_window);
@@ -99,6 +111,8 @@ impl Queue {
             return;
         };
         st.spilling = true;
+        st.spilling_bytes = bytes as u64;
+        self.hold_publishers_if_behind(st);
         // The record's time field carries the entry's expiry, not a publish time: a frozen
         // entry gets it back from there (`cold.rs`).
         let fill = move || {
@@ -116,11 +130,28 @@ impl Queue {
         store.transient_put(self.id, Box::new(fill), Box::new(done));
     }
 
+    /// With a write in flight: if more than [`PAGING_BACKLOG_MAX`] of bodies are left in
+    /// memory besides it, publishers wait until it is done. Held only with a write in flight
+    /// (`spilled` lets go), so it always ends, even when what stays in memory cannot be spilled
+    /// (the head window, stored bodies).
+    fn hold_publishers_if_behind(&self, st: &mut State) {
+        // Saturating: a purge or deliveries during the write may leave less than it took.
+        let left =
+            (st.ready_bytes.saturating_sub(st.paged_bytes)).saturating_sub(st.spilling_bytes);
+        if st.paging_behind.is_none() && left > PAGING_BACKLOG_MAX {
+            st.paging_behind = self.spill.as_ref().map(|s| s.pressure.falling_behind());
+        }
+    }
+
     /// A spill write is done: entries still ready and in memory drop their bodies; the keys
     /// of the others go. Runs on the store's transient writer thread.
     fn spilled(self: &Arc<Self>, seqs: &[(u64, u8)], result: Result<(), StoreError>) {
         let mut st = self.lock();
+        // Let go only after the next write has started (the end of this call): if that one is
+        // behind too, publishers do not get a moment's run between the two.
+        let _behind = st.paging_behind.take();
         st.spilling = false;
+        st.spilling_bytes = 0;
         if let Err(e) = result {
             // The bodies stay in memory; these entries are not tried again.
             tracing::error!(queue = %self.name, vhost = %self.vhost, error = %e,

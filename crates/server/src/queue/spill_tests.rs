@@ -217,6 +217,47 @@ fn a_consumer_gets_everything_once_in_order_while_the_queue_spills() {
     assert_eq!(s.area_len(), 0);
 }
 
+#[test]
+fn publishers_wait_while_more_than_the_backlog_limit_waits_for_a_spill_write() {
+    let flow = crate::flow::Flow::new();
+    let mut s = setup();
+    s.pressure = MemoryPressure::with_flow(flow.clone());
+    let q = s.queue(FieldTable::new());
+    let body = vec![7u8; 64 << 10];
+    let publish_mib = |mib: usize| {
+        for _ in 0..mib * 16 {
+            let m = Message::new(Route::new(b"", b"spill"), &[0, 0], &body, false);
+            assert!(q.publish(m));
+        }
+    };
+    let paged_out = || {
+        wait_until(|| q.memory_counts().1 <= 256);
+        s.settle();
+    };
+    // The head window (256 × 64 KiB) plus 32 MiB, in memory before the pressure: the first
+    // write takes 16 MiB of it and leaves 16 MiB waiting, within the limit.
+    publish_mib(16 + 32);
+    s.pressure.set(true);
+    q.relieve_memory();
+    paged_out();
+    assert_eq!(s.pressure.queues_behind(), (0, 0));
+
+    // 64 MiB more (80 in memory with the window): the first write leaves 64 MiB waiting and
+    // the second 48, so publishers wait for each; the third leaves 32, within the limit.
+    s.pressure.set(false);
+    publish_mib(64);
+    s.pressure.set(true);
+    q.relieve_memory();
+    paged_out();
+    assert_eq!(
+        s.pressure.queues_behind(),
+        (0, 2),
+        "held for two writes, and let go"
+    );
+    assert!(!flow.is_set(crate::flow::Reasons::PAGING_BACKLOG));
+    assert_eq!(q.memory_counts().0, (16 + 32 + 64) * 16);
+}
+
 /// Waits until every transient write sent so far, and what its completion sent, is done (the
 /// writer runs in order: a write sent now completes after them; twice for the completions'
 /// own writes). Shared with the model test.

@@ -5,6 +5,7 @@
 
 use super::cold::Cold;
 use super::{Consumer, DeadLetters, Entry};
+use crate::alarms::PagingBehind;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -54,6 +55,11 @@ pub(super) struct State {
     /// below this seq; a spill write is in flight.
     pub(super) spilled_below: u64,
     pub(super) spilling: bool,
+    /// The body bytes that write takes.
+    pub(super) spilling_bytes: u64,
+    /// Held while the write in flight leaves more than `PAGING_BACKLOG_MAX` waiting: publishing
+    /// pauses (`spill.rs`).
+    pub(super) paging_behind: Option<PagingBehind>,
     pub(super) unacked: SeqMap<Entry>,
     pub(super) consumers: Vec<Consumer>,
     pub(super) next_consumer: usize,
