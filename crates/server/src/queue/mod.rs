@@ -259,7 +259,7 @@ impl Queue {
             unacked_ram,
             unacked_bytes_ram,
             ready_ram: (st.ready_len() - st.paged) as u64,
-            ready_bytes_ram: st.ready_bytes.saturating_sub(st.paged_bytes),
+            ready_bytes_ram: st.ready_bytes_in_memory(),
             paged_out: st.paged as u64,
             bytes_paged_out: st.paged_bytes,
         }

@@ -136,8 +136,7 @@ impl Queue {
     /// (the head window, stored bodies).
     fn hold_publishers_if_behind(&self, st: &mut State) {
         // Saturating: a purge or deliveries during the write may leave less than it took.
-        let left =
-            (st.ready_bytes.saturating_sub(st.paged_bytes)).saturating_sub(st.spilling_bytes);
+        let left = st.ready_bytes_in_memory().saturating_sub(st.spilling_bytes);
         if st.paging_behind.is_none() && left > PAGING_BACKLOG_MAX {
             st.paging_behind = self.spill.as_ref().map(|s| s.pressure.falling_behind());
         }

@@ -81,6 +81,11 @@ impl State {
         self.ready.len() + self.cold.map_or(0, |c| c.count)
     }
 
+    /// Body bytes of the ready entries that are in memory (the others are paged out).
+    pub(super) fn ready_bytes_in_memory(&self) -> u64 {
+        self.ready_bytes.saturating_sub(self.paged_bytes)
+    }
+
     /// The deque position of the first entry at least `window` places from the head, the
     /// cold run counted (the head window that paging and spilling leave alone).
     pub(super) fn window_start(&self, window: usize) -> usize {
