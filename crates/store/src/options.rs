@@ -8,8 +8,8 @@ use crate::keys;
 use crate::store::open_error;
 use crate::StoreOptions;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode,
-    LruCacheOptions, Options, WriteBufferManager, DB,
+    BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType,
+    DBRecoveryMode, LruCacheOptions, Options, WriteBufferManager, DB,
 };
 use std::path::Path;
 
@@ -59,6 +59,20 @@ pub(crate) fn rocks_options(
         t.set_pin_l0_filter_and_index_blocks_in_cache(true);
         t
     };
+    // The two large column families are read a key at a time (an ack, a delivery count, a
+    // page-in): their index and filter are cut in 4 KiB partitions under a small pinned top
+    // level, so a lookup reads the partitions it needs, not a whole file's filter, which
+    // at tens of millions of entries no longer fits the cache and was reread from disk per
+    // ack (docs/storage.md, "Partitioned index and filters").
+    let partitioned = |block_size: usize| {
+        let mut t = table(block_size);
+        t.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+        t.set_partition_filters(true);
+        t.set_metadata_block_size(4096);
+        t.set_pin_top_level_index_and_filter(true);
+        t.set_cache_index_and_filter_blocks_with_high_priority(true);
+        t
+    };
 
     let mut defs = Options::default();
     defs.set_write_buffer_size(4 << 20);
@@ -69,7 +83,10 @@ pub(crate) fn rocks_options(
     msgs.set_max_write_buffer_number(2);
     msgs.set_compression_type(DBCompressionType::Lz4);
     msgs.set_level_compaction_dynamic_level_bytes(true);
-    msgs.set_block_based_table_factory(&table(16 << 10));
+    msgs.set_block_based_table_factory(&partitioned(16 << 10));
+    // Every read of msgs and qidx is of a key that is there, so the last level, which holds
+    // most of the keys, needs no filter: a lookup that reaches it finds its key.
+    msgs.set_optimize_filters_for_hits(true);
     // Files full of tombstones (acked messages) are compacted early.
     msgs.add_compact_on_deletion_collector_factory(1024, 512, 0.5);
 
@@ -78,7 +95,8 @@ pub(crate) fn rocks_options(
     qidx.set_max_write_buffer_number(2);
     qidx.set_compression_type(DBCompressionType::None);
     qidx.set_level_compaction_dynamic_level_bytes(true);
-    qidx.set_block_based_table_factory(&table(4096));
+    qidx.set_block_based_table_factory(&partitioned(4096));
+    qidx.set_optimize_filters_for_hits(true);
     qidx.add_compact_on_deletion_collector_factory(1024, 512, 0.5);
 
     // Written once, read once (if at all), deleted: small memtables (they count in the

@@ -33,6 +33,9 @@ pub struct Analysis {
     /// until every publisher was blocked; negative when they all were before the sample saw
     /// the crossing; `None` when RSS went back under (or the run ended) first.
     pub block_latencies: Vec<Option<f64>>,
+    /// Per crossing, in the same order: seconds above the watermark (to the end of publishing
+    /// when RSS stayed above).
+    pub crossing_secs: Vec<f64>,
     /// Intervals with at least one publisher blocked.
     pub episodes: u32,
     /// connection.blocked frames received, over every publisher.
@@ -71,6 +74,10 @@ pub fn analyse(
         block_latencies: crossings(ticks, watermark_kib)
             .into_iter()
             .map(|(start, end)| block_latency(&all, start, end))
+            .collect(),
+        crossing_secs: crossings(ticks, watermark_kib)
+            .into_iter()
+            .map(|(start, end)| end.min(secs) - start)
             .collect(),
         episodes,
         blocked_notices: events.iter().filter(|e| e.blocked).count() as u32,
@@ -255,6 +262,7 @@ mod tests {
         ];
         let a = analyse(&t, &events, 2, 256 * 1024, 2.0);
         assert_eq!(a.block_latencies, vec![Some(1.1 - 0.5)]);
+        assert_eq!(a.crossing_secs, vec![1.5], "above to the end of publishing");
         assert_eq!((a.episodes, a.blocked_at_end), (1, 2));
         assert_eq!(a.rate_unblocked_after, None);
         assert!((a.all_blocked_secs - 0.9).abs() < 1e-9);
@@ -266,6 +274,7 @@ mod tests {
         let events = [ev(0.2, 0, true), ev(0.7, 0, false)];
         let a = analyse(&t, &events, 2, 256 * 1024, 1.5);
         assert_eq!(a.block_latencies, vec![None]);
+        assert_eq!(a.crossing_secs, vec![0.5], "back under at the next sample");
         assert_eq!(a.rate_before_block, Some(0.0));
     }
 }

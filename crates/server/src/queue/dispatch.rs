@@ -18,6 +18,9 @@ impl Queue {
     pub(super) fn dispatch(self: &Arc<Self>, st: &mut State) {
         let me = self;
         let mut counts: Vec<Command> = Vec::new();
+        // The no-ack deliveries of stored messages leave the store as one ack: one command
+        // and one MultiGet at the writer, not one point lookup per message.
+        let mut no_ack_seqs: Vec<u64> = Vec::new();
         self.expire_head(st);
         while st.ready_len() > 0 && !st.consumers.is_empty() {
             let n = st.consumers.len();
@@ -62,7 +65,7 @@ impl Queue {
             }
             if no_ack {
                 if entry.stored() {
-                    counts.push(self.ack_command(vec![entry.seq]));
+                    no_ack_seqs.push(entry.seq);
                 }
             } else {
                 entry.count_delivery();
@@ -70,6 +73,9 @@ impl Queue {
                 self.page_out_pending_ack(&mut entry);
                 st.unacked.insert(entry.seq, entry);
             }
+        }
+        if !no_ack_seqs.is_empty() {
+            counts.push(self.ack_command(no_ack_seqs));
         }
         if !counts.is_empty() {
             self.submit_detached(counts);

@@ -26,6 +26,8 @@ mod consumers;
 mod dead_letters;
 pub(crate) mod delivery;
 mod dispatch;
+#[cfg(test)]
+mod dispatch_tests;
 mod durable;
 mod entry;
 mod expiry;
