@@ -81,7 +81,8 @@ pub fn analyse(
             .collect(),
         episodes,
         blocked_notices: events.iter().filter(|e| e.blocked).count() as u32,
-        all_blocked_secs: all.iter().map(|(s, e)| e - s).sum(),
+        // A fold from 0.0: an empty f64 `sum` is -0.0, which the report printed as "-0.0 s".
+        all_blocked_secs: all.iter().fold(0.0, |t, (s, e)| t + (e - s)),
         blocked_at_end,
         ..Default::default()
     };
@@ -275,6 +276,7 @@ mod tests {
         let a = analyse(&t, &events, 2, 256 * 1024, 1.5);
         assert_eq!(a.block_latencies, vec![None]);
         assert_eq!(a.crossing_secs, vec![0.5], "back under at the next sample");
+        assert_eq!(format!("{:.1}", a.all_blocked_secs), "0.0");
         assert_eq!(a.rate_before_block, Some(0.0));
     }
 }
