@@ -63,7 +63,7 @@ pub(crate) fn rocks_options(
     // page-in): their index and filter are cut in 4 KiB partitions under a small pinned top
     // level, so a lookup reads the partitions it needs, not a whole file's filter, which
     // at tens of millions of entries no longer fits the cache and was reread from disk per
-    // ack (docs/storage.md, "Partitioned index and filters").
+    // ack (docs/storage.md, "RocksDB options").
     let partitioned = |block_size: usize| {
         let mut t = table(block_size);
         t.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
@@ -85,7 +85,9 @@ pub(crate) fn rocks_options(
     msgs.set_level_compaction_dynamic_level_bytes(true);
     msgs.set_block_based_table_factory(&partitioned(16 << 10));
     // Every read of msgs and qidx is of a key that is there, so the last level, which holds
-    // most of the keys, needs no filter: a lookup that reaches it finds its key.
+    // most of the keys, needs no filter: a lookup that reaches it finds its key. Measured:
+    // persistent-confirms 5-8 % slower for it (docs/benchmarks.md, "The drain after the
+    // flood"); kept as the option the drain soaks verified.
     msgs.set_optimize_filters_for_hits(true);
     // Files full of tombstones (acked messages) are compacted early.
     msgs.add_compact_on_deletion_collector_factory(1024, 512, 0.5);
